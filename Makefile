@@ -1,0 +1,48 @@
+# Patchgate. `make run` builds and serves configs/dev.yaml; `make test` runs every test.
+SHELL      := /bin/bash
+GO         ?= go
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE       ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+GOFLAGS_B  := -trimpath -ldflags '$(LDFLAGS)'
+export CGO_ENABLED = 0
+
+.PHONY: all build run test test-short lint bench clean cross
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_B) -o bin/patchgate ./cmd/patchgate
+
+run: build
+	bin/patchgate serve --config configs/dev.yaml
+
+# The race detector needs cgo; everything else is built without it.
+test:
+	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+
+test-short:
+	CGO_ENABLED=1 $(GO) test -race -short ./...
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 -version >/dev/null 2>&1; then \
+		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...; \
+	else echo "staticcheck: not available from the module proxy; skipped"; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./test/bench/...
+
+# Agent builds for the endpoints Patchgate serves.
+cross:
+	@for p in linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64; do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "build $$p"; GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_B) -o bin/patchgate-$$os-$$arch$$ext ./cmd/patchgate || exit 1; \
+	done
+
+clean:
+	rm -rf bin state test/bench/out
+
+-include image/image.mk

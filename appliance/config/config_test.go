@@ -1,0 +1,174 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestBadConfigs loads each testdata/bad/NAME.yaml and compares the messages with
+// testdata/bad/NAME.golden.
+func TestBadConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no testdata/bad/*.yaml")
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Load(f)
+			if err == nil {
+				t.Fatalf("Load(%s) = %+v, nil; want an error", f, cfg)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load(%s) error %T %v, want *config.Error", f, err, err)
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden (run with -update to create): %v", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("Load(%s) messages (-want +got):\n%s", f, diff)
+			}
+		})
+	}
+}
+
+func TestGoodConfig(t *testing.T) {
+	cfg, err := Load("testdata/good/full.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Log.Level != "debug" || cfg.State.Dir != "/tmp/patchgate" {
+		t.Errorf("decoded log/state = %+v %+v", cfg.Log, cfg.State)
+	}
+	// A key the file leaves out keeps its default.
+	if got, want := cfg.Shutdown.Timeout.D(), Default().Shutdown.Timeout.D(); got != want {
+		t.Errorf("shutdown.timeout = %v, want default %v", got, want)
+	}
+	if got := cfg.Segments[0].Clients[0].String(); got != "10.20.0.0/24" {
+		t.Errorf("segments[0].clients[0] = %s", got)
+	}
+}
+
+func TestShippedConfigsAreValid(t *testing.T) {
+	for _, f := range []string{"../../configs/patchgate.yaml", "../../configs/dev.yaml"} {
+		if _, err := Load(f); err != nil {
+			t.Errorf("Load(%s):\n%v", f, err)
+		}
+	}
+}
+
+func TestEmptyFileIsDefaults(t *testing.T) {
+	cfg, err := Parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatalf("Parse(empty) = %v", err)
+	}
+	if diff := cmp.Diff(Default(), *cfg); diff != "" {
+		t.Errorf("empty config differs from Default (-want +got):\n%s", diff)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    ByteSize
+		wantErr bool
+	}{
+		{"0", 0, false},
+		{"512", 512, false},
+		{"4KiB", 4096, false},
+		{"20 GiB", 20 << 30, false},
+		{"1TiB", 1 << 40, false},
+		{"-1", 0, true},
+		{"1.5GiB", 0, true},
+		{"GiB", 0, true},
+		{"99999999999TiB", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseByteSize(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("ParseByteSize(%q) = %d, %v; want %d, err=%v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+			if err == nil {
+				back, err := ParseByteSize(got.String())
+				if err != nil || back != got {
+					t.Errorf("round trip %q -> %s -> %d, %v", tt.in, got, back, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	type withSecret struct {
+		Token Secret `yaml:"token"`
+	}
+	s := Secret("hunter2")
+	if s.Value() != "hunter2" {
+		t.Fatalf("Value() = %q", s.Value())
+	}
+	for _, got := range []string{s.String(), mustText(t, s)} {
+		if strings.Contains(got, "hunter2") || got != "********" {
+			t.Errorf("secret printed as %q", got)
+		}
+	}
+}
+
+func mustText(t *testing.T, s Secret) string {
+	b, err := s.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestDurationRejectsNumbers(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("shutdown:\n  timeout: 10\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:2: shutdown.timeout:") {
+		t.Fatalf("Parse(timeout: 10) error = %v, want x.yaml:2: shutdown.timeout: ...", err)
+	}
+	_ = time.Second
+}
+
+// FuzzParse: whatever the bytes, Parse returns a config or an error, never panics, and an
+// error names the file.
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{"testdata/bad/*.yaml", "testdata/good/*.yaml", "../../configs/*.yaml"} {
+		files, _ := filepath.Glob(dir)
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	f.Add([]byte("segments: [{name: a, clients: [1.2.3.4/40]}]"))
+	f.Add([]byte("&a [*a]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err == nil && cfg == nil {
+			t.Fatal("Parse returned nil, nil")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+	})
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+)
+
+// Log sets the daemon's logging. Logs are JSON on stderr, which journald keeps.
+type Log struct {
+	Level string `yaml:"level"` // debug, info, warn or error
+}
+
+// SlogLevel returns the level as a slog.Level; Validate has checked it.
+func (l Log) SlogLevel() slog.Level {
+	var v slog.Level
+	_ = v.UnmarshalText([]byte(l.Level))
+	return v
+}
+
+// Validate checks the log section.
+func (l Log) Validate(key string, ps *Problems) {
+	switch strings.ToLower(l.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.Addf(key+".level", "must be one of debug, info, warn, error, got %q", l.Level)
+	}
+}
+
+// State is where the appliance keeps everything it must remember: the database, the
+// verified TUF metadata, the cache objects and the audit trail.
+type State struct {
+	Dir string `yaml:"dir"`
+}
+
+// Path returns a path inside the state directory.
+func (s State) Path(elem ...string) string {
+	return filepath.Join(append([]string{s.Dir}, elem...)...)
+}
+
+// Validate checks the state section.
+func (s State) Validate(key string, ps *Problems) {
+	if s.Dir == "" {
+		ps.Addf(key+".dir", "must be set")
+	}
+}
+
+// Shutdown bounds how long a stop may take.
+type Shutdown struct {
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Validate checks the shutdown section.
+func (s Shutdown) Validate(key string, ps *Problems) {
+	if s.Timeout.D() <= 0 || s.Timeout.D() > 5*60*1e9 {
+		ps.Addf(key+".timeout", "must be between 1s and 5m, got %s", s.Timeout.D())
+	}
+}
+
+// Listener is one HTTP surface. Under systemd socket activation a passed socket whose
+// FileDescriptorName equals the listener's name (admin, distribution) is used instead of
+// Listen.
+type Listener struct {
+	Listen string `yaml:"listen"` // host:port
+}
+
+// Validate checks a listener section.
+func (l Listener) Validate(key string, ps *Problems) {
+	if err := checkHostPort(l.Listen); err != nil {
+		ps.Addf(key+".listen", "%v, got %q", err, l.Listen)
+	}
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port")
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("want an IP address or empty host")
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("want a port 0-65535")
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// typeError reports a bad scalar so that yaml.v3 keeps decoding and collects every problem.
+func typeError(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, fmt.Sprintf(format, args...))}}
+}
+
+// Duration is a time.Duration written as Go writes them: "90s", "15m", "72h".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses "15m"-style durations.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return typeError(n, "want a duration like 30s, 15m or 72h, got %q", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back in the same form.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ByteSize is a size in bytes written with an optional binary unit: "512MiB", "20GiB".
+type ByteSize int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// ParseByteSize parses "10GiB", "512 MiB" or a plain number of bytes.
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a size like 512MiB or 20GiB")
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML parses sizes.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return typeError(n, "want a size like 512MiB or 20GiB, got %q", n.Value)
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes the largest whole binary unit.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+func (b ByteSize) String() string {
+	for _, u := range sizeUnits {
+		if int64(b) >= u.mult && int64(b)%u.mult == 0 {
+			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}
+
+// Secret is a string that never prints: String, YAML and JSON give ********.
+// Value returns the secret itself.
+type Secret string
+
+const redacted = "********"
+
+// Value returns the secret.
+func (s Secret) Value() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// MarshalYAML redacts.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalText redacts (JSON, slog).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Prefix is a network prefix such as 10.20.0.0/24 or fd00:20::/64.
+type Prefix struct{ netip.Prefix }
+
+// UnmarshalYAML parses a CIDR prefix; a bare address is a /32 or /128.
+func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
+	v, err := netip.ParsePrefix(n.Value)
+	if err != nil {
+		a, aerr := netip.ParseAddr(n.Value)
+		if aerr != nil || n.Kind != yaml.ScalarNode {
+			return typeError(n, "want a prefix like 10.20.0.0/24, got %q", n.Value)
+		}
+		v = netip.PrefixFrom(a, a.BitLen())
+	}
+	p.Prefix = v
+	return nil
+}
+
+// MarshalYAML writes the prefix in CIDR form.
+func (p Prefix) MarshalYAML() (any, error) { return p.String(), nil }
+
+// MustPrefix parses s and panics on error; for defaults and tests.
+func MustPrefix(s string) Prefix { return Prefix{netip.MustParsePrefix(s)} }

@@ -1,0 +1,8 @@
+// Package web is the appliance's local status page and JSON API. The status page is one
+// struct, Status, rendered as HTML (html/template, assets embedded) or as JSON by the
+// Accept header, always into a buffer first so that a template error is a clean 500.
+//
+// Subsystems add panels: a PanelSource returns a Panel whose Data the template
+// templates/panels/ID.html renders (and JSON shows as is). The web package defines the
+// small read interfaces it needs; the appliance package hands it concrete values.
+package web

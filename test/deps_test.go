@@ -1,0 +1,115 @@
+// Package test holds Patchgate's end-to-end tests and the checks that span the module.
+package test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/patchgate/patchgate"
+
+// allowed says which of the project's packages a package may import, by DESIGN.md:
+// cmd -> appliance -> appliance/* -> {cache, tuf, netscan}; agent -> tuf; cache -> tuf;
+// cache, tuf and netscan import nothing else of the project's; nothing imports appliance
+// but cmd (and the end-to-end tests).
+func allowed(from, to string) bool {
+	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
+	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+	switch {
+	case within(from, "cmd"), within(from, "test"):
+		return true
+	case within(to, "cmd"), within(to, "test") && !strings.HasPrefix(to, "test/netlab"):
+		return false
+	case within(from, "appliance"):
+		if to == "appliance" {
+			return from == "appliance"
+		}
+		return within(to, "appliance") || within(to, "cache") || within(to, "tuf") || within(to, "netscan")
+	case within(from, "cache"):
+		return within(to, "cache") || within(to, "tuf")
+	case within(from, "tuf"), within(from, "netscan"):
+		return top(to) == top(from)
+	case within(from, "agent"):
+		return within(to, "agent") || within(to, "tuf")
+	case within(from, "image"):
+		return within(to, "image") || within(to, "tuf")
+	}
+	return false
+}
+
+func TestDependencyDirection(t *testing.T) {
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,TestImports,XTestImports", module+"/...")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for {
+		var p struct {
+			ImportPath                        string
+			Imports, TestImports, XTestImports []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		from := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		imports := p.Imports
+		// Tests may use other packages' test helpers (tuf/tuftest, test/netlab).
+		for _, imp := range append(p.TestImports, p.XTestImports...) {
+			if strings.HasSuffix(imp, "tuftest") || strings.Contains(imp, "test/netlab") {
+				continue
+			}
+			imports = append(imports, imp)
+		}
+		for _, imp := range imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			to := strings.TrimPrefix(imp, module+"/")
+			if to == from {
+				continue
+			}
+			checked++
+			if !allowed(from, to) {
+				t.Errorf("%s imports %s, against the dependency direction of DESIGN.md", from, to)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no project imports checked")
+	}
+}
+
+func TestAllowedRules(t *testing.T) {
+	tests := []struct {
+		from, to string
+		want     bool
+	}{
+		{"cmd/patchgate", "appliance", true},
+		{"appliance", "appliance/store", true},
+		{"appliance/resolver", "appliance", false},
+		{"appliance/web", "appliance/health", true},
+		{"appliance/rollout", "cache", true},
+		{"cache", "tuf", true},
+		{"cache", "appliance/config", false},
+		{"tuf", "cache", false},
+		{"tuf/tuftest", "tuf", true},
+		{"netscan/passive", "netscan", true},
+		{"netscan", "tuf", false},
+		{"agent", "tuf", true},
+		{"agent", "appliance/config", false},
+		{"appliance/inventory", "cmd/patchgate", false},
+	}
+	for _, tt := range tests {
+		if got := allowed(tt.from, tt.to); got != tt.want {
+			t.Errorf("allowed(%q, %q) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+}
