@@ -51,7 +51,7 @@ func TestDependencyDirection(t *testing.T) {
 	checked := 0
 	for {
 		var p struct {
-			ImportPath                        string
+			ImportPath                         string
 			Imports, TestImports, XTestImports []string
 		}
 		if err := dec.Decode(&p); err == io.EOF {
