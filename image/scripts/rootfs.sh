@@ -40,6 +40,7 @@ printf 'IMAGE_ID=patchgate\nIMAGE_VERSION=%s\n' "$version" >>"$dir/usr/lib/os-re
 : >"$dir/etc/machine-id"
 rm -f "$dir/var/lib/dbus/machine-id"
 ln -sfn ../run/systemd/resolve/resolv.conf "$dir/etc/resolv.conf"
+install -d -m 0755 "$dir/etc/issue.d"
 ln -sfn /run/patchgate-console/patchgate.issue "$dir/etc/issue.d/50-patchgate.issue"
 
 systemctl --root="$dir" enable --quiet \

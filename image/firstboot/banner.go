@@ -1,0 +1,63 @@
+package firstboot
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"text/tabwriter"
+)
+
+// BannerInfo is what the console shows once the appliance is up.
+type BannerInfo struct {
+	Version   string
+	Addresses []netip.Addr // the appliance's own addresses, loopback excluded
+	AdminPort int          // the admin listener's port
+	Identity  Identity
+}
+
+// Banner writes the console banner: where to point a browser, the certificate
+// fingerprint to compare, and the setup token while setup is not done yet.
+func Banner(w io.Writer, b BannerInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nPatchgate appliance %s\n\n", b.Version)
+	if len(b.Addresses) == 0 {
+		fmt.Fprintf(tw, "  Admin page:\tno network address yet (DHCP, or patchgate-firstboot.yaml on the ESP)\n")
+	}
+	for _, a := range b.Addresses {
+		fmt.Fprintf(tw, "  Admin page:\thttp://%s/\n", net.JoinHostPort(a.String(), strconv.Itoa(b.AdminPort)))
+	}
+	if b.Identity.Fingerprint != "" {
+		fmt.Fprintf(tw, "  Certificate SHA-256:\t%s\n", b.Identity.Fingerprint)
+	}
+	if b.Identity.Token != "" {
+		fmt.Fprintf(tw, "  Setup token:\t%s   (one-time: enter it on the admin page to create the first admin)\n", b.Identity.Token)
+	} else {
+		fmt.Fprintf(tw, "  Setup:\tdone\n")
+	}
+	fmt.Fprintln(tw)
+	return tw.Flush()
+}
+
+// HostAddresses returns the addresses of the given interface addresses that a browser
+// on another machine could use: no loopback, no link-local.
+func HostAddresses(addrs []net.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+			continue
+		}
+		out = append(out, ip)
+	}
+	return out
+}
