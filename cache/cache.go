@@ -1,0 +1,420 @@
+package cache
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/tuf"
+)
+
+// Config configures a Cache.
+type Config struct {
+	// Dir holds the store (objects/ and tmp/).
+	Dir string
+	// QuotaBytes bounds the stored bytes; least recently used objects that
+	// no rollout pins are evicted past it (0: no quota).
+	QuotaBytes int64
+	// ScrubBytesPerSecond is the rate at which the scrubber re-hashes
+	// stored objects (0: no scrubbing).
+	ScrubBytesPerSecond int64
+	// ScrubPause is the rest between two scrub passes (default 1h).
+	ScrubPause time.Duration
+	// FetchRetries is how many upstream attempts in a row may fail to make
+	// progress before a download is given up (default 5).
+	FetchRetries int
+	// RetryBackoff is the first wait between attempts, doubled each time
+	// (default 1s).
+	RetryBackoff time.Duration
+	// StallTimeout aborts an upstream attempt that delivered no byte for
+	// this long (default 60s); the next attempt resumes with Range.
+	StallTimeout time.Duration
+}
+
+// Options are a Cache's collaborators.
+type Options struct {
+	Logger     *slog.Logger          // required
+	Registerer prometheus.Registerer // required
+	Clock      Clock                 // nil: the real clock
+	// Upstream paces upstream target bodies (e.g. *Shaper's upstream cap);
+	// nil: no pacing beyond each mirror's own cap.
+	Upstream UpstreamPacer
+}
+
+// UpstreamPacer paces an upstream response body; *Shaper implements it.
+type UpstreamPacer interface {
+	UpstreamReader(ctx context.Context, r io.Reader) io.Reader
+}
+
+// Clock is the time source of this package; appliance/clock satisfies it.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Cache is the verified update cache over a set of upstream mirrors. It is
+// safe for concurrent use. Run runs its scrubber until ctx is done; Close
+// stops downloads in flight.
+type Cache struct {
+	cfg     Config
+	pacer   UpstreamPacer
+	log     *slog.Logger
+	clock   Clock
+	met     *metrics
+	store   *store
+	mirrors map[string]*tuf.Mirror
+	names   []string
+	done    chan struct{}
+	closeMu sync.Once
+
+	mu       sync.Mutex
+	inflight map[string]*call         // download key -> call
+	aliases  map[string]string        // "sha512:HEX" -> sha256 key, for targets listing no sha256
+	pins     map[pinKey]int           // pinned targets -> count
+	problems map[string]problemRecord // code -> latest
+	overPins int64                    // bytes above quota held by pinned objects
+}
+
+type pinKey struct{ repo, path string }
+
+type problemRecord struct {
+	p  Problem
+	at time.Time
+}
+
+type call struct {
+	done chan struct{}
+	key  string
+	err  error
+}
+
+// New opens (or creates) the store in cfg.Dir, removing downloads left
+// unfinished by an earlier run, and indexes the objects in it.
+func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("cache: new: no directory")
+	}
+	if opts.Logger == nil || opts.Registerer == nil {
+		return nil, errors.New("cache: new: logger and registerer are required")
+	}
+	cfg.ScrubPause = cmp.Or(cfg.ScrubPause, time.Hour)
+	cfg.FetchRetries = cmp.Or(cfg.FetchRetries, 5)
+	cfg.RetryBackoff = cmp.Or(cfg.RetryBackoff, time.Second)
+	cfg.StallTimeout = cmp.Or(cfg.StallTimeout, 60*time.Second)
+	c := &Cache{
+		cfg: cfg, pacer: opts.Upstream, log: opts.Logger, clock: opts.Clock, mirrors: map[string]*tuf.Mirror{},
+		done: make(chan struct{}), inflight: map[string]*call{}, aliases: map[string]string{},
+		pins: map[pinKey]int{}, problems: map[string]problemRecord{},
+	}
+	if c.clock == nil {
+		c.clock = realClock{}
+	}
+	for _, m := range mirrors {
+		if _, dup := c.mirrors[m.Name()]; dup {
+			return nil, fmt.Errorf("cache: new: repository %q configured twice", m.Name())
+		}
+		c.mirrors[m.Name()] = m
+		c.names = append(c.names, m.Name())
+	}
+	slices.Sort(c.names)
+	st, removed, err := openStore(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("cache: open store %s: %w", cfg.Dir, err)
+	}
+	if removed > 0 {
+		c.log.Warn("removed files that are not objects from the store", "count", removed)
+	}
+	c.store = st
+	met, err := newMetrics(opts.Registerer, c)
+	if err != nil {
+		return nil, fmt.Errorf("cache: new: metrics: %w", err)
+	}
+	c.met = met
+	return c, nil
+}
+
+// Close stops downloads in flight; requests waiting on them fail. It is
+// safe to call more than once.
+func (c *Cache) Close() error {
+	c.closeMu.Do(func() { close(c.done) })
+	return nil
+}
+
+// Repos returns the names of the configured repositories, sorted.
+func (c *Cache) Repos() []string { return slices.Clone(c.names) }
+
+// Mirror returns the mirror of a repository, or nil.
+func (c *Cache) Mirror(repo string) *tuf.Mirror { return c.mirrors[repo] }
+
+// ErrUnknownRepo is returned (wrapped) for a repository not configured.
+var ErrUnknownRepo = errors.New("unknown repository")
+
+// ErrVerification is returned (wrapped) when upstream bytes did not match
+// the verified metadata; they were discarded.
+var ErrVerification = errors.New("upstream bytes failed verification")
+
+// Object is an open, verified stored target. Close it when done.
+type Object struct {
+	*os.File
+	// Key is the object's sha256, as lowercase hex (its ETag).
+	Key string
+	// Target is what verified metadata says of it.
+	Target tuf.TargetInfo
+	// Hit is true when it was in the store before the request.
+	Hit bool
+}
+
+// Get returns the verified target at path in repo (no hash prefix), from the
+// store or, on a miss, after one upstream download shared by every
+// concurrent request for it. The caller closes the Object.
+func (c *Cache) Get(ctx context.Context, repo, path string) (*Object, error) {
+	m, ok := c.mirrors[repo]
+	if !ok {
+		return nil, fmt.Errorf("cache: get %s/%s: %w", repo, path, ErrUnknownRepo)
+	}
+	ti, err := m.Target(path)
+	if err != nil {
+		return nil, fmt.Errorf("cache: get %s/%s: %w", repo, path, err)
+	}
+	return c.open(ctx, m, ti)
+}
+
+// open returns the stored object for ti, downloading it on a miss.
+func (c *Cache) open(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) (*Object, error) {
+	repo := m.Name()
+	for attempt := 0; ; attempt++ {
+		key, known := c.keyOf(ti)
+		if known {
+			if e, ok := c.store.lookup(key, c.clock.Now(), repo, ti.Path); ok {
+				f, err := c.openObject(key, e.size, ti)
+				if err == nil {
+					c.met.hits.WithLabelValues(repo).Inc()
+					return &Object{File: f, Key: key, Target: ti, Hit: attempt == 0}, nil
+				}
+				if attempt > 2 {
+					return nil, fmt.Errorf("cache: open %s/%s: %w", repo, ti.Path, err)
+				}
+			}
+		}
+		if attempt == 0 {
+			c.met.misses.WithLabelValues(repo).Inc()
+		}
+		if attempt > 2 {
+			return nil, fmt.Errorf("cache: open %s/%s: object vanished after download", repo, ti.Path)
+		}
+		if _, err := c.fetch(ctx, m, ti); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// openObject opens a stored object and checks its size against ti; an
+// object of the wrong size (damaged store) is dropped.
+func (c *Cache) openObject(key string, size int64, ti tuf.TargetInfo) (*os.File, error) {
+	f, err := os.Open(c.store.objectPath(key))
+	if err != nil {
+		c.store.remove(key)
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != ti.Length || size != ti.Length {
+		f.Close()
+		c.dropDamaged(key, fmt.Sprintf("size %d on disk, %d verified", fi.Size(), ti.Length))
+		return nil, fmt.Errorf("stored object %s has the wrong size", key)
+	}
+	return f, nil
+}
+
+func (c *Cache) dropDamaged(key, why string) {
+	c.store.remove(key)
+	c.met.damaged.Inc()
+	c.setProblem(Problem{Code: "cache-object-damaged", Severity: SeverityWarning,
+		Text: fmt.Sprintf("stored object %s was damaged (%s) and was dropped; it will be fetched again", key, why)})
+	c.log.Warn("dropped damaged object", "key", key, "why", why)
+}
+
+// keyOf returns the store key of ti: its listed sha256, or the sha256 learnt
+// when a target listing only other hashes was downloaded.
+func (c *Cache) keyOf(ti tuf.TargetInfo) (string, bool) {
+	if k, ok := ti.SHA256(); ok {
+		return k, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range aliasNames(ti) {
+		if k, ok := c.aliases[a]; ok {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func aliasNames(ti tuf.TargetInfo) []string {
+	var out []string
+	for _, alg := range tuf.SupportedHashes {
+		if h, ok := ti.Hashes[alg]; ok {
+			out = append(out, alg+":"+h.String())
+		}
+	}
+	return out
+}
+
+// fetch downloads ti into the store unless a download of it is already in
+// flight, in which case it waits for that one. The download is detached
+// from ctx (others may be waiting on it); Close stops it.
+func (c *Cache) fetch(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) (string, error) {
+	flightKey, ok := ti.SHA256()
+	if !ok {
+		names := aliasNames(ti)
+		if len(names) == 0 {
+			return "", fmt.Errorf("cache: fetch %s/%s: %w", m.Name(), ti.Path, tuf.ErrNoSupportedHash)
+		}
+		flightKey = names[0]
+	}
+	c.mu.Lock()
+	cl, joined := c.inflight[flightKey]
+	if joined {
+		c.met.coalesced.WithLabelValues(m.Name()).Inc()
+	} else {
+		cl = &call{done: make(chan struct{})}
+		c.inflight[flightKey] = cl
+		dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			select {
+			case <-c.done:
+				cancel()
+			case <-dctx.Done():
+			}
+		}()
+		go func() {
+			defer cancel()
+			cl.key, cl.err = c.download(dctx, m, ti)
+			c.mu.Lock()
+			delete(c.inflight, flightKey)
+			c.mu.Unlock()
+			close(cl.done)
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-cl.done:
+		return cl.key, cl.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("cache: fetch %s/%s: %w", m.Name(), ti.Path, ctx.Err())
+	}
+}
+
+// Prefetch makes sure the targets at paths of repo are in the store, two
+// downloads at a time, and pins nothing (see Pin). It returns every failure.
+func (c *Cache) Prefetch(ctx context.Context, repo string, paths []string) error {
+	sem := make(chan struct{}, 2)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, p := range paths {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			obj, err := c.Get(ctx, repo, p)
+			if err == nil {
+				obj.Close()
+				return
+			}
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Pin protects the target at path of repo from eviction until as many
+// Unpin calls; the rollout engine pins what an active rollout needs. A pin
+// follows the path: when the metadata moves it to new bytes, the new object
+// is protected.
+func (c *Cache) Pin(repo, path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pins[pinKey{repo, path}]++
+}
+
+// Unpin undoes one Pin.
+func (c *Cache) Unpin(repo, path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := pinKey{repo, path}
+	if c.pins[k] <= 1 {
+		delete(c.pins, k)
+		return
+	}
+	c.pins[k]--
+}
+
+// pinnedKeys resolves pins to store keys with the current metadata.
+func (c *Cache) pinnedKeys() map[string]bool {
+	c.mu.Lock()
+	pins := make([]pinKey, 0, len(c.pins))
+	for k := range c.pins {
+		pins = append(pins, k)
+	}
+	c.mu.Unlock()
+	out := map[string]bool{}
+	for _, p := range pins {
+		m, ok := c.mirrors[p.repo]
+		if !ok {
+			continue
+		}
+		ti, err := m.Target(p.path)
+		if err != nil {
+			continue
+		}
+		if k, ok := c.keyOf(ti); ok {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// evict removes least recently used unpinned objects until the store fits
+// its quota, never keep (the object just stored).
+func (c *Cache) evict(keep string) {
+	if c.cfg.QuotaBytes <= 0 {
+		return
+	}
+	victims, over := c.store.evictable(c.cfg.QuotaBytes, c.pinnedKeys(), keep)
+	for _, k := range victims {
+		n, err := c.store.remove(k)
+		if err != nil {
+			c.log.Warn("evict object", "key", k, "err", err)
+			continue
+		}
+		c.met.evictions.Inc()
+		c.met.evictedBytes.Add(float64(n))
+	}
+	c.mu.Lock()
+	c.overPins = over
+	c.mu.Unlock()
+	if over > 0 {
+		c.setProblem(Problem{Code: "cache-over-quota", Severity: SeverityWarning,
+			Text: fmt.Sprintf("the store is %d bytes over its quota of %d bytes with objects that active rollouts pin", over, c.cfg.QuotaBytes)})
+	}
+}

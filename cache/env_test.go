@@ -1,0 +1,126 @@
+package cache_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/tuf"
+	"github.com/patchgate/patchgate/tuf/tuftest"
+)
+
+// env is a real TUF repository (tuftest), a Mirror of it named "demo", a
+// Cache and the cache's Handler behind an httptest server.
+type env struct {
+	repo    *tuftest.Repo
+	mirror  *tuf.Mirror
+	cache   *cache.Cache
+	handler *cache.Handler
+	srv     *httptest.Server
+	reg     *prometheus.Registry
+	tufDir  string
+	dir     string
+	cfg     cache.Config
+}
+
+type envOption func(*env)
+
+func withConfig(f func(*cache.Config)) envOption { return func(e *env) { f(&e.cfg) } }
+
+func newEnv(t *testing.T, repo *tuftest.Repo, opts ...envOption) *env {
+	t.Helper()
+	e := &env{repo: repo, tufDir: t.TempDir(), dir: t.TempDir()}
+	e.cfg = cache.Config{Dir: e.dir, RetryBackoff: time.Millisecond, StallTimeout: 5 * time.Second}
+	for _, o := range opts {
+		o(e)
+	}
+	e.start(t)
+	return e
+}
+
+// start builds the mirror, cache and server over the env's directories (a
+// second call is a restart).
+func (e *env) start(t *testing.T) {
+	t.Helper()
+	e.reg = prometheus.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	m, err := tuf.NewMirror(tuf.MirrorConfig{
+		Name: "demo", MetadataURL: e.repo.MetadataURL(), TargetsURL: e.repo.TargetsURL(),
+		TrustedRoot: e.repo.Root(), StateDir: e.tufDir, Retries: 1, RetryBackoff: time.Millisecond,
+	}, tuf.Options{Logger: log, Registerer: e.reg})
+	if err != nil {
+		t.Fatalf("NewMirror: %v", err)
+	}
+	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, cache.Options{Logger: log, Registerer: e.reg})
+	if err != nil {
+		t.Fatalf("cache.New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	e.mirror, e.cache = m, c
+	e.handler = &cache.Handler{Cache: c}
+	if e.srv != nil {
+		e.srv.Close()
+	}
+	e.srv = httptest.NewServer(e.handler)
+	t.Cleanup(e.srv.Close)
+}
+
+func (e *env) refresh(t *testing.T) {
+	t.Helper()
+	if err := e.mirror.Refresh(context.Background()); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+}
+
+// get fetches a path of the cache server with optional header pairs.
+func (e *env) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	return do(t, http.MethodGet, e.srv.URL+path, header...)
+}
+
+func do(t *testing.T, method, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return resp, body
+}
+
+// metricValue returns the sum of a metric family's values in reg.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}

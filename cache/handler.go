@@ -1,0 +1,380 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchgate/patchgate/tuf"
+)
+
+// Gate decides whether an endpoint may have a target now. The rollout
+// engine implements it (rings, windows, approvals); AllowAll is the default.
+type Gate interface {
+	// Admit is called for every target request after the target is known
+	// to the verified metadata and before any byte is sent.
+	Admit(ctx context.Context, req GateRequest) Decision
+}
+
+// GateRequest describes a target request to the Gate.
+type GateRequest struct {
+	Repo   string
+	Target tuf.TargetInfo
+	// Remote is the requester's address (from the connection, not from
+	// headers).
+	Remote netip.AddrPort
+	// Header is the request's header (agents identify themselves here).
+	Header http.Header
+}
+
+// Decision is a Gate's answer.
+type Decision struct {
+	Allow bool
+	// Status is the HTTP status of a refusal (default 503).
+	Status int
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds).
+	RetryAfter time.Duration
+	// Reason is a short plain-text message for the endpoint.
+	Reason string
+}
+
+// AllowAll is the Gate that admits every request.
+type AllowAll struct{}
+
+// Admit implements Gate.
+func (AllowAll) Admit(context.Context, GateRequest) Decision { return Decision{Allow: true} }
+
+// ResponseShaper wraps the ResponseWriter of one target response, e.g. to
+// cap bandwidth per site, segment and client (*Shaper implements it). Wrap
+// returns the writer to serve through and a func called once the response
+// is done. Without one, responses go straight from the file (sendfile).
+type ResponseShaper interface {
+	Wrap(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func())
+}
+
+// Handler serves endpoints:
+//
+//	GET /repos/{repo}/metadata/{file}   verified metadata, byte for byte
+//	GET /repos/{repo}/targets/{path}    verified targets, with or without
+//	                                    the consistent-snapshot hash prefix
+//
+// (HEAD too). Mount it at "/repos/". It is safe for concurrent use.
+type Handler struct {
+	Cache *Cache
+	// Gate admits target requests (nil: AllowAll).
+	Gate Gate
+	// Shaper wraps target responses (nil: none).
+	Shaper ResponseShaper
+}
+
+// RequestKind says what a request path names.
+type RequestKind int
+
+// Kinds of request paths.
+const (
+	KindMetadata RequestKind = iota + 1
+	KindTarget
+)
+
+// Request is a parsed endpoint request path.
+type Request struct {
+	Kind RequestKind
+	Repo string
+	// Name is the unescaped metadata file name or target path.
+	Name string
+}
+
+// ParseRequestPath parses an escaped URL path (r.URL.EscapedPath()) of the
+// form /repos/REPO/metadata/FILE or /repos/REPO/targets/PATH. The metadata
+// file is one escaped segment (delegated role names may contain "/", sent
+// as %2F); the target path is unescaped segment by segment and must pass
+// tuf.ParseTargetPath.
+func ParseRequestPath(escaped string) (Request, error) {
+	rest, ok := strings.CutPrefix(escaped, "/repos/")
+	if !ok {
+		return Request{}, errors.New("not under /repos/")
+	}
+	repo, rest, ok := strings.Cut(rest, "/")
+	if !ok || repo == "" {
+		return Request{}, errors.New("no repository")
+	}
+	repo, err := url.PathUnescape(repo)
+	if err != nil || repo == "" || strings.ContainsAny(repo, "/\x00") {
+		return Request{}, errors.New("bad repository name")
+	}
+	kind, rest, ok := strings.Cut(rest, "/")
+	if !ok || rest == "" {
+		return Request{}, errors.New("want metadata/FILE or targets/PATH")
+	}
+	switch kind {
+	case "metadata":
+		name, err := url.PathUnescape(rest)
+		if err != nil {
+			return Request{}, fmt.Errorf("bad metadata name: %w", err)
+		}
+		if _, err := tuf.ParseMetadataName(name); err != nil {
+			return Request{}, err
+		}
+		return Request{Kind: KindMetadata, Repo: repo, Name: name}, nil
+	case "targets":
+		segs := strings.Split(rest, "/")
+		for i, s := range segs {
+			u, err := url.PathUnescape(s)
+			if err != nil || strings.Contains(u, "/") {
+				return Request{}, errors.New("bad target path escaping")
+			}
+			segs[i] = u
+		}
+		name := strings.Join(segs, "/")
+		if _, err := tuf.ParseTargetPath(name); err != nil {
+			return Request{}, err
+		}
+		return Request{Kind: KindTarget, Repo: repo, Name: name}, nil
+	}
+	return Request{}, errors.New("want metadata/FILE or targets/PATH")
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.Cache
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		plain(w, http.StatusMethodNotAllowed, "only GET and HEAD")
+		return
+	}
+	req, err := ParseRequestPath(r.URL.EscapedPath())
+	if err != nil {
+		plain(w, http.StatusNotFound, "not found: "+err.Error())
+		return
+	}
+	m, ok := c.mirrors[req.Repo]
+	if !ok {
+		c.met.requests.WithLabelValues("_other", kindLabel(req.Kind), "404").Inc()
+		plain(w, http.StatusNotFound, fmt.Sprintf("unknown repository %q", req.Repo))
+		return
+	}
+	code := 0
+	if req.Kind == KindMetadata {
+		code = h.serveMetadata(w, r, m, req.Name)
+	} else {
+		code = h.serveTarget(w, r, m, req.Name)
+	}
+	c.met.requests.WithLabelValues(req.Repo, kindLabel(req.Kind), strconv.Itoa(code)).Inc()
+}
+
+func kindLabel(k RequestKind) string {
+	if k == KindMetadata {
+		return "metadata"
+	}
+	return "target"
+}
+
+func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, name string) int {
+	data, err := m.Metadata(name)
+	if err != nil {
+		return h.fail(w, r, m.Name(), name, err)
+	}
+	sum := sha256.Sum256(data)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+	if n, _ := tuf.ParseMetadataName(name); n.Version > 0 {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	http.ServeContent(rec, r, "", time.Time{}, bytes.NewReader(data))
+	return rec.code()
+}
+
+func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, name string) int {
+	c := h.Cache
+	ti, err := lookupTarget(m, name)
+	if err != nil {
+		return h.fail(w, r, m.Name(), name, err)
+	}
+	gr := GateRequest{Repo: m.Name(), Target: ti, Header: r.Header}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		gr.Remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	gate := h.Gate
+	if gate == nil {
+		gate = AllowAll{}
+	}
+	if d := gate.Admit(r.Context(), gr); !d.Allow {
+		c.met.refusals.WithLabelValues(m.Name()).Inc()
+		status := d.Status
+		if status < 400 || status > 599 {
+			status = http.StatusServiceUnavailable
+		}
+		if d.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
+		}
+		plain(w, status, cmpOr(d.Reason, "not now"))
+		return status
+	}
+	obj, err := c.open(r.Context(), m, ti)
+	if err != nil {
+		return h.fail(w, r, m.Name(), name, err)
+	}
+	defer obj.Close()
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/octet-stream")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("ETag", `"`+obj.Key+`"`)
+	if name != ti.Path {
+		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hdr.Set("Cache-Control", "no-cache")
+	}
+	var out http.ResponseWriter = w
+	if h.Shaper != nil {
+		var done func()
+		out, done = h.Shaper.Wrap(w, r)
+		defer done()
+	}
+	rec := &statusRecorder{ResponseWriter: out}
+	http.ServeContent(rec, r, "", time.Time{}, obj.File)
+	c.met.servedBytes.WithLabelValues(m.Name()).Add(float64(rec.n))
+	return rec.code()
+}
+
+// lookupTarget resolves a requested name: the path as listed, else a
+// consistent-snapshot name "dir/HASH.base" whose HASH is one of the listed
+// digests of "dir/base".
+func lookupTarget(m *tuf.Mirror, name string) (tuf.TargetInfo, error) {
+	ti, err := m.Target(name)
+	if err == nil || !errors.Is(err, tuf.ErrNotFound) {
+		return ti, err
+	}
+	tn, perr := tuf.ParseTargetPath(name)
+	if perr != nil || tn.Hash == "" {
+		return ti, err
+	}
+	ti2, err2 := m.Target(tn.Path)
+	if err2 != nil {
+		if errors.Is(err2, tuf.ErrNotFound) {
+			return ti, err
+		}
+		return ti2, err2
+	}
+	for _, h := range ti2.Hashes {
+		if h.String() == tn.Hash {
+			return ti2, nil
+		}
+	}
+	return ti, fmt.Errorf("%s: %w (no listed hash is %s)", tn.Path, tuf.ErrNotFound, tn.Hash)
+}
+
+// fail answers an error: 404 for what verified metadata does not list, 503
+// for expired metadata, 504 for an upstream timeout, 502 for any other
+// upstream failure (including bytes that failed verification).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, repo, name string, err error) int {
+	status, msg := http.StatusBadGateway, ""
+	switch {
+	case errors.Is(err, tuf.ErrNotFound):
+		status, msg = http.StatusNotFound, fmt.Sprintf("repository %s has no %s", repo, name)
+	case errors.Is(err, tuf.ErrExpired):
+		status, msg = http.StatusServiceUnavailable, fmt.Sprintf("repository %s: verified metadata expired and the upstream cannot be refreshed", repo)
+		w.Header().Set("Retry-After", "60")
+	case errors.Is(err, ErrVerification):
+		msg = fmt.Sprintf("repository %s: the upstream sent bytes for %s that do not match its verified metadata", repo, name)
+	case isTimeout(err):
+		status, msg = http.StatusGatewayTimeout, fmt.Sprintf("repository %s: the upstream timed out", repo)
+	case errors.Is(err, tuf.ErrNoMetadata):
+		msg = fmt.Sprintf("repository %s: no verified metadata yet; the upstream is unreachable or refused", repo)
+	case errors.Is(err, tuf.ErrRoleUnavailable):
+		msg = fmt.Sprintf("repository %s: the delegated role listing %s did not verify", repo, name)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return 499 // the client went away; nothing to answer
+	default:
+		msg = fmt.Sprintf("repository %s: the upstream failed for %s", repo, name)
+	}
+	if status >= 500 {
+		h.Cache.log.Warn("request failed", "repo", repo, "name", name, "status", status, "err", err)
+	}
+	plain(w, status, msg)
+	return status
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func plain(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// statusRecorder notes the status and body bytes of a response. It
+// forwards ReadFrom so http.ServeContent over an *os.File still reaches
+// the connection's sendfile path, and Unwrap for http.ResponseController.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{s.ResponseWriter}, r)
+	}
+	s.n += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) code() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
