@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +29,16 @@ type env struct {
 	tufDir  string
 	dir     string
 	cfg     cache.Config
+	clock   tuf.Clock // nil: real
 }
 
 type envOption func(*env)
 
 func withConfig(f func(*cache.Config)) envOption { return func(e *env) { f(&e.cfg) } }
+
+// withMirrorClock gives the mirror a clock (for expiry); the cache keeps
+// the real one.
+func withMirrorClock(c tuf.Clock) envOption { return func(e *env) { e.clock = c } }
 
 func newEnv(t *testing.T, repo *tuftest.Repo, opts ...envOption) *env {
 	t.Helper()
@@ -49,12 +55,18 @@ func newEnv(t *testing.T, repo *tuftest.Repo, opts ...envOption) *env {
 // second call is a restart).
 func (e *env) start(t *testing.T) {
 	t.Helper()
+	e.startPinned(t, e.repo.Root())
+}
+
+// startPinned is start with a given pinned root.
+func (e *env) startPinned(t *testing.T, root []byte) {
+	t.Helper()
 	e.reg = prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
 	m, err := tuf.NewMirror(tuf.MirrorConfig{
 		Name: "demo", MetadataURL: e.repo.MetadataURL(), TargetsURL: e.repo.TargetsURL(),
-		TrustedRoot: e.repo.Root(), StateDir: e.tufDir, Retries: 1, RetryBackoff: time.Millisecond,
-	}, tuf.Options{Logger: log, Registerer: e.reg})
+		TrustedRoot: root, StateDir: e.tufDir, Retries: 1, RetryBackoff: time.Millisecond,
+	}, tuf.Options{Logger: log, Registerer: e.reg, Clock: e.clock})
 	if err != nil {
 		t.Fatalf("NewMirror: %v", err)
 	}
@@ -123,4 +135,44 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+var zeroTime time.Time
+
+// waitFor polls cond (a state the code under test reaches on its own, not a
+// timing assumption) for up to 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// fakeClock is a settable clock for the mirror's expiry checks; After fires
+// at once.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func (c *fakeClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- c.Now()
+	return ch
 }
