@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,6 +24,8 @@ type Config struct {
 	Admin        Listener  `yaml:"admin"`
 	Distribution Listener  `yaml:"distribution"`
 	Segments     []Segment `yaml:"segments"`
+	Resolver     Resolver  `yaml:"resolver"`
+	Gateway      Gateway   `yaml:"gateway"`
 }
 
 // Validate checks every section and the references between them.
@@ -33,6 +37,8 @@ func (c *Config) Validate() Problems {
 	c.Admin.Validate("admin", &ps)
 	c.Distribution.Validate("distribution", &ps)
 	validateSegments(c.Segments, "segments", &ps)
+	c.Resolver.Validate("resolver", c, &ps)
+	c.Gateway.Validate("gateway", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}
@@ -76,8 +82,13 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 func finish(name string, cfg *Config, pos positions, ps Problems) (*Config, error) {
-	if len(ps) == 0 { // validate only what decoded cleanly; type errors come first
-		ps = cfg.Validate()
+	// Validate too, but say nothing more about a key that did not decode: its value is
+	// still the default and a second message about it would mislead.
+	decodeProblems := slices.Clone(ps)
+	for _, v := range cfg.Validate() {
+		if !related(v.Key, decodeProblems) {
+			ps = append(ps, v)
+		}
 	}
 	if len(ps) == 0 {
 		return cfg, nil
@@ -90,6 +101,19 @@ func finish(name string, cfg *Config, pos positions, ps Problems) (*Config, erro
 	}
 	ps.sort()
 	return nil, &Error{Problems: ps}
+}
+
+// related reports whether key is, contains or is inside a key that has a problem.
+func related(key string, ps Problems) bool {
+	within := func(a, b string) bool {
+		return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(a, b+"[")
+	}
+	for _, p := range ps {
+		if p.Key != "" && (within(key, p.Key) || within(p.Key, key)) {
+			return true
+		}
+	}
+	return false
 }
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)

@@ -11,5 +11,22 @@ func Default() Config {
 		Shutdown:     Shutdown{Timeout: Duration(15 * time.Second)},
 		Admin:        Listener{Listen: "127.0.0.1:9080"},
 		Distribution: Listener{Listen: ":8080"},
+		Resolver: Resolver{
+			Enabled:         true,
+			Listen:          []string{":53"},
+			Upstreams:       []ResolverUpstream{{Address: "9.9.9.9:53", Protocol: "udp"}, {Address: "149.112.112.112:53", Protocol: "udp"}},
+			UpstreamTimeout: Duration(2 * time.Second),
+			HealthInterval:  Duration(15 * time.Second),
+			BlockPublicDoH:  true,
+			ReloadInterval:  Duration(5 * time.Second),
+			BlockedTTL:      Duration(60 * time.Second),
+			Cache: ResolverCache{Size: 20000, MinTTL: Duration(0), MaxTTL: Duration(24 * time.Hour),
+				NegativeTTL: Duration(5 * time.Minute), Prefetch: true, PrefetchMinHits: 3},
+			Limits: ResolverLimits{MaxConcurrent: 512, ClientRate: 100, ClientBurst: 200, UDPBufferSize: 1232,
+				TCPIdleTimeout: Duration(10 * time.Second), TCPMaxQueries: 100, TCPMaxConnections: 256},
+			QueryLog: ResolverQueryLog{Ring: 1000, Log: "blocked", LogRate: 10, EventWindow: Duration(time.Minute)},
+		},
+		Gateway: Gateway{Grace: Duration(30 * time.Second), MaxTimeout: Duration(24 * time.Hour), LogGroup: 1717, LogRate: 10,
+			StatsInterval: Duration(15 * time.Second), Egress: GatewayEgress{Refresh: Duration(time.Hour)}},
 	}
 }

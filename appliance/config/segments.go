@@ -1,15 +1,64 @@
 package config
 
-import "regexp"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // Segment is a named network segment the appliance serves: management, clinical,
 // devices... The resolver's client groups, the shaper's budgets, the rollout windows and
 // the gateway's egress policy all refer to segments by these names.
 type Segment struct {
-	Name      string   `yaml:"name"`
-	Interface string   `yaml:"interface"` // e.g. eth1 or eth1.20; empty on a dev box
-	Addresses []Prefix `yaml:"addresses"` // the appliance's own addresses on the segment
+	Name      string `yaml:"name"`
+	Interface string `yaml:"interface"` // e.g. eth1 or eth1.20; empty on a dev box
+	// VLAN, when set, is the 802.1Q id on Interface: the segment is then on the
+	// sub-interface Interface.VLAN (eth1 with vlan 30 is eth1.30).
+	VLAN      int      `yaml:"vlan"`
+	Addresses []Prefix `yaml:"addresses"` // the appliance's own addresses on the segment, e.g. 10.20.0.1/24
 	Clients   []Prefix `yaml:"clients"`   // the client subnets behind it
+	// Services lists what the appliance offers on the segment: dns, distribution,
+	// agent, admin (the admin UI and /metrics). Left out, a segment gets
+	// DefaultSegmentServices; admin must be asked for.
+	Services []string `yaml:"services"`
+}
+
+// Segment services, the values of Segment.Services.
+const (
+	ServiceDNS          = "dns"
+	ServiceDistribution = "distribution"
+	ServiceAgent        = "agent"
+	ServiceAdmin        = "admin"
+)
+
+// DefaultSegmentServices are what a segment that lists no services gets: everything an
+// endpoint needs, not the admin UI.
+var DefaultSegmentServices = []string{ServiceDNS, ServiceDistribution, ServiceAgent}
+
+var segmentServices = []string{ServiceDNS, ServiceDistribution, ServiceAgent, ServiceAdmin}
+
+// Device is the network interface the segment is on as the kernel names it: Interface,
+// or Interface.VLAN for a VLAN sub-interface. Empty when no interface is configured.
+func (s Segment) Device() string {
+	if s.Interface == "" || s.VLAN == 0 {
+		return s.Interface
+	}
+	return s.Interface + "." + itoa(s.VLAN)
+}
+
+// Serves reports whether the appliance offers service (ServiceDNS...) on the segment.
+func (s Segment) Serves(service string) bool {
+	if s.Services == nil {
+		return slices.Contains(DefaultSegmentServices, service)
+	}
+	return slices.Contains(s.Services, service)
+}
+
+// validInterface follows the kernel's dev_valid_name: 1-15 bytes, not . or .., no /,
+// colon or white space.
+func validInterface(name string) bool {
+	return len(name) > 0 && len(name) < 16 && name != "." && name != ".." &&
+		!strings.ContainsAny(name, "/: \t\n")
 }
 
 var segmentName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -26,6 +75,30 @@ func validateSegments(segs []Segment, key string, ps *Problems) {
 		seen[s.Name] = true
 		if len(s.Clients) == 0 {
 			ps.Addf(k+".clients", "must list at least one client subnet")
+		}
+		if s.Interface != "" && !validInterface(s.Interface) {
+			ps.Addf(k+".interface", "must be an interface name of 1-15 characters without /, : or spaces, got %q", s.Interface)
+		}
+		if s.VLAN != 0 {
+			if s.VLAN < 1 || s.VLAN > 4094 {
+				ps.Addf(k+".vlan", "must be 1-4094, got %d", s.VLAN)
+			} else if s.Interface == "" {
+				ps.Addf(k+".vlan", "needs an interface to be a VLAN of")
+			} else if validInterface(s.Interface) && !validInterface(s.Device()) {
+				ps.Addf(k+".vlan", "makes the interface name %q longer than 15 characters", s.Device())
+			}
+		}
+		for j, a := range s.Addresses {
+			if a.Addr().IsValid() && a.Addr() == a.Masked().Addr() && a.Bits() < a.Addr().BitLen()-1 {
+				ps.Addf(k+".addresses["+itoa(j)+"]", "is the network address of its subnet, want the appliance's own address such as %s", a.Addr().Next().String()+"/"+itoa(a.Bits()))
+			}
+		}
+		for j, svc := range s.Services {
+			if !slices.Contains(segmentServices, svc) {
+				ps.Addf(k+".services["+itoa(j)+"]", "must be one of %s, got %q", strings.Join(segmentServices, ", "), svc)
+			} else if slices.Index(s.Services, svc) != j {
+				ps.Addf(k+".services["+itoa(j)+"]", "%q listed twice", svc)
+			}
 		}
 		for j, c := range s.Clients {
 			if c.Addr().IsValid() && c.Masked() != c.Prefix {

@@ -35,8 +35,7 @@ func serve(ctx context.Context, path string) error {
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			fmt.Fprintln(os.Stderr, err)
-			return fmt.Errorf("serve: %s is not valid; nothing was started", path)
+			return fmt.Errorf("serve: %s is not valid; nothing was started:\n%w", path, err)
 		}
 		return fmt.Errorf("serve: %w", err)
 	}
