@@ -1,0 +1,110 @@
+package resolver
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is what the resolver serves and how. The appliance builds it from the
+// resolver section of patchgate.yaml (appliance/config.Resolver), which documents every
+// field and its default; Validate there has checked it.
+type Config struct {
+	Listen          []string // host:port, served over UDP and TCP
+	Upstreams       []Upstream
+	UpstreamTimeout time.Duration // per attempt
+	HealthInterval  time.Duration
+	Lists           []List
+	Segments        []Segment
+	BlockPublicDoH  bool
+	ReloadInterval  time.Duration // how often list files are checked for changes
+	LocalTTL        time.Duration // TTL of the answers made here (rewritten, blocked)
+	Cache           CacheConfig
+	Limits          Limits
+	QueryLog        QueryLogConfig
+}
+
+// Upstream is one upstream resolver.
+type Upstream struct {
+	Address       string // ip:port
+	Protocol      string // "udp" (TCP when truncated), "tcp" or "tls"
+	TLSServerName string
+	TLSCAFile     string // PEM; empty means the system roots
+}
+
+// List is a named list of names: inline entries and list files.
+type List struct {
+	Name  string
+	Files []string // relative paths are relative to Options.BaseDir
+	Names []string
+}
+
+// BlockedAnswer is what a blocked name gets.
+type BlockedAnswer int
+
+// Blocked answers. AnswerNXDomain is the default: NXDOMAIN with an SOA, so that clients cache
+// the answer for LocalTTL (RFC 2308).
+const (
+	AnswerNXDomain BlockedAnswer = iota
+	AnswerRefused
+	AnswerNoData
+	AnswerSinkhole
+)
+
+// ParseBlockedAnswer maps the config words to a BlockedAnswer; "" is AnswerNXDomain.
+func ParseBlockedAnswer(s string) (BlockedAnswer, bool) {
+	switch s {
+	case "", "nxdomain":
+		return AnswerNXDomain, true
+	case "refused":
+		return AnswerRefused, true
+	case "nodata":
+		return AnswerNoData, true
+	case "sinkhole":
+		return AnswerSinkhole, true
+	}
+	return 0, false
+}
+
+// Segment is one client group: the client subnets of a segment and its policy.
+type Segment struct {
+	Name    string
+	Clients []netip.Prefix
+	// Allow, Rewrite and Block name Lists.
+	Allow, Rewrite, Block []string
+	// RewriteTo are the appliance's addresses that rewritten names resolve to.
+	RewriteTo     []netip.Addr
+	BlockedAnswer BlockedAnswer
+	Sinkhole      []netip.Addr
+	// StrictCNAME requires every CNAME target of an allowed answer to be allowed itself
+	// or to match CNAMETargets (exact names or *.suffix).
+	StrictCNAME  bool
+	CNAMETargets []string
+}
+
+// CacheConfig bounds the answer cache.
+type CacheConfig struct {
+	Size            int // entries; 0 disables the cache
+	MinTTL, MaxTTL  time.Duration
+	NegativeTTL     time.Duration // maximum TTL of NXDOMAIN/NODATA answers
+	Prefetch        bool
+	PrefetchMinHits int
+}
+
+// Limits protect the resolver and its upstreams.
+type Limits struct {
+	MaxConcurrent     int     // forwarded queries in flight
+	ClientRate        float64 // queries per second per client address; 0 means no limit
+	ClientBurst       int
+	UDPBufferSize     int // read buffer and advertised EDNS size; at least 1232
+	TCPIdleTimeout    time.Duration
+	TCPMaxQueries     int
+	TCPMaxConnections int
+}
+
+// QueryLogConfig sets what is remembered and logged.
+type QueryLogConfig struct {
+	Ring        int
+	Log         string // "none", "blocked" or "all"
+	LogRate     float64
+	EventWindow time.Duration
+}

@@ -1,0 +1,548 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/patchgate/patchgate/appliance/clock"
+	"github.com/patchgate/patchgate/appliance/health"
+)
+
+// Options are what the resolver needs besides its Config.
+type Options struct {
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil registers nowhere
+	Clock      clock.Clock           // nil is the wall clock
+	// BaseDir is where relative list file paths start (the config file's directory).
+	BaseDir string
+	// Hooks; each may also be set later with the Set methods, and may stay nil.
+	Assets  AssetNamer
+	Answers AnswerSink
+	Events  EventSink
+}
+
+// Server is the allowlisting DNS server. Build it with New, bind it with Listen, serve
+// with Run (once); Run's return closes the sockets. Its methods are safe for concurrent
+// use. Run owns every goroutine the Server starts and stops them before returning.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	clock   clock.Clock
+	baseDir string
+	hooks   hooks
+	metrics *metrics
+
+	policy   atomic.Pointer[policy]
+	cache    *answerCache
+	fwd      *forwarder
+	limiter  *clientLimiter
+	qlog     *queryLog
+	flight   singleflight.Group
+	inflight chan struct{} // semaphore: forwarded queries at once
+
+	prefetchCh   chan cacheKey
+	prefetchHits int
+	udpSize      int
+	localTTL     uint32
+
+	counts   [4]atomic.Uint64 // queries by Decision, for the panel
+	reloadMu sync.Mutex       // one reload at a time
+	mu       sync.Mutex
+	listErrs []loadError
+	udp      []*net.UDPConn
+	tcp      []*net.TCPListener
+	ready    atomic.Bool
+}
+
+// New builds a Server from cfg and loads its lists. A list that cannot be loaded does
+// not stop it: its names stay blocked and Health reports the file and line until a
+// reload succeeds. Nothing is bound or started until Listen and Run.
+func New(cfg Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Limits.UDPBufferSize < 1232 {
+		cfg.Limits.UDPBufferSize = 1232
+	}
+	if cfg.Limits.MaxConcurrent < 1 {
+		cfg.Limits.MaxConcurrent = 1
+	}
+	if cfg.UpstreamTimeout <= 0 {
+		cfg.UpstreamTimeout = 2 * time.Second
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        opts.Logger,
+		clock:      opts.Clock,
+		baseDir:    opts.BaseDir,
+		cache:      newAnswerCache(cfg.Cache),
+		limiter:    newClientLimiter(cfg.Limits.ClientRate, cfg.Limits.ClientBurst),
+		qlog:       newQueryLog(cfg.QueryLog, opts.Logger),
+		inflight:   make(chan struct{}, cfg.Limits.MaxConcurrent),
+		prefetchCh: make(chan cacheKey, 64),
+		udpSize:    cfg.Limits.UDPBufferSize,
+		localTTL:   uint32(cfg.LocalTTL / time.Second),
+	}
+	if cfg.Cache.Prefetch {
+		s.prefetchHits = max(1, cfg.Cache.PrefetchMinHits)
+	}
+	s.SetAssetNamer(opts.Assets)
+	s.SetAnswerSink(opts.Answers)
+	s.SetEventSink(opts.Events)
+	m, err := newMetrics(opts.Registerer, func() float64 { return float64(s.cache.len()) })
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.fwd = &forwarder{timeout: cfg.UpstreamTimeout, udpSize: uint16(cfg.Limits.UDPBufferSize),
+		onError: func(up, kind string) { m.upstreamErrs.WithLabelValues(up, kind).Inc() }}
+	for _, u := range cfg.Upstreams {
+		up, err := newUpstream(u, cfg.UpstreamTimeout)
+		if err != nil {
+			return nil, err
+		}
+		s.fwd.ups = append(s.fwd.ups, up)
+		m.upstreamErrs.WithLabelValues(up.name(), "timeout") // show the series from the start
+	}
+	s.reload(nil)
+	return s, nil
+}
+
+// Name is the service name.
+func (s *Server) Name() string { return "resolver" }
+
+// Ready reports whether the Server is answering queries.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Health lists the lists that failed to load and the upstreams that are down.
+func (s *Server) Health() []health.Problem {
+	var ps []health.Problem
+	s.mu.Lock()
+	for _, e := range s.listErrs {
+		ps = append(ps, health.Problem{Code: "resolver-list-invalid", Severity: health.Error,
+			Text: fmt.Sprintf("list %s: %v (the previous version, if any, is still used)", e.list, e.err)})
+	}
+	s.mu.Unlock()
+	st := s.fwd.status()
+	down := 0
+	for _, u := range st {
+		if !u.Up {
+			down++
+			s.metrics.upstreamUp.WithLabelValues(u.Name).Set(0)
+		} else {
+			s.metrics.upstreamUp.WithLabelValues(u.Name).Set(1)
+		}
+	}
+	switch {
+	case len(st) > 0 && down == len(st):
+		ps = append(ps, health.Problem{Code: "resolver-upstreams-down", Severity: health.Error,
+			Text: "no upstream resolver answers: allowed names cannot be resolved"})
+	case down > 0:
+		for _, u := range st {
+			if !u.Up {
+				ps = append(ps, health.Problem{Code: "resolver-upstream-down", Severity: health.Warning,
+					Text: fmt.Sprintf("upstream %s does not answer: %s", u.Name, u.LastError)})
+			}
+		}
+	}
+	return ps
+}
+
+// Reload reads every list again and swaps the new lists in at once. A list with a bad
+// file keeps its previous version; the returned error names each such file and line
+// (Health reports them too).
+func (s *Server) Reload() error {
+	return s.reload(s.policy.Load())
+}
+
+func (s *Server) reload(prev *policy) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	p, errs := compile(&s.cfg, s.baseDir, prev, s.clock.Now())
+	s.policy.Store(p)
+	s.mu.Lock()
+	s.listErrs = errs
+	s.mu.Unlock()
+	for name, set := range p.lists {
+		s.metrics.listEntries.WithLabelValues(name).Set(float64(set.Len()))
+	}
+	if len(errs) > 0 {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		var all []error
+		for _, e := range errs {
+			all = append(all, fmt.Errorf("list %s: %w", e.list, e.err))
+			s.log.Error("resolver: list not loaded, previous version kept", "list", e.list, "err", e.err)
+		}
+		return fmt.Errorf("resolver: reload: %w", errors.Join(all...))
+	}
+	s.metrics.reloads.WithLabelValues("ok").Inc()
+	if prev != nil {
+		s.log.Info("resolver: lists reloaded", "lists", len(p.lists))
+	}
+	return nil
+}
+
+// Listen binds every configured address over UDP and TCP (the same port for both, also
+// when the port is 0). Call it once, before Run.
+func (s *Server) Listen() error {
+	for _, addr := range s.cfg.Listen {
+		u, t, err := listenBoth(addr)
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+		s.mu.Lock()
+		s.udp = append(s.udp, u)
+		s.tcp = append(s.tcp, t)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func listenBoth(addr string) (*net.UDPConn, *net.TCPListener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolver: listen %s: %w", addr, err)
+	}
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, listenError(addr, err)
+		}
+		u := pc.(*net.UDPConn)
+		bound := u.LocalAddr().(*net.UDPAddr)
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound.Port)))
+		if err != nil {
+			u.Close()
+			if port == "0" && try < 20 {
+				continue // the TCP side of that ephemeral port is taken; try another
+			}
+			return nil, nil, listenError(addr, err)
+		}
+		_ = u.SetReadBuffer(1 << 20)
+		return u, ln.(*net.TCPListener), nil
+	}
+}
+
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("resolver: listen %s: address already in use (another DNS server? change resolver.listen)", addr)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("resolver: listen %s: permission denied (port 53 needs CAP_NET_BIND_SERVICE)", addr)
+	}
+	return fmt.Errorf("resolver: listen %s: %w", addr, err)
+}
+
+// Addrs returns the bound UDP addresses (the TCP ones have the same ports).
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, u := range s.udp {
+		out = append(out, u.LocalAddr().String())
+	}
+	return out
+}
+
+func (s *Server) closeListeners() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, u := range s.udp {
+		errs = append(errs, ignoreClosed(u.Close()))
+	}
+	for _, t := range s.tcp {
+		errs = append(errs, ignoreClosed(t.Close()))
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close releases the sockets; Run does it too when it returns.
+func (s *Server) Close() error { return s.closeListeners() }
+
+// Run serves until ctx is done: UDP readers, TCP connections, upstream health checks,
+// list reloads (on SIGHUP and when a list file changes), prefetches and the blocked-query
+// events. It returns nil after ctx is done and everything it started has stopped.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	udp, tcp := s.udp, s.tcp
+	s.mu.Unlock()
+	if len(udp) == 0 {
+		return errors.New("resolver: run: not listening (call Listen first)")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	readers := max(2, runtime.GOMAXPROCS(0))
+	for _, u := range udp {
+		for range readers {
+			wg.Go(func() { s.serveUDP(ctx, u) })
+		}
+	}
+	tcpSlots := make(chan struct{}, max(1, s.cfg.Limits.TCPMaxConnections))
+	for _, t := range tcp {
+		wg.Go(func() { s.serveTCP(ctx, t, tcpSlots, &wg) })
+	}
+	for range 2 {
+		wg.Go(func() { s.prefetcher(ctx) })
+	}
+	wg.Go(func() { s.housekeeping(ctx) })
+	s.ready.Store(true)
+	s.log.Info("resolver: serving", "addrs", s.Addrs(), "upstreams", len(s.fwd.ups))
+
+	<-ctx.Done()
+	s.ready.Store(false)
+	cancel()
+	err := s.closeListeners()
+	wg.Wait()
+	return err
+}
+
+// serveUDP reads queries from u until it is closed. Local answers are made on this
+// goroutine; forwarded queries get a goroutine each, at most Limits.MaxConcurrent at
+// once: past that, queries are dropped (the client retries) and counted.
+func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn) {
+	buf := make([]byte, s.udpSize)
+	out := make([]byte, s.udpSize)
+	for {
+		n, from, err := u.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			continue // e.g. ICMP port unreachable surfacing on Linux
+		}
+		resp, r := s.answer(buf[:n], from.Addr(), false, out)
+		if r == nil {
+			if resp != nil {
+				u.WriteToUDPAddrPort(resp, from)
+			}
+			continue
+		}
+		select {
+		case s.inflight <- struct{}{}:
+		default:
+			s.metrics.dropped.WithLabelValues("overload").Inc()
+			continue
+		}
+		go func() {
+			defer func() { <-s.inflight }()
+			if resp := s.resolve(ctx, r, nil); resp != nil {
+				u.WriteToUDPAddrPort(resp, from)
+			}
+		}()
+	}
+}
+
+// resolve is the second half of the request path for an allowed name not in the cache:
+// it asks the upstreams (one exchange for concurrent identical questions), caches the
+// answer and answers r from it, or SERVFAIL when no upstream answers.
+func (s *Server) resolve(ctx context.Context, r *request, buf []byte) []byte {
+	up, err := s.lookup(ctx, r.key())
+	if err != nil {
+		s.log.Debug("resolver: upstream failed", "name", r.name, "err", err)
+		r.reason = "upstream failed"
+		return s.local(r, dns.RcodeServerFailure, buf)
+	}
+	return s.allowed(r, up, buf)
+}
+
+// lookup forwards k upstream, coalescing concurrent identical lookups, and caches the
+// answer. The returned message is shared: callers must not modify it.
+func (s *Server) lookup(ctx context.Context, k cacheKey) (*dns.Msg, error) {
+	key := k.name + "/" + strconv.Itoa(int(k.qtype)) + "/" + strconv.FormatBool(k.do)
+	v, err, _ := s.flight.Do(key, func() (any, error) {
+		m, _, err := s.fwd.forward(ctx, k.name, k.qtype, k.do)
+		if err != nil {
+			return nil, err
+		}
+		s.cache.put(k, m, s.clock.Now())
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*dns.Msg), nil
+}
+
+// prefetcher refreshes popular cached answers before they expire.
+func (s *Server) prefetcher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case k := <-s.prefetchCh:
+			if _, err := s.lookup(ctx, k); err == nil {
+				s.metrics.prefetches.Inc()
+			}
+		}
+	}
+}
+
+// serveTCP accepts connections on ln, at most cap(slots) open at once (more are closed
+// at once), each served on its own goroutine.
+func (s *Server) serveTCP(ctx context.Context, ln *net.TCPListener, slots chan struct{}, wg *sync.WaitGroup) {
+	var conns sync.Map
+	defer func() {
+		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.metrics.dropped.WithLabelValues("tcp_limit").Inc()
+			c.Close()
+			continue
+		}
+		conns.Store(c, nil)
+		s.metrics.tcpConns.Inc()
+		wg.Go(func() {
+			defer func() {
+				c.Close()
+				conns.Delete(c)
+				s.metrics.tcpConns.Dec()
+				<-slots
+			}()
+			s.serveConn(ctx, c)
+		})
+	}
+}
+
+// serveConn answers up to Limits.TCPMaxQueries queries on c, one at a time, closing it
+// after Limits.TCPIdleTimeout without a query.
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	from, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	var lenBuf [2]byte
+	pkt := make([]byte, 0, 512)
+	for range max(1, s.cfg.Limits.TCPMaxQueries) {
+		c.SetReadDeadline(time.Now().Add(s.cfg.Limits.TCPIdleTimeout))
+		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		if n < 12 {
+			s.metrics.dropped.WithLabelValues("malformed").Inc()
+			return
+		}
+		pkt = append(pkt[:0], make([]byte, n)...)
+		if _, err := io.ReadFull(c, pkt); err != nil {
+			return
+		}
+		resp, r := s.answer(pkt, from.Addr(), true, nil)
+		if r != nil {
+			resp = s.resolve(ctx, r, nil)
+		}
+		if resp == nil {
+			continue
+		}
+		out := make([]byte, 2+len(resp))
+		binary.BigEndian.PutUint16(out, uint16(len(resp)))
+		copy(out[2:], resp)
+		c.SetWriteDeadline(time.Now().Add(s.cfg.Limits.TCPIdleTimeout))
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// housekeeping runs the timed work: upstream health checks, list change polls, SIGHUP
+// reloads and the blocked-query events.
+func (s *Server) housekeeping(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	healthT := s.clock.NewTicker(positive(s.cfg.HealthInterval, 15*time.Second))
+	defer healthT.Stop()
+	reloadT := s.clock.NewTicker(positive(s.cfg.ReloadInterval, 5*time.Second))
+	defer reloadT.Stop()
+	eventT := s.clock.NewTicker(positive(s.cfg.QueryLog.EventWindow, time.Minute))
+	defer eventT.Stop()
+	s.fwd.check(ctx)
+	s.Health() // set the upstream gauges
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushEvents()
+			return
+		case <-hup:
+			s.log.Info("resolver: SIGHUP, reloading lists")
+			s.Reload() // logged and reported by Health
+		case <-reloadT.C():
+			if s.policy.Load().changed() {
+				s.Reload()
+			}
+		case <-healthT.C():
+			s.fwd.check(ctx)
+			s.Health()
+		case <-eventT.C():
+			s.flushEvents()
+		}
+	}
+}
+
+func positive(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// flushEvents hands the blocked bursts of the past window to the event sink.
+func (s *Server) flushEvents() {
+	bursts, lost := s.qlog.takeBursts()
+	if lost > 0 {
+		s.log.Warn("resolver: blocked-query bursts not reported, table full", "lost", lost)
+	}
+	sink := s.hooks.eventSink()
+	if sink == nil {
+		return
+	}
+	for _, b := range bursts {
+		b.Asset = s.hooks.assetName(b.Client)
+		sink.Blocked(b)
+		s.metrics.events.Inc()
+	}
+}
