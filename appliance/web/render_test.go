@@ -60,7 +60,7 @@ func TestPanelErrorIsContained(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET / = %d", rec.Code)
 	}
-	for _, want := range []string{`"objects": 3`, "Fallback", "v1"} {
+	for _, want := range []string{"&#34;objects&#34;: 3", "Fallback", "v1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
