@@ -1,0 +1,418 @@
+package rollout
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/appliance/clock"
+	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/appliance/store"
+)
+
+// Assets is the inventory as the engine sees it. The inventory implements it; MemAssets
+// is a simple one. Methods must be safe for concurrent use.
+type Assets interface {
+	// ByAddr returns the asset at a source address (false when none).
+	ByAddr(ctx context.Context, addr netip.Addr) (Asset, bool, error)
+	// ByAgent returns the asset an enrolled agent runs on (false when the inventory
+	// does not know the agent; the engine then uses what the agent told it).
+	ByAgent(ctx context.Context, agentID string) (Asset, bool, error)
+	// List returns every asset.
+	List(ctx context.Context) ([]Asset, error)
+}
+
+// FactSink receives what agents report at check-in (the inventory implements it).
+type FactSink interface {
+	AgentFacts(ctx context.Context, agentID string, addr netip.Addr, f Facts) error
+}
+
+// Prestager is the cache as the engine sees it: *cache.Cache implements it.
+type Prestager interface {
+	// Prefetch makes sure the targets are stored (verified) in the cache.
+	Prefetch(ctx context.Context, repo string, paths []string) error
+	// Pin protects a target from eviction until as many Unpin calls.
+	Pin(repo, path string)
+	Unpin(repo, path string)
+}
+
+// Config tunes the engine. Zero fields take the defaults noted.
+type Config struct {
+	// Zone is the site's time zone: KEV due dates are whole days there (default UTC).
+	Zone *time.Location
+	// Policy is the SLA by severity (default DefaultPolicy).
+	Policy Policy
+	// Approvals is how many approvers a rollout needs (default 1); EmergencyApprovals
+	// how many an emergency rollout needs (default and minimum 2).
+	Approvals, EmergencyApprovals int
+	// MaxAttempts per deployment (default 3); retries wait RetryBase × 2^(n-1), at most
+	// RetryMax (defaults 10m and 6h).
+	MaxAttempts         int
+	RetryBase, RetryMax time.Duration
+	// Tick is how often rollouts are evaluated (default 30s).
+	Tick time.Duration
+	// PollInterval is what agents are told to poll at (default 5m).
+	PollInterval time.Duration
+	// Recheck is the Retry-After given when no opening is known (a paused rollout, a
+	// ring not released yet during its window); default 15m.
+	Recheck time.Duration
+	// DownloadTimeout: a download older than this no longer counts toward a stage's
+	// concurrency limit (default 2h).
+	DownloadTimeout time.Duration
+	// OffPeak is when targets are pre-staged into the cache (nil: only PrefetchLead
+	// before the first window). PrefetchLead (default 2h): prefetch anyway once the
+	// first window opens within this.
+	OffPeak      *Window
+	PrefetchLead time.Duration
+	// SeedRings and SeedWindows are created when the store has no rings yet.
+	SeedRings   []Ring
+	SeedWindows []Window
+	// Segment names the segment of an address ("" for none); used for agents the
+	// inventory does not know.
+	Segment func(netip.Addr) string
+}
+
+func (c *Config) defaults() {
+	if c.Zone == nil {
+		c.Zone = time.UTC
+	}
+	if c.Policy == (Policy{}) {
+		c.Policy = DefaultPolicy()
+	}
+	c.Approvals = max(c.Approvals, 1)
+	c.EmergencyApprovals = max(c.EmergencyApprovals, 2)
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	orDefault := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	orDefault(&c.RetryBase, 10*time.Minute)
+	orDefault(&c.RetryMax, 6*time.Hour)
+	orDefault(&c.Tick, 30*time.Second)
+	orDefault(&c.PollInterval, 5*time.Minute)
+	orDefault(&c.Recheck, 15*time.Minute)
+	orDefault(&c.DownloadTimeout, 2*time.Hour)
+	orDefault(&c.PrefetchLead, 2*time.Hour)
+	if c.Segment == nil {
+		c.Segment = func(netip.Addr) string { return "" }
+	}
+}
+
+// Options are the engine's collaborators. DB, Clock and Log are required.
+type Options struct {
+	DB         *store.DB
+	Clock      clock.Clock
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Assets     Assets                // nil: only enrolled agents are devices
+	Facts      FactSink              // nil: facts are kept by the engine only
+	Events     EventSink             // nil: events are kept in the engine's history only
+	Cache      Prestager             // nil: no pre-staging or pinning
+}
+
+// Engine runs rollouts: it keeps the model in the store, moves rollouts through their
+// stages on a tick, answers the serving gate and the agents. It is safe for concurrent
+// use; Run's goroutines stop when Run's context is done.
+type Engine struct {
+	cfg    Config
+	db     *store.DB
+	clock  clock.Clock
+	log    *slog.Logger
+	assets Assets
+	facts  FactSink
+	sink   EventSink
+	cache  Prestager
+	met    *metrics
+
+	mu   sync.Mutex // serialises every change to the model
+	snap atomic.Pointer[snapshot]
+
+	pinMu  sync.Mutex
+	pinned map[[2]string]bool
+
+	ready   atomic.Bool
+	probMu  sync.Mutex
+	problem map[string]health.Problem // by code
+}
+
+// New opens the engine on db: applies its migrations and seeds rings and windows into
+// an empty store.
+func New(ctx context.Context, cfg Config, o Options) (*Engine, error) {
+	if o.DB == nil || o.Clock == nil || o.Log == nil {
+		return nil, errors.New("rollout: New needs DB, Clock and Log")
+	}
+	cfg.defaults()
+	e := &Engine{
+		cfg: cfg, db: o.DB, clock: o.Clock, log: o.Log, assets: o.Assets, facts: o.Facts, sink: o.Events, cache: o.Cache,
+		pinned: map[[2]string]bool{}, problem: map[string]health.Problem{},
+	}
+	if e.assets == nil {
+		e.assets = &MemAssets{}
+	}
+	if err := Migrate(ctx, o.DB); err != nil {
+		return nil, err
+	}
+	if err := e.seed(ctx); err != nil {
+		return nil, fmt.Errorf("rollout: seed: %w", err)
+	}
+	m, err := newMetrics(o.Registerer, e)
+	if err != nil {
+		return nil, err
+	}
+	e.met = m
+	return e, nil
+}
+
+func (e *Engine) seed(ctx context.Context) error {
+	rings, err := listRings(ctx, e.db)
+	if err != nil || len(rings) > 0 {
+		return err
+	}
+	now := e.clock.Now()
+	return e.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range e.cfg.SeedRings {
+			if err := r.Validate(); err != nil {
+				return err
+			}
+			if err := putRing(ctx, tx, r, now); err != nil {
+				return err
+			}
+		}
+		for _, w := range e.cfg.SeedWindows {
+			if _, err := w.Compile(); err != nil {
+				return err
+			}
+			if err := insertWindow(ctx, tx, &w, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Name implements the appliance's Service.
+func (e *Engine) Name() string { return "rollout" }
+
+// Ready reports whether Run is evaluating rollouts.
+func (e *Engine) Ready() bool { return e.ready.Load() }
+
+// Health lists current problems: paused rollouts, overdue devices, failed pre-staging.
+func (e *Engine) Health() []health.Problem {
+	e.probMu.Lock()
+	defer e.probMu.Unlock()
+	out := make([]health.Problem, 0, len(e.problem))
+	for _, p := range e.problem {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b health.Problem) int {
+		if a.Severity != b.Severity {
+			return int(b.Severity) - int(a.Severity)
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	return out
+}
+
+func (e *Engine) setProblem(code string, p *health.Problem) {
+	e.probMu.Lock()
+	defer e.probMu.Unlock()
+	if p == nil {
+		delete(e.problem, code)
+		return
+	}
+	p.Code = code
+	e.problem[code] = *p
+}
+
+// Run evaluates rollouts every Tick and pre-stages targets until ctx is done.
+func (e *Engine) Run(ctx context.Context) error {
+	t := e.clock.NewTicker(e.cfg.Tick)
+	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	prefetch := make(chan struct{}, 1)
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-prefetch:
+				e.Prestage(ctx)
+			}
+		}
+	})
+	e.ready.Store(true)
+	defer e.ready.Store(false)
+	for {
+		if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("rollout: tick", "err", err)
+		}
+		select {
+		case prefetch <- struct{}{}:
+		default: // still busy with the last round
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// record hands ev to the sink (refusing the action if it fails) and returns it for the
+// engine's own history.
+func (e *Engine) record(ctx context.Context, ev *Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = e.clock.Now()
+	}
+	if e.sink == nil {
+		return nil
+	}
+	if err := e.sink.Record(ctx, *ev); err != nil {
+		return fmt.Errorf("rollout: %s %s refused: the audit record could not be written: %w", ev.Action, ev.Object, err)
+	}
+	return nil
+}
+
+// commit records evs, then runs fn in a transaction that also stores evs in the
+// history. If the transaction fails after the sink accepted the events, a ".failed"
+// event follows.
+func (e *Engine) commit(ctx context.Context, evs []*Event, fn func(tx *sql.Tx) error) error {
+	for i, ev := range evs {
+		if err := e.record(ctx, ev); err != nil {
+			e.recordFailed(ctx, evs[:i], err)
+			return err
+		}
+	}
+	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := insertEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.recordFailed(ctx, evs, err)
+	}
+	return err
+}
+
+func (e *Engine) recordFailed(ctx context.Context, evs []*Event, cause error) {
+	if e.sink == nil {
+		return
+	}
+	for _, ev := range evs {
+		f := *ev
+		f.Action += ".failed"
+		f.Details = map[string]string{"error": cause.Error()}
+		if err := e.sink.Record(context.WithoutCancel(ctx), f); err != nil {
+			e.log.Error("rollout: audit the failure of an action", "action", ev.Action, "object", ev.Object, "err", err)
+		}
+	}
+}
+
+func rolloutEvent(r *Rollout, actor, action string, details map[string]string) *Event {
+	return &Event{Actor: actor, Action: action, Object: "rollout/" + strconv.FormatInt(r.ID, 10), RolloutID: r.ID, Details: details}
+}
+
+// invalidate drops the gate's snapshot after a change to rings, windows, releases or
+// rollouts.
+func (e *Engine) invalidate() { e.snap.Store(nil) }
+
+// snapshot is what the gate and the agent API read on every request: rings, compiled
+// windows and the released rollouts by target.
+type snapshot struct {
+	rings    []Ring
+	windows  []compiledWindow
+	rollouts []*Rollout
+	byTarget map[targetKey][]*Rollout
+}
+
+type compiledWindow struct {
+	Window
+	s *Schedule
+}
+
+type targetKey struct{ repo, path string }
+
+// completedServeFor is how long after completion a rollout still serves latecomers.
+const completedServeFor = 180 * 24 * time.Hour
+
+func (e *Engine) snapshot(ctx context.Context) (*snapshot, error) {
+	if s := e.snap.Load(); s != nil {
+		return s, nil
+	}
+	s := &snapshot{byTarget: map[targetKey][]*Rollout{}}
+	var err error
+	if s.rings, err = listRings(ctx, e.db); err != nil {
+		return nil, err
+	}
+	ws, err := listWindows(ctx, e.db)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		sch, err := w.Compile()
+		if err != nil {
+			e.log.Warn("rollout: window cannot be compiled; ignored", "window", w.ID, "err", err)
+			continue
+		}
+		s.windows = append(s.windows, compiledWindow{w, sch})
+	}
+	rs, err := listRollouts(ctx, e.db, Approved, Scheduled, Running, Paused, Completed)
+	if err != nil {
+		return nil, err
+	}
+	now := e.clock.Now()
+	for _, r := range rs {
+		if r.State == Completed && now.Sub(r.StateAt) > completedServeFor {
+			continue
+		}
+		s.rollouts = append(s.rollouts, r)
+		for _, p := range r.Release.Targets {
+			k := targetKey{r.Release.Repo, p}
+			s.byTarget[k] = append(s.byTarget[k], r)
+		}
+	}
+	e.snap.Store(s)
+	return s, nil
+}
+
+// opening is the combined state of the windows that apply to a device of ring in
+// segment; the second result is false when no window applies.
+func (s *snapshot) opening(ring, segment string, now time.Time) (Opening, bool) {
+	var ops []Opening
+	for _, w := range s.windows {
+		if w.Applies(ring, segment) {
+			ops = append(ops, w.s.At(now))
+		}
+	}
+	return combine(ops), len(ops) > 0
+}
+
+func (s *snapshot) ringNamed(name string) (Ring, bool) {
+	for _, r := range s.rings {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Ring{}, false
+}

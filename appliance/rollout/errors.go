@@ -1,0 +1,16 @@
+package rollout
+
+import "errors"
+
+// Errors the engine returns, wrapped with what and why; callers branch on them with
+// errors.Is (the admin API maps them to HTTP status codes).
+var (
+	// ErrInvalid: the input is malformed or out of range (400).
+	ErrInvalid = errors.New("invalid")
+	// ErrNotFound: no such ring, window, release, rollout or deployment (404).
+	ErrNotFound = errors.New("not found")
+	// ErrState: the action is not possible in the object's current state (409).
+	ErrState = errors.New("not allowed in this state")
+	// ErrSeparation: separation of duties forbids this actor the action (403).
+	ErrSeparation = errors.New("separation of duties")
+)

@@ -1,0 +1,373 @@
+package rollout
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchgate/patchgate/cache"
+)
+
+// Gate is the serving gate: it decides, for each target request, whether the device
+// asking may have the target now. It implements cache.Gate. It is safe for concurrent
+// use.
+type Gate struct{ e *Engine }
+
+// Gate returns the engine's serving gate.
+func (e *Engine) Gate() *Gate { return &Gate{e} }
+
+// Request is a target request as the gate sees it.
+type Request struct {
+	Repo string
+	Path string
+	// Addr is the connection's source address (never a header).
+	Addr netip.Addr
+	// Authorization is the request's Authorization header ("Bearer <credential>" from
+	// agents), empty for agentless devices.
+	Authorization string
+}
+
+// Decision is the gate's answer. A refusal has Status 503 (not now; RetryAfter is the
+// next opening) or 403 (a device in no ring, a target no approved rollout releases to
+// it), or 401 (a bad agent credential).
+type Decision struct {
+	Allow      bool
+	Status     int
+	RetryAfter time.Duration
+	Reason     string
+	// AssetID and DeploymentID identify what an allowed download counts toward.
+	AssetID      string
+	DeploymentID int64
+}
+
+func refuse(status int, retry time.Duration, format string, args ...any) Decision {
+	return Decision{Status: status, RetryAfter: retry, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decide decides one request: requester → asset (agent identity first, else source
+// address via the inventory) → ring → the rollouts that release the target → serve if
+// one of them has released the ring and the device's window is open (or the stage
+// pre-stages, or the rollout is an approved emergency) and the stage's concurrent
+// download limit allows; else 503 with Retry-After = the next opening.
+func (g *Gate) Decide(ctx context.Context, req Request) Decision {
+	e := g.e
+	d := g.decide(ctx, req)
+	e.met.gate.WithLabelValues(decisionLabel(d)).Inc()
+	if !d.Allow && d.Status >= 500 && d.Status != http.StatusServiceUnavailable {
+		e.log.Warn("rollout: gate", "repo", req.Repo, "path", req.Path, "addr", req.Addr, "err", d.Reason)
+	}
+	return d
+}
+
+func decisionLabel(d Decision) string {
+	switch {
+	case d.Allow:
+		return "serve"
+	case d.Status == http.StatusServiceUnavailable:
+		return "later"
+	case d.Status == http.StatusUnauthorized:
+		return "unauthenticated"
+	case d.Status == http.StatusForbidden:
+		return "refused"
+	}
+	return "error"
+}
+
+func (g *Gate) decide(ctx context.Context, req Request) Decision {
+	e := g.e
+	asset, ok, err := g.identify(ctx, req)
+	if errors.Is(err, ErrUnauthenticated) {
+		return refuse(http.StatusUnauthorized, 0, "unknown or revoked agent credential; enrol again")
+	}
+	if err != nil {
+		return refuse(http.StatusInternalServerError, e.cfg.Recheck, "cannot identify the device: %v", err)
+	}
+	if !ok {
+		return refuse(http.StatusForbidden, 0, "device %s is not in the inventory, so it is in no ring", req.Addr)
+	}
+	s, err := e.snapshot(ctx)
+	if err != nil {
+		return refuse(http.StatusInternalServerError, e.cfg.Recheck, "rollout state unavailable: %v", err)
+	}
+	ring := RingOf(asset, s.rings)
+	if ring == "" {
+		return refuse(http.StatusForbidden, 0, "device %s is in no ring", asset.Name)
+	}
+	rs := s.byTarget[targetKey{req.Repo, req.Path}]
+	if len(rs) == 0 {
+		return refuse(http.StatusForbidden, 0, "held: %s/%s is in no approved rollout", req.Repo, req.Path)
+	}
+	now := e.clock.Now()
+	best := Decision{Status: http.StatusForbidden}
+	for _, r := range rs {
+		a := e.access(s, r, ring, asset.Segment, now)
+		if a.download {
+			d := g.admit(ctx, r, asset, ring, now)
+			if d.Allow {
+				d.AssetID = asset.ID
+				return d
+			}
+			a.status, a.retryAfter, a.reason = d.Status, d.RetryAfter, d.Reason
+		}
+		cand := Decision{Status: a.status, RetryAfter: a.retryAfter, Reason: a.reason}
+		if better(cand, best) {
+			best = cand
+		}
+	}
+	if best.Reason == "" {
+		best.Reason = fmt.Sprintf("held: %s/%s is not released to ring %s", req.Repo, req.Path, ring)
+	}
+	return best
+}
+
+// better prefers "later" to "never", then the sooner retry.
+func better(a, b Decision) bool {
+	if a.Status != b.Status {
+		return a.Status == http.StatusServiceUnavailable
+	}
+	return b.RetryAfter == 0 || (a.RetryAfter > 0 && a.RetryAfter < b.RetryAfter)
+}
+
+// identify maps the requester to an asset: the agent credential if one is presented,
+// else the source address through the inventory.
+func (g *Gate) identify(ctx context.Context, req Request) (Asset, bool, error) {
+	e := g.e
+	if req.Authorization != "" {
+		cred, ok := strings.CutPrefix(req.Authorization, "Bearer ")
+		if !ok {
+			return Asset{}, false, ErrUnauthenticated
+		}
+		ag, err := e.Authenticate(ctx, strings.TrimSpace(cred))
+		if err != nil {
+			return Asset{}, false, err
+		}
+		a, err := e.assetOfAgent(ctx, ag)
+		return a, err == nil, err
+	}
+	if !req.Addr.IsValid() {
+		return Asset{}, false, nil
+	}
+	a, ok, err := e.assets.ByAddr(ctx, req.Addr.Unmap())
+	if err != nil {
+		return Asset{}, false, fmt.Errorf("inventory: %w", err)
+	}
+	return a, ok, nil
+}
+
+// admit applies the stage's concurrency limit and marks the device's deployment
+// downloading (creating it if the device joined the ring after the stage started).
+func (g *Gate) admit(ctx context.Context, r *Rollout, asset Asset, ring string, now time.Time) Decision {
+	e := g.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	dep, err := e.deploymentFor(ctx, r, asset, ring, now)
+	if err != nil {
+		return refuse(http.StatusInternalServerError, e.cfg.Recheck, "deployment: %v", err)
+	}
+	if dep.State == DepCancelled {
+		return refuse(http.StatusForbidden, 0, "the deployment of rollout %d to this device was cancelled", r.ID)
+	}
+	if dep.State == DepDownloading || dep.State == DepDownloaded || dep.State == DepInstalling || dep.State.Done() || dep.State == DepFailed {
+		// Resuming, re-downloading after a reported result: no new slot is taken.
+		return Decision{Allow: true, DeploymentID: dep.ID}
+	}
+	st := r.Stages[r.StageOf(ring)]
+	if st.MaxConcurrent > 0 {
+		var n int
+		err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollout_deployments WHERE rollout_id = ? AND ring = ? AND state = 'downloading' AND state_at > ?`,
+			r.ID, ring, ts(now.Add(-e.cfg.DownloadTimeout))).Scan(&n)
+		if err != nil {
+			return refuse(http.StatusInternalServerError, e.cfg.Recheck, "count downloads: %v", err)
+		}
+		if n >= st.MaxConcurrent {
+			return refuse(http.StatusServiceUnavailable, min(time.Minute, e.cfg.Recheck), "%d downloads in progress in ring %s (limit %d)", n, ring, st.MaxConcurrent)
+		}
+	}
+	_, err = e.moveDeploymentLocked(ctx, dep.ID, actorOf(asset), func(d *Deployment, now time.Time) error {
+		d.to(DepDownloading, now)
+		return nil
+	})
+	if err != nil {
+		return refuse(http.StatusInternalServerError, e.cfg.Recheck, "deployment: %v", err)
+	}
+	return Decision{Allow: true, DeploymentID: dep.ID}
+}
+
+func actorOf(a Asset) string {
+	if a.AgentID != "" {
+		return "agent:" + a.AgentID
+	}
+	return "device:" + a.ID
+}
+
+// deploymentFor returns the device's deployment of r, creating it when the device
+// joined a released ring late. The caller holds e.mu.
+func (e *Engine) deploymentFor(ctx context.Context, r *Rollout, a Asset, ring string, now time.Time) (*Deployment, error) {
+	ds, err := listDeployments(ctx, e.db, DeploymentFilter{RolloutID: r.ID, AssetID: a.ID, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 1 {
+		d := ds[0]
+		if d.Ring != ring && d.State.Open() {
+			d.Ring = ring // the device moved rings; it counts where it is now
+			if err := saveDeployment(ctx, e.db, d); err != nil {
+				return nil, err
+			}
+		}
+		return d, nil
+	}
+	d := e.newDeployment(r, a, ring, now)
+	ev := &Event{Time: now, Actor: "system", Action: "deployment." + string(d.State), Object: "deployment/new", RolloutID: r.ID,
+		Details: map[string]string{"asset": a.ID, "ring": ring, "why": "the device joined a released ring"}}
+	err = e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+		if err := insertDeployment(ctx, tx, d); err != nil {
+			return err
+		}
+		ev.Object, ev.DeploymentID = "deployment/"+strconv.FormatInt(d.ID, 10), d.ID
+		return nil
+	})
+	return d, err
+}
+
+// Admit implements cache.Gate.
+func (g *Gate) Admit(ctx context.Context, req cache.GateRequest) cache.Decision {
+	d := g.Decide(ctx, Request{Repo: req.Repo, Path: req.Target.Path, Addr: req.Remote.Addr(), Authorization: req.Header.Get("Authorization")})
+	if t, ok := ctx.Value(trackKey{}).(*tracked); ok && d.Allow {
+		t.deployment, t.repo, t.path = d.DeploymentID, req.Repo, req.Target.Path
+	}
+	return cache.Decision{Allow: d.Allow, Status: d.Status, RetryAfter: d.RetryAfter, Reason: d.Reason}
+}
+
+// Track wraps the distribution handler so that a completed download of an admitted
+// target counts as delivered. Downloads are complete when a 200 response carried the
+// whole body, or a 206 response carried the last byte of the target.
+func (g *Gate) Track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := &tracked{}
+		rec := &countingWriter{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), trackKey{}, t)))
+		if t.deployment == 0 || r.Method != http.MethodGet || !rec.complete() {
+			return
+		}
+		if err := g.e.delivered(context.WithoutCancel(r.Context()), t.deployment, t.path); err != nil {
+			g.e.log.Warn("rollout: record a delivery", "deployment", t.deployment, "path", t.path, "err", err)
+		}
+	})
+}
+
+type trackKey struct{}
+
+type tracked struct {
+	deployment int64
+	repo, path string
+}
+
+// delivered records that path of deployment id was downloaded completely; once every
+// target of the release is, the deployment is downloaded (delivered).
+func (e *Engine) delivered(ctx context.Context, id int64, path string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, err := getDeployment(ctx, e.db, id)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(d.Delivered, path) || !(d.State == DepScheduled || d.State == DepOffered || d.State == DepDownloading) {
+		return nil
+	}
+	rel, err := getRelease(ctx, e.db, d.ReleaseID)
+	if err != nil {
+		return err
+	}
+	d.Delivered = append(d.Delivered, path)
+	all := true
+	for _, t := range rel.Targets {
+		if !slices.Contains(d.Delivered, t) {
+			all = false
+		}
+	}
+	if !all {
+		return saveDeployment(ctx, e.db, d)
+	}
+	_, err = e.moveDeploymentLocked(ctx, id, "device:"+d.AssetID, func(dd *Deployment, now time.Time) error {
+		dd.Delivered = d.Delivered
+		dd.to(DepDownloaded, now)
+		return nil
+	})
+	return err
+}
+
+// countingWriter records the status and body bytes of a response; it keeps
+// io.ReaderFrom (sendfile) working.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		c.n += n
+		return n, err
+	}
+	n, err := io.Copy(writerOnly{c.ResponseWriter}, r)
+	c.n += n
+	return n, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c *countingWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// complete reports whether the response delivered the whole target or its end.
+func (c *countingWriter) complete() bool {
+	h := c.Header()
+	switch c.status {
+	case http.StatusOK:
+		n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+		return err == nil && n == c.n
+	case http.StatusPartialContent:
+		// bytes FIRST-LAST/TOTAL
+		var first, last, total int64
+		if _, err := fmt.Sscanf(h.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &total); err != nil {
+			return false
+		}
+		return last == total-1 && c.n == last-first+1
+	}
+	return false
+}
+
+// writerOnly hides a writer's ReadFrom so io.Copy does not recurse.
+type writerOnly struct{ io.Writer }
