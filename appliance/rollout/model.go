@@ -168,7 +168,9 @@ func RingOf(a Asset, rings []Ring) string {
 	}
 	levels := []func(Selector) bool{
 		func(s Selector) bool { return slices.Contains(s.Assets, a.ID) },
-		func(s Selector) bool { return slices.ContainsFunc(a.Tags, func(t string) bool { return slices.Contains(s.Tags, t) }) },
+		func(s Selector) bool {
+			return slices.ContainsFunc(a.Tags, func(t string) bool { return slices.Contains(s.Tags, t) })
+		},
 		func(s Selector) bool { return a.Type != "" && slices.Contains(s.DeviceTypes, a.Type) },
 		func(s Selector) bool { return a.Segment != "" && slices.Contains(s.Segments, a.Segment) },
 	}
