@@ -95,11 +95,12 @@ func (c *answerCache) get(k cacheKey, now time.Time, prefetchHits int) (hit, boo
 
 // put stores an upstream answer if it is cacheable: NOERROR with answers (for their
 // smallest TTL), or NXDOMAIN/NODATA with an SOA (for the SOA's negative TTL). It returns
-// the lifetime given, 0 when not stored.
-func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time) time.Duration {
+// the answer as stored, its TTLs clamped, or m itself when not stored.
+func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time) *dns.Msg {
 	if c.size == 0 || m.Truncated {
-		return 0
+		return m
 	}
+	orig := m
 	m = m.Copy()
 	var life time.Duration
 	switch {
@@ -113,16 +114,16 @@ func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time) time.Duration {
 			}
 		}
 		if soa == nil {
-			return 0
+			return orig
 		}
 		// RFC 2308: the negative TTL is the smaller of the SOA's TTL and its minimum.
 		soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 		life = c.clampAll(m, 0, c.negTTL)
 	default:
-		return 0
+		return orig
 	}
 	if life <= 0 {
-		return 0
+		return orig
 	}
 	e := &cacheEntry{msg: m, stored: now, expires: now.Add(life)}
 	c.mu.Lock()
@@ -131,7 +132,7 @@ func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time) time.Duration {
 		c.evict(now)
 	}
 	c.m[k] = e
-	return life
+	return m
 }
 
 // clampAll clamps every TTL of m to [lo, hi] (whole seconds) and returns the smallest.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/patchgate/patchgate/appliance/clock"
 )
@@ -406,4 +407,34 @@ func (r *recorder) got() ([]string, []BlockedBurst) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.learned...), append([]BlockedBurst(nil), r.bursts...)
+}
+
+// metricValue reads a counter or gauge (the client library's testutil needs a module
+// this one does not have).
+func metricValue(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	go func() { c.Collect(ch); close(ch) }()
+	var v float64
+	for m := range ch {
+		var d dto.Metric
+		m.Write(&d)
+		switch {
+		case d.Counter != nil:
+			v += d.Counter.GetValue()
+		case d.Gauge != nil:
+			v += d.Gauge.GetValue()
+		}
+	}
+	return v
+}
+
+// metricCount is the number of series c has.
+func metricCount(c prometheus.Collector) int {
+	ch := make(chan prometheus.Metric, 100)
+	go func() { c.Collect(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	return n
 }

@@ -153,7 +153,8 @@ func (l *queryLog) countBlocked(e Entry) {
 	}
 }
 
-// takeBursts returns the bursts gathered since the last call, oldest first, and how many
+// takeBursts returns the bursts gathered since the last call, oldest first (then by
+// client and name), and how many
 // were not kept because the table was full.
 func (l *queryLog) takeBursts() ([]BlockedBurst, int) {
 	l.mu.Lock()
@@ -165,7 +166,9 @@ func (l *queryLog) takeBursts() ([]BlockedBurst, int) {
 	lost := l.burstsLost
 	l.bursts = map[burstKey]*BlockedBurst{}
 	l.burstsLost = 0
-	slices.SortFunc(out, func(a, b BlockedBurst) int { return a.First.Compare(b.First) })
+	slices.SortFunc(out, func(a, b BlockedBurst) int {
+		return cmp.Or(a.First.Compare(b.First), a.Client.Compare(b.Client), cmp.Compare(a.Name, b.Name))
+	})
 	return out, lost
 }
 

@@ -387,8 +387,7 @@ func (s *Server) lookup(ctx context.Context, k cacheKey) (*dns.Msg, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.cache.put(k, m, s.clock.Now())
-		return m, nil
+		return s.cache.put(k, m, s.clock.Now()), nil
 	})
 	if err != nil {
 		return nil, err
