@@ -1,0 +1,142 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// writeError answers an error: JSON {"error": msg} for API clients, a short page for
+// browsers.
+func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	if wantsJSON(r) || isForm(r) && r.Method != http.MethodGet && !acceptsHTML(r) {
+		writeJSON(w, code, map[string]string{"error": msg})
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>%d · Patchgate</title><link rel="stylesheet" href="/static/style.css"></head>
+<body><main><h1>%d %s</h1><p class="bad" id="error">%s</p><p><a href="/">Status</a> · <a href="/login">Log in</a></p></main></body></html>`,
+		code, code, http.StatusText(code), htmlEscape(msg))
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, "internal error encoding JSON", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+func isForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
+}
+
+func acceptsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
+
+// fail answers err with its status code (400/403/404/409 for the API's own errors,
+// 500 otherwise, which is logged).
+func (a *Authority) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		writeError(w, r, he.code, he.msg)
+	case errors.Is(err, ErrNotFound):
+		writeError(w, r, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrLocked):
+		writeError(w, r, http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, errBadLogin), errors.Is(err, errBadToken):
+		writeError(w, r, http.StatusUnauthorized, err.Error())
+	default:
+		a.log.Error("auth: request failed", "path", r.URL.Path, "err", err)
+		writeError(w, r, http.StatusInternalServerError, "internal error; see the log")
+	}
+}
+
+// input is a request's fields, from a JSON object or a form.
+type input map[string]string
+
+const maxBody = 64 << 10
+
+func readInput(r *http.Request) (input, error) {
+	in := input{}
+	if isForm(r) {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+		if err := r.ParseForm(); err != nil {
+			return nil, badRequest("bad form: %v", err)
+		}
+		for k, v := range r.PostForm {
+			in[k] = strings.TrimSpace(v[0])
+		}
+		return in, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, badRequest("read body: %v", err)
+	}
+	if len(b) > maxBody {
+		return nil, badRequest("body over %d bytes", maxBody)
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return in, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, badRequest("body must be a JSON object: %v", err)
+	}
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			in[k] = strings.TrimSpace(x)
+		case float64, bool:
+			in[k] = fmt.Sprint(x)
+		case []any:
+			var parts []string
+			for _, p := range x {
+				parts = append(parts, fmt.Sprint(p))
+			}
+			in[k] = strings.Join(parts, ",")
+		case nil:
+		default:
+			return nil, badRequest("field %q must be a string", k)
+		}
+	}
+	return in, nil
+}
+
+// done answers a successful change: a redirect back to the page for a browser form,
+// JSON otherwise.
+func done(w http.ResponseWriter, r *http.Request, in input, back string, code int, v any) {
+	if isForm(r) {
+		if ret := in["return"]; strings.HasPrefix(ret, "/") && !strings.HasPrefix(ret, "//") {
+			back = ret
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, code, v)
+}
+
+// localPath keeps a ?next= redirect on this site.
+func localPath(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || u.Host != "" || strings.Contains(s, "\\") {
+		return "/"
+	}
+	return s
+}
