@@ -26,14 +26,13 @@ type Result struct {
 	Type       Type    `json:"type"`
 	Confidence float64 `json:"confidence"`
 	// Evidence lists the rules that voted for Type, strongest first.
-	Evidence []Evidence          `json:"evidence,omitempty"`
-	Vendor   Attribute           `json:"vendor"`
-	Model    Attribute           `json:"model"`
-	Firmware Attribute           `json:"firmware"`
-	OS       Attribute           `json:"os"`
-	Scores   map[Type]float64    `json:"scores,omitempty"` // every type with any evidence
-	Facts    []netscan.Fact      `json:"-"`                // the facts classified, with mac.vendor and mac.random added
-	byType   map[Type][]Evidence // all votes
+	Evidence []Evidence       `json:"evidence,omitempty"`
+	Vendor   Attribute        `json:"vendor"`
+	Model    Attribute        `json:"model"`
+	Firmware Attribute        `json:"firmware"`
+	OS       Attribute        `json:"os"`
+	Scores   map[Type]float64 `json:"scores,omitempty"` // every type with any evidence
+	Facts    []netscan.Fact   `json:"-"`                // the facts classified, with mac.vendor and mac.random added
 }
 
 // subtypes refine a broader type: a device with enough evidence of the
@@ -74,7 +73,8 @@ func (c *Classifier) Classify(mac netscan.MAC, facts []netscan.Fact) Result {
 	if mac.Unicast() && mac.LocallyAdministered() {
 		all = append(all, netscan.Fact{Key: netscan.KeyMACRandom, Value: "true"})
 	}
-	res := Result{Type: TypeUnknown, Facts: all, byType: map[Type][]Evidence{}, Scores: map[Type]float64{}}
+	res := Result{Type: TypeUnknown, Facts: all, Scores: map[Type]float64{}}
+	byType := map[Type][]Evidence{}
 	attrs := map[string]*Attribute{AttrVendor: &res.Vendor, AttrModel: &res.Model, AttrFirmware: &res.Firmware, AttrOS: &res.OS}
 	for _, r := range c.rules.rules {
 		ev, ok := r.apply(all)
@@ -82,7 +82,7 @@ func (c *Classifier) Classify(mac netscan.MAC, facts []netscan.Fact) Result {
 			continue
 		}
 		if r.typ != "" {
-			res.byType[r.typ] = append(res.byType[r.typ], ev)
+			byType[r.typ] = append(byType[r.typ], ev)
 		}
 		for _, name := range sortedKeys(r.set) {
 			dst := attrs[name]
@@ -101,7 +101,7 @@ func (c *Classifier) Classify(mac netscan.MAC, facts []netscan.Fact) Result {
 		}
 	}
 	own := map[Type]float64{}
-	for t, evs := range res.byType {
+	for t, evs := range byType {
 		own[t] = combine(evs)
 	}
 	for _, t := range Types {
@@ -109,12 +109,12 @@ func (c *Classifier) Classify(mac netscan.MAC, facts []netscan.Fact) Result {
 		if !ok {
 			continue
 		}
-		evs := res.byType[t]
+		evs := byType[t]
 		if parent, isSub := subtypes[t]; isSub {
 			if score < subtypeThreshold {
 				continue // not enough to claim the refinement
 			}
-			evs = append(slices.Clone(evs), res.byType[parent]...)
+			evs = append(slices.Clone(evs), byType[parent]...)
 			score = combine(evs)
 		}
 		res.Scores[t] = score

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -110,6 +111,9 @@ func Open(cfg Config, m *Metrics, log *slog.Logger, now func() time.Time) (*Capt
 	}
 	c := newCapture(cfg, tp, m, log, now)
 	c.tp = tp
+	if ifc, err := net.InterfaceByName(cfg.Interface); err == nil {
+		c.dec.IgnoreSource(netscan.MACFrom(ifc.HardwareAddr))
+	}
 	return c, nil
 }
 

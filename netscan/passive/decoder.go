@@ -41,7 +41,12 @@ type Decoder struct {
 	dns     layers.DNS
 	parser  *gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	self    netscan.MAC
 }
+
+// IgnoreSource makes the Decoder skip frames sent from mac (the capturing
+// interface's own address: the appliance is not an asset of the segment).
+func (d *Decoder) IgnoreSource(mac netscan.MAC) { d.self = mac }
 
 // NewDecoder returns a Decoder whose observations name iface as their
 // interface.
@@ -62,6 +67,9 @@ func NewDecoder(iface string) *Decoder {
 func (d *Decoder) Decode(frame []byte, t time.Time, emit func(netscan.Observation)) (n int, err error) {
 	if err := d.parser.DecodeLayers(frame, &d.decoded); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !d.self.IsZero() && netscan.MACFrom(d.eth.SrcMAC) == d.self {
+		return 0, nil
 	}
 	var (
 		haveIP   bool
