@@ -1,0 +1,433 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/patchgate/patchgate/appliance/clock"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testPolicy routes for one segment, "devices", on dev0, and lets the appliance reach
+// one repository prefix.
+func testPolicy() Policy {
+	return Policy{
+		Segments:     []Segment{{Name: "devices", Device: "dev0", Clients: []netip.Prefix{netip.MustParsePrefix("10.30.0.0/24")}}},
+		Local:        []netip.Prefix{netip.MustParsePrefix("10.30.0.0/24")},
+		Repositories: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32")},
+		Grace:        2 * time.Second,
+		MaxTimeout:   time.Hour,
+		LogGroup:     17,
+		LogRate:      100,
+		Stats:        time.Minute,
+		Refresh:      time.Hour,
+	}
+}
+
+type running struct {
+	g      *Gateway
+	ns     string
+	reg    *prometheus.Registry
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startGateway runs a Gateway on p in a new namespace until the test ends (or stop).
+func startGateway(t *testing.T, p Policy, clk clock.Clock) *running {
+	t.Helper()
+	ns, fd := newNetNS(t)
+	r := &running{ns: ns, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	g, err := New(p, Options{
+		Logger:   slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registry: r.reg,
+		Clock:    clk,
+		NetNS:    fd,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	r.g = g
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		r.stop(t)
+		g.Close()
+	})
+	waitFor(t, "ruleset applied", g.Ready)
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of cancel")
+	}
+}
+
+// waitFor polls cond (the kernel and the Run goroutine move on their own) until it
+// holds, failing after 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// near reports whether the kernel's timeout got is want less the little time that
+// passed between the answer and the write (and the kernel's jiffy rounding).
+func near(got, want time.Duration) bool { return got <= want && got > want-time.Second }
+
+var elementRE = regexp.MustCompile(`([0-9a-f:.]+) timeout ([0-9hms]+)`)
+
+// setElements lists a set with nft and returns each element's timeout.
+func setElements(t *testing.T, ns, set string) map[string]time.Duration {
+	t.Helper()
+	out := mustNft(t, ns, "", "list", "set", "inet", TableName, set)
+	got := map[string]time.Duration{}
+	for _, m := range elementRE.FindAllStringSubmatch(out, -1) {
+		d, err := time.ParseDuration(m[2])
+		if err != nil {
+			t.Fatalf("timeout %q in %s", m[2], out)
+		}
+		got[m[1]] = d
+	}
+	return got
+}
+
+func counterPackets(t *testing.T, ns, name string) int {
+	t.Helper()
+	out := mustNft(t, ns, "", "list", "counter", "inet", TableName, name)
+	m := regexp.MustCompile(`packets (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no packets in %s", out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// sendUDP sends one datagram from inside the namespace with bash's /dev/udp, and
+// reports whether the kernel let it out.
+func sendUDP(t *testing.T, ns, dst string, port int) bool {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "bash", "-c", fmt.Sprintf("echo x > /dev/udp/%s/%d", dst, port))
+	return cmd.Run() == nil
+}
+
+// localLink gives the namespace a veth pair of its own (both ends inside it) with an
+// address on 192.0.2.0/24, so that packets to that subnet pass the output hook and
+// then stay in the namespace.
+func localLink(t *testing.T, ns string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", "v0", "type", "veth", "peer", "name", "v1"},
+		{"addr", "add", "192.0.2.1/24", "dev", "v0"},
+		{"link", "set", "v0", "up"},
+		{"link", "set", "v1", "up"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+func TestApplyRemoveAndOtherTables(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	// A table that is not ours, created after ours: it must survive everything.
+	mustNft(t, r.ns, "table inet other {\n\tchain c {\n\t\ttype filter hook input priority 10; policy accept;\n\t}\n}\n", "-f", "-")
+	if err := r.g.Reconfigure(testPolicy()); err != nil {
+		t.Fatalf("Reconfigure: %v", err)
+	}
+	tables := mustNft(t, r.ns, "", "list", "tables")
+	if !strings.Contains(tables, "table inet patchgate") || !strings.Contains(tables, "table inet other") {
+		t.Fatalf("tables while running = %q, want inet patchgate and inet other", tables)
+	}
+	r.stop(t)
+	tables = mustNft(t, r.ns, "", "list", "tables")
+	if strings.Contains(tables, "patchgate") {
+		t.Errorf("tables after stop = %q, want inet patchgate removed", tables)
+	}
+	if !strings.Contains(tables, "table inet other") {
+		t.Errorf("tables after stop = %q, want inet other left alone", tables)
+	}
+}
+
+func TestFailClosedLeavesTable(t *testing.T) {
+	p := testPolicy()
+	p.FailClosed = true
+	r := startGateway(t, p, nil)
+	r.stop(t)
+	if tables := mustNft(t, r.ns, "", "list", "tables"); !strings.Contains(tables, "table inet patchgate") {
+		t.Errorf("tables after a fail-closed stop = %q, want inet patchgate still there", tables)
+	}
+}
+
+func TestLearnedAddressesReachTheSets(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	tests := []struct {
+		name    string
+		segment string
+		addrs   []netip.Addr
+		ttl     time.Duration
+		set     string
+		want    map[string]time.Duration
+	}{
+		{"segment v4", "devices", []netip.Addr{netip.MustParseAddr("198.51.100.10")}, 60 * time.Second, "seg_devices_v4",
+			map[string]time.Duration{"198.51.100.10": 62 * time.Second}},
+		{"segment v6 and a mapped v4", "devices", []netip.Addr{netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("::ffff:198.51.100.11")}, 10 * time.Second, "seg_devices_v6",
+			map[string]time.Duration{"2001:db8::10": 12 * time.Second}},
+		{"appliance itself", "", []netip.Addr{netip.MustParseAddr("198.51.100.20")}, 0, "own_v4",
+			map[string]time.Duration{"198.51.100.20": 2 * time.Second}},
+		{"capped by max timeout", "", []netip.Addr{netip.MustParseAddr("198.51.100.21")}, 48 * time.Hour, "own_v4",
+			map[string]time.Duration{"198.51.100.20": 2 * time.Second, "198.51.100.21": time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.g.Learned(tt.segment, "updates.example.com", tt.addrs, tt.ttl)
+			// Learned returns once the batch is in: no waiting here.
+			got := setElements(t, r.ns, tt.set)
+			for a, want := range tt.want {
+				if d, ok := got[a]; !ok || !near(d, want) {
+					t.Errorf("after Learned(%q, %v, %v): %s has %s with timeout %v (present %v), want %v; set: %v", tt.segment, tt.addrs, tt.ttl, tt.set, a, d, ok, want, got)
+				}
+			}
+		})
+	}
+	if got := setElements(t, r.ns, "seg_devices_v4"); got["198.51.100.11"] == 0 {
+		t.Errorf("mapped address ::ffff:198.51.100.11 not in seg_devices_v4: %v", got)
+	}
+	r.g.Learned("printers", "x.example", []netip.Addr{netip.MustParseAddr("198.51.100.99")}, time.Minute)
+	if got := metricValue(t, r.reg, "patchgate_gateway_answers_ignored_total"); got != 1 {
+		t.Errorf("answers ignored = %v after an answer for an unrouted segment, want 1", got)
+	}
+}
+
+func TestLearnedRefreshExtendsTimeout(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	a := []netip.Addr{netip.MustParseAddr("198.51.100.30")}
+	r.g.Learned("devices", "a.example", a, 8*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 10*time.Second) {
+		t.Fatalf("timeout after the first answer = %v, want 10s", got)
+	}
+	// A shorter answer never shortens an entry.
+	r.g.Learned("devices", "a.example", a, 1*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 10*time.Second) {
+		t.Errorf("timeout after a shorter answer = %v, want 10s kept", got)
+	}
+	// A longer one renews it (delete and add in one batch: every kernel renews).
+	r.g.Learned("devices", "a.example", a, 300*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 302*time.Second) {
+		t.Errorf("timeout after a longer answer = %v, want 302s", got)
+	}
+	// Deleted behind our back: the next write must still succeed.
+	mustNft(t, r.ns, "", "delete", "element", "inet", TableName, "seg_devices_v4", "{ 198.51.100.30 }")
+	r.g.Learned("devices", "a.example", a, 900*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 902*time.Second) {
+		t.Errorf("timeout after re-learning a hand-deleted element = %v, want 902s", got)
+	}
+}
+
+func TestLearnedBurstIsBatched(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	const n = 400
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := netip.AddrFrom4([4]byte{10, 99, byte(i >> 8), byte(i)})
+			r.g.Learned("devices", "burst.example", []netip.Addr{a}, time.Minute)
+		}()
+	}
+	wg.Wait()
+	if got := len(setElements(t, r.ns, "seg_devices_v4")); got != n {
+		t.Fatalf("seg_devices_v4 holds %d elements after %d answers, want %d", got, n, n)
+	}
+	batches := histogramCount(t, r.reg, "patchgate_gateway_learn_batch_elements")
+	if batches >= n {
+		t.Errorf("%d answers took %d netlink batches, want fewer (batched)", n, batches)
+	}
+	t.Logf("%d concurrent answers written in %d batches", n, batches)
+}
+
+// metricValue is the value of the first series of a counter or gauge.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func TestReapplyKeepsLearnedAndCounters(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	localLink(t, r.ns)
+	if sendUDP(t, r.ns, "192.0.2.99", 9) {
+		t.Fatal("the appliance sent to 192.0.2.99, which is no egress destination")
+	}
+	if !sendUDP(t, r.ns, "192.0.2.80", 9) {
+		t.Fatal("the appliance could not send to its repository 192.0.2.80")
+	}
+	denied := counterPackets(t, r.ns, outputDenied)
+	if denied == 0 {
+		t.Fatal("output_denied is 0 after a denied datagram")
+	}
+	r.g.Learned("devices", "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.40")}, time.Hour)
+
+	// Reload with one more segment: same table, new sets; old state kept.
+	p := testPolicy()
+	p.Segments = append(p.Segments, Segment{Name: "printers", Device: "dev1", Clients: []netip.Prefix{netip.MustParsePrefix("10.40.0.0/24")}})
+	if err := r.g.Reconfigure(p); err != nil {
+		t.Fatalf("Reconfigure: %v", err)
+	}
+	if got := counterPackets(t, r.ns, outputDenied); got != denied {
+		t.Errorf("output_denied after re-apply = %d, want %d kept", got, denied)
+	}
+	if got := setElements(t, r.ns, "seg_devices_v4"); got["198.51.100.40"] == 0 {
+		t.Errorf("learned 198.51.100.40 lost by re-apply: %v", got)
+	}
+	if _, err := nftIn(t, r.ns, "", "list", "chain", "inet", TableName, "seg_printers"); err != nil {
+		t.Errorf("new segment's chain missing after re-apply: %v", err)
+	}
+	// Dropping the segment drops its learned addresses with its set.
+	if err := r.g.Reconfigure(Policy{Grace: time.Second, MaxTimeout: time.Hour, Stats: time.Minute, Refresh: time.Hour}); err != nil {
+		t.Fatalf("Reconfigure(empty): %v", err)
+	}
+	if _, err := nftIn(t, r.ns, "", "list", "set", "inet", TableName, "seg_devices_v4"); err == nil {
+		t.Error("seg_devices_v4 still there after its segment was removed from the policy")
+	}
+}
+
+func TestDeniedOutputIsLogged(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	localLink(t, r.ns)
+	sendUDP(t, r.ns, "192.0.2.77", 4242)
+	waitFor(t, "the denied datagram in the log", func() bool {
+		return strings.Contains(r.logs.String(), "denied the appliance's own connection")
+	})
+	logs := r.logs.String()
+	for _, want := range []string{"dst=192.0.2.77", "proto=udp", "port=4242"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("deny log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+func TestTableRemovedBySomeoneElseIsRepaired(t *testing.T) {
+	clk := clock.NewFake(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+	r := startGateway(t, testPolicy(), clk)
+	r.g.Learned("devices", "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.50")}, time.Hour)
+	mustNft(t, r.ns, "", "flush", "ruleset")
+	clk.Advance(time.Minute) // the stats tick notices
+	waitFor(t, "the table back", func() bool {
+		out, err := nftIn(t, r.ns, "", "list", "set", "inet", TableName, "seg_devices_v4")
+		return err == nil && strings.Contains(out, "198.51.100.50")
+	})
+}
+
+// TestNoCapabilityIsAClearError runs New in a child process as user nobody, which has
+// no CAP_NET_ADMIN. The child asks the kernel only to list tables of its own namespace.
+func TestNoCapabilityIsAClearError(t *testing.T) {
+	if os.Getenv("PG_GATEWAY_NOCAP_CHILD") == "1" {
+		_, err := New(Policy{}, Options{})
+		fmt.Println(err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: drops to user nobody to lose CAP_NET_ADMIN")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	exe, _ := os.Executable()
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		exe, "-test.run=^TestNoCapabilityIsAClearError$")
+	cmd.Env = append(os.Environ(), "PG_GATEWAY_NOCAP_CHILD=1")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "needs CAP_NET_ADMIN") {
+		t.Errorf("New without CAP_NET_ADMIN said %q, want a message naming CAP_NET_ADMIN", out)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	if err := explain(unix.EPERM); !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
+		t.Errorf("explain(EPERM) = %v", err)
+	}
+	if err := explain(unix.ENOENT); err != unix.ENOENT {
+		t.Errorf("explain(ENOENT) = %v, want it unchanged", err)
+	}
+}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// table is the gateway's table as the nftables package names it.
+func table() *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+}
+
+// counterValue is a named counter's packets and bytes.
+type counterValue struct{ Packets, Bytes uint64 }
+
+// element is one learned address and the lifetime left to give it.
+type element struct {
+	addr    netip.Addr
+	timeout time.Duration
+}
+
+// queueRuleset adds to c the messages that replace the table with rs in one
+// transaction: create it if missing, delete it, and build it again with its counters
+// starting at counters (so re-applying does not reset them) and its learned sets
+// holding learned (so re-applying does not forget what DNS answers taught).
+func queueRuleset(c *nftables.Conn, rs *Ruleset, counters map[string]counterValue, learned map[string][]element) error {
+	t := table()
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	for _, name := range rs.Counters {
+		v := counters[name]
+		c.AddObj(&nftables.CounterObj{Table: t, Name: name, Packets: v.Packets, Bytes: v.Bytes})
+	}
+	b := &binder{setIDs: map[string]uint32{}}
+	for _, s := range rs.Sets {
+		ns := nlSet(s)
+		var elems []nftables.SetElement
+		if s.Timeout {
+			elems = timeoutElements(learned[s.Name])
+		} else {
+			elems = intervalElements(s.Ranges, s.V6)
+		}
+		if err := c.AddSet(ns, elems); err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		b.setIDs[s.Name] = ns.ID
+	}
+	chains := map[string]*nftables.Chain{}
+	for _, ch := range rs.Chains {
+		nc := &nftables.Chain{Name: ch.Name, Table: t}
+		if ch.Hook != "" {
+			nc.Type = nftables.ChainTypeFilter
+			nc.Priority = nftables.ChainPriorityFilter
+			switch ch.Hook {
+			case "forward":
+				nc.Hooknum = nftables.ChainHookForward
+			case "output":
+				nc.Hooknum = nftables.ChainHookOutput
+			case "input":
+				nc.Hooknum = nftables.ChainHookInput
+			default:
+				return fmt.Errorf("chain %s: unknown hook %q", ch.Name, ch.Hook)
+			}
+			policy := nftables.ChainPolicyDrop
+			if ch.Policy == "accept" {
+				policy = nftables.ChainPolicyAccept
+			}
+			nc.Policy = &policy
+		}
+		chains[ch.Name] = c.AddChain(nc)
+	}
+	for _, ch := range rs.Chains {
+		for _, r := range ch.Rules {
+			nr := &nftables.Rule{Table: t, Chain: chains[ch.Name]}
+			for _, tm := range r.Terms {
+				nr.Exprs = append(nr.Exprs, tm.exprs(b)...)
+			}
+			if r.Comment != "" {
+				nr.UserData = userdata.AppendString(nil, userdata.TypeComment, r.Comment)
+			}
+			c.AddRule(nr)
+		}
+	}
+	return nil
+}
+
+// nlSet is the nftables description of s (without elements).
+func nlSet(s Set) *nftables.Set {
+	ns := &nftables.Set{Table: table(), Name: s.Name, KeyType: nftables.TypeIPAddr}
+	if s.V6 {
+		ns.KeyType = nftables.TypeIP6Addr
+	}
+	if s.Timeout {
+		ns.HasTimeout = true
+	} else {
+		ns.Interval = true
+	}
+	return ns
+}
+
+func timeoutElements(es []element) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(es))
+	for _, e := range es {
+		out = append(out, nftables.SetElement{Key: e.addr.AsSlice(), Timeout: e.timeout})
+	}
+	return out
+}
+
+// intervalElements encodes ranges as nft does for an interval set: an interval end at
+// the zero address (unless the first range starts there), then each range's first
+// address and, as an interval end, the address after its last (none when the range
+// reaches the top of the address space).
+func intervalElements(rs []addrRange, v6 bool) []nftables.SetElement {
+	if len(rs) == 0 {
+		return nil
+	}
+	zero := netip.IPv4Unspecified()
+	if v6 {
+		zero = netip.IPv6Unspecified()
+	}
+	var out []nftables.SetElement
+	if rs[0].from != zero {
+		out = append(out, nftables.SetElement{Key: zero.AsSlice(), IntervalEnd: true})
+	}
+	for _, r := range rs {
+		out = append(out, nftables.SetElement{Key: r.from.AsSlice()})
+		if next := r.to.Next(); next.IsValid() {
+			out = append(out, nftables.SetElement{Key: next.AsSlice(), IntervalEnd: true})
+		}
+	}
+	return out
+}
+
+// queueElements adds to c the messages that write es into the learned set called
+// name: with refresh, each element is deleted first, since a kernel before 6.10 keeps
+// an existing element's old expiry when it is added again.
+func queueElements(c *nftables.Conn, name string, v6, refresh bool, es []element) error {
+	ns := nlSet(Set{Name: name, V6: v6, Timeout: true})
+	elems := timeoutElements(es)
+	if refresh {
+		if err := c.SetDeleteElements(ns, elems); err != nil {
+			return err
+		}
+	}
+	return c.SetAddElements(ns, elems)
+}
+
+// readCounters returns the table's named counters; a missing table is no error.
+func readCounters(c *nftables.Conn) (map[string]counterValue, error) {
+	// Ask for the table first: the object dump's error does not carry the errno.
+	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, errTableMissing
+		}
+		return nil, err
+	}
+	objs, err := c.GetObjects(table())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]counterValue, len(objs))
+	for _, o := range objs {
+		if co, ok := o.(*nftables.CounterObj); ok {
+			out[co.Name] = counterValue{Packets: co.Packets, Bytes: co.Bytes}
+		}
+	}
+	return out, nil
+}
+
+// setSize counts the elements of the set called name (expired ones are not listed).
+func setSize(c *nftables.Conn, s Set) (int, error) {
+	elems, err := c.GetSetElements(nlSet(s))
+	if err != nil {
+		return 0, err
+	}
+	return len(elems), nil
+}
+
+var errTableMissing = errors.New("table inet " + TableName + " is missing")
+
+// deleteTable removes the table; a table already gone is no error.
+func deleteTable(c *nftables.Conn) error {
+	c.DelTable(table())
+	if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}
