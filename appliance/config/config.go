@@ -24,6 +24,8 @@ type Config struct {
 	Admin        Listener  `yaml:"admin"`
 	Distribution Listener  `yaml:"distribution"`
 	Segments     []Segment `yaml:"segments"`
+	Auth         Auth      `yaml:"auth"`
+	Audit        Audit     `yaml:"audit"`
 	Resolver     Resolver  `yaml:"resolver"`
 	Gateway      Gateway   `yaml:"gateway"`
 }
@@ -37,6 +39,8 @@ func (c *Config) Validate() Problems {
 	c.Admin.Validate("admin", &ps)
 	c.Distribution.Validate("distribution", &ps)
 	validateSegments(c.Segments, "segments", &ps)
+	c.validateAuth(&ps)
+	c.Audit.Validate("audit", &ps)
 	c.Resolver.Validate("resolver", c, &ps)
 	c.Gateway.Validate("gateway", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {

@@ -28,5 +28,9 @@ func Default() Config {
 		},
 		Gateway: Gateway{Grace: Duration(30 * time.Second), MaxTimeout: Duration(24 * time.Hour), LogGroup: 1717, LogRate: 10,
 			StatsInterval: Duration(15 * time.Second), Egress: GatewayEgress{Refresh: Duration(time.Hour)}},
+		Auth: Auth{SessionIdle: Duration(15 * time.Minute), SessionLifetime: Duration(12 * time.Hour), LockoutAfter: 5,
+			LockoutBase: Duration(time.Minute), LockoutMax: Duration(time.Hour), BreakGlassMax: Duration(time.Hour),
+			TokenLifetime: Duration(90 * 24 * time.Hour), TLS: AdminTLS{Mode: "self-signed"}},
+		Audit: Audit{CheckpointEvery: Duration(time.Hour)},
 	}
 }
