@@ -1,0 +1,191 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// layout is image/out/test/layout.env, written by image/scripts/build.sh.
+type layout struct {
+	dir, version, bad    string
+	espOffset, rootBOffs int64
+}
+
+func readLayout(t *testing.T, dir string) layout {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "test", "layout.env"))
+	if err != nil {
+		t.Fatalf("%v (build with TEST_ARTIFACTS=1: make image-test does)", err)
+	}
+	defer f.Close()
+	l := layout{dir: dir}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		switch k {
+		case "VERSION":
+			l.version = v
+		case "BAD_VERSION":
+			l.bad = v
+		case "ESP_OFFSET":
+			l.espOffset, _ = strconv.ParseInt(v, 10, 64)
+		case "ROOT_B_OFFSET":
+			l.rootBOffs, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if l.version == "" || l.bad == "" || l.espOffset == 0 || l.rootBOffs == 0 {
+		t.Fatalf("layout.env incomplete: %+v", l)
+	}
+	return l
+}
+
+func need(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("PATCHGATE_IMAGE_DIR")
+	if dir == "" {
+		t.Skip("boots the appliance image in QEMU (minutes): run `make image-test`, or set PATCHGATE_IMAGE_DIR to an image/out built with TEST_ARTIFACTS=1")
+	}
+	for _, p := range []string{"qemu-system-x86_64", "mcopy", "mdir"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("needs %s (apt-get install qemu-system-x86 mtools)", p)
+		}
+	}
+	for _, f := range []string{firmware.code, firmware.vars} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("needs OVMF firmware %s (apt-get install ovmf)", f)
+		}
+	}
+	return dir
+}
+
+// timeout reads a duration from the environment, for slow machines.
+func timeout(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// esp runs an mtools command on the test disk's ESP.
+func esp(t *testing.T, l layout, disk string, tool string, args ...string) string {
+	t.Helper()
+	img := fmt.Sprintf("%s@@%d", disk, l.espOffset)
+	cmd := exec.Command(tool, append([]string{"-i", img}, args...)...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v: %s", tool, args, err, out)
+	}
+	return string(out)
+}
+
+func readyz(ctx context.Context, t *testing.T, port int) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("GET %s through the port forward: never 200; last: %s", url, last)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// TestImageBoot boots the image, waits for the daemon, then installs a broken next
+// version with a boot counter and checks that the machine comes back on the first one.
+func TestImageBoot(t *testing.T) {
+	dir := need(t)
+	l := readLayout(t, dir)
+	work := t.TempDir()
+	disk := filepath.Join(work, "disk.raw")
+	copyFile(t, filepath.Join(dir, fmt.Sprintf("patchgate-%s.raw", l.version)), disk)
+	// The shipped UKI, rebuilt with patchgate.smoke=1 on its command line: the only
+	// difference from the image as shipped.
+	esp(t, l, disk, "mcopy", "-o", filepath.Join(dir, "test", "patchgate_"+l.version+".efi"), "::/EFI/Linux/patchgate_"+l.version+".efi")
+	port := freePort(t)
+	bootTimeout := timeout("PATCHGATE_IMAGE_BOOT_TIMEOUT", 6*time.Minute)
+
+	t.Run("boot", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+		defer cancel()
+		v := startVM(t, work, disk, port)
+		i := v.waitLine(ctx, 0, "PATCHGATE-BOOT: version="+l.version)
+		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
+		t.Logf("boot to daemon ready: %s", time.Since(v.started).Round(time.Second))
+		readyz(ctx, t, port)
+		t.Logf("boot to /readyz through the forward: %s", time.Since(v.started).Round(time.Second))
+		v.powerdown(ctx)
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("broken-update-falls-back", func(t *testing.T) {
+		tries := 1
+		if n, err := strconv.Atoi(os.Getenv("PATCHGATE_IMAGE_TRIES")); err == nil && n > 0 {
+			tries = n
+		}
+		// Install the broken version as abupdate would: its root into slot B, its UKI
+		// with a boot counter.
+		root, err := os.ReadFile(filepath.Join(dir, "test", "root-"+l.bad+".img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(root, l.rootBOffs); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		entry := fmt.Sprintf("patchgate_%s+%d-0.efi", l.bad, tries)
+		esp(t, l, disk, "mcopy", filepath.Join(dir, "test", "patchgate_"+l.bad+".efi"), "::/EFI/Linux/"+entry)
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(tries+1)*bootTimeout)
+		defer cancel()
+		v := startVM(t, work, disk, port)
+		i := 0
+		for n := 1; n <= tries; n++ {
+			i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
+			t.Logf("broken version booting, try %d of %d: %s", n, tries, time.Since(v.started).Round(time.Second))
+			i++
+		}
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
+		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
+		t.Logf("back on %s: %s after the first boot of %s", l.version, time.Since(v.started).Round(time.Second), l.bad)
+		readyz(ctx, t, port)
+		v.powerdown(ctx)
+
+		listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux")
+		want := fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, tries)
+		if !strings.Contains(listing, want) {
+			t.Errorf("ESP after the fallback holds:\n%s\nwant %s (the broken version marked bad)", listing, want)
+		}
+	})
+}

@@ -1,0 +1,189 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// firmware is the OVMF build the test boots with (Debian's ovmf package).
+var firmware = struct{ code, vars string }{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"}
+
+// vm is one QEMU run of a disk image: its serial console is read line by line into a
+// log, and wait* calls block until a line appears.
+type vm struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	qmp     string
+	done    chan struct{}
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{}
+	started time.Time
+	serial  *os.File
+}
+
+// startVM boots disk with a copy of the OVMF variables in dir, user-mode networking
+// and a forward from 127.0.0.1:hostPort to the guest's port 9080.
+func startVM(t *testing.T, dir, disk string, hostPort int) *vm {
+	t.Helper()
+	vars := filepath.Join(dir, "OVMF_VARS.fd")
+	if _, err := os.Stat(vars); err != nil {
+		copyFile(t, firmware.vars, vars)
+	}
+	qmp := filepath.Join(dir, fmt.Sprintf("qmp-%d.sock", time.Now().UnixNano()))
+	args := []string{
+		"-n", "10", "qemu-system-x86_64",
+		"-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "2",
+		"-nodefaults", "-display", "none", "-vga", "none",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		"-drive", "if=virtio,format=raw,file=" + disk,
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:9080", hostPort),
+		"-device", "virtio-net-pci,netdev=n0",
+		"-serial", "stdio", "-monitor", "none",
+		"-qmp", "unix:" + qmp + ",server=on,wait=off",
+	}
+	cmd := exec.Command("nice", args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	serial, err := os.Create(filepath.Join(dir, fmt.Sprintf("serial-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vm{t: t, cmd: cmd, qmp: qmp, done: make(chan struct{}), changed: make(chan struct{}), started: time.Now(), serial: serial}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start qemu: %v", err)
+	}
+	go v.read(out)
+	t.Cleanup(func() {
+		select {
+		case <-v.done:
+		default:
+			_ = v.cmd.Process.Kill()
+			<-v.done
+		}
+		serial.Close()
+	})
+	return v
+}
+
+func (v *vm) read(r io.Reader) {
+	defer close(v.done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		fmt.Fprintln(v.serial, line)
+		v.mu.Lock()
+		v.lines = append(v.lines, line)
+		close(v.changed)
+		v.changed = make(chan struct{})
+		v.mu.Unlock()
+	}
+	_ = v.cmd.Wait()
+}
+
+// waitLine waits until a console line from index from on contains want, and returns
+// its index. It fails the test at the deadline or when QEMU exits.
+func (v *vm) waitLine(ctx context.Context, from int, want string) int {
+	v.t.Helper()
+	for {
+		v.mu.Lock()
+		for i := from; i < len(v.lines); i++ {
+			if strings.Contains(v.lines[i], want) {
+				v.mu.Unlock()
+				return i
+			}
+		}
+		from = len(v.lines)
+		ch := v.changed
+		v.mu.Unlock()
+		select {
+		case <-ch:
+		case <-v.done:
+			v.t.Fatalf("qemu exited before the console showed %q; serial log: %s", want, v.serial.Name())
+		case <-ctx.Done():
+			v.t.Fatalf("no %q on the console after %s; serial log: %s (last lines:\n%s)", want, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
+		}
+	}
+}
+
+func (v *vm) tail(n int) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.lines) < n {
+		n = len(v.lines)
+	}
+	return strings.Join(v.lines[len(v.lines)-n:], "\n")
+}
+
+// powerdown asks the guest to shut down (ACPI) through QMP and waits for QEMU to exit,
+// so the disk is clean before the test edits it.
+func (v *vm) powerdown(ctx context.Context) {
+	v.t.Helper()
+	conn, err := net.Dial("unix", v.qmp)
+	if err != nil {
+		v.t.Fatalf("qmp: %v", err)
+	}
+	defer conn.Close()
+	dec := json.NewDecoder(conn)
+	var greeting map[string]any
+	if err := dec.Decode(&greeting); err != nil {
+		v.t.Fatalf("qmp greeting: %v", err)
+	}
+	for _, c := range []string{"qmp_capabilities", "system_powerdown"} {
+		if _, err := fmt.Fprintf(conn, `{"execute":%q}`+"\n", c); err != nil {
+			v.t.Fatalf("qmp %s: %v", c, err)
+		}
+		for { // skip events until the command's answer
+			var msg map[string]any
+			if err := dec.Decode(&msg); err != nil {
+				v.t.Fatalf("qmp %s: %v", c, err)
+			}
+			if _, ok := msg["return"]; ok {
+				break
+			}
+			if e, ok := msg["error"]; ok {
+				v.t.Fatalf("qmp %s: %v", c, e)
+			}
+		}
+	}
+	select {
+	case <-v.done:
+	case <-ctx.Done():
+		v.t.Fatalf("guest did not power off; serial log: %s", v.serial.Name())
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	// cp keeps the raw image sparse.
+	if out, err := exec.Command("cp", "--sparse=always", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s %s: %v: %s", from, to, err, out)
+	}
+}
+
+// freePort returns a loopback TCP port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
