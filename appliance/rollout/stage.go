@@ -107,7 +107,11 @@ func (s *Stage) Evaluate(c Counts, now time.Time) Verdict {
 			"ring %s: %d of %d results failed (%s), error threshold %g%% once %d results are in",
 			s.Ring, c.RecentFailed, results, percent(c.RecentFailed, results), s.ErrorPercent, minN)}
 	}
-	met := c.Total == 0 || float64(c.Succeeded)*100 >= s.SuccessPercent*float64(c.Total)
+	if c.Total == 0 {
+		// Nothing to soak: an empty ring does not hold the next one back.
+		return Verdict{Action: Advance, MetAt: now, Reason: fmt.Sprintf("ring %s has no devices", s.Ring)}
+	}
+	met := float64(c.Succeeded)*100 >= s.SuccessPercent*float64(c.Total)
 	if !met {
 		return Verdict{Action: Wait, MetAt: s.MetAt, Reason: fmt.Sprintf(
 			"ring %s: %d of %d succeeded (%s), needs %g%%", s.Ring, c.Succeeded, c.Total, percent(c.Succeeded, c.Total), s.SuccessPercent)}
