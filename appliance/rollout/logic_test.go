@@ -65,8 +65,8 @@ func TestDeadline(t *testing.T) {
 		{"a device known earlier counts from publication", rel(High, false, time.Time{}), t0.Add(-10 * day), t0.Add(7 * day)},
 		{"known exploited, no due date: critical SLA", rel(Medium, true, time.Time{}), time.Time{}, t0.Add(72 * time.Hour)},
 		{"known exploited, due sooner than the critical SLA", rel(Low, true, t0.Add(day)), time.Time{}, t0.Add(day)},
-		{"known exploited, due later than the critical SLA", rel(High, true, t0.Add(14 * day)), time.Time{}, t0.Add(72 * time.Hour)},
-		{"known exploited: a late device is due at the KEV date, already past", rel(High, true, t0.Add(2 * day)), t0.Add(10 * day), t0.Add(2 * day)},
+		{"known exploited, due later than the critical SLA", rel(High, true, t0.Add(14*day)), time.Time{}, t0.Add(72 * time.Hour)},
+		{"known exploited: a late device is due at the KEV date, already past", rel(High, true, t0.Add(2*day)), t0.Add(10 * day), t0.Add(2 * day)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
