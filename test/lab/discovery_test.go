@@ -1,0 +1,290 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/patchgate/patchgate/netscan"
+	"github.com/patchgate/patchgate/netscan/fingerprint"
+	"github.com/patchgate/patchgate/netscan/survey"
+	"github.com/patchgate/patchgate/test/netlab"
+)
+
+// The lab's subnet is TEST-NET-2: documentation addresses, and they exist
+// only inside the lab's namespaces.
+var labNet = netip.MustParsePrefix("198.51.100.0/24")
+
+// TestDiscovery builds a small pharmacy segment and surveys it from the
+// appliance's namespace (passive listening and an active scan at once):
+//
+//	.2  appliance  runs the survey
+//	.10 printer    Zebra MAC; snmpd answering as a ZT410 label printer,
+//	               busybox httpd, an IPP listener on 631, and socat on 9100
+//	               recording every byte it receives
+//	.20 handheld   Zebra (Symbol) MAC; busybox udhcpc sending DHCPDISCOVERs
+//	               with hostname and an Android vendor class
+//	.30 announcer  Brother MAC; multicasts mDNS and SSDP announcements
+//	.40 phone      a randomised (locally administered) MAC, nothing else
+//	.50 excluded   on the exclusion list; tcpdump records what reaches it
+//
+// The survey must find every live host, classify the printer and the
+// handheld, send no byte to 9100, and send nothing addressed to .50.
+func TestDiscovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test: skipped under -short")
+	}
+	netlab.Require(t, "snmpd", "busybox", "socat", "tcpdump", "ss")
+	dir := t.TempDir()
+	lab := netlab.New(t, labNet)
+	addr := func(s string) netip.Addr { return netip.MustParseAddr("198.51.100." + s) }
+	scanner := lab.AddHost("appliance", netlab.HostConfig{Addr: addr("2"), MAC: "52:54:00:00:00:02"})
+	printer := lab.AddHost("printer", netlab.HostConfig{Addr: addr("10"), MAC: "00:07:4d:10:20:30"})
+	handheld := lab.AddHost("handheld", netlab.HostConfig{Addr: addr("20"), MAC: "00:a0:f8:44:55:66"})
+	announcer := lab.AddHost("announcer", netlab.HostConfig{Addr: addr("30"), MAC: "00:80:77:12:34:56", Multicast: true})
+	phone := lab.AddHost("phone", netlab.HostConfig{Addr: addr("40"), MAC: "7a:11:22:33:44:55"})
+	excluded := lab.AddHost("excluded", netlab.HostConfig{Addr: addr("50"), MAC: "00:1b:54:00:00:50"})
+
+	// The excluded host's capture starts first, so it sees the whole survey.
+	capPath := filepath.Join(dir, "excluded.pcap")
+	var tcpdumpErr syncBuffer
+	tcpdump := excluded.Command(context.Background(), "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", capPath)
+	tcpdump.Stderr = &tcpdumpErr
+	excluded.StartCmd(t, tcpdump)
+
+	// The printer.
+	snmpConf := filepath.Join(dir, "snmpd.conf")
+	writeFile(t, snmpConf, "agentaddress udp:"+printer.Addr.String()+":161\n"+
+		"rocommunity public default\n"+
+		"sysDescr ZTC ZT410-300dpi ZPL V75.20.01Z\n"+
+		"sysObjectID .1.3.6.1.4.1.10642.1.1\n"+
+		"sysName zt410-lab\n"+
+		"override .1.3.6.1.2.1.43.5.1.1.17.1 octet_str \"18J123456789\"\n")
+	snmpd := printer.Command(context.Background(), "snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", snmpConf, "-p", filepath.Join(dir, "snmpd.pid"))
+	snmpd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+dir)
+	printer.StartCmd(t, snmpd)
+	www := filepath.Join(dir, "www")
+	writeFile(t, filepath.Join(www, "index.html"), "<html><head><title>Zebra ZT410 - Status</title></head><body>ready</body></html>")
+	printer.Start(t, "busybox", "httpd", "-f", "-p", printer.Addr.String()+":80", "-h", www)
+	printer.StartCmd(t, printer.RoleCommand(context.Background(), "ipp", printer.Addr.String()))
+	rawBytes := filepath.Join(dir, "9100.bin")
+	writeFile(t, rawBytes, "")
+	printer.Start(t, "socat", "-u", "TCP-LISTEN:9100,bind="+printer.Addr.String()+",reuseaddr,fork", "OPEN:"+rawBytes+",append")
+
+	// The handheld asks for an address for as long as the test runs.
+	handheld.Start(t, "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "1000", "-T", "1", "-A", "1",
+		"-x", "hostname:TC52-PHARM-01", "-V", "android-dhcp-11", "-s", "/bin/true")
+	announcer.StartCmd(t, announcer.RoleCommand(context.Background(), "announce", announcer.Addr.String()))
+
+	waitFor(t, printer, "ss -H -lun 'sport = :161'")
+	waitFor(t, printer, "ss -H -ltn 'sport = :80'")
+	waitFor(t, printer, "ss -H -ltn 'sport = :631'")
+	waitFor(t, printer, "ss -H -ltn 'sport = :9100'")
+	waitForOutput(t, &tcpdumpErr, "listening on")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := scanner.RoleCommand(ctx, "survey", "eth0", labNet.String(), excluded.Addr.String(), "6")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("survey: %v\n%s", err, stderr.String())
+	}
+	var rep survey.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("survey output: %v\n%s", err, out)
+	}
+	netlab.Stop(tcpdump)
+	for _, d := range rep.Devices {
+		t.Logf("%s %v %s (%.2f) vendor=%q model=%q fw=%q os=%q sources=%v", d.MAC, d.Addrs, d.Class.Type, d.Class.Confidence,
+			d.Class.Vendor.Value, d.Class.Model.Value, d.Class.Firmware.Value, d.Class.OS.Value, d.Sources)
+	}
+
+	device := func(h *netlab.Host) survey.Device {
+		t.Helper()
+		for _, d := range rep.Devices {
+			if slices.Contains(d.Addrs, h.Addr) {
+				return d
+			}
+		}
+		t.Fatalf("%s (%s) not found", h.Name, h.Addr)
+		return survey.Device{}
+	}
+	// Every live host, found by the active sweep, with its MAC.
+	for _, h := range []*netlab.Host{printer, handheld, announcer, phone} {
+		d := device(h)
+		if d.MAC.String() != h.MAC {
+			t.Errorf("%s: MAC %s, want %s", h.Name, d.MAC, h.MAC)
+		}
+		if !slices.Contains(d.Sources, netscan.SourceARPSweep) {
+			t.Errorf("%s: sources %v lack the ARP sweep", h.Name, d.Sources)
+		}
+	}
+	if rep.Active.Live != 4 {
+		t.Errorf("active scan found %d live hosts, want 4", rep.Active.Live)
+	}
+
+	p := device(printer)
+	if p.Class.Type != fingerprint.TypeLabelPrinter {
+		t.Errorf("printer classified %s (%v), want label_printer", p.Class.Type, p.Class.Scores)
+	}
+	for _, f := range []netscan.Fact{
+		{Key: netscan.KeySNMPSysObjectID, Value: "1.3.6.1.4.1.10642.1.1"},
+		{Key: netscan.KeySNMPSerial, Value: "18J123456789"},
+		{Key: netscan.KeyIPPMakeModel, Value: "Zebra ZT410"},
+		{Key: netscan.KeyHTTPTitle, Value: "Zebra ZT410 - Status"},
+		{Key: netscan.KeyTCPOpen, Value: "9100"},
+	} {
+		if !slices.Contains(p.Facts, f) {
+			t.Errorf("printer facts lack %s", f)
+		}
+	}
+	if p.Class.Vendor.Value != "Zebra Technologies" || p.Class.Firmware.Value != "V75.20.01Z" {
+		t.Errorf("printer vendor %q firmware %q", p.Class.Vendor.Value, p.Class.Firmware.Value)
+	}
+
+	hh := device(handheld)
+	if hh.Class.Type != fingerprint.TypeMobileHandheld || hh.Class.OS.Value != "Android 11" {
+		t.Errorf("handheld classified %s os %q (%v), want mobile_handheld, Android 11", hh.Class.Type, hh.Class.OS.Value, hh.Class.Scores)
+	}
+	if !slices.Contains(hh.Hostnames, "TC52-PHARM-01") {
+		t.Errorf("handheld hostnames %v lack TC52-PHARM-01 (from DHCP)", hh.Hostnames)
+	}
+
+	an := device(announcer)
+	if !slices.Contains(an.Sources, netscan.SourceMDNS) || !slices.Contains(an.Sources, netscan.SourceSSDP) {
+		t.Errorf("announcer sources %v lack mdns and ssdp", an.Sources)
+	}
+	if an.Class.Type != fingerprint.TypePrinter {
+		t.Errorf("announcer classified %s, want printer", an.Class.Type)
+	}
+	if ph := device(phone); !ph.Random {
+		t.Errorf("phone's MAC %s not recognised as randomised", ph.MAC)
+	}
+
+	// Not one byte to the raw printing port.
+	if b, err := os.ReadFile(rawBytes); err != nil || len(b) != 0 {
+		t.Errorf("port 9100 received %d bytes (%v), want 0", len(b), err)
+	}
+
+	// Nothing addressed to the excluded host, and the capture was live.
+	addressed, broadcasts := countCapture(t, capPath, excluded.Addr, scanner.MAC)
+	if addressed != 0 {
+		t.Errorf("excluded host received %d packets addressed to it, want 0", addressed)
+	}
+	if broadcasts == 0 {
+		t.Errorf("excluded host's capture saw none of the sweep's broadcasts: it proves nothing")
+	}
+	for _, d := range rep.Devices {
+		if slices.Contains(d.Addrs, excluded.Addr) {
+			t.Errorf("excluded host reported: %+v", d)
+		}
+	}
+}
+
+// countCapture counts the frames of a pcap addressed to addr (IPv4
+// destination, or ARP target), and the broadcast ARP requests from src.
+func countCapture(t *testing.T, path string, addr netip.Addr, src string) (addressed, broadcasts int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	srcMAC, _ := netscan.ParseMAC(src)
+	a4 := addr.As4()
+	for {
+		b, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if len(b) < 14 {
+			continue
+		}
+		switch binary.BigEndian.Uint16(b[12:]) {
+		case 0x0800:
+			if len(b) >= 34 && bytes.Equal(b[30:34], a4[:]) {
+				addressed++
+			}
+		case 0x0806:
+			if len(b) >= 42 && bytes.Equal(b[38:42], a4[:]) {
+				addressed++
+			} else if netscan.MACFrom(b[6:12]) == srcMAC {
+				broadcasts++
+			}
+		}
+	}
+	return addressed, broadcasts
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls a shell condition inside h until it prints something (10s at most).
+func waitFor(t *testing.T, h *netlab.Host, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := h.Command(context.Background(), "sh", "-c", cond).Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %q never held", h.Name, cond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a command's writer goroutine and a
+// reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitForOutput(t *testing.T, b *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw %q in %q", s, b.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
