@@ -38,6 +38,11 @@ type Config struct {
 	// StallTimeout aborts an upstream attempt that delivered no byte for
 	// this long (default 60s); the next attempt resumes with Range.
 	StallTimeout time.Duration
+	// MemoryObjectBytes is the largest object kept in memory for hits
+	// (default 64 KiB; negative: none); MemoryBytes bounds them all
+	// (default 32 MiB).
+	MemoryObjectBytes int64
+	MemoryBytes       int64
 }
 
 // Options are a Cache's collaborators.
@@ -76,6 +81,7 @@ type Cache struct {
 	clock   Clock
 	met     *metrics
 	store   *store
+	small   *smallObjects
 	mirrors map[string]*tuf.Mirror
 	names   []string
 	done    chan struct{}
@@ -86,7 +92,6 @@ type Cache struct {
 	aliases  map[string]string        // "sha512:HEX" -> sha256 key, for targets listing no sha256
 	pins     map[pinKey]int           // pinned targets -> count
 	problems map[string]problemRecord // code -> latest
-	overPins int64                    // bytes above quota held by pinned objects
 }
 
 type pinKey struct{ repo, path string }
@@ -115,6 +120,8 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 	cfg.FetchRetries = cmp.Or(cfg.FetchRetries, 5)
 	cfg.RetryBackoff = cmp.Or(cfg.RetryBackoff, time.Second)
 	cfg.StallTimeout = cmp.Or(cfg.StallTimeout, 60*time.Second)
+	cfg.MemoryObjectBytes = cmp.Or(cfg.MemoryObjectBytes, 64<<10)
+	cfg.MemoryBytes = cmp.Or(cfg.MemoryBytes, 32<<20)
 	c := &Cache{
 		cfg: cfg, pacer: opts.Upstream, log: opts.Logger, clock: opts.Clock, mirrors: map[string]*tuf.Mirror{},
 		done: make(chan struct{}), inflight: map[string]*call{}, aliases: map[string]string{},
@@ -139,6 +146,7 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 		c.log.Warn("removed files that are not objects from the store", "count", removed)
 	}
 	c.store = st
+	c.small = newSmallObjects(cfg.MemoryObjectBytes, cfg.MemoryBytes)
 	met, err := newMetrics(opts.Registerer, c)
 	if err != nil {
 		return nil, fmt.Errorf("cache: new: metrics: %w", err)
@@ -154,6 +162,14 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+// Close closes the object's file, if any.
+func (o *Object) Close() error {
+	if o.File == nil {
+		return nil
+	}
+	return o.File.Close()
+}
+
 // Repos returns the names of the configured repositories, sorted.
 func (c *Cache) Repos() []string { return slices.Clone(c.names) }
 
@@ -167,9 +183,12 @@ var ErrUnknownRepo = errors.New("unknown repository")
 // the verified metadata; they were discarded.
 var ErrVerification = errors.New("upstream bytes failed verification")
 
-// Object is an open, verified stored target. Close it when done.
+// Object is a verified stored target: an open file, or for small hot
+// objects its bytes in memory (File nil). Close it when done.
 type Object struct {
 	*os.File
+	// Data holds the bytes of a small object served from memory.
+	Data []byte
 	// Key is the object's sha256, as lowercase hex (its ETag).
 	Key string
 	// Target is what verified metadata says of it.
@@ -200,6 +219,16 @@ func (c *Cache) open(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) (*Ob
 		key, known := c.keyOf(ti)
 		if known {
 			if e, ok := c.store.lookup(key, c.clock.Now(), repo, ti.Path); ok {
+				if e.size == ti.Length && e.size <= c.cfg.MemoryObjectBytes {
+					data, ok := c.small.get(key)
+					if !ok {
+						data = c.small.load(c.store.objectPath(key), key, e.size)
+					}
+					if data != nil {
+						c.met.hits.WithLabelValues(repo).Inc()
+						return &Object{Data: data, Key: key, Target: ti, Hit: attempt == 0}, nil
+					}
+				}
 				f, err := c.openObject(key, e.size, ti)
 				if err == nil {
 					c.met.hits.WithLabelValues(repo).Inc()
@@ -227,7 +256,7 @@ func (c *Cache) open(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) (*Ob
 func (c *Cache) openObject(key string, size int64, ti tuf.TargetInfo) (*os.File, error) {
 	f, err := os.Open(c.store.objectPath(key))
 	if err != nil {
-		c.store.remove(key)
+		c.removeObject(key)
 		return nil, err
 	}
 	fi, err := f.Stat()
@@ -240,7 +269,7 @@ func (c *Cache) openObject(key string, size int64, ti tuf.TargetInfo) (*os.File,
 }
 
 func (c *Cache) dropDamaged(key, why string) {
-	c.store.remove(key)
+	c.removeObject(key)
 	c.met.damaged.Inc()
 	c.setProblem(Problem{Code: "cache-object-damaged", Severity: SeverityWarning,
 		Text: fmt.Sprintf("stored object %s was damaged (%s) and was dropped; it will be fetched again", key, why)})
@@ -400,21 +429,14 @@ func (c *Cache) evict(keep string) {
 	if c.cfg.QuotaBytes <= 0 {
 		return
 	}
-	victims, over := c.store.evictable(c.cfg.QuotaBytes, c.pinnedKeys(), keep)
+	victims := c.store.evictable(c.cfg.QuotaBytes, c.pinnedKeys(), keep)
 	for _, k := range victims {
-		n, err := c.store.remove(k)
+		n, err := c.removeObject(k)
 		if err != nil {
 			c.log.Warn("evict object", "key", k, "err", err)
 			continue
 		}
 		c.met.evictions.Inc()
 		c.met.evictedBytes.Add(float64(n))
-	}
-	c.mu.Lock()
-	c.overPins = over
-	c.mu.Unlock()
-	if over > 0 {
-		c.setProblem(Problem{Code: "cache-over-quota", Severity: SeverityWarning,
-			Text: fmt.Sprintf("the store is %d bytes over its quota of %d bytes with objects that active rollouts pin", over, c.cfg.QuotaBytes)})
 	}
 }

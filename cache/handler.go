@@ -245,7 +245,11 @@ func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mir
 		defer done()
 	}
 	rec := &statusRecorder{ResponseWriter: out}
-	http.ServeContent(rec, r, "", time.Time{}, obj.File)
+	if obj.File != nil {
+		http.ServeContent(rec, r, "", time.Time{}, obj.File)
+	} else {
+		http.ServeContent(rec, r, "", time.Time{}, bytes.NewReader(obj.Data))
+	}
 	c.met.servedBytes.WithLabelValues(m.Name()).Add(float64(rec.n))
 	return rec.code()
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -35,18 +36,22 @@ func (c *Cache) setProblem(p Problem) {
 // scrubber or when served (for a day), and pinned objects over the quota.
 func (c *Cache) Health() []Problem {
 	now := c.clock.Now()
+	_, total := c.store.stats()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []Problem
 	for code, r := range c.problems {
-		switch {
-		case code == "cache-over-quota" && c.overPins == 0:
+		if now.Sub(r.at) > problemTTL {
 			delete(c.problems, code)
-		case code != "cache-over-quota" && now.Sub(r.at) > problemTTL:
-			delete(c.problems, code)
-		default:
-			out = append(out, r.p)
+			continue
 		}
+		out = append(out, r.p)
+	}
+	// Eviction never removes pinned objects: whatever stays over the quota
+	// is held by active rollouts.
+	if q := c.cfg.QuotaBytes; q > 0 && total > q {
+		out = append(out, Problem{Code: "cache-over-quota", Severity: SeverityWarning,
+			Text: fmt.Sprintf("the store holds %d bytes, over its quota of %d bytes, with objects that active rollouts pin", total, q)})
 	}
 	slices.SortFunc(out, func(a, b Problem) int { return strings.Compare(a.Code, b.Code) })
 	return out

@@ -179,9 +179,8 @@ func (s *store) remove(key string) (int64, error) {
 }
 
 // evictable returns, least recently used first, the objects to remove so the
-// total fits quota, skipping pinned keys and keep. over is what would remain
-// above quota after removing them all (pinned objects exceeding it).
-func (s *store) evictable(quota int64, pinned map[string]bool, keep string) (victims []string, over int64) {
+// total fits quota, skipping pinned keys and keep.
+func (s *store) evictable(quota int64, pinned map[string]bool, keep string) (victims []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	excess := s.total - quota
@@ -193,7 +192,7 @@ func (s *store) evictable(quota int64, pinned map[string]bool, keep string) (vic
 		victims = append(victims, e.key)
 		excess -= e.size
 	}
-	return victims, max(excess, 0)
+	return victims
 }
 
 func (s *store) stats() (objects int, bytes int64) {
