@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/health"
@@ -47,6 +49,8 @@ type System struct {
 	started  time.Time
 	registry *prometheus.Registry
 	db       *store.DB
+	audit    *audit.Log
+	auth     *auth.Authority
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -93,6 +97,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 	}{
 		{"state", s.buildState},
 		{"http", s.buildHTTP},
+		{"audit", s.buildAudit},
+		{"auth", s.buildAuth},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

@@ -115,3 +115,11 @@ func wantsJSON(r *http.Request) bool {
 	}
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
+
+// Decide reports whether the guard would let p through to r's route: the route is in
+// the table and p holds its permission. For tests and tools listing access.
+func (g *Guard) Decide(r *http.Request, p *Principal) bool {
+	_, pattern := g.mux.Handler(r)
+	perm, ok := g.routes[pattern]
+	return pattern != "" && ok && p.Can(perm)
+}

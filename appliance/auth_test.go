@@ -1,0 +1,190 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/patchgate/patchgate/appliance/auth"
+)
+
+// adminPatterns lists every pattern registered on mux. ServeMux has no public way to
+// list them, so this reads its routing index by reflection (test-only). If a Go release
+// changes those internals the test fails here, saying so, rather than passing vacuously.
+func adminPatterns(t *testing.T, mux *http.ServeMux) []string {
+	t.Helper()
+	idx := reflect.ValueOf(mux).Elem().FieldByName("index")
+	if !idx.IsValid() {
+		t.Fatal("cannot list the admin mux's routes: net/http.ServeMux has no index field in this Go release; update adminPatterns")
+	}
+	seen := map[string]bool{}
+	add := func(p reflect.Value) {
+		if p.Kind() == reflect.Pointer {
+			p = p.Elem()
+		}
+		s := p.FieldByName("str")
+		if !s.IsValid() {
+			t.Fatal("cannot list the admin mux's routes: pattern has no str field; update adminPatterns")
+		}
+		seen[s.String()] = true
+	}
+	segs := idx.FieldByName("segments")
+	for _, k := range segs.MapKeys() {
+		l := segs.MapIndex(k)
+		for i := range l.Len() {
+			add(l.Index(i))
+		}
+	}
+	multis := idx.FieldByName("multis")
+	for i := range multis.Len() {
+		add(multis.Index(i))
+	}
+	var out []string
+	for p := range seen {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	if len(out) < 10 {
+		t.Fatalf("found only %d admin routes (%v); the route listing is broken", len(out), out)
+	}
+	return out
+}
+
+// TestEveryAdminRouteHasAPermission builds the whole System and checks that every route
+// any subsystem registered on the admin mux is in auth.AdminRoutes: a new route without
+// an entry fails here (and is refused at run time).
+func TestEveryAdminRouteHasAPermission(t *testing.T) {
+	sys, err := New(context.Background(), testConfig(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	patterns := adminPatterns(t, sys.admin.mux)
+	for _, p := range patterns {
+		if _, ok := auth.AdminRoutes[p]; !ok {
+			t.Errorf("admin route %q has no entry in auth.AdminRoutes (appliance/auth/routes.go): add one with the permission it needs", p)
+		}
+	}
+	for p := range auth.AdminRoutes {
+		if !slices.Contains(patterns, p) {
+			t.Logf("auth.AdminRoutes has %q, which nothing registered (yet)", p)
+		}
+	}
+
+	// Per role, per route: the guard in front of the real mux's patterns allows exactly
+	// what the role's grants say. Stub handlers stand in for the real ones so that an
+	// allowed request changes nothing.
+	stub := http.NewServeMux()
+	for _, p := range patterns {
+		stub.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	}
+	g, err := sys.auth.Guard(stub, auth.AdminRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range auth.Roles {
+		p := &auth.Principal{User: "probe", Roles: []auth.Role{role}, Method: "test"}
+		for _, pattern := range patterns {
+			perm := auth.AdminRoutes[pattern]
+			req := requestForPattern(pattern)
+			got := g.Decide(req, p)
+			want := p.Can(perm)
+			if got != want {
+				t.Errorf("role %s, %s (needs %s): allowed=%v, want %v", role, pattern, perm, got, want)
+			}
+		}
+	}
+	// Unknown routes are denied by default: nothing runs.
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("DELETE", "/api/v1/nothing-here", nil))
+	if rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("unknown route = %d, want 404/405", rec.Code)
+	}
+}
+
+func requestForPattern(pattern string) *http.Request {
+	method, path, _ := strings.Cut(pattern, " ")
+	path = strings.ReplaceAll(path, "{$}", "")
+	for strings.Contains(path, "{") {
+		i := strings.Index(path, "{")
+		j := strings.Index(path[i:], "}")
+		path = path[:i] + "1" + path[i+j+1:]
+	}
+	if strings.HasSuffix(path, "/") && path != "/" {
+		path += "x"
+	}
+	return httptest.NewRequest(method, path, nil)
+}
+
+func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth.TLS.Mode = "self-signed"
+	cfg.Auth.LoopbackViewer = false
+	var logs lockedBuffer
+	sys, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; sys.Close() })
+	waitReady(t, sys)
+	if !strings.Contains(logs.String(), "certificate_sha256=") || !strings.Contains(logs.String(), "setup_token=") {
+		t.Fatalf("log lacks the certificate fingerprint or the setup token:\n%s", logs.String())
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get("https://" + sys.AdminAddr() + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS /healthz: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("HTTPS /healthz = %d", resp.StatusCode)
+	}
+	// The status page needs a login now.
+	resp, err = c.Get("https://" + sys.AdminAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("status page without login = %d, want a redirect to /login", resp.StatusCode)
+	}
+	// Plain HTTP gets nothing.
+	if resp, err := http.Get("http://" + sys.AdminAddr() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP served on the HTTPS admin listener")
+		}
+	}
+}
+
+// lockedBuffer is a log sink the System's goroutines and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
