@@ -52,7 +52,7 @@ func (c *Cache) Scrub(ctx context.Context) (checked, dropped int, err error) {
 		checked++
 		if !ok {
 			dropped++
-			c.store.remove(e.key)
+			c.removeObject(e.key)
 			c.met.scrubMismatch.Inc()
 			c.setProblem(Problem{Code: "cache-scrub-mismatch", Severity: SeverityWarning,
 				Text: fmt.Sprintf("the scrubber found stored object %s damaged and dropped it; check the disk", e.key)})
