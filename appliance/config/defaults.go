@@ -19,7 +19,7 @@ func Default() Config {
 			HealthInterval:  Duration(15 * time.Second),
 			BlockPublicDoH:  true,
 			ReloadInterval:  Duration(5 * time.Second),
-			BlockedTTL:      Duration(60 * time.Second),
+			LocalTTL:        Duration(60 * time.Second),
 			Cache: ResolverCache{Size: 20000, MinTTL: Duration(0), MaxTTL: Duration(24 * time.Hour),
 				NegativeTTL: Duration(5 * time.Minute), Prefetch: true, PrefetchMinHits: 3},
 			Limits: ResolverLimits{MaxConcurrent: 512, ClientRate: 100, ClientBurst: 200, UDPBufferSize: 1232,

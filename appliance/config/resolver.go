@@ -27,11 +27,12 @@ type Resolver struct {
 	BlockPublicDoH bool `yaml:"block_public_doh"`
 	// ReloadInterval is how often list files are checked for changes (SIGHUP reloads too).
 	ReloadInterval Duration `yaml:"reload_interval"`
-	// BlockedTTL is the TTL (and SOA minimum) of blocked answers.
-	BlockedTTL Duration         `yaml:"blocked_ttl"`
-	Cache      ResolverCache    `yaml:"cache"`
-	Limits     ResolverLimits   `yaml:"limits"`
-	QueryLog   ResolverQueryLog `yaml:"query_log"`
+	// LocalTTL is the TTL of the answers the resolver makes itself: rewritten names and
+	// blocked ones (also the SOA minimum that clients cache blocked answers for).
+	LocalTTL Duration         `yaml:"local_ttl"`
+	Cache    ResolverCache    `yaml:"cache"`
+	Limits   ResolverLimits   `yaml:"limits"`
+	QueryLog ResolverQueryLog `yaml:"query_log"`
 }
 
 // ResolverUpstream is one upstream resolver.
@@ -136,7 +137,7 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 	checkRange(ps, key+".upstream_timeout", r.UpstreamTimeout.D(), 100*time.Millisecond, 30*time.Second)
 	checkRange(ps, key+".health_interval", r.HealthInterval.D(), time.Second, time.Hour)
 	checkRange(ps, key+".reload_interval", r.ReloadInterval.D(), time.Second, time.Hour)
-	checkRange(ps, key+".blocked_ttl", r.BlockedTTL.D(), 0, 24*time.Hour)
+	checkRange(ps, key+".local_ttl", r.LocalTTL.D(), 0, 24*time.Hour)
 
 	lists := map[string]bool{}
 	for i, l := range r.Lists {
