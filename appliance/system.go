@@ -21,6 +21,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/logring"
+	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/web"
 )
@@ -51,6 +52,7 @@ type System struct {
 	db       *store.DB
 	audit    *audit.Log
 	auth     *auth.Authority
+	resolver *resolver.Server // the allowlisting DNS server; nil when disabled
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -99,6 +101,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"http", s.buildHTTP},
 		{"audit", s.buildAudit},
 		{"auth", s.buildAuth},
+		{"resolver", s.buildResolver},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {
