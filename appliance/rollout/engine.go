@@ -292,6 +292,12 @@ func (e *Engine) record(ctx context.Context, ev *Event) error {
 // history. If the transaction fails after the sink accepted the events, a ".failed"
 // event follows.
 func (e *Engine) commit(ctx context.Context, evs []*Event, fn func(tx *sql.Tx) error) error {
+	return e.commitMore(ctx, evs, func(tx *sql.Tx) ([]*Event, error) { return nil, fn(tx) })
+}
+
+// commitMore is commit whose fn may return further events (side effects of the
+// action), stored in the history after evs.
+func (e *Engine) commitMore(ctx context.Context, evs []*Event, fn func(tx *sql.Tx) ([]*Event, error)) error {
 	for i, ev := range evs {
 		if err := e.record(ctx, ev); err != nil {
 			e.recordFailed(ctx, evs[:i], err)
@@ -299,10 +305,11 @@ func (e *Engine) commit(ctx context.Context, evs []*Event, fn func(tx *sql.Tx) e
 		}
 	}
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
-		if err := fn(tx); err != nil {
+		more, err := fn(tx)
+		if err != nil {
 			return err
 		}
-		for _, ev := range evs {
+		for _, ev := range append(evs, more...) {
 			if err := insertEvent(ctx, tx, ev); err != nil {
 				return err
 			}

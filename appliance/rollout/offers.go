@@ -105,7 +105,8 @@ func (e *Engine) Offers(ctx context.Context, ag *Agent) (Asset, string, []Offer,
 		o := Offer{
 			ID: d.ID, RolloutID: r.ID, Repo: rel.Repo, State: d.State, Attempt: d.Attempt, MaxAttempts: d.MaxAttempts,
 			Release:         OfferRelease{ID: rel.ID, Name: rel.Name, Version: rel.Version, Severity: rel.Severity, CVEs: nonNil(rel.CVEs), KnownExploited: rel.KnownExploited},
-			DownloadAllowed: acc.download, InstallAllowed: acc.install, Window: acc.opening, Deadline: d.Deadline,
+			DownloadAllowed: acc.download, InstallAllowed: acc.install, Deadline: d.Deadline.UTC(),
+			Window: Opening{Open: acc.opening.Open, Start: acc.opening.Start.UTC(), End: acc.opening.End.UTC()},
 		}
 		if !acc.download || !acc.install {
 			o.RetryAfterSeconds = seconds(acc.retryAfter)

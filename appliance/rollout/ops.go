@@ -420,24 +420,16 @@ func (e *Engine) changeLocked(ctx context.Context, id int64, actor, action strin
 	ev := rolloutEvent(r, actor, action, d)
 	ev.Time = now
 	var more []*Event
-	err = e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err = e.commitMore(ctx, []*Event{ev}, func(tx *sql.Tx) ([]*Event, error) {
 		if err := saveRollout(ctx, tx, r); err != nil {
-			return err
+			return nil, err
 		}
 		if after == nil {
-			return nil
+			return nil, nil
 		}
 		var err error
 		more, err = after(ctx, tx, r, now)
-		if err != nil {
-			return err
-		}
-		for _, m := range more {
-			if err := insertEvent(ctx, tx, m); err != nil {
-				return err
-			}
-		}
-		return nil
+		return more, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %s rollout %d: %w", action, id, err)

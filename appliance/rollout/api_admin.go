@@ -1,0 +1,336 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// ActorFunc names the person (or API token) behind an admin request, or refuses it.
+// The auth layer supplies the real one; LoopbackActor is the development stand-in.
+type ActorFunc func(r *http.Request) (string, error)
+
+// ActorHeader is the header LoopbackActor reads the actor's name from.
+const ActorHeader = "X-Patchgate-Actor"
+
+var actorRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// LoopbackActor is the ActorFunc to use until the auth layer is wired: it accepts only
+// requests from a loopback address, and takes the actor's name from the
+// X-Patchgate-Actor header. Nobody on the network can change anything through it; on
+// the appliance itself, anyone with a shell can (as they could edit the database).
+func LoopbackActor(r *http.Request) (string, error) {
+	if a := remoteAddr(r); !a.IsValid() || !a.IsLoopback() {
+		return "", errors.New("state-changing requests need an authenticated actor; until authentication is set up they are accepted only from the appliance itself (loopback)")
+	}
+	name := r.Header.Get(ActorHeader)
+	if !actorRE.MatchString(name) {
+		return "", fmt.Errorf("name yourself in the %s header (letters, digits, . _ @ -; at most 64)", ActorHeader)
+	}
+	return name, nil
+}
+
+// API is the admin JSON API of the rollout engine: rings, windows, releases, rollouts
+// and their transitions, deployments, enrolment tokens and agents. Every state-changing
+// route asks Actor who is acting and refuses the request if it cannot say; separation
+// of duties is enforced by the engine whatever Actor returns.
+type API struct {
+	e     *Engine
+	actor ActorFunc
+	log   *slog.Logger
+}
+
+// NewAPI returns the admin API of e. actor must not be nil.
+func NewAPI(e *Engine, actor ActorFunc) *API {
+	return &API{e: e, actor: actor, log: e.log}
+}
+
+// Register mounts the API on mux (the admin listener's), under /api/v1/.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/rings", a.get(func(r *http.Request) (any, error) { return a.e.Rings(r.Context()) }))
+	mux.HandleFunc("PUT /api/v1/rings/{name}", a.change(a.putRing))
+	mux.HandleFunc("DELETE /api/v1/rings/{name}", a.change(func(r *http.Request, actor string) (any, error) {
+		return nil, a.e.DeleteRing(r.Context(), actor, r.PathValue("name"))
+	}))
+
+	mux.HandleFunc("GET /api/v1/windows", a.get(func(r *http.Request) (any, error) { return a.e.Windows(r.Context()) }))
+	mux.HandleFunc("GET /api/v1/windows/openings", a.get(func(r *http.Request) (any, error) { return a.e.Openings(r.Context()) }))
+	mux.HandleFunc("POST /api/v1/windows", a.change(func(r *http.Request, actor string) (any, error) {
+		var w Window
+		if err := decodeAdmin(r, &w); err != nil {
+			return nil, err
+		}
+		return a.e.AddWindow(r.Context(), actor, w)
+	}))
+	mux.HandleFunc("DELETE /api/v1/windows/{id}", a.change(func(r *http.Request, actor string) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, a.e.DeleteWindow(r.Context(), actor, id)
+	}))
+
+	mux.HandleFunc("GET /api/v1/releases", a.get(func(r *http.Request) (any, error) { return a.e.Releases(r.Context()) }))
+	mux.HandleFunc("GET /api/v1/releases/{id}", a.get(func(r *http.Request) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return a.e.Release(r.Context(), id)
+	}))
+	mux.HandleFunc("POST /api/v1/releases", a.change(func(r *http.Request, actor string) (any, error) {
+		var rel Release
+		if err := decodeAdmin(r, &rel); err != nil {
+			return nil, err
+		}
+		return a.e.CreateRelease(r.Context(), actor, rel)
+	}))
+	mux.HandleFunc("POST /api/v1/releases/kev", a.change(func(r *http.Request, actor string) (any, error) {
+		if err := jsonBody(r); err != nil {
+			return nil, err
+		}
+		return a.e.ImportKEV(r.Context(), actor, r.Body) // ParseKEV bounds what it reads
+	}))
+
+	mux.HandleFunc("GET /api/v1/rollouts", a.get(func(r *http.Request) (any, error) {
+		var states []State
+		for _, s := range r.URL.Query()["state"] {
+			states = append(states, State(s))
+		}
+		return a.e.Rollouts(r.Context(), states...)
+	}))
+	mux.HandleFunc("GET /api/v1/rollouts/{id}", a.get(func(r *http.Request) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return a.e.Rollout(r.Context(), id)
+	}))
+	mux.HandleFunc("GET /api/v1/rollouts/{id}/events", a.get(func(r *http.Request) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return a.e.Events(r.Context(), id, 1000)
+	}))
+	mux.HandleFunc("POST /api/v1/rollouts", a.change(func(r *http.Request, actor string) (any, error) {
+		var spec RolloutSpec
+		if err := decodeAdmin(r, &spec); err != nil {
+			return nil, err
+		}
+		return a.e.CreateRollout(r.Context(), actor, spec)
+	}))
+	mux.HandleFunc("PUT /api/v1/rollouts/{id}", a.change(func(r *http.Request, actor string) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		var spec RolloutSpec
+		if err := decodeAdmin(r, &spec); err != nil {
+			return nil, err
+		}
+		return a.e.UpdateRollout(r.Context(), actor, id, spec)
+	}))
+	mux.HandleFunc("POST /api/v1/rollouts/{id}/{action}", a.change(a.rolloutAction))
+
+	mux.HandleFunc("GET /api/v1/deployments", a.get(a.deployments))
+	mux.HandleFunc("GET /api/v1/deployments/{id}", a.get(func(r *http.Request) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return a.e.Deployment(r.Context(), id)
+	}))
+	mux.HandleFunc("GET /api/v1/overdue", a.get(func(r *http.Request) (any, error) {
+		counts, items, err := a.e.OverdueAssets(r.Context(), 1000)
+		return map[string]any{"by_severity": counts, "assets": items}, err
+	}))
+
+	mux.HandleFunc("GET /api/v1/enrolment-tokens", a.get(func(r *http.Request) (any, error) { return a.e.Tokens(r.Context()) }))
+	mux.HandleFunc("POST /api/v1/enrolment-tokens", a.change(a.createToken))
+	mux.HandleFunc("DELETE /api/v1/enrolment-tokens/{id}", a.change(func(r *http.Request, actor string) (any, error) {
+		return nil, a.e.RevokeToken(r.Context(), actor, r.PathValue("id"))
+	}))
+	mux.HandleFunc("GET /api/v1/agents", a.get(func(r *http.Request) (any, error) { return a.e.Agents(r.Context()) }))
+	mux.HandleFunc("DELETE /api/v1/agents/{id}", a.change(func(r *http.Request, actor string) (any, error) {
+		return nil, a.e.RevokeAgent(r.Context(), actor, r.PathValue("id"))
+	}))
+}
+
+func (a *API) get(fn func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r)
+		if err != nil {
+			fail(w, a.log, err, 0)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// change runs a state-changing route for the request's actor. A request whose actor
+// cannot be named is refused before anything is read.
+func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		actor, err := a.actor(r)
+		if err != nil {
+			writeJSON(w, http.StatusForbidden, apiError{Error: err.Error()})
+			return
+		}
+		v, err := fn(r, actor)
+		if errors.Is(err, errTooLarge) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: err.Error()})
+			return
+		}
+		if err != nil {
+			fail(w, a.log, err, 0)
+			return
+		}
+		if v == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// jsonBody insists on a JSON body: a cross-site HTML form cannot send one without the
+// browser asking first (CORS preflight), which nothing here answers.
+func jsonBody(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("%w: Content-Type must be application/json", ErrInvalid)
+	}
+	return nil
+}
+
+func decodeAdmin(r *http.Request, v any) error {
+	if err := jsonBody(r); err != nil {
+		return err
+	}
+	return decode(nil, r, v)
+}
+
+func (a *API) putRing(r *http.Request, actor string) (any, error) {
+	var ring Ring
+	if err := decodeAdmin(r, &ring); err != nil {
+		return nil, err
+	}
+	if ring.Name == "" {
+		ring.Name = r.PathValue("name")
+	}
+	if ring.Name != r.PathValue("name") {
+		return nil, fmt.Errorf("%w: ring name %q in the body differs from %q in the path", ErrInvalid, ring.Name, r.PathValue("name"))
+	}
+	if err := a.e.PutRing(r.Context(), actor, ring); err != nil {
+		return nil, err
+	}
+	return ring, nil
+}
+
+// actionRequest is the body of POST /api/v1/rollouts/{id}/{action}; which fields
+// matter depends on the action.
+type actionRequest struct {
+	Remark string    `json:"remark"`
+	Reason string    `json:"reason"`
+	Start  time.Time `json:"start"`
+}
+
+func (a *API) rolloutAction(r *http.Request, actor string) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	var req actionRequest
+	if r.ContentLength != 0 {
+		if err := decodeAdmin(r, &req); err != nil {
+			return nil, err
+		}
+	}
+	ctx, e := r.Context(), a.e
+	switch r.PathValue("action") {
+	case "submit":
+		return e.Submit(ctx, id, actor)
+	case "approve":
+		return e.Approve(ctx, id, actor, req.Remark)
+	case "reject":
+		return e.Reject(ctx, id, actor, req.Remark)
+	case "schedule":
+		return e.Schedule(ctx, id, actor, req.Start)
+	case "pause":
+		return e.Pause(ctx, id, actor, req.Reason)
+	case "resume":
+		return e.Resume(ctx, id, actor, req.Remark)
+	case "halt":
+		return e.Halt(ctx, id, actor, req.Reason)
+	case "cancel":
+		return e.Cancel(ctx, id, actor, req.Reason)
+	case "advance":
+		return e.ForceAdvance(ctx, id, actor, req.Reason)
+	}
+	return nil, fmt.Errorf("%w: unknown action %q (submit, approve, reject, schedule, pause, resume, halt, cancel, advance)", ErrNotFound, r.PathValue("action"))
+}
+
+func (a *API) deployments(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	f := DeploymentFilter{AssetID: q.Get("asset"), Ring: q.Get("ring")}
+	if s := q.Get("rollout"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: rollout: %q is not an id", ErrInvalid, s)
+		}
+		f.RolloutID = id
+	}
+	for _, s := range q["state"] {
+		f.States = append(f.States, DeploymentState(s))
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return nil, fmt.Errorf("%w: limit: want 1-10000, got %q", ErrInvalid, s)
+		}
+		f.Limit = n
+	}
+	ds, err := a.e.Deployments(r.Context(), f)
+	if ds == nil {
+		ds = []*Deployment{}
+	}
+	return ds, err
+}
+
+type tokenRequest struct {
+	Name    string   `json:"name"`
+	Ring    string   `json:"ring"`
+	Tags    []string `json:"tags"`
+	TTL     Duration `json:"ttl"`
+	MaxUses int      `json:"max_uses"`
+}
+
+type tokenResponse struct {
+	// Token is the enrolment token itself, shown only in this response.
+	Token string         `json:"token"`
+	Info  EnrolmentToken `json:"info"`
+}
+
+func (a *API) createToken(r *http.Request, actor string) (any, error) {
+	var req tokenRequest
+	if err := decodeAdmin(r, &req); err != nil {
+		return nil, err
+	}
+	if req.TTL == 0 {
+		req.TTL = Duration(24 * time.Hour)
+	}
+	if req.MaxUses == 0 {
+		req.MaxUses = 1
+	}
+	tok, info, err := a.e.CreateToken(r.Context(), actor, req.Name, req.Ring, req.Tags, req.TTL.D(), req.MaxUses)
+	if err != nil {
+		return nil, err
+	}
+	return tokenResponse{Token: tok, Info: info}, nil
+}

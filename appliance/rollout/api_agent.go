@@ -1,0 +1,243 @@
+package rollout
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBody bounds every API request body.
+const maxBody = 1 << 20
+
+// RegisterAgentAPI mounts the agent API (see README.md) on mux, the distribution
+// listener's.
+func (e *Engine) RegisterAgentAPI(mux *http.ServeMux) {
+	mux.HandleFunc("POST /agent/v1/enroll", e.handleEnroll)
+	mux.HandleFunc("POST /agent/v1/checkin", e.withAgent(e.handleCheckIn))
+	mux.HandleFunc("GET /agent/v1/deployments", e.withAgent(e.handleOffers))
+	mux.HandleFunc("POST /agent/v1/deployments/{id}/progress", e.withAgent(e.handleProgress))
+	mux.HandleFunc("POST /agent/v1/deployments/{id}/outcome", e.withAgent(e.handleOutcome))
+}
+
+// remoteAddr is the connection's source address (never a header).
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+type apiError struct {
+	Error             string `json:"error"`
+	RetryAfterSeconds int64  `json:"retry_after_seconds,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error": "internal error encoding the response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// fail writes err as a JSON error with the status its kind calls for. Errors that are
+// not the client's fault are logged and not detailed.
+func fail(w http.ResponseWriter, log *slog.Logger, err error, retry time.Duration) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrUnauthenticated):
+		code = http.StatusUnauthorized
+	case errors.Is(err, ErrSeparation):
+		code = http.StatusForbidden
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrState):
+		code = http.StatusConflict
+	}
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		log.Error("rollout: api", "err", err)
+		msg = "internal error; see the appliance's log"
+	}
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(seconds(retry), 10))
+	}
+	writeJSON(w, code, apiError{Error: msg, RetryAfterSeconds: seconds(retry)})
+}
+
+// decode reads a JSON body of at most maxBody bytes into v; unknown fields are ignored.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge
+		}
+		return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+var errTooLarge = errors.New("request body larger than 1 MiB")
+
+func failDecode(w http.ResponseWriter, log *slog.Logger, err error) {
+	if errors.Is(err, errTooLarge) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: err.Error()})
+		return
+	}
+	fail(w, log, err, 0)
+}
+
+type enrollRequest struct {
+	Token string `json:"token"`
+	Facts
+}
+
+type enrollResponse struct {
+	AgentID             string `json:"agent_id"`
+	Credential          string `json:"credential"`
+	PollIntervalSeconds int64  `json:"poll_interval_seconds"`
+}
+
+func (e *Engine) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req enrollRequest
+	if err := decode(w, r, &req); err != nil {
+		failDecode(w, e.log, err)
+		return
+	}
+	ag, cred, err := e.Enroll(r.Context(), req.Token, req.Facts, remoteAddr(r))
+	if errors.Is(err, ErrUnauthenticated) {
+		writeJSON(w, http.StatusForbidden, apiError{Error: "enrolment token unknown, expired, revoked or used up"})
+		return
+	}
+	if err != nil {
+		fail(w, e.log, err, 0)
+		return
+	}
+	e.log.Info("rollout: agent enrolled", "agent", ag.ID, "hostname", ag.Hostname, "ring", ag.Ring, "addr", ag.LastAddr)
+	writeJSON(w, http.StatusOK, enrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)})
+}
+
+// withAgent authenticates the agent's Bearer credential.
+func (e *Engine) withAgent(h func(http.ResponseWriter, *http.Request, *Agent)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="patchgate-agent"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing Authorization: Bearer <credential>"})
+			return
+		}
+		ag, err := e.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="patchgate-agent"`)
+			fail(w, e.log, err, 0)
+			return
+		}
+		h(w, r, ag)
+	}
+}
+
+type offersResponse struct {
+	AgentID             string  `json:"agent_id,omitempty"`
+	AssetID             string  `json:"asset_id,omitempty"`
+	Ring                string  `json:"ring"`
+	PollIntervalSeconds int64   `json:"poll_interval_seconds"`
+	Deployments         []Offer `json:"deployments"`
+}
+
+func (e *Engine) handleCheckIn(w http.ResponseWriter, r *http.Request, ag *Agent) {
+	var f Facts
+	if err := decode(w, r, &f); err != nil {
+		failDecode(w, e.log, err)
+		return
+	}
+	if err := e.checkIn(r.Context(), ag, f, remoteAddr(r)); err != nil {
+		fail(w, e.log, fmt.Errorf("rollout: check-in: %w", err), 0)
+		return
+	}
+	a, ring, offers, err := e.Offers(r.Context(), ag)
+	if err != nil {
+		fail(w, e.log, err, 0)
+		return
+	}
+	writeJSON(w, http.StatusOK, offersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+}
+
+func (e *Engine) handleOffers(w http.ResponseWriter, r *http.Request, ag *Agent) {
+	_, ring, offers, err := e.Offers(r.Context(), ag)
+	if err != nil {
+		fail(w, e.log, err, 0)
+		return
+	}
+	writeJSON(w, http.StatusOK, offersResponse{Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: %q is not an id", ErrInvalid, r.PathValue("id"))
+	}
+	return id, nil
+}
+
+type progressRequest struct {
+	State  DeploymentState `json:"state"`
+	Detail string          `json:"detail"`
+}
+
+func (e *Engine) handleProgress(w http.ResponseWriter, r *http.Request, ag *Agent) {
+	id, err := pathID(r)
+	if err != nil {
+		fail(w, e.log, err, 0)
+		return
+	}
+	var req progressRequest
+	if err := decode(w, r, &req); err != nil {
+		failDecode(w, e.log, err)
+		return
+	}
+	d, wait, err := e.Progress(r.Context(), ag, id, req.State, req.Detail)
+	if err != nil {
+		fail(w, e.log, err, wait)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]DeploymentState{"state": d.State})
+}
+
+type outcomeResponse struct {
+	State       DeploymentState `json:"state"`
+	Attempt     int             `json:"attempt"`
+	MaxAttempts int             `json:"max_attempts"`
+	RetryAt     time.Time       `json:"retry_at,omitzero"`
+}
+
+func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent) {
+	id, err := pathID(r)
+	if err != nil {
+		fail(w, e.log, err, 0)
+		return
+	}
+	var o Outcome
+	if err := decode(w, r, &o); err != nil {
+		failDecode(w, e.log, err)
+		return
+	}
+	d, err := e.Outcome(r.Context(), ag, id, o)
+	if err != nil {
+		fail(w, e.log, err, 0)
+		return
+	}
+	writeJSON(w, http.StatusOK, outcomeResponse{State: d.State, Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, RetryAt: d.RetryAt.UTC()})
+}
