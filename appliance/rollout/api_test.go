@@ -200,7 +200,6 @@ func TestAgentAPI(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-
 // normalize replaces the random agent id so the response can be compared to a golden
 // file.
 func normalize(t *testing.T, v any, agentID string) []byte {
