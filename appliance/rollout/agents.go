@@ -150,7 +150,7 @@ func (e *Engine) CreateToken(ctx context.Context, actor, name, ring string, tags
 	secret := randomSecret()
 	ev := &Event{Time: now, Actor: actor, Action: "token.create", Object: "token/" + t.ID, Details: map[string]string{
 		"name": name, "ring": ring, "tags": strings.Join(tags, " "), "expires_at": ts(t.ExpiresAt), "max_uses": fmt.Sprint(maxUses)}}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err := e.commit(ctx, ev, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO rollout_enrolment_tokens(id, secret_sha, name, ring, tags, expires_at, max_uses, created_by, created_at)
 			VALUES(?,?,?,?,?,?,?,?,?)`, t.ID, sha(secret), t.Name, t.Ring, js(t.Tags), ts(t.ExpiresAt), t.MaxUses, actor, ts(now))
 		return err
@@ -191,7 +191,7 @@ func (e *Engine) RevokeToken(ctx context.Context, actor, id string) error {
 	defer e.mu.Unlock()
 	now := e.clock.Now()
 	ev := &Event{Time: now, Actor: actor, Action: "token.revoke", Object: "token/" + id}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err := e.commit(ctx, ev, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE rollout_enrolment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, ts(now), id)
 		if err != nil {
 			return err
@@ -240,7 +240,7 @@ func (e *Engine) Enroll(ctx context.Context, token string, f Facts, addr netip.A
 	cred := randomSecret()
 	ev := &Event{Time: now, Actor: "agent:" + ag.ID, Action: "agent.enroll", Object: "agent/" + ag.ID, Details: map[string]string{
 		"token": t.ID, "hostname": f.Hostname, "ring": t.Ring, "addr": addrString(addr)}}
-	err = e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE rollout_enrolment_tokens SET uses = uses + 1 WHERE id = ?`, t.ID); err != nil {
 			return err
 		}
@@ -328,7 +328,7 @@ func (e *Engine) RevokeAgent(ctx context.Context, actor, id string) error {
 	defer e.mu.Unlock()
 	now := e.clock.Now()
 	ev := &Event{Time: now, Actor: actor, Action: "agent.revoke", Object: "agent/" + id}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err := e.commit(ctx, ev, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE rollout_agents SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, ts(now), id)
 		if err != nil {
 			return err

@@ -127,8 +127,8 @@ func listWindows(ctx context.Context, q querier) ([]Window, error) {
 }
 
 func insertWindow(ctx context.Context, q querier, w *Window, now time.Time) error {
-	res, err := q.ExecContext(ctx, `INSERT INTO rollout_windows(name, cron, duration_s, zone, from_day, until_day, ring, segment, created_at)
-		VALUES(?,?,?,?,?,?,?,?,?)`, w.Name, w.Cron, int64(w.Duration.D()/time.Second), w.Zone, w.From, w.Until, w.Ring, w.Segment, ts(now))
+	res, err := q.ExecContext(ctx, `INSERT INTO rollout_windows(id, name, cron, duration_s, zone, from_day, until_day, ring, segment, created_at)
+		VALUES(?,?,?,?,?,?,?,?,?,?)`, nullID(w.ID), w.Name, w.Cron, int64(w.Duration.D()/time.Second), w.Zone, w.From, w.Until, w.Ring, w.Segment, ts(now))
 	if err != nil {
 		return err
 	}
@@ -180,8 +180,8 @@ func listReleases(ctx context.Context, q querier) ([]*Release, error) {
 }
 
 func insertRelease(ctx context.Context, q querier, r *Release) error {
-	res, err := q.ExecContext(ctx, `INSERT INTO rollout_releases(name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`, r.Name, r.Version, r.Repo, js(r.Targets), r.Severity, js(nonNil(r.CVEs)), b2i(r.KnownExploited),
+	res, err := q.ExecContext(ctx, `INSERT INTO rollout_releases(id, name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`, nullID(r.ID), r.Name, r.Version, r.Repo, js(r.Targets), r.Severity, js(nonNil(r.CVEs)), b2i(r.KnownExploited),
 		ts(r.KEVDue), ts(r.Published), r.Notes, r.CreatedBy, ts(r.CreatedAt))
 	if err != nil {
 		return err
@@ -323,9 +323,9 @@ func fillRollout(ctx context.Context, q querier, r *Rollout) error {
 }
 
 func insertRollout(ctx context.Context, q querier, r *Rollout) error {
-	res, err := q.ExecContext(ctx, `INSERT INTO rollouts(name, release_id, state, emergency, current_stage, start_at, reason, risk, test_evidence,
+	res, err := q.ExecContext(ctx, `INSERT INTO rollouts(id, name, release_id, state, emergency, current_stage, start_at, reason, risk, test_evidence,
 		rollback_plan, created_by, requested_by, approvals_needed, created_at, updated_at, state_at, prefetched_at)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, r.Name, r.ReleaseID, r.State, b2i(r.Emergency), r.Current, ts(r.StartAt), r.Reason,
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, nullID(r.ID), r.Name, r.ReleaseID, r.State, b2i(r.Emergency), r.Current, ts(r.StartAt), r.Reason,
 		r.Risk, r.TestEvidence, r.RollbackPlan, r.CreatedBy, r.RequestedBy, r.ApprovalsNeeded, ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.StateAt), ts(r.PrefetchedAt))
 	if err != nil {
 		return err
@@ -417,9 +417,9 @@ func exitArg(p *int) any {
 }
 
 func insertDeployment(ctx context.Context, q querier, d *Deployment) error {
-	res, err := q.ExecContext(ctx, `INSERT INTO rollout_deployments(rollout_id, release_id, asset_id, asset_name, agent_id, ring, state, state_at,
+	res, err := q.ExecContext(ctx, `INSERT INTO rollout_deployments(id, rollout_id, release_id, asset_id, asset_name, agent_id, ring, state, state_at,
 		times, attempt, max_attempts, retry_at, result_at, since, deadline, exit_code, log_tail, detail, delivered)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, d.RolloutID, d.ReleaseID, d.AssetID, d.AssetName, d.AgentID, d.Ring, d.State,
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, nullID(d.ID), d.RolloutID, d.ReleaseID, d.AssetID, d.AssetName, d.AgentID, d.Ring, d.State,
 		ts(d.StateAt), deploymentTimes(d), d.Attempt, d.MaxAttempts, ts(d.RetryAt), ts(d.ResultAt), ts(d.Since), ts(d.Deadline),
 		exitArg(d.ExitCode), d.LogTail, d.Detail, js(nonNil(d.Delivered)))
 	if err != nil {

@@ -198,7 +198,7 @@ func (e *Engine) moveDeploymentLocked(ctx context.Context, id int64, actor strin
 	}
 	ev := &Event{Time: now, Actor: actor, Action: "deployment." + string(d.State), Object: "deployment/" + strconv.FormatInt(d.ID, 10),
 		RolloutID: d.RolloutID, DeploymentID: d.ID, Details: details}
-	if err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error { return saveDeployment(ctx, tx, d) }); err != nil {
+	if err := e.commit(ctx, ev, func(tx *sql.Tx) error { return saveDeployment(ctx, tx, d) }); err != nil {
 		return nil, err
 	}
 	return d, nil

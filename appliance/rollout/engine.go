@@ -273,67 +273,54 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// record hands ev to the sink (refusing the action if it fails) and returns it for the
-// engine's own history.
-func (e *Engine) record(ctx context.Context, ev *Event) error {
+// commit does fn and records ev atomically: through the sink's Apply when there is a
+// sink (the audit record and the change commit together or not at all), else in a
+// transaction of its own. ev is also stored in the engine's history.
+func (e *Engine) commit(ctx context.Context, ev *Event, fn func(tx *sql.Tx) error) error {
+	return e.commitMore(ctx, ev, func(tx *sql.Tx) ([]*Event, error) { return nil, fn(tx) })
+}
+
+// commitMore is commit whose fn may return further events: side effects of the action
+// (deployments created or cancelled). They are stored in the history with ev and handed
+// to the sink after the commit, as records of what followed from ev.
+func (e *Engine) commitMore(ctx context.Context, ev *Event, fn func(tx *sql.Tx) ([]*Event, error)) error {
 	if ev.Time.IsZero() {
 		ev.Time = e.clock.Now()
 	}
-	if e.sink == nil {
-		return nil
-	}
-	if err := e.sink.Record(ctx, *ev); err != nil {
-		return fmt.Errorf("rollout: %s %s refused: the audit record could not be written: %w", ev.Action, ev.Object, err)
-	}
-	return nil
-}
-
-// commit records evs, then runs fn in a transaction that also stores evs in the
-// history. If the transaction fails after the sink accepted the events, a ".failed"
-// event follows.
-func (e *Engine) commit(ctx context.Context, evs []*Event, fn func(tx *sql.Tx) error) error {
-	return e.commitMore(ctx, evs, func(tx *sql.Tx) ([]*Event, error) { return nil, fn(tx) })
-}
-
-// commitMore is commit whose fn may return further events (side effects of the
-// action), stored in the history after evs.
-func (e *Engine) commitMore(ctx context.Context, evs []*Event, fn func(tx *sql.Tx) ([]*Event, error)) error {
-	for i, ev := range evs {
-		if err := e.record(ctx, ev); err != nil {
-			e.recordFailed(ctx, evs[:i], err)
+	var more []*Event
+	run := func(tx *sql.Tx) error {
+		var err error
+		if more, err = fn(tx); err != nil {
 			return err
 		}
-	}
-	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
-		more, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		for _, ev := range append(evs, more...) {
-			if err := insertEvent(ctx, tx, ev); err != nil {
+		for _, x := range append([]*Event{ev}, more...) {
+			if err := insertEvent(ctx, tx, x); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		e.recordFailed(ctx, evs, err)
 	}
-	return err
-}
-
-func (e *Engine) recordFailed(ctx context.Context, evs []*Event, cause error) {
 	if e.sink == nil {
-		return
+		return e.db.Tx(ctx, run)
 	}
-	for _, ev := range evs {
-		f := *ev
-		f.Action += ".failed"
-		f.Details = map[string]string{"error": cause.Error()}
-		if err := e.sink.Record(context.WithoutCancel(ctx), f); err != nil {
-			e.log.Error("rollout: audit the failure of an action", "action", ev.Action, "object", ev.Object, "err", err)
+	if err := e.sink.Apply(ctx, *ev, run); err != nil {
+		return err
+	}
+	for _, m := range more {
+		if err := e.sink.Apply(ctx, *m, nil); err != nil {
+			e.log.Error("rollout: audit what followed from an action", "action", m.Action, "object", m.Object, "err", err)
 		}
 	}
+	return nil
+}
+
+// nextID allocates the id of a new row of table (rollouts, releases, deployments,
+// windows) so that its event can name it before the row exists. The caller holds e.mu,
+// under which every such insert happens.
+func (e *Engine) nextID(ctx context.Context, table string) (int64, error) {
+	var id int64
+	err := e.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM `+table).Scan(&id)
+	return id, err
 }
 
 func rolloutEvent(r *Rollout, actor, action string, details map[string]string) *Event {

@@ -300,6 +300,21 @@ func TestAuditFailureRefusesTheAction(t *testing.T) {
 	if r = v.rollout(t, r.ID); r.State != PendingApproval || len(r.Approvals) != 0 {
 		t.Fatalf("after a refused approval: %s with %d approvals", r.State, len(r.Approvals))
 	}
+	// The change was made in the transaction but the record failed: nothing happened.
+	v.sink.fail, v.sink.failAfter = nil, errAuditDown
+	if _, err := v.e.Approve(ctx, r.ID, "anna", ""); !errors.Is(err, errAuditDown) {
+		t.Fatalf("Approve with the record failing after the change = %v, want the audit error", err)
+	}
+	if r = v.rollout(t, r.ID); r.State != PendingApproval || len(r.Approvals) != 0 {
+		t.Fatalf("after a crash between change and record: %s with %d approvals", r.State, len(r.Approvals))
+	}
+	if evs := must(t)(v.e.Events(ctx, r.ID, 10)).([]Event); evs[0].Action != "rollout.submit" {
+		t.Errorf("the history kept %s of an action that did not happen", evs[0].Action)
+	}
+	v.sink.failAfter = nil
+	if r = must(t)(v.e.Approve(ctx, r.ID, "anna", "")).(*Rollout); r.State != Approved {
+		t.Fatalf("after the audit is back: %s", r.State)
+	}
 }
 
 func TestPrestageAndPins(t *testing.T) {

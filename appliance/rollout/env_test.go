@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -47,7 +48,7 @@ func newEnv(t *testing.T, mods ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	v := &env{clk: clock.NewFake(start), assets: &MemAssets{}, sink: &recordingSink{}, cache: &recordingCache{pins: map[string]int{}}, db: db, reg: prometheus.NewRegistry()}
+	v := &env{clk: clock.NewFake(start), assets: &MemAssets{}, sink: &recordingSink{db: db}, cache: &recordingCache{pins: map[string]int{}}, db: db, reg: prometheus.NewRegistry()}
 	cfg := Config{
 		SeedRings:   testRings,
 		SeedWindows: []Window{{Name: "nightly", Cron: "0 22 * * *", Duration: Duration(6 * time.Hour), Zone: "UTC"}},
@@ -69,18 +70,34 @@ func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	return v
 }
 
-// recordingSink is the audit log's stand-in: it keeps events and can be told to fail.
+// recordingSink is the audit log's stand-in (appliance's wiring test uses the real
+// one): like audit.Log.Apply it runs fn in a transaction of the store and commits only
+// if the record is kept. fail refuses before fn runs; failAfter lets fn run and then
+// fails, as a crash between the change and the record would, so nothing commits.
 type recordingSink struct {
-	mu   sync.Mutex
-	evs  []Event
-	fail error
+	db        *store.DB
+	mu        sync.Mutex
+	evs       []Event
+	fail      error
+	failAfter error
 }
 
-func (s *recordingSink) Record(_ context.Context, ev Event) error {
+func (s *recordingSink) Apply(ctx context.Context, ev Event, fn func(*sql.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return s.fail
+	}
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if fn != nil {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return s.failAfter
+	})
+	if err != nil {
+		return err
 	}
 	s.evs = append(s.evs, ev)
 	return nil

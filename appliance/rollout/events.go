@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -23,13 +24,14 @@ type Event struct {
 	Details      map[string]string `json:"details,omitempty"`
 }
 
-// EventSink receives every Event (the audit log implements it).
+// EventSink records Events; the audit log implements it (through a small adapter).
 //
-// Record is called after the engine has checked an action and before it commits it;
-// when Record returns an error the action is refused and not done. Should the commit
-// then fail (the disk is full), a second event with Action + ".failed" follows. Record
-// must not write to the store's database inside the engine's transaction (there is
-// none open when it is called). It is called from many goroutines.
+// Apply must do fn and record ev atomically: run fn inside a transaction of the
+// appliance's database (the store the engine was given), add the record, and commit only
+// once the record is safely written; if fn or the recording fails, nothing is committed
+// and the error is returned (the engine then reports the action as not done). fn may be
+// nil (a record of something that already happened). Apply is called from many
+// goroutines, with the engine's own lock held: it must not call back into the engine.
 type EventSink interface {
-	Record(ctx context.Context, ev Event) error
+	Apply(ctx context.Context, ev Event, fn func(*sql.Tx) error) error
 }

@@ -226,15 +226,12 @@ func (e *Engine) deploymentFor(ctx context.Context, r *Rollout, a Asset, ring st
 		return d, nil
 	}
 	d := e.newDeployment(r, a, ring, now)
-	ev := &Event{Time: now, Actor: "system", Action: "deployment." + string(d.State), Object: "deployment/new", RolloutID: r.ID,
-		Details: map[string]string{"asset": a.ID, "ring": ring, "why": "the device joined a released ring"}}
-	err = e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
-		if err := insertDeployment(ctx, tx, d); err != nil {
-			return err
-		}
-		ev.Object, ev.DeploymentID = "deployment/"+strconv.FormatInt(d.ID, 10), d.ID
-		return nil
-	})
+	if d.ID, err = e.nextID(ctx, "rollout_deployments"); err != nil {
+		return nil, err
+	}
+	ev := &Event{Time: now, Actor: "system", Action: "deployment." + string(d.State), Object: "deployment/" + strconv.FormatInt(d.ID, 10),
+		RolloutID: r.ID, DeploymentID: d.ID, Details: map[string]string{"asset": a.ID, "ring": ring, "why": "the device joined a released ring"}}
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error { return insertDeployment(ctx, tx, d) })
 	return d, err
 }
 

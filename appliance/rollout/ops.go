@@ -30,7 +30,7 @@ func (e *Engine) PutRing(ctx context.Context, actor string, r Ring) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ev := &Event{Actor: actor, Action: "ring.put", Object: "ring/" + r.Name, Details: map[string]string{"order": strconv.Itoa(r.Order), "selector": js(r.Selector)}}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error { return putRing(ctx, tx, r, e.clock.Now()) })
+	err := e.commit(ctx, ev, func(tx *sql.Tx) error { return putRing(ctx, tx, r, e.clock.Now()) })
 	if err != nil {
 		return fmt.Errorf("rollout: put ring %s: %w", r.Name, err)
 	}
@@ -53,7 +53,7 @@ func (e *Engine) DeleteRing(ctx context.Context, actor, name string) error {
 	}
 	ev := &Event{Actor: actor, Action: "ring.delete", Object: "ring/" + name}
 	var n int64
-	err = e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM rollout_rings WHERE name = ?`, name)
 		if err != nil {
 			return err
@@ -97,9 +97,14 @@ func (e *Engine) AddWindow(ctx context.Context, actor string, w Window) (Window,
 			return Window{}, fmt.Errorf("rollout: add window: %w: no ring named %q", ErrInvalid, w.Ring)
 		}
 	}
-	ev := &Event{Actor: actor, Action: "window.create", Object: "window/" + w.Name, Details: map[string]string{
-		"cron": w.Cron, "duration": w.Duration.String(), "zone": w.Zone, "ring": w.Ring, "segment": w.Segment, "from": w.From, "until": w.Until}}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error { return insertWindow(ctx, tx, &w, e.clock.Now()) })
+	id, err := e.nextID(ctx, "rollout_windows")
+	if err != nil {
+		return Window{}, fmt.Errorf("rollout: add window: %w", err)
+	}
+	w.ID = id
+	ev := &Event{Actor: actor, Action: "window.create", Object: "window/" + strconv.FormatInt(id, 10), Details: map[string]string{
+		"name": w.Name, "cron": w.Cron, "duration": w.Duration.String(), "zone": w.Zone, "ring": w.Ring, "segment": w.Segment, "from": w.From, "until": w.Until}}
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error { return insertWindow(ctx, tx, &w, e.clock.Now()) })
 	if err != nil {
 		return Window{}, fmt.Errorf("rollout: add window: %w", err)
 	}
@@ -112,7 +117,7 @@ func (e *Engine) DeleteWindow(ctx context.Context, actor string, id int64) error
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ev := &Event{Actor: actor, Action: "window.delete", Object: "window/" + strconv.FormatInt(id, 10)}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
+	err := e.commit(ctx, ev, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM rollout_windows WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -167,10 +172,15 @@ func (e *Engine) CreateRelease(ctx context.Context, actor string, r Release) (*R
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ev := &Event{Actor: actor, Action: "release.create", Object: "release/" + r.Name, Details: map[string]string{
-		"repo": r.Repo, "targets": strings.Join(r.Targets, " "), "severity": string(r.Severity), "cves": strings.Join(r.CVEs, " "),
+	id, err := e.nextID(ctx, "rollout_releases")
+	if err != nil {
+		return nil, fmt.Errorf("rollout: create release: %w", err)
+	}
+	r.ID = id
+	ev := &Event{Actor: actor, Action: "release.create", Object: "release/" + strconv.FormatInt(id, 10), Details: map[string]string{
+		"name": r.Name, "version": r.Version, "repo": r.Repo, "targets": strings.Join(r.Targets, " "), "severity": string(r.Severity), "cves": strings.Join(r.CVEs, " "),
 		"known_exploited": strconv.FormatBool(r.KnownExploited)}}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error { return insertRelease(ctx, tx, &r) })
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error { return insertRelease(ctx, tx, &r) })
 	if err != nil {
 		return nil, fmt.Errorf("rollout: create release: %w", err)
 	}
@@ -218,19 +228,20 @@ func (e *Engine) ImportKEV(ctx context.Context, actor string, r io.Reader) (KEVR
 		return res, fmt.Errorf("rollout: import kev: %w", err)
 	}
 	var changed []*Release
-	var evs []*Event
+	var ids []string
 	for _, rel := range rels {
 		if k.Apply(rel) {
 			changed = append(changed, rel)
 			res.Releases = append(res.Releases, rel.ID)
-			evs = append(evs, &Event{Actor: actor, Action: "release.kev", Object: "release/" + strconv.FormatInt(rel.ID, 10), Details: map[string]string{
-				"catalog": k.Version, "known_exploited": "true", "kev_due": ts(rel.KEVDue)}})
+			ids = append(ids, strconv.FormatInt(rel.ID, 10)+"(due "+ts(rel.KEVDue)+")")
 		}
 	}
 	if len(changed) == 0 {
 		return res, nil
 	}
-	err = e.commit(ctx, evs, func(tx *sql.Tx) error {
+	ev := &Event{Actor: actor, Action: "release.kev", Object: "kev/" + k.Version, Details: map[string]string{
+		"catalog": k.Version, "entries": strconv.Itoa(len(k.Due)), "releases_marked_known_exploited": strings.Join(ids, " ")}}
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error {
 		for _, rel := range changed {
 			if err := updateReleaseKEV(ctx, tx, rel); err != nil {
 				return err
@@ -326,15 +337,14 @@ func (e *Engine) CreateRollout(ctx context.Context, actor string, spec RolloutSp
 	if err := e.applySpec(ctx, r, spec); err != nil {
 		return nil, fmt.Errorf("rollout: create: %w", err)
 	}
-	ev := &Event{Actor: actor, Action: "rollout.create", Object: "rollout/new", Details: map[string]string{
-		"name": r.Name, "release": strconv.FormatInt(r.ReleaseID, 10), "emergency": strconv.FormatBool(r.Emergency), "stages": stageSummary(r)}}
-	err := e.commit(ctx, []*Event{ev}, func(tx *sql.Tx) error {
-		if err := insertRollout(ctx, tx, r); err != nil {
-			return err
-		}
-		ev.Object, ev.RolloutID = "rollout/"+strconv.FormatInt(r.ID, 10), r.ID
-		return nil
-	})
+	id, err := e.nextID(ctx, "rollouts")
+	if err != nil {
+		return nil, fmt.Errorf("rollout: create: %w", err)
+	}
+	r.ID = id
+	ev := rolloutEvent(r, actor, "rollout.create", map[string]string{
+		"name": r.Name, "release": strconv.FormatInt(r.ReleaseID, 10), "emergency": strconv.FormatBool(r.Emergency), "stages": stageSummary(r)})
+	err = e.commit(ctx, ev, func(tx *sql.Tx) error { return insertRollout(ctx, tx, r) })
 	if err != nil {
 		return nil, fmt.Errorf("rollout: create: %w", err)
 	}
@@ -420,7 +430,7 @@ func (e *Engine) changeLocked(ctx context.Context, id int64, actor, action strin
 	ev := rolloutEvent(r, actor, action, d)
 	ev.Time = now
 	var more []*Event
-	err = e.commitMore(ctx, []*Event{ev}, func(tx *sql.Tx) ([]*Event, error) {
+	err = e.commitMore(ctx, ev, func(tx *sql.Tx) ([]*Event, error) {
 		if err := saveRollout(ctx, tx, r); err != nil {
 			return nil, err
 		}
@@ -433,13 +443,6 @@ func (e *Engine) changeLocked(ctx context.Context, id int64, actor, action strin
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %s rollout %d: %w", action, id, err)
-	}
-	// Side-effect summaries (deployments created or cancelled) go to the sink after the
-	// fact; they follow from the transition already recorded.
-	for _, m := range more {
-		if err := e.record(ctx, m); err != nil {
-			e.log.Error("rollout: audit a side effect", "action", m.Action, "object", m.Object, "err", err)
-		}
 	}
 	e.invalidate()
 	if before != r.State {
