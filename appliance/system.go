@@ -19,6 +19,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/appliance/resolver"
@@ -53,6 +54,7 @@ type System struct {
 	audit    *audit.Log
 	auth     *auth.Authority
 	resolver *resolver.Server // the allowlisting DNS server; nil when disabled
+	gateway  *gateway.Gateway // the nftables egress policy; nil when disabled
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -102,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"audit", s.buildAudit},
 		{"auth", s.buildAuth},
 		{"resolver", s.buildResolver},
+		{"gateway", s.buildGateway},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

@@ -139,8 +139,8 @@ func intervalElements(rs []addrRange, v6 bool) []nftables.SetElement {
 }
 
 // queueElements adds to c the messages that write es into the learned set called
-// name: with refresh, each element is deleted first, since a kernel before 6.10 keeps
-// an existing element's old expiry when it is added again.
+// name: with refresh, each element is deleted first, since older kernels keep an
+// existing element's old expiry when it is added again.
 func queueElements(c *nftables.Conn, name string, v6, refresh bool, es []element) error {
 	ns := nlSet(Set{Name: name, V6: v6, Timeout: true})
 	elems := timeoutElements(es)

@@ -31,8 +31,8 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newCheckConfigCmd(),
 		newVersionCmd(),
-		newAuditCmd(),
 		newImageCmd(),
+		newGatewayCmd(),
 	)
 	return root
 }
