@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newCheckConfigCmd(),
 		newVersionCmd(),
+		newAuditCmd(),
 		newImageCmd(),
 		newGatewayCmd(),
 	)
