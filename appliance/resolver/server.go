@@ -307,7 +307,7 @@ func (s *Server) Run(ctx context.Context) error {
 	readers := max(2, runtime.GOMAXPROCS(0))
 	for _, u := range udp {
 		for range readers {
-			wg.Go(func() { s.serveUDP(ctx, u) })
+			wg.Go(func() { s.serveUDP(ctx, u, &wg) })
 		}
 	}
 	tcpSlots := make(chan struct{}, max(1, s.cfg.Limits.TCPMaxConnections))
@@ -332,7 +332,7 @@ func (s *Server) Run(ctx context.Context) error {
 // serveUDP reads queries from u until it is closed. Local answers are made on this
 // goroutine; forwarded queries get a goroutine each, at most Limits.MaxConcurrent at
 // once: past that, queries are dropped (the client retries) and counted.
-func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn) {
+func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn, wg *sync.WaitGroup) {
 	buf := make([]byte, s.udpSize)
 	out := make([]byte, s.udpSize)
 	for {
@@ -356,12 +356,12 @@ func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn) {
 			s.metrics.dropped.WithLabelValues("overload").Inc()
 			continue
 		}
-		go func() {
+		wg.Go(func() {
 			defer func() { <-s.inflight }()
 			if resp := s.resolve(ctx, r, nil); resp != nil {
 				u.WriteToUDPAddrPort(resp, from)
 			}
-		}()
+		})
 	}
 }
 
