@@ -49,7 +49,7 @@ func (a *Authority) Principal(r *http.Request) *Principal {
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := g.mux.Handler(r)
-	perm, ok := g.routes[pattern]
+	perm, ok := permissionFor(g.routes, pattern, r)
 	if pattern == "" {
 		// No route matches: let the mux answer 404 or 405; nothing runs.
 		g.mux.ServeHTTP(w, r)
@@ -57,7 +57,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		g.a.m.denied.WithLabelValues("unknown_route").Inc()
-		g.a.log.Error("auth: route has no entry in the permission table; refused", "pattern", pattern)
+		g.a.log.Error("auth: route or action has no entry in the permission table; refused", "pattern", pattern, "path", r.URL.Path)
 		g.deny(w, r, http.StatusForbidden, "this route has no permission entry; refused")
 		return
 	}
@@ -120,6 +120,6 @@ func wantsJSON(r *http.Request) bool {
 // the table and p holds its permission. For tests and tools listing access.
 func (g *Guard) Decide(r *http.Request, p *Principal) bool {
 	_, pattern := g.mux.Handler(r)
-	perm, ok := g.routes[pattern]
+	perm, ok := permissionFor(g.routes, pattern, r)
 	return pattern != "" && ok && p.Can(perm)
 }

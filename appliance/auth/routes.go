@@ -1,5 +1,10 @@
 package auth
 
+import (
+	"net/http"
+	"strings"
+)
+
 // AdminRoutes is the one route → permission table of the admin listener: every pattern
 // registered on the admin mux must be here (appliance's TestEveryAdminRouteHasAPermission
 // fails otherwise, and Guard refuses a route that is not). Keep it sorted by area.
@@ -66,9 +71,113 @@ var AdminRoutes = Routes{
 	"GET /api/v1/audit/checkpoints": AuditRead,
 	"GET /api/v1/audit/export":      AuditExport,
 
+	// Inventory (appliance/inventory).
+	"GET /api/v1/assets":       InventoryRead,
+	"GET /api/v1/assets.csv":   InventoryRead,
+	"GET /api/v1/assets/{id}":  InventoryRead,
+	"POST /api/v1/assets/{id}": InventoryWrite,
+	"GET /api/v1/sightings":    InventoryRead,
+	"GET /api/v1/scans":        InventoryRead,
+	"POST /api/v1/scans":       InventoryWrite,
+
+	// Rollouts (appliance/rollout's admin API).
+	"GET /api/v1/rings":                    RolloutRead,
+	"PUT /api/v1/rings/{name}":             RolloutDeploy,
+	"DELETE /api/v1/rings/{name}":          RolloutDeploy,
+	"GET /api/v1/windows":                  RolloutRead,
+	"GET /api/v1/windows/openings":         RolloutRead,
+	"POST /api/v1/windows":                 RolloutDeploy,
+	"DELETE /api/v1/windows/{id}":          RolloutDeploy,
+	"GET /api/v1/releases":                 RolloutRead,
+	"GET /api/v1/releases/{id}":            RolloutRead,
+	"POST /api/v1/releases":                RolloutRequest,
+	"POST /api/v1/releases/kev":            RolloutRequest,
+	"GET /api/v1/rollouts":                 RolloutRead,
+	"GET /api/v1/rollouts/{id}":            RolloutRead,
+	"GET /api/v1/rollouts/{id}/events":     RolloutRead,
+	"POST /api/v1/rollouts":                RolloutRequest,
+	"PUT /api/v1/rollouts/{id}":            RolloutRequest,
+	"POST /api/v1/rollouts/{id}/{action}":  ByAction, // see AdminActions
+	"GET /api/v1/deployments":              RolloutRead,
+	"GET /api/v1/deployments/{id}":         RolloutRead,
+	"GET /api/v1/overdue":                  RolloutRead,
+	"GET /api/v1/enrolment-tokens":         RolloutRead,
+	"POST /api/v1/enrolment-tokens":        SettingsManage,
+	"DELETE /api/v1/enrolment-tokens/{id}": SettingsManage,
+	"GET /api/v1/agents":                   RolloutRead,
+	"DELETE /api/v1/agents/{id}":           SettingsManage,
+
 	// Compliance reports.
 	"GET /compliance":            ComplianceRead,
 	"GET /compliance/report":     ComplianceRead,
 	"GET /api/v1/compliance":     ComplianceRead,
 	"GET /api/v1/compliance.csv": ComplianceRead,
+}
+
+// ByAction marks a route whose last path segment is an action; its permission is
+// looked up in AdminActions. An action not listed there is refused.
+const ByAction Permission = "by-action"
+
+// AdminActions gives the permission of each action of a ByAction route.
+var AdminActions = map[string]map[string]Permission{
+	"POST /api/v1/rollouts/{id}/{action}": {
+		"submit":   RolloutRequest,
+		"approve":  RolloutApprove,
+		"reject":   RolloutApprove,
+		"schedule": RolloutDeploy,
+		"pause":    RolloutDeploy,
+		"resume":   RolloutDeploy,
+		"halt":     RolloutDeploy,
+		"cancel":   RolloutDeploy,
+		"advance":  RolloutDeploy, // a forced stage; the engine records who forced it
+	},
+}
+
+// permissionFor returns the permission r needs on pattern (false: refuse).
+func permissionFor(routes Routes, pattern string, r *http.Request) (Permission, bool) {
+	perm, ok := routes[pattern]
+	if !ok || perm != ByAction {
+		return perm, ok
+	}
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	action := path[strings.LastIndex(path, "/")+1:]
+	perm, ok = AdminActions[pattern][action]
+	return perm, ok
+}
+
+// Probe is a concrete request for a route pattern (one per action of a ByAction route)
+// and the permission it needs; tests check every role against every probe.
+type Probe struct {
+	Pattern, Method, Path string
+	Perm                  Permission // "" when the pattern has no entry
+}
+
+// Probes returns the probes for patterns: wildcards become "1", a trailing slash gets
+// "x", and a ByAction route gets one probe per listed action plus one unlisted action
+// (which needs a permission nobody holds).
+func Probes(patterns []string) []Probe {
+	var out []Probe
+	for _, pattern := range patterns {
+		method, path, _ := strings.Cut(pattern, " ")
+		path = strings.ReplaceAll(path, "{$}", "")
+		for strings.Contains(path, "{") {
+			i := strings.Index(path, "{")
+			j := strings.Index(path[i:], "}")
+			path = path[:i] + "1" + path[i+j+1:]
+		}
+		if strings.HasSuffix(path, "/") && path != "/" {
+			path += "x"
+		}
+		perm := AdminRoutes[pattern]
+		if perm != ByAction {
+			out = append(out, Probe{pattern, method, path, perm})
+			continue
+		}
+		base := strings.TrimSuffix(path, "1")
+		for action, p := range AdminActions[pattern] {
+			out = append(out, Probe{pattern, method, base + action, p})
+		}
+		out = append(out, Probe{pattern, method, base + "no-such-action", "nobody"})
+	}
+	return out
 }
