@@ -28,6 +28,7 @@ type Config struct {
 	Audit        Audit     `yaml:"audit"`
 	Resolver     Resolver  `yaml:"resolver"`
 	Gateway      Gateway   `yaml:"gateway"`
+	Inventory    Inventory `yaml:"inventory"`
 }
 
 // Validate checks every section and the references between them.
@@ -43,6 +44,7 @@ func (c *Config) Validate() Problems {
 	c.Audit.Validate("audit", &ps)
 	c.Resolver.Validate("resolver", c, &ps)
 	c.Gateway.Validate("gateway", c, &ps)
+	c.Inventory.Validate("inventory", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

@@ -32,5 +32,9 @@ func Default() Config {
 			LockoutBase: Duration(time.Minute), LockoutMax: Duration(time.Hour), BreakGlassMax: Duration(time.Hour),
 			TokenLifetime: Duration(90 * 24 * time.Hour), TLS: AdminTLS{Mode: "self-signed"}},
 		Audit: Audit{CheckpointEvery: Duration(time.Hour)},
+		Inventory: Inventory{FragileTag: "fragile", NewFor: Duration(7 * 24 * time.Hour),
+			Passive: InventoryPassive{RepeatWindow: Duration(10 * time.Minute)},
+			Scan: InventoryScan{Schedule: "30 2 * * *", HostRate: 40, GlobalRate: 1000, Timeout: Duration(2 * time.Second),
+				MaxAddresses: 4096, Communities: []Secret{"public"}}},
 	}
 }
