@@ -445,8 +445,9 @@ func measure(b *testing.B) map[string][2]result {
 		warm(b, s)
 		sat := dnsperf(b, s, file, 10*time.Second, 0)
 		fixed := dnsperf(b, s, file, 10*time.Second, 10000)
-		b.Logf("%-9s saturation %8.0f qps (lost %.0f, cpu %v/q) | 10k qps: p50 %v p99 %v, cpu %v/q, lost %.0f",
-			s.name, sat.qps, sat.lost, sat.cpuPerQ, fixed.p50, fixed.p99, fixed.cpuPerQ, fixed.lost)
+		load, _ := os.ReadFile("/proc/loadavg") // other work on the machine skews everything
+		b.Logf("%-9s saturation %8.0f qps (lost %.0f, cpu %v/q) | 10k qps: p50 %v p99 %v, cpu %v/q, lost %.0f | loadavg %s",
+			s.name, sat.qps, sat.lost, sat.cpuPerQ, fixed.p50, fixed.p99, fixed.cpuPerQ, fixed.lost, strings.Fields(string(load))[0])
 		res[s.name] = [2]result{sat, fixed}
 	}
 	return res
