@@ -29,6 +29,7 @@ type Config struct {
 	Resolver     Resolver  `yaml:"resolver"`
 	Gateway      Gateway   `yaml:"gateway"`
 	Inventory    Inventory `yaml:"inventory"`
+	Rollout      Rollout   `yaml:"rollout"`
 }
 
 // Validate checks every section and the references between them.
@@ -45,6 +46,7 @@ func (c *Config) Validate() Problems {
 	c.Resolver.Validate("resolver", c, &ps)
 	c.Gateway.Validate("gateway", c, &ps)
 	c.Inventory.Validate("inventory", c, &ps)
+	c.Rollout.Validate("rollout", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

@@ -36,5 +36,14 @@ func Default() Config {
 			Passive: InventoryPassive{RepeatWindow: Duration(10 * time.Minute)},
 			Scan: InventoryScan{Schedule: "30 2 * * *", HostRate: 40, GlobalRate: 1000, Timeout: Duration(2 * time.Second),
 				MaxAddresses: 4096, Communities: []Secret{"public"}}},
+		Rollout: Rollout{Zone: "UTC", Gate: "enforce", DefaultRing: "core", Tick: Duration(30 * time.Second),
+			PollInterval: Duration(5 * time.Minute), Recheck: Duration(15 * time.Minute), DownloadTimeout: Duration(2 * time.Hour),
+			Approvals: 1, EmergencyApprovals: 2, MaxAttempts: 3, RetryBackoff: Duration(10 * time.Minute), RetryBackoffMax: Duration(6 * time.Hour),
+			SLA: RolloutSLA{Critical: Duration(72 * time.Hour), High: Duration(7 * 24 * time.Hour), Medium: Duration(30 * 24 * time.Hour),
+				Low: Duration(90 * 24 * time.Hour)},
+			Prefetch: RolloutPrefetch{OffPeak: "0 1 * * *", OffPeakDuration: Duration(4 * time.Hour), Lead: Duration(2 * time.Hour)},
+			Rings: []RolloutRing{{Name: "pilot", Order: 0, Tags: []string{"pilot"}}, {Name: "core", Order: 1},
+				{Name: "critical", Order: 2, Tags: []string{"critical"}}},
+			Windows: []RolloutWindow{{Name: "nightly", Cron: "0 22 * * *", Duration: Duration(6 * time.Hour)}}},
 	}
 }
