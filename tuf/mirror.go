@@ -324,10 +324,16 @@ func (m *Mirror) refresh(ctx context.Context, now time.Time) error {
 		p.Missing = nil
 	}
 	s := newState(m.pinned, p, tm, 32)
-	if err := writePersisted(filepath.Join(m.cfg.StateDir, stateFile), p); err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
 	old := m.state.Load()
+	// Nothing new upstream (same timestamp, same root chain): the stored state is
+	// still this one, verified at an earlier time; skip rewriting it.
+	unchanged := old != nil && bytes.Equal(old.p.Timestamp, p.Timestamp) && len(old.p.Roots) == len(p.Roots) &&
+		len(old.p.Roles) == len(p.Roles) && len(old.p.Missing) == len(p.Missing)
+	if !unchanged {
+		if err := writePersisted(filepath.Join(m.cfg.StateDir, stateFile), p); err != nil {
+			return fmt.Errorf("persist: %w", err)
+		}
+	}
 	m.setState(s)
 	if old == nil || !bytes.Equal(old.p.Timestamp, s.p.Timestamp) {
 		m.log.Info("metadata refreshed", "timestamp", tm.Timestamp.Signed.Version, "snapshot", tm.Snapshot.Signed.Version,
