@@ -2,10 +2,18 @@ package appliance
 
 import (
 	"context"
+	"database/sql"
+	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
 )
 
@@ -37,4 +45,102 @@ func (p auditPanel) Panel(context.Context) web.Panel {
 // auditEntry is the audit skeleton (who, how, from where) of an admin request.
 func auditEntry(r *http.Request) audit.Entry {
 	return auth.FromContext(r.Context()).Entry("", "", nil)
+}
+
+// Adapters from the subsystems' own event-sink interfaces to the audit trail. Each takes
+// who/how/from where from the request's principal when the event comes from an admin
+// request, else records the subsystem as the actor.
+
+// principalEntry starts an entry for actor, filled from ctx's principal when it is that
+// actor.
+func principalEntry(ctx context.Context, actor string) audit.Entry {
+	if p := auth.FromContext(ctx); p != nil && p.User == actor {
+		return p.Entry("", "", nil)
+	}
+	if actor == "" {
+		actor = "system"
+	}
+	return audit.Entry{Actor: actor}
+}
+
+func copyDetails(d map[string]string) map[string]string {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(d))
+	for k, v := range d {
+		out[k] = v
+	}
+	return out
+}
+
+// rolloutAudit is rollout.EventSink: the engine's transitions, approvals, forced stages
+// and deployments, each recorded in the transaction of the change.
+type rolloutAudit struct{ l *audit.Log }
+
+func (a rolloutAudit) Apply(ctx context.Context, ev rollout.Event, fn func(*sql.Tx) error) error {
+	e := principalEntry(ctx, ev.Actor)
+	e.Action, e.Object, e.Details = ev.Action, ev.Object, copyDetails(ev.Details)
+	_, err := a.l.Apply(ctx, e, fn)
+	return err
+}
+
+// inventoryAudit is inventory.EventSink: new and changed devices, changed firmware.
+type inventoryAudit struct{ l *audit.Log }
+
+func (a inventoryAudit) InventoryEvent(ctx context.Context, ev inventory.Event) error {
+	e := audit.Entry{Actor: "system:" + ev.Actor}
+	if ev.Request != nil {
+		if p := auth.FromContext(ev.Request.Context()); p != nil {
+			e = p.Entry("", "", nil)
+		} else {
+			e.Actor = ev.Actor
+		}
+	}
+	if ev.Actor == "" {
+		e.Actor = "system:inventory"
+	}
+	e.Action, e.Object, e.Details = ev.Kind, "asset/"+ev.AssetID, copyDetails(ev.Details)
+	if e.Details == nil {
+		e.Details = map[string]string{}
+	}
+	if ev.Asset != "" {
+		e.Details["asset"] = ev.Asset
+	}
+	e.Before, e.After = digestOf(ev.Before), digestOf(ev.After)
+	return a.l.Record(ctx, e)
+}
+
+// digestOf keeps a digest as it is and digests anything else.
+func digestOf(s string) string {
+	if s == "" || strings.HasPrefix(s, "sha256:") {
+		return s
+	}
+	return audit.Digest(s)
+}
+
+// resolverAudit is resolver.EventSink: bursts of blocked DNS queries by a device.
+type resolverAudit struct {
+	l   *audit.Log
+	log *slog.Logger
+}
+
+func (a resolverAudit) Blocked(b resolver.BlockedBurst) {
+	obj := "client/" + b.Client.String()
+	if b.Asset != "" {
+		obj = "asset/" + b.Asset
+	}
+	err := a.l.Record(context.Background(), audit.Entry{Actor: "system:resolver", Source: b.Client.String(), Action: "dns.blocked_burst", Object: obj,
+		Details: map[string]string{"segment": b.Segment, "name": b.Name, "type": b.Type, "reason": b.Reason,
+			"count": strconv.Itoa(b.Count), "first": b.First.UTC().Format(time.RFC3339), "last": b.Last.UTC().Format(time.RFC3339)}})
+	if err != nil {
+		a.log.Error("audit: blocked DNS burst not recorded", "err", err)
+	}
+}
+
+// linkAuditSinks connects the subsystems built after the audit trail to it.
+func (s *System) linkAuditSinks() {
+	if s.resolver != nil {
+		s.resolver.SetEventSink(resolverAudit{s.audit, s.log.With("svc", "audit")})
+	}
 }

@@ -105,6 +105,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"auth", s.buildAuth},
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},
+		{"compliance", s.buildCompliance},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

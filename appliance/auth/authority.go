@@ -406,3 +406,13 @@ func conflict(f string, args ...any) error {
 func forbidden(f string, args ...any) error {
 	return &httpError{http.StatusForbidden, fmt.Sprintf(f, args...)}
 }
+
+// Refuse returns an error the auth pages answer with code and msg (for adapters that
+// translate another subsystem's refusals: 403 for separation of duties, 409 for a
+// wrong state, 404, 400).
+func Refuse(code int, msg string) error { return &httpError{code, msg} }
+
+// OpenExceptions lists the exceptions still open, for reports.
+func (a *Authority) OpenExceptions(ctx context.Context) ([]Exception, error) {
+	return a.Exceptions(ctx, true)
+}

@@ -1,0 +1,201 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/compliance"
+	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/web"
+)
+
+// buildCompliance mounts the compliance page and exports, and connects the approval
+// pages to the rollout engine. It runs after the subsystems it reads (rollout): it finds
+// the engine among the services.
+func (s *System) buildCompliance(context.Context) error {
+	s.linkAuditSinks()
+	pages, err := web.NewPages(s, s.log)
+	if err != nil {
+		return err
+	}
+	var eng *rollout.Engine
+	for _, svc := range s.services {
+		if e, ok := svc.(*rollout.Engine); ok {
+			eng = e
+		}
+	}
+	b := &compliance.Builder{Exceptions: complianceExceptions{s.auth}, MFA: s.auth}
+	if eng != nil {
+		b.Source = complianceSource{eng}
+		s.auth.SetRollouts(authRollouts{eng})
+	}
+	host, _ := os.Hostname()
+	compliance.NewHandler(b, pages, s.clock.Now, host).Register(s.admin.mux)
+	return nil
+}
+
+// complianceExceptions gives the compliance report auth's open exceptions.
+type complianceExceptions struct{ a *auth.Authority }
+
+func (c complianceExceptions) OpenExceptions(ctx context.Context) ([]compliance.Exception, error) {
+	exs, err := c.a.OpenExceptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]compliance.Exception, 0, len(exs))
+	for _, e := range exs {
+		scope := "asset " + e.Asset
+		if e.Ring != "" {
+			scope = "ring " + e.Ring
+		}
+		target := e.Release
+		if e.CVE != "" {
+			target = e.CVE
+		}
+		out = append(out, compliance.Exception{ID: e.ID, Scope: scope, Target: target, State: string(e.State),
+			RequestedAt: e.RequestedAt, ExpiresAt: e.ExpiresAt, ReviewDue: e.ReviewDue})
+	}
+	return out, nil
+}
+
+// complianceSource reads obligations (deployments with their deadlines) and approvals
+// from the rollout engine.
+type complianceSource struct{ e *rollout.Engine }
+
+func (c complianceSource) Items(ctx context.Context) ([]compliance.Item, error) {
+	rels, err := c.e.Releases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]*rollout.Release{}
+	for _, r := range rels {
+		byID[r.ID] = r
+	}
+	deps, err := c.e.Deployments(ctx, rollout.DeploymentFilter{Limit: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	var out []compliance.Item
+	for _, d := range deps {
+		if d.State == rollout.DepCancelled {
+			continue
+		}
+		it := compliance.Item{Asset: d.AssetName, Ring: d.Ring, Since: d.Since, Deadline: d.Deadline, Attempts: d.Attempt}
+		if it.Asset == "" {
+			it.Asset = d.AssetID
+		}
+		if rel := byID[d.ReleaseID]; rel != nil {
+			it.Release, it.Severity, it.KnownExploited = rel.Name, string(rel.Severity), rel.KnownExploited
+			if it.Since.IsZero() {
+				it.Since = rel.Published
+			}
+		}
+		switch {
+		case d.State.Done():
+			it.PatchedAt = d.ResultAt
+			if it.PatchedAt.IsZero() {
+				it.PatchedAt = d.StateAt
+			}
+			it.Failures = max(d.Attempt-1, 0)
+		case d.State == rollout.DepFailed:
+			it.Failures = d.Attempt
+		default:
+			it.Failures = max(d.Attempt-1, 0)
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+func (c complianceSource) Approvals(ctx context.Context) ([]compliance.Approval, error) {
+	ros, err := c.e.Rollouts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []compliance.Approval
+	for _, r := range ros {
+		if len(r.Approvals) == 0 || len(r.Approvals) < r.ApprovalsNeeded {
+			continue
+		}
+		a := compliance.Approval{Rollout: strconv.FormatInt(r.ID, 10), Decided: r.Approvals[len(r.Approvals)-1].At}
+		evs, err := c.e.Events(ctx, r.ID, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			if ev.Action == "rollout.submit" && !ev.Time.After(a.Decided) && ev.Time.After(a.Submitted) {
+				a.Submitted = ev.Time
+			}
+		}
+		if !a.Submitted.IsZero() {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// authRollouts is the rollout engine as auth's approval pages use it.
+type authRollouts struct{ e *rollout.Engine }
+
+func rolloutInfo(r *rollout.Rollout) auth.RolloutInfo {
+	info := auth.RolloutInfo{ID: r.ID, Name: r.Name, Emergency: r.Emergency, State: string(r.State), RequestedBy: r.RequestedBy,
+		RequestedAt: r.StateAt, Risk: r.Risk, TestEvidence: r.TestEvidence, RollbackPlan: r.RollbackPlan, ApprovalsNeeded: r.ApprovalsNeeded}
+	if r.Release != nil {
+		info.Release, info.Severity = r.Release.Name, string(r.Release.Severity)
+	}
+	for _, a := range r.Approvals {
+		info.Approvals = append(info.Approvals, a.By)
+	}
+	return info
+}
+
+func (a authRollouts) PendingApproval(ctx context.Context) ([]auth.RolloutInfo, error) {
+	ros, err := a.e.Rollouts(ctx, rollout.PendingApproval)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auth.RolloutInfo, 0, len(ros))
+	for _, r := range ros {
+		out = append(out, rolloutInfo(r))
+	}
+	return out, nil
+}
+
+func (a authRollouts) Rollout(ctx context.Context, id int64) (auth.RolloutInfo, error) {
+	r, err := a.e.Rollout(ctx, id)
+	if err != nil {
+		return auth.RolloutInfo{}, rolloutError(err)
+	}
+	return rolloutInfo(r), nil
+}
+
+func (a authRollouts) Approve(ctx context.Context, id int64, by, remark string) error {
+	_, err := a.e.Approve(ctx, id, by, remark)
+	return rolloutError(err)
+}
+
+func (a authRollouts) Reject(ctx context.Context, id int64, by, remark string) error {
+	_, err := a.e.Reject(ctx, id, by, remark)
+	return rolloutError(err)
+}
+
+// rolloutError turns the engine's refusals into answers with the right status.
+func rolloutError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rollout.ErrSeparation):
+		return auth.Refuse(http.StatusForbidden, err.Error())
+	case errors.Is(err, rollout.ErrState):
+		return auth.Refuse(http.StatusConflict, err.Error())
+	case errors.Is(err, rollout.ErrNotFound):
+		return auth.Refuse(http.StatusNotFound, err.Error())
+	case errors.Is(err, rollout.ErrInvalid):
+		return auth.Refuse(http.StatusBadRequest, err.Error())
+	}
+	return err
+}
