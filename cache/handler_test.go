@@ -206,3 +206,26 @@ func TestUpstreamTimeout(t *testing.T) {
 		t.Errorf("stalled upstream: status %d (%s), want 504", resp.StatusCode, body)
 	}
 }
+
+// A repository that lists only sha512: the store key (and ETag) is the sha256
+// computed while verifying, and the second request is a hit.
+func TestServeSHA512OnlyTarget(t *testing.T) {
+	data := []byte("listed with sha512 only")
+	repo := tuftest.New(t, tuftest.WithHashes("sha512"))
+	repo.AddTarget("only512.bin", data)
+	repo.Publish()
+	e := newEnv(t, repo)
+	e.refresh(t)
+	for i := range 2 {
+		resp, body := e.get(t, "/repos/demo/targets/"+sha512Hex(data)+".only512.bin")
+		if resp.StatusCode != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("request %d: status %d body %q", i, resp.StatusCode, body)
+		}
+		if got, want := resp.Header.Get("ETag"), `"`+sha256Hex(data)+`"`; got != want {
+			t.Errorf("ETag = %s, want %s", got, want)
+		}
+	}
+	if n := repo.TargetGets("only512.bin"); n != 1 {
+		t.Errorf("upstream GETs = %d, want 1", n)
+	}
+}
