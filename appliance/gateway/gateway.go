@@ -140,6 +140,7 @@ func explain(err error) error {
 }
 
 func (g *Gateway) connOpts(extra ...nftables.ConnOption) []nftables.ConnOption {
+	extra = append(extra, nftables.WithSockOptions(forceSendBuffer))
 	if g.netns != 0 {
 		extra = append(extra, nftables.WithNetNSFd(g.netns))
 	}
@@ -263,12 +264,21 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}()
 	stats := g.clock.NewTicker(p.Stats)
 	defer stats.Stop()
+	var learnRetry <-chan time.Time
+	flush := func() {
+		if err := g.flushLearned(); err != nil && learnRetry == nil {
+			learnRetry = g.clock.After(time.Second)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-g.kick:
-			g.flushLearned()
+			flush()
+		case <-learnRetry:
+			learnRetry = nil
+			flush()
 		case <-stats.C():
 			g.readStats()
 		case <-g.repair:
@@ -456,8 +466,9 @@ func (g *Gateway) Learned(segment string, name string, addrs []netip.Addr, ttl t
 	}
 }
 
-// flushLearned writes the pending learned addresses in one netlink batch.
-func (g *Gateway) flushLearned() {
+// flushLearned writes the pending learned addresses in one netlink batch. On error
+// they stay pending for the next attempt.
+func (g *Gateway) flushLearned() error {
 	type batchKey struct {
 		set         string
 		v6, refresh bool
@@ -469,7 +480,7 @@ func (g *Gateway) flushLearned() {
 	g.mu.Lock()
 	if !g.applied || len(g.pending) == 0 {
 		g.mu.Unlock()
-		return
+		return nil
 	}
 	now := g.clock.Now()
 	gen := g.pendGen
@@ -542,9 +553,10 @@ func (g *Gateway) flushLearned() {
 		g.doneGen = gen
 	}
 	g.broadcast()
-	if len(g.pending) > 0 && g.applied {
+	if err == nil && len(g.pending) > 0 && g.applied {
 		signal(g.kick)
 	}
+	return err
 }
 
 // readStats reads the counters and set sizes for the metrics and the panel, forgets

@@ -317,6 +317,30 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// TestManyLearnedAddresses: one answer (or a re-apply) with 10,000 addresses is split
+// into messages that fit and still goes in as one batch.
+func TestManyLearnedAddresses(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	many := make([]netip.Addr, 10000)
+	for i := range many {
+		many[i] = netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)})
+	}
+	r.g.Learned("devices", "many.example", many, time.Hour)
+	// Learned waits at most 250ms; under the race detector this batch takes longer.
+	waitFor(t, "10,000 elements in seg_devices_v4", func() bool {
+		return len(setElements(t, r.ns, "seg_devices_v4")) == len(many)
+	})
+	if got := histogramCount(t, r.reg, "patchgate_gateway_learn_batch_elements"); got != 1 {
+		t.Errorf("%d batches for one answer, want 1", got)
+	}
+	if err := r.g.Reconfigure(testPolicy()); err != nil {
+		t.Fatalf("Reconfigure with 10,000 learned addresses: %v", err)
+	}
+	if got := len(setElements(t, r.ns, "seg_devices_v4")); got != len(many) {
+		t.Errorf("seg_devices_v4 holds %d elements after a re-apply, want %d", got, len(many))
+	}
+}
+
 func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
 	t.Helper()
 	mfs, err := reg.Gather()

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +49,10 @@ func queueRuleset(c *nftables.Conn, rs *Ruleset, counters map[string]counterValu
 		} else {
 			elems = intervalElements(s.Ranges, s.V6)
 		}
-		if err := c.AddSet(ns, elems); err != nil {
+		if err := c.AddSet(ns, nil); err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		if err := addElements(c, ns, elems); err != nil {
 			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
 		b.setIDs[s.Name] = ns.ID
@@ -145,11 +150,48 @@ func queueElements(c *nftables.Conn, name string, v6, refresh bool, es []element
 	ns := nlSet(Set{Name: name, V6: v6, Timeout: true})
 	elems := timeoutElements(es)
 	if refresh {
-		if err := c.SetDeleteElements(ns, elems); err != nil {
+		for chunk := range slices.Chunk(elems, elementsPerMessage) {
+			if err := c.SetDeleteElements(ns, chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return addElements(c, ns, elems)
+}
+
+// elementsPerMessage keeps a message's element list attribute, whose length is 16
+// bits, well under 64KiB (an IPv6 element with its timeout takes about 50 bytes).
+const elementsPerMessage = 512
+
+// addElements queues elems in messages of at most elementsPerMessage elements; they
+// are still one transaction.
+func addElements(c *nftables.Conn, ns *nftables.Set, elems []nftables.SetElement) error {
+	for chunk := range slices.Chunk(elems, elementsPerMessage) {
+		if err := c.SetAddElements(ns, chunk); err != nil {
 			return err
 		}
 	}
-	return c.SetAddElements(ns, elems)
+	return nil
+}
+
+// sendBuffer is the netlink socket's send buffer: a batch is one sendmsg, so it must
+// fit whole (a re-apply carries every learned address). Like nft, we force it past
+// wmem_max, which CAP_NET_ADMIN allows; it is a limit, not an allocation.
+const sendBuffer = 32 << 20
+
+func forceSendBuffer(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sendBuffer)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // readCounters returns the table's named counters; a missing table is no error.
