@@ -51,7 +51,9 @@ func start(b *testing.B, l *gwlab.Lab) (g *gw.Gateway, stop func()) {
 	}
 }
 
-func addr(i int) netip.Addr { return netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}) }
+func addr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
+}
 
 func percentile(ds []time.Duration, p float64) time.Duration {
 	s := slices.Clone(ds)
