@@ -101,6 +101,9 @@ func newImageBannerCmd() *cobra.Command {
 				if _, p, err := net.SplitHostPort(cfg.Admin.Listen); err == nil {
 					info.AdminPort, _ = strconv.Atoi(p)
 				}
+				if cfg.Auth.TLS.Mode == "off" {
+					info.Scheme = "http"
+				}
 			}
 			if addrs, err := net.InterfaceAddrs(); err == nil {
 				info.Addresses = firstboot.HostAddresses(addrs)

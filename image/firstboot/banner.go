@@ -14,6 +14,7 @@ type BannerInfo struct {
 	Version   string
 	Addresses []netip.Addr // the appliance's own addresses, loopback excluded
 	AdminPort int          // the admin listener's port
+	Scheme    string       // https (the default) or http when the admin TLS is off
 	Identity  Identity
 }
 
@@ -25,8 +26,12 @@ func Banner(w io.Writer, b BannerInfo) error {
 	if len(b.Addresses) == 0 {
 		fmt.Fprintf(tw, "  Admin page:\tno network address yet (DHCP, or patchgate-firstboot.yaml on the ESP)\n")
 	}
+	scheme := b.Scheme
+	if scheme == "" {
+		scheme = "https"
+	}
 	for _, a := range b.Addresses {
-		fmt.Fprintf(tw, "  Admin page:\thttp://%s/\n", net.JoinHostPort(a.String(), strconv.Itoa(b.AdminPort)))
+		fmt.Fprintf(tw, "  Admin page:\t%s://%s/\n", scheme, net.JoinHostPort(a.String(), strconv.Itoa(b.AdminPort)))
 	}
 	if b.Identity.Fingerprint != "" {
 		fmt.Fprintf(tw, "  Certificate SHA-256:\t%s\n", b.Identity.Fingerprint)

@@ -95,7 +95,7 @@ func TestBanner(t *testing.T) {
 	}{
 		{"ready", BannerInfo{Version: "0.1.7", Addresses: []netip.Addr{netip.MustParseAddr("192.168.10.5"), netip.MustParseAddr("fd00::5")}, AdminPort: 9080, Identity: id}},
 		{"no-address", BannerInfo{Version: "0.1.7", AdminPort: 9080, Identity: id}},
-		{"setup-done", BannerInfo{Version: "0.1.7", Addresses: []netip.Addr{netip.MustParseAddr("10.0.2.15")}, AdminPort: 9080, Identity: Identity{Fingerprint: "AB"}}},
+		{"setup-done", BannerInfo{Version: "0.1.7", Addresses: []netip.Addr{netip.MustParseAddr("10.0.2.15")}, AdminPort: 9080, Scheme: "http", Identity: Identity{Fingerprint: "AB"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,9 +36,9 @@ if has ova; then
 	rm -f "$name.ovf" "$name.mf"
 	has vmdk || rm -f "$name.vmdk"
 fi
+has raw || rm -f "$name.raw"
 files=()
 for f in raw qcow2 vmdk ova; do
-	[ -f "$name.$f" ] && files+=("$name.$f")
+	if [ -f "$name.$f" ]; then files+=("$name.$f"); fi
 done
 sha256sum "${files[@]}" >SHA256SUMS
-has raw || rm -f "$name.raw"

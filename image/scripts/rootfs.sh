@@ -25,9 +25,22 @@ install -m 0644 "$repo/configs/systemd/patchgate.service" "$dir/usr/lib/systemd/
 install -m 0644 "$here"/units/*.service "$dir/usr/lib/systemd/system/"
 install -d -m 0755 "$dir/etc/patchgate" "$dir/efi"
 # The production default config, with the admin listener on the management network
-# instead of loopback: an appliance is administered from another machine.
-sed -e 's|^\(  listen:\) 127\.0\.0\.1:9080$|\1 :9080  # appliance image: reachable on the management segment|' \
-	"$config" >"$dir/etc/patchgate/patchgate.yaml"
+# instead of loopback (an appliance is administered from another machine) and its TLS
+# certificate the one first boot makes (patchgate image firstboot), whose fingerprint the
+# console shows. Each edit is checked, and so is the result.
+cfg=$dir/etc/patchgate/patchgate.yaml
+sed -e 's|^\(  listen:\) 127\.0\.0\.1:9080$|\1 :9080  # appliance image: on the management segment|' \
+	-e 's|^\(    mode:\) self-signed$|\1 files  # appliance image: made at first boot|' \
+	-e 's|^\(    cert_file:\) ""$|\1 /var/lib/patchgate/tls/admin.crt|' \
+	-e 's|^\(    key_file:\) ""$|\1 /var/lib/patchgate/tls/admin.key|' \
+	"$config" >"$cfg"
+for want in '  listen: :9080' '    mode: files' '    cert_file: /var/lib/patchgate/tls/admin.crt' '    key_file: /var/lib/patchgate/tls/admin.key'; do
+	if ! grep -q "^$want" "$cfg"; then
+		echo "rootfs.sh: $config changed shape: could not set '$want' for the image" >&2
+		exit 1
+	fi
+done
+"$binary" check-config --config "$cfg"
 chmod 0644 "$dir/etc/patchgate/patchgate.yaml"
 echo "$version" >"$dir/usr/lib/patchgate/version"
 

@@ -3,6 +3,10 @@ package image
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,26 +93,49 @@ func esp(t *testing.T, l layout, disk string, tool string, args ...string) strin
 	return string(out)
 }
 
-func readyz(ctx context.Context, t *testing.T, port int) {
+// readyz polls /readyz through the port forward until it answers 200. The admin
+// listener serves HTTPS with the certificate whose fingerprint the console banner shows:
+// the test pins that fingerprint. While the daemon still serves plain HTTP (admin TLS
+// not wired yet), it falls back to http.
+func readyz(ctx context.Context, t *testing.T, v *vm, port int) string {
 	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
 	var last string
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
+		fp := ""
+		if l := v.find("Certificate SHA-256:"); l != "" {
+			fp = strings.TrimSpace(l[strings.Index(l, ":")+1:])
+		}
+		for _, scheme := range []string{"https", "http"} {
+			url := fmt.Sprintf("%s://127.0.0.1:%d/readyz", scheme, port)
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+				InsecureSkipVerify: true, // the certificate is self-made; VerifyConnection pins it instead
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					if len(cs.PeerCertificates) == 0 || fp == "" {
+						return errors.New("no certificate fingerprint on the console yet")
+					}
+					sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+					if got := strings.ToUpper(hex.EncodeToString(sum[:])); got != strings.ReplaceAll(fp, ":", "") {
+						return fmt.Errorf("certificate SHA-256 %s, console says %s", got, fp)
+					}
+					return nil
+				},
+			}}}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				last = err.Error()
+				continue
+			}
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return scheme
 			}
-			last = fmt.Sprintf("%s: %s", resp.Status, body)
-		} else {
-			last = err.Error()
+			last = fmt.Sprintf("%s: %s: %s", url, resp.Status, body)
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("GET %s through the port forward: never 200; last: %s", url, last)
+			t.Fatalf("GET /readyz through the port forward: never 200; last: %s", last)
 		case <-time.After(time.Second):
 		}
 	}
@@ -126,17 +153,17 @@ func TestImageBoot(t *testing.T) {
 	// difference from the image as shipped.
 	esp(t, l, disk, "mcopy", "-o", filepath.Join(dir, "test", "patchgate_"+l.version+".efi"), "::/EFI/Linux/patchgate_"+l.version+".efi")
 	port := freePort(t)
-	bootTimeout := timeout("PATCHGATE_IMAGE_BOOT_TIMEOUT", 6*time.Minute)
+	bootTimeout := timeout("PATCHGATE_IMAGE_BOOT_TIMEOUT", 10*time.Minute)
 
 	t.Run("boot", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 		defer cancel()
-		v := startVM(t, work, disk, port)
+		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-boot.log"))
 		i := v.waitLine(ctx, 0, "PATCHGATE-BOOT: version="+l.version)
 		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
 		t.Logf("boot to daemon ready: %s", time.Since(v.started).Round(time.Second))
-		readyz(ctx, t, port)
-		t.Logf("boot to /readyz through the forward: %s", time.Since(v.started).Round(time.Second))
+		scheme := readyz(ctx, t, v, port)
+		t.Logf("boot to /readyz (%s) through the forward: %s", scheme, time.Since(v.started).Round(time.Second))
 		v.powerdown(ctx)
 	})
 	if t.Failed() {
@@ -169,7 +196,7 @@ func TestImageBoot(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(tries+1)*bootTimeout)
 		defer cancel()
-		v := startVM(t, work, disk, port)
+		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-fallback.log"))
 		i := 0
 		for n := 1; n <= tries; n++ {
 			i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
@@ -179,7 +206,7 @@ func TestImageBoot(t *testing.T) {
 		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
 		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
 		t.Logf("back on %s: %s after the first boot of %s", l.version, time.Since(v.started).Round(time.Second), l.bad)
-		readyz(ctx, t, port)
+		readyz(ctx, t, v, port)
 		v.powerdown(ctx)
 
 		listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux")

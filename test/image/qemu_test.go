@@ -35,7 +35,8 @@ type vm struct {
 
 // startVM boots disk with a copy of the OVMF variables in dir, user-mode networking
 // and a forward from 127.0.0.1:hostPort to the guest's port 9080.
-func startVM(t *testing.T, dir, disk string, hostPort int) *vm {
+// The serial console is copied to logPath.
+func startVM(t *testing.T, dir, disk string, hostPort int, logPath string) *vm {
 	t.Helper()
 	vars := filepath.Join(dir, "OVMF_VARS.fd")
 	if _, err := os.Stat(vars); err != nil {
@@ -60,7 +61,7 @@ func startVM(t *testing.T, dir, disk string, hostPort int) *vm {
 		t.Fatal(err)
 	}
 	cmd.Stderr = cmd.Stdout
-	serial, err := os.Create(filepath.Join(dir, fmt.Sprintf("serial-%d.log", time.Now().UnixNano())))
+	serial, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,8 @@ func (v *vm) read(r io.Reader) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		fmt.Fprintln(v.serial, line)
+		// Seconds since QEMU started, for reading where boot time goes.
+		fmt.Fprintf(v.serial, "[%6.1fs] %s\n", time.Since(v.started).Seconds(), line)
 		v.mu.Lock()
 		v.lines = append(v.lines, line)
 		close(v.changed)
@@ -120,6 +122,18 @@ func (v *vm) waitLine(ctx context.Context, from int, want string) int {
 			v.t.Fatalf("no %q on the console after %s; serial log: %s (last lines:\n%s)", want, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
 		}
 	}
+}
+
+// find returns the first console line containing want, or "".
+func (v *vm) find(want string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, l := range v.lines {
+		if strings.Contains(l, want) {
+			return l
+		}
+	}
+	return ""
 }
 
 func (v *vm) tail(n int) string {
