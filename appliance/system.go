@@ -21,6 +21,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/store"
@@ -55,6 +56,7 @@ type System struct {
 	auth     *auth.Authority
 	resolver *resolver.Server // the allowlisting DNS server; nil when disabled
 	gateway  *gateway.Gateway // the nftables egress policy; nil when disabled
+	assets   *inventory.Inventory
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -106,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},
 		{"compliance", s.buildCompliance},
+		{"inventory", s.buildInventory},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

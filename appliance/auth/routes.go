@@ -72,6 +72,7 @@ var AdminRoutes = Routes{
 	"GET /api/v1/audit/export":      AuditExport,
 
 	// Inventory (appliance/inventory).
+	"GET /inventory":           InventoryRead,
 	"GET /api/v1/assets":       InventoryRead,
 	"GET /api/v1/assets.csv":   InventoryRead,
 	"GET /api/v1/assets/{id}":  InventoryRead,

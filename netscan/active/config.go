@@ -61,8 +61,11 @@ var AllProbes = []Probe{ProbeARP, ProbeTCP, ProbeSNMP, ProbeMDNS, ProbeSSDP, Pro
 type Config struct {
 	// Interface is where the ARP sweep goes out. Subnets the interface has an
 	// address in are swept with ARP; others are found by TCP connect to
-	// PingPorts. Empty: no ARP sweep.
-	Interface string
+	// PingPorts. Empty: no ARP sweep. Interfaces adds more such interfaces
+	// (an appliance on several segments); each address is swept from the
+	// interface whose subnet holds it.
+	Interface  string
+	Interfaces []string
 	// Subnets to scan (required). IPv4; an IPv6 prefix is allowed only as a
 	// single address (/128).
 	Subnets []netip.Prefix

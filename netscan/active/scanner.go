@@ -148,47 +148,68 @@ func (sc *scan) run(ctx context.Context) (Summary, error) {
 	return sum, nil
 }
 
-// discover finds the live hosts among targets: ARP on the interface's
-// subnets, TCP connect elsewhere.
+// discover finds the live hosts among targets: ARP on the interfaces' subnets,
+// TCP connect elsewhere.
 func (sc *scan) discover(ctx context.Context, targets []netip.Addr) ([]*host, error) {
-	var onLink, routed []netip.Addr
-	var ifc *net.Interface
-	var srcs []netip.Prefix
-	if sc.cfg.Interface != "" && sc.cfg.has(ProbeARP) {
-		var err error
-		if ifc, srcs, err = interfaceInfo(sc.cfg.Interface); err != nil {
-			return nil, err
+	type link struct {
+		ifc   *net.Interface
+		srcs  []netip.Prefix
+		addrs []netip.Addr
+	}
+	var links []*link
+	if sc.cfg.has(ProbeARP) {
+		names := sc.cfg.Interfaces
+		if sc.cfg.Interface != "" && !slices.Contains(names, sc.cfg.Interface) {
+			names = append([]string{sc.cfg.Interface}, names...)
+		}
+		for _, name := range names {
+			ifc, srcs, err := interfaceInfo(name)
+			if err != nil {
+				return nil, err
+			}
+			links = append(links, &link{ifc: ifc, srcs: srcs})
 		}
 	}
+	var routed []netip.Addr
+	onLink := 0
 	for _, a := range targets {
-		if ifc != nil && a.Is4() && slices.ContainsFunc(srcs, func(p netip.Prefix) bool { return p.Contains(a) }) {
-			onLink = append(onLink, a)
-		} else {
+		i := slices.IndexFunc(links, func(l *link) bool {
+			return a.Is4() && slices.ContainsFunc(l.srcs, func(p netip.Prefix) bool { return p.Contains(a) })
+		})
+		if i < 0 {
 			routed = append(routed, a)
+			continue
 		}
+		links[i].addrs = append(links[i].addrs, a)
+		onLink++
 	}
 	total := len(targets)
 	sc.report(Progress{Stage: "discover", Total: total})
 	var live []*host
-	if len(onLink) > 0 {
-		found, err := sc.arpSweep(ctx, ifc, srcs, onLink)
+	done := 0
+	for _, l := range links {
+		if len(l.addrs) == 0 {
+			continue
+		}
+		found, err := sc.arpSweep(ctx, l.ifc, l.srcs, l.addrs)
 		if err != nil {
 			return nil, err
 		}
-		for _, a := range onLink {
+		for _, a := range l.addrs {
 			if mac, ok := found[a]; ok {
 				h := sc.newHost(a)
 				h.mac = mac
 				live = append(live, h)
 				o := sc.obs(netscan.SourceARPSweep, h)
+				o.Interface = l.ifc.Name
 				sc.send(o)
 			}
 		}
-		sc.report(Progress{Stage: "discover", Done: len(onLink), Total: total})
+		done += len(l.addrs)
+		sc.report(Progress{Stage: "discover", Done: done, Total: total})
 	}
 	if len(routed) > 0 && sc.cfg.has(ProbeTCP) {
 		var mu sync.Mutex
-		done := len(onLink)
 		err := sc.each(ctx, routed, func(ctx context.Context, a netip.Addr) {
 			h := sc.newHost(a)
 			alive := sc.ping(ctx, h)

@@ -82,6 +82,29 @@ type setter struct {
 	format  string // with $1.. from the regex groups; default "$1" or the whole value
 }
 
+// Len is the number of rules.
+func (r *Rules) Len() int { return len(r.rules) }
+
+// With returns the rules of r followed by those of more (a site's own file after
+// the built-in rules). Rule names must stay unique across them.
+func (r *Rules) With(more ...*Rules) (*Rules, error) {
+	out := &Rules{rules: append([]rule(nil), r.rules...)}
+	names := map[string]bool{}
+	for _, x := range out.rules {
+		names[x.name] = true
+	}
+	for _, m := range more {
+		for _, x := range m.rules {
+			if names[x.name] {
+				return nil, fmt.Errorf("fingerprint: rule %q defined twice", x.name)
+			}
+			names[x.name] = true
+			out.rules = append(out.rules, x)
+		}
+	}
+	return out, nil
+}
+
 //go:embed rules.yaml
 var defaultRules []byte
 

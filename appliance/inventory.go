@@ -1,0 +1,269 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/netscan/active"
+	"github.com/patchgate/patchgate/netscan/fingerprint"
+	"github.com/patchgate/patchgate/netscan/passive"
+)
+
+// buildInventory opens the asset inventory and builds discovery (passive capture on
+// the configured segments' interfaces, active scans on the schedule and on demand),
+// mounts the inventory API and page, puts the inventory panel on the status page,
+// sends new-device, firmware and admin-change events to the audit log, and names
+// devices for the resolver's query log and the gateway's deny log.
+func (s *System) buildInventory(ctx context.Context) error {
+	ic := s.cfg.Inventory
+	log := s.log.With("svc", "inventory")
+	rules := fingerprint.DefaultRules()
+	if ic.RulesFile != "" {
+		path := ic.RulesFile
+		if !filepath.IsAbs(path) && s.opts.ConfigPath != "" {
+			path = filepath.Join(filepath.Dir(s.opts.ConfigPath), path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("inventory.rules_file: %w", err)
+		}
+		site, err := fingerprint.ParseRules(path, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("inventory.rules_file: %w", err)
+		}
+		if rules, err = rules.With(site); err != nil {
+			return fmt.Errorf("inventory.rules_file: %w", err)
+		}
+	}
+	inv, err := inventory.Open(ctx, s.db, inventory.Options{
+		Clock: s.clock, Logger: log, Registerer: s.registry, Classifier: fingerprint.New(rules),
+		NewFor: ic.NewFor.D(), FragileTag: ic.FragileTag, SegmentOf: segmentOf(s.cfg),
+	})
+	if err != nil {
+		return err
+	}
+	s.assets = inv
+	if s.audit != nil {
+		inv.SetEvents(inventoryAudit{s.audit})
+	}
+	if s.resolver != nil {
+		s.resolver.SetAssetNamer(inv)
+	}
+	if s.gateway != nil {
+		s.gateway.SetNamer(inv)
+	}
+	d, err := inventory.NewDiscovery(inv, discoveryConfig(s.cfg), s.registry, s.log.With("svc", "discovery"), s.clock)
+	if err != nil {
+		return err
+	}
+	s.services = append(s.services, d)
+	inventory.API{Inv: inv, Discovery: d, Actor: func(r *http.Request) string {
+		if p := auth.FromContext(r.Context()); p != nil {
+			return p.User
+		}
+		return "system"
+	}}.Register(s.admin.mux)
+	pages, err := web.NewPages(s, s.log)
+	if err != nil {
+		return err
+	}
+	s.admin.mux.HandleFunc("GET /inventory", func(w http.ResponseWriter, r *http.Request) {
+		f := inventory.FilterFrom(r.URL.Query())
+		assets, err := inv.List(r.Context(), f)
+		if err != nil {
+			log.Error("inventory page", "err", err)
+			http.Error(w, "could not read the inventory; see the log", http.StatusInternalServerError)
+			return
+		}
+		all, _ := inv.List(r.Context(), inventory.Filter{})
+		pages.Render(w, "inventory.html", inventoryPage{Filter: f, Assets: assets, Choices: choicesOf(all),
+			Query: r.URL.RawQuery, Discovery: d.Status()})
+	})
+	s.AddPanel(inventoryPanel{inv: inv, d: d})
+	return nil
+}
+
+// discoveryConfig translates the inventory section into discovery's configuration.
+func discoveryConfig(c *config.Config) inventory.DiscoveryConfig {
+	ic := c.Inventory
+	var dc inventory.DiscoveryConfig
+	if ic.Passive.Enabled {
+		ifaces := slices.Clone(ic.Passive.Interfaces)
+		for _, name := range ic.Passive.Segments {
+			if seg, ok := c.SegmentNamed(name); ok && seg.Device() != "" && !slices.Contains(ifaces, seg.Device()) {
+				ifaces = append(ifaces, seg.Device())
+			}
+		}
+		for _, ifc := range ifaces {
+			dc.Passive = append(dc.Passive, passive.Config{Interface: ifc, Promiscuous: ic.Passive.Promiscuous,
+				RepeatWindow: ic.Passive.RepeatWindow.D()})
+		}
+	}
+	if !ic.Scan.Enabled {
+		return dc
+	}
+	sc := ic.Scan
+	ac := &active.Config{HostRate: float64(sc.HostRate), GlobalRate: float64(sc.GlobalRate), Timeout: sc.Timeout.D(),
+		MaxAddresses: sc.MaxAddresses}
+	for _, name := range sc.Segments {
+		seg, ok := c.SegmentNamed(name)
+		if !ok {
+			continue
+		}
+		if seg.Device() != "" && !slices.Contains(ac.Interfaces, seg.Device()) {
+			ac.Interfaces = append(ac.Interfaces, seg.Device())
+		}
+		for _, p := range seg.Clients {
+			ac.Subnets = append(ac.Subnets, p.Prefix)
+		}
+	}
+	for _, p := range sc.Subnets {
+		ac.Subnets = append(ac.Subnets, p.Prefix)
+	}
+	for _, p := range sc.ExcludeHosts {
+		ac.ExcludeSubnets = append(ac.ExcludeSubnets, p.Prefix)
+	}
+	for _, p := range sc.ExcludeSubnets {
+		ac.ExcludeSubnets = append(ac.ExcludeSubnets, p.Prefix)
+	}
+	// The appliance's own addresses are never probed.
+	for _, seg := range c.Segments {
+		for _, a := range seg.Addresses {
+			ac.ExcludeHosts = append(ac.ExcludeHosts, a.Addr())
+		}
+	}
+	for _, p := range sc.Probes {
+		ac.Probes = append(ac.Probes, active.Probe(p))
+	}
+	for _, p := range sc.Ports {
+		ac.Ports = append(ac.Ports, uint16(p))
+	}
+	for _, cm := range sc.Communities {
+		ac.Communities = append(ac.Communities, cm.Value())
+	}
+	dc.Scan = ac
+	dc.Schedule = sc.Schedule
+	return dc
+}
+
+// segmentOf names the segment whose client subnets hold an address.
+func segmentOf(c *config.Config) func(netip.Addr) string {
+	type seg struct {
+		name string
+		ps   []netip.Prefix
+	}
+	var segs []seg
+	for _, s := range c.Segments {
+		x := seg{name: s.Name}
+		for _, p := range s.Clients {
+			x.ps = append(x.ps, p.Prefix)
+		}
+		segs = append(segs, x)
+	}
+	return func(a netip.Addr) string {
+		for _, s := range segs {
+			for _, p := range s.ps {
+				if p.Contains(a) {
+					return s.name
+				}
+			}
+		}
+		return ""
+	}
+}
+
+// inventoryPanel is the status page's inventory box.
+type inventoryPanel struct {
+	inv *inventory.Inventory
+	d   *inventory.Discovery
+}
+
+type typeCount struct {
+	Type  string
+	Count int
+}
+
+type inventoryPanelData struct {
+	Total     int                       `json:"total"`
+	NewCount  int                       `json:"new"`
+	ByType    []typeCount               `json:"by_type"`
+	Newest    []inventory.Asset         `json:"newest"`
+	Sightings int                       `json:"sightings"`
+	Discovery inventory.DiscoveryStatus `json:"discovery"`
+	Choices   inventoryChoices          `json:"-"`
+	Error     string                    `json:"error,omitempty"`
+}
+
+type inventoryChoices struct {
+	Types, Segments, Rings []string
+}
+
+func choicesOf(as []inventory.Asset) inventoryChoices {
+	var c inventoryChoices
+	for _, a := range as {
+		if !slices.Contains(c.Types, a.Type) {
+			c.Types = append(c.Types, a.Type)
+		}
+		if a.Segment != "" && !slices.Contains(c.Segments, a.Segment) {
+			c.Segments = append(c.Segments, a.Segment)
+		}
+		if a.Ring != "" && !slices.Contains(c.Rings, a.Ring) {
+			c.Rings = append(c.Rings, a.Ring)
+		}
+	}
+	slices.Sort(c.Types)
+	slices.Sort(c.Segments)
+	slices.Sort(c.Rings)
+	return c
+}
+
+func (p inventoryPanel) Panel(ctx context.Context) web.Panel {
+	data := inventoryPanelData{Discovery: p.d.Status()}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	all, err := p.inv.List(ctx, inventory.Filter{})
+	if err != nil {
+		data.Error = "could not read the inventory"
+	}
+	data.Total = len(all)
+	counts := map[string]int{}
+	for _, a := range all {
+		counts[a.Type]++
+		if a.New {
+			data.NewCount++
+			if len(data.Newest) < 10 {
+				data.Newest = append(data.Newest, a)
+			}
+		}
+	}
+	for _, t := range fingerprint.Types {
+		if n := counts[string(t)]; n > 0 {
+			data.ByType = append(data.ByType, typeCount{string(t), n})
+		}
+	}
+	data.Choices = choicesOf(all)
+	if s, err := p.inv.Sightings(ctx, 1000); err == nil {
+		data.Sightings = len(s)
+	}
+	return web.Panel{ID: "inventory", Title: "Devices", Data: data}
+}
+
+// inventoryPage is what /inventory renders.
+type inventoryPage struct {
+	Filter    inventory.Filter
+	Assets    []inventory.Asset
+	Choices   inventoryChoices
+	Query     string
+	Discovery inventory.DiscoveryStatus
+}

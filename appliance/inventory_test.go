@@ -1,0 +1,124 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/inventory"
+)
+
+// TestInventoryWiring runs the System with an on-demand scan of one loopback address
+// where a TCP listener stands, starts a scan, and finds the device through the API,
+// the inventory page, the status panel and the metrics. Nothing leaves loopback.
+func TestInventoryWiring(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.5.1:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.5.1: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	cfg := testConfig(t)
+	cfg.Inventory.Scan = config.InventoryScan{Enabled: true, Subnets: []config.Prefix{config.MustPrefix("127.0.5.1/32")},
+		Probes: []string{"tcp"}, Ports: []int{port}, HostRate: 40, GlobalRate: 1000, Timeout: config.Duration(time.Second),
+		MaxAddresses: 16}
+	sys, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	var d *inventory.Discovery
+	for _, svc := range sys.services {
+		if x, ok := svc.(*inventory.Discovery); ok {
+			d = x
+		}
+	}
+	if d == nil || sys.assets == nil {
+		t.Fatal("inventory or discovery not built")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitInventory(t, "discovery ready", d.Ready)
+	if err := d.ScanNow(); err != nil {
+		t.Fatalf("ScanNow: %v", err)
+	}
+	base := "http://" + sys.AdminAddr()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var exp inventory.Export
+	waitInventory(t, "the scanned device in /api/v1/assets", func() bool {
+		code, body := get("/api/v1/assets")
+		if code != http.StatusOK {
+			t.Fatalf("GET /api/v1/assets = %d %s", code, body)
+		}
+		json.Unmarshal([]byte(body), &exp)
+		return exp.Count == 1
+	})
+	a := exp.Assets[0]
+	if a.ID != "addr:127.0.5.1" || a.Addresses[0] != "127.0.5.1" || a.Segment != "loopback" {
+		t.Errorf("asset = %+v", a)
+	}
+	if sys.assets.NameOf(netip.MustParseAddr("127.0.5.1")) == "" {
+		t.Errorf("NameOf of the scanned address is empty")
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/inventory", "addr:127.0.5.1"},
+		{"/api/v1/assets.csv", "addr:127.0.5.1"},
+		{"/api/v1/assets/addr:127.0.5.1", `"tcp.open"`},
+		{"/", "Devices"},
+		{"/metrics", "patchgate_inventory_new_devices_total 1"},
+		{"/api/v1/scans", `"scan_enabled": true`},
+	} {
+		code, body := get(tc.path)
+		if code != http.StatusOK || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s = %d, body lacks %q:\n%.600s", tc.path, code, tc.want, body)
+		}
+	}
+	// Changing an asset needs inventory.write: the loopback viewer may not.
+	resp, err := http.Post(base+"/api/v1/assets/addr:127.0.5.1", "application/json", strings.NewReader(`{"owner":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("POST /api/v1/assets/{id} as the loopback viewer = %d, want refused", resp.StatusCode)
+	}
+}
+
+func waitInventory(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
