@@ -455,3 +455,47 @@ func TestExplain(t *testing.T) {
 		t.Errorf("explain(ENOENT) = %v, want it unchanged", err)
 	}
 }
+
+// TestApplyFailureIsAHealthError: a ruleset the kernel refuses (a log prefix over its
+// 127 characters, which config validation would not let through) leaves the gateway
+// not ready with an error naming the problem; a good policy then recovers it. Answers
+// learned before Run are in the first ruleset applied.
+func TestApplyFailureIsAHealthError(t *testing.T) {
+	ns, fd := newNetNS(t)
+	bad := testPolicy()
+	bad.Segments[0].Name = strings.Repeat("x", 120)
+	clk := clock.NewFake(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+	reg := prometheus.NewRegistry()
+	g, err := New(bad, Options{Clock: clk, Registry: reg, NetNS: fd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.Learned("", "early.example", []netip.Addr{netip.MustParseAddr("198.51.100.60")}, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the apply error in Health", func() bool {
+		h := g.Health()
+		return len(h) > 0 && h[0].Code == "gateway-not-applied"
+	})
+	if g.Ready() {
+		t.Error("Ready() = true with no ruleset applied")
+	}
+	if got := metricValue(t, reg, "patchgate_gateway_ruleset_applied"); got != 0 {
+		t.Errorf("patchgate_gateway_ruleset_applied = %v, want 0", got)
+	}
+	if _, err := nftIn(t, ns, "", "list", "table", "inet", TableName); err == nil {
+		t.Error("a table exists although the batch failed (it must be all or nothing)")
+	}
+	if err := g.Reconfigure(testPolicy()); err != nil {
+		t.Fatalf("Reconfigure(good): %v", err)
+	}
+	if !g.Ready() || len(g.Health()) != 0 {
+		t.Errorf("after a good policy: Ready %v, Health %v; want ready and healthy", g.Ready(), g.Health())
+	}
+	if got := setElements(t, ns, "own_v4"); got["198.51.100.60"] == 0 {
+		t.Errorf("answer learned before Run missing from the first ruleset: %v", got)
+	}
+}
