@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		newAuditCmd(),
 		newImageCmd(),
 		newGatewayCmd(),
+		newAgentCmd(),
 	)
 	return root
 }

@@ -1,0 +1,518 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/patchgate/patchgate/tuf"
+)
+
+// Clock is the agent's time source: the poll loop waits on it.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options are an Agent's collaborators; only Logger is required.
+type Options struct {
+	Logger  *slog.Logger
+	Clock   Clock  // nil: the real clock
+	Version string // reported as agent_version
+	// HTTPClient talks to the appliance (nil: one with sane timeouts, trusting
+	// Config.CAFile for https).
+	HTTPClient *http.Client
+	// Facts gathers the inventory facts (nil: GatherFacts).
+	Facts func(ctx context.Context) Facts
+}
+
+// Poll bounds: the contract asks for at least 10s between polls.
+const (
+	MinPoll     = 10 * time.Second
+	DefaultPoll = 5 * time.Minute
+	factsMaxAge = time.Hour
+)
+
+// Agent is one endpoint's agent. Run polls until its ctx ends; Cycle does one round
+// (tests drive it directly). An Agent is safe for concurrent use, but cycles do not
+// overlap: a second one waits for the first.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  Clock
+	client *client
+	trust  map[string]*trust
+	facts  func(ctx context.Context) Facts
+	ver    string
+
+	cycleMu   sync.Mutex // one cycle at a time
+	mu        sync.Mutex
+	cred      credential
+	lastFacts time.Time
+	reported  map[int64]string // deployment -> last progress state sent
+}
+
+// credential is what enrolment gave the agent, kept in state_dir/credential (0600).
+type credential struct {
+	AgentID    string `json:"agent_id"`
+	Credential string `json:"credential"`
+}
+
+// New checks the config, reads the trusted roots and makes the state directory.
+func New(cfg Config, opts Options) (*Agent, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("agent: a logger is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent: config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: state directory: %w", err)
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		var err error
+		if hc, err = newHTTPClient(cfg.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	a := &Agent{
+		cfg: cfg, log: opts.Logger, clock: opts.Clock, facts: opts.Facts, ver: opts.Version,
+		trust: map[string]*trust{}, reported: map[int64]string{},
+	}
+	if a.clock == nil {
+		a.clock = realClock{}
+	}
+	if a.ver == "" {
+		a.ver = "dev"
+	}
+	if a.facts == nil {
+		a.facts = func(ctx context.Context) Facts { return GatherFacts(ctx, a.ver) }
+	}
+	a.client = &client{base: cfg.baseURL(), http: hc, credential: a.credential, userAgent: "patchgate-agent/" + a.ver}
+	for repo, rootFile := range cfg.Repos {
+		root, err := os.ReadFile(rootFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: trusted root of %s: %w", repo, err)
+		}
+		if _, err := metadata.Root().FromBytes(root); err != nil {
+			return nil, fmt.Errorf("agent: trusted root of %s: %s is not a TUF root: %w", repo, rootFile, err)
+		}
+		a.trust[repo] = &trust{
+			repo: repo, pinned: root, http: hc,
+			metaURL: a.client.resolve("/repos/" + pathEscape(repo) + "/metadata/"),
+			dir:     filepath.Join(cfg.StateDir, "tuf", repo),
+		}
+	}
+	if data, err := os.ReadFile(a.credPath()); err == nil {
+		if err := json.Unmarshal(data, &a.cred); err != nil {
+			a.log.Warn("ignoring an unreadable credential file; enrolling again", "file", a.credPath(), "err", err)
+			a.cred = credential{}
+		}
+	}
+	return a, nil
+}
+
+func pathEscape(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
+
+func newHTTPClient(caFile string) (*http.Client, error) {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: time.Minute,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("agent: ca_file %s: no PEM certificate in it", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+func (a *Agent) credPath() string { return filepath.Join(a.cfg.StateDir, "credential") }
+
+func (a *Agent) credential() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cred.Credential
+}
+
+// ID returns the agent's id once enrolled, else "".
+func (a *Agent) ID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cred.AgentID
+}
+
+// Run polls the appliance until ctx is done, waiting between cycles as the appliance
+// says (poll interval, Retry-After), never less than MinPoll. It returns nil when ctx
+// ends and an error only when going on is pointless (the enrolment token is refused).
+func (a *Agent) Run(ctx context.Context) error {
+	backoff := MinPoll
+	for {
+		next, err := a.Cycle(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case statusOf(err) == http.StatusForbidden && a.ID() == "":
+			return err
+		case err != nil:
+			a.log.Warn("cycle failed", "err", err, "retry_in", backoff)
+			next, backoff = backoff, min(2*backoff, DefaultPoll)
+		default:
+			backoff = MinPoll
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.clock.After(next):
+		}
+	}
+}
+
+// Cycle does one round: enrol if needed, check in (with fresh facts at most hourly),
+// work on every offer, and return how long to wait before the next round.
+func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
+	a.cycleMu.Lock()
+	defer a.cycleMu.Unlock()
+	if err := a.ensureEnrolled(ctx); err != nil {
+		return 0, err
+	}
+	resp, err := a.checkin(ctx)
+	if statusOf(err) == http.StatusUnauthorized { // revoked or forgotten: enrol again
+		a.log.Warn("credential refused; enrolling again", "err", err)
+		a.forgetCredential()
+		if err := a.ensureEnrolled(ctx); err != nil {
+			return 0, err
+		}
+		resp, err = a.checkin(ctx)
+	}
+	if err != nil {
+		return 0, err
+	}
+	next := DefaultPoll
+	if resp.PollIntervalSeconds > 0 {
+		next = time.Duration(resp.PollIntervalSeconds) * time.Second
+	}
+	var errs []error
+	for _, off := range resp.Deployments {
+		wait, err := a.work(ctx, off)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if wait > 0 {
+			next = min(next, wait)
+		}
+	}
+	return max(next, MinPoll), errors.Join(errs...)
+}
+
+func (a *Agent) ensureEnrolled(ctx context.Context) error {
+	if a.credential() != "" {
+		return nil
+	}
+	tok, err := os.ReadFile(a.cfg.TokenFile)
+	if err != nil {
+		return fmt.Errorf("agent: enrolment token: %w", err)
+	}
+	f := a.facts(ctx)
+	a.mu.Lock()
+	a.lastFacts = time.Time{} // send the full facts at the first check-in
+	a.mu.Unlock()
+	resp, err := a.client.enroll(ctx, EnrollRequest{
+		Token: strings.TrimSpace(string(tok)), Hostname: f.Hostname, OS: f.OS,
+		OSVersion: f.OSVersion, Arch: f.Arch, AgentVersion: a.ver,
+	})
+	if err != nil {
+		return err
+	}
+	c := credential{AgentID: resp.AgentID, Credential: resp.Credential}
+	data, _ := json.Marshal(c)
+	if err := writeFileAtomic(a.credPath(), data, 0o600); err != nil {
+		return fmt.Errorf("agent: keep credential: %w", err)
+	}
+	a.mu.Lock()
+	a.cred = c
+	a.mu.Unlock()
+	a.log.Info("enrolled", "agent_id", c.AgentID)
+	return nil
+}
+
+func (a *Agent) forgetCredential() {
+	a.mu.Lock()
+	a.cred = credential{}
+	a.mu.Unlock()
+	os.Remove(a.credPath())
+}
+
+// checkin reports the facts: all of them at most hourly, else only the small ones.
+func (a *Agent) checkin(ctx context.Context) (CheckinResponse, error) {
+	f := a.facts(ctx)
+	now := a.clock.Now()
+	a.mu.Lock()
+	full := a.lastFacts.IsZero() || now.Sub(a.lastFacts) >= factsMaxAge
+	a.mu.Unlock()
+	if !full {
+		f.Packages = nil
+	}
+	resp, err := a.client.checkin(ctx, f)
+	if err == nil && full {
+		a.mu.Lock()
+		a.lastFacts = now
+		a.mu.Unlock()
+	}
+	return resp, err
+}
+
+// work moves one offer as far as it may go now and says when to look again (0: no
+// opinion).
+func (a *Agent) work(ctx context.Context, off Offer) (time.Duration, error) {
+	log := a.log.With("deployment", off.ID, "release", off.Release.Name, "attempt", off.Attempt)
+	retry := time.Duration(off.RetryAfter) * time.Second
+	// An outcome that could not be delivered last time is sent again, not redone.
+	if o, ok := a.pendingOutcome(off); ok {
+		return 0, a.sendOutcome(ctx, log, off, o)
+	}
+	tr, ok := a.trust[off.Repo]
+	if !ok {
+		return 0, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1,
+			Detail: fmt.Sprintf("this agent has no trusted root for repository %q", off.Repo)})
+	}
+	if len(off.Targets) == 0 {
+		return 0, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1, Detail: "the offer lists no targets"})
+	}
+	if !off.DownloadAllowed {
+		return retry, nil
+	}
+	if err := a.progress(ctx, off, StateDownloading, ""); err != nil {
+		return waitOf(err, retry), notWait(err)
+	}
+	var files []string
+	for _, t := range off.Targets {
+		ti, err := tr.targetInfo(ctx, t.Path)
+		if err != nil {
+			if transient(err) {
+				return retry, err
+			}
+			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1,
+				Detail: "TUF verification of the metadata failed: " + err.Error()}))
+		}
+		file, err := a.download(ctx, t.URL, ti)
+		var we *waitError
+		switch {
+		case errors.As(err, &we):
+			log.Info("download deferred by the appliance", "target", t.Path, "retry_after", we.after)
+			return we.after, nil
+		case errors.Is(err, ErrVerification):
+			log.Warn("downloaded bytes failed TUF verification; deleted", "target", t.Path, "err", err)
+			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1, Detail: err.Error()}))
+		case err != nil:
+			return retry, err
+		}
+		files = append(files, file)
+	}
+	if err := a.progress(ctx, off, StateDownloaded, ""); err != nil {
+		return waitOf(err, retry), notWait(err)
+	}
+	if !off.InstallAllowed {
+		return retry, nil
+	}
+	if !off.Window.ClosesAt.IsZero() && !a.clock.Now().Before(off.Window.ClosesAt) {
+		return retry, nil // never start an install after the window closed
+	}
+	d := commandData{File: files[0], Files: files, Repo: off.Repo, Target: off.Targets[0].Path,
+		Release: off.Release.Name, Version: off.Release.Version, Deployment: off.ID}
+	dir := filepath.Dir(files[0])
+	if len(a.cfg.Check) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		r := run(cctx, a.cfg.Check, d, dir)
+		cancel()
+		if r.Err == nil {
+			log.Info("release already installed; skipping")
+			return 0, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeSkipped, ExitCode: 0, LogTail: r.LogTail, Detail: "the check command says the release is installed"})
+		}
+	}
+	if err := a.progress(ctx, off, StateInstalling, ""); err != nil {
+		return waitOf(err, retry), notWait(err)
+	}
+	log.Info("installing", "files", len(files))
+	ictx, cancel := context.WithTimeout(ctx, a.cfg.installTimeout())
+	r := run(ictx, a.cfg.Install, d, dir)
+	cancel()
+	o := OutcomeRequest{Status: OutcomeSucceeded, ExitCode: r.ExitCode, LogTail: r.LogTail}
+	if r.Err != nil {
+		o.Status, o.Detail = OutcomeFailed, r.Err.Error()
+	}
+	a.keepOutcome(off, o)
+	return 0, a.sendOutcome(ctx, log, off, o)
+}
+
+// notWait is err unless it only asks to wait.
+func notWait(err error) error {
+	var we *waitError
+	if errors.As(err, &we) {
+		return nil
+	}
+	return err
+}
+
+// transient reports whether a TUF metadata error may go away by itself (network,
+// server trouble) rather than being a verification failure.
+func transient(err error) bool {
+	var he *metadata.ErrDownloadHTTP
+	if errors.As(err, &he) {
+		return he.StatusCode >= 500 || he.StatusCode == http.StatusTooManyRequests
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// waitOf is the wait an error asks for, else def.
+func waitOf(err error, def time.Duration) time.Duration {
+	var we *waitError
+	if errors.As(err, &we) {
+		return we.after
+	}
+	var ae *APIError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return ae.RetryAfter
+	}
+	return def
+}
+
+// progress reports a state once per deployment (the appliance needs each only once).
+// A 409 with a retry time (installing while the window is closed) is a wait, not an
+// error.
+func (a *Agent) progress(ctx context.Context, off Offer, state, detail string) error {
+	err := a.sendProgress(ctx, off, state, detail)
+	if statusOf(err) == http.StatusConflict && waitOf(err, 0) > 0 {
+		a.log.Info("appliance says not now", "deployment", off.ID, "state", state, "err", err)
+		return &waitError{op: err.Error(), after: waitOf(err, 0)}
+	}
+	return err
+}
+
+func (a *Agent) sendProgress(ctx context.Context, off Offer, state, detail string) error {
+	order := []string{"offered", StateDownloading, StateDownloaded, StateInstalling}
+	a.mu.Lock()
+	last := a.reported[off.ID]
+	a.mu.Unlock()
+	if slices.Index(order, off.State) >= slices.Index(order, state) || last == state {
+		return nil
+	}
+	if err := a.client.progress(ctx, off.ID, state, detail); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.reported[off.ID] = state
+	a.mu.Unlock()
+	return nil
+}
+
+// Outcomes are written to state_dir/outcomes before they are sent, so an install is
+// never run twice because its report got lost.
+func (a *Agent) outcomePath(off Offer) string {
+	return filepath.Join(a.cfg.StateDir, "outcomes", fmt.Sprintf("%d-%d.json", off.ID, off.Attempt))
+}
+
+func (a *Agent) keepOutcome(off Offer, o OutcomeRequest) {
+	data, _ := json.Marshal(o)
+	if err := os.MkdirAll(filepath.Dir(a.outcomePath(off)), 0o700); err == nil {
+		err = writeFileAtomic(a.outcomePath(off), data, 0o600)
+		if err != nil {
+			a.log.Warn("could not keep the outcome; it is sent now only", "err", err)
+		}
+	}
+}
+
+func (a *Agent) pendingOutcome(off Offer) (OutcomeRequest, bool) {
+	data, err := os.ReadFile(a.outcomePath(off))
+	if err != nil {
+		return OutcomeRequest{}, false
+	}
+	var o OutcomeRequest
+	if json.Unmarshal(data, &o) != nil {
+		return OutcomeRequest{}, false
+	}
+	return o, true
+}
+
+func (a *Agent) sendOutcome(ctx context.Context, log *slog.Logger, off Offer, o OutcomeRequest) error {
+	resp, err := a.client.outcome(ctx, off.ID, o)
+	st := statusOf(err)
+	if err != nil && st != http.StatusConflict && st != http.StatusNotFound {
+		return err // kept on disk; sent again next cycle
+	}
+	os.Remove(a.outcomePath(off))
+	a.mu.Lock()
+	delete(a.reported, off.ID)
+	a.mu.Unlock()
+	if err != nil {
+		log.Info("appliance no longer takes this outcome", "status", o.Status, "err", err)
+		return nil
+	}
+	log.Info("outcome reported", "status", o.Status, "exit_code", o.ExitCode, "state", resp.State, "retry_at", resp.RetryAt)
+	return nil
+}
+
+// writeFileAtomic writes data to a temp file beside path, syncs it and renames it.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// TargetInfo is exposed for tests and tools: what the repository's verified metadata,
+// fetched through the appliance, says of a target path.
+func (a *Agent) TargetInfo(ctx context.Context, repo, path string) (tuf.TargetInfo, error) {
+	tr, ok := a.trust[repo]
+	if !ok {
+		return tuf.TargetInfo{}, fmt.Errorf("agent: no trusted root for repository %q", repo)
+	}
+	return tr.targetInfo(ctx, path)
+}

@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the agent's configuration, a small YAML file:
+//
+//	appliance: http://10.10.0.2:8080     # the appliance's distribution listener
+//	token_file: /etc/patchgate-agent/token
+//	state_dir: /var/lib/patchgate-agent
+//	repos:                                # repository -> upstream root.json IT trusts
+//	  vendor: /etc/patchgate-agent/vendor-root.json
+//	install: [dpkg, -i, "{{.File}}"]      # argv, no shell; text/template fields below
+//	check: [sh, -c, "dpkg -s foo | grep -q 'Version: {{.Version}}'"]  # optional
+//	install_timeout: 30m
+//
+// The install and check templates see: File (the first target's downloaded file),
+// Files (all of them), Repo, Target (the first target's TUF path), Release, Version,
+// Deployment (its id). The same values are in the command's environment as
+// PATCHGATE_FILE, PATCHGATE_REPO, PATCHGATE_TARGET, PATCHGATE_RELEASE,
+// PATCHGATE_VERSION and PATCHGATE_DEPLOYMENT. Check exiting 0 means the device already
+// has the release (reported as skipped, nothing installed).
+type Config struct {
+	Appliance      string            `yaml:"appliance"`
+	TokenFile      string            `yaml:"token_file"`
+	StateDir       string            `yaml:"state_dir"`
+	Repos          map[string]string `yaml:"repos"`
+	Install        []string          `yaml:"install"`
+	Check          []string          `yaml:"check"`
+	InstallTimeout Duration          `yaml:"install_timeout"`
+	// CAFile is a PEM bundle to trust for an https appliance URL (empty: the system's).
+	CAFile string `yaml:"ca_file"`
+}
+
+// Duration is a time.Duration written "30m".
+type Duration time.Duration
+
+// UnmarshalYAML parses "30m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration like 30m, got %q", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultInstallTimeout bounds an install command when the config does not.
+const DefaultInstallTimeout = 30 * time.Minute
+
+// LoadConfig reads and checks the agent's config file. Unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
+	}
+	// Relative paths are relative to the config file.
+	base := filepath.Dir(path)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.TokenFile, c.StateDir, c.CAFile = rel(c.TokenFile), rel(c.StateDir), rel(c.CAFile)
+	for k, v := range c.Repos {
+		c.Repos[k] = rel(v)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Validate reports every problem of c, one per line, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if u, err := url.Parse(c.Appliance); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("appliance", "must be an http(s) URL such as http://10.10.0.2:8080, got %q", c.Appliance)
+	}
+	if c.StateDir == "" {
+		bad("state_dir", "must be set")
+	}
+	if c.TokenFile == "" {
+		bad("token_file", "must be set (the enrolment token is read from it once)")
+	}
+	if len(c.Repos) == 0 {
+		bad("repos", "must name at least one repository and its trusted root file")
+	}
+	for name, root := range c.Repos {
+		if !repoName.MatchString(name) {
+			bad("repos."+name, "is not a repository name")
+		}
+		if root == "" {
+			bad("repos."+name, "must be the path of the repository's trusted root.json")
+		}
+	}
+	if len(c.Install) == 0 {
+		bad("install", "must be the install command, e.g. [dpkg, -i, \"{{.File}}\"]")
+	}
+	for key, argv := range map[string][]string{"install": c.Install, "check": c.Check} {
+		for i, a := range argv {
+			if _, err := template.New("").Option("missingkey=error").Parse(a); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			}
+		}
+	}
+	if c.InstallTimeout < 0 {
+		bad("install_timeout", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) installTimeout() time.Duration {
+	if c.InstallTimeout == 0 {
+		return DefaultInstallTimeout
+	}
+	return time.Duration(c.InstallTimeout)
+}
+
+// baseURL is the appliance URL with a trailing slash.
+func (c *Config) baseURL() *url.URL {
+	u, _ := url.Parse(strings.TrimRight(c.Appliance, "/") + "/")
+	return u
+}
