@@ -26,6 +26,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/cache"
 )
 
 // Options are the things main hands the System besides the config.
@@ -57,6 +58,7 @@ type System struct {
 	resolver *resolver.Server // the allowlisting DNS server; nil when disabled
 	gateway  *gateway.Gateway // the nftables egress policy; nil when disabled
 	assets   *inventory.Inventory
+	shaper   *cache.Shaper // bandwidth budgets; the cache serves and fetches through it
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -105,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"http", s.buildHTTP},
 		{"audit", s.buildAudit},
 		{"auth", s.buildAuth},
+		{"shaper", s.buildShaper},
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},
 		{"compliance", s.buildCompliance},

@@ -28,6 +28,7 @@ type Config struct {
 	Audit        Audit     `yaml:"audit"`
 	Resolver     Resolver  `yaml:"resolver"`
 	Gateway      Gateway   `yaml:"gateway"`
+	Bandwidth    Bandwidth `yaml:"bandwidth"`
 	Inventory    Inventory `yaml:"inventory"`
 	Rollout      Rollout   `yaml:"rollout"`
 }
@@ -45,6 +46,7 @@ func (c *Config) Validate() Problems {
 	c.Audit.Validate("audit", &ps)
 	c.Resolver.Validate("resolver", c, &ps)
 	c.Gateway.Validate("gateway", c, &ps)
+	c.Bandwidth.Validate("bandwidth", c, &ps)
 	c.Inventory.Validate("inventory", c, &ps)
 	c.Rollout.Validate("rollout", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {

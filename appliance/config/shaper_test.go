@@ -1,0 +1,86 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Rate
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"100Mbit/s", 12_500_000, true},
+		{"1Gbit/s", 125_000_000, true},
+		{"64kbit/s", 8000, true},
+		{"2.5MB/s", 2_500_000, true},
+		{"512KiB/s", 512 << 10, true},
+		{"1 MiB/s", 1 << 20, true},
+		{"10B/s", 10, true},
+		{"100Mbit", 0, false},
+		{"-1MB/s", 0, false},
+		{"MB/s", 0, false},
+		{"1e30GB/s", 0, false},
+		{"NaNMB/s", 0, false},
+		{"", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := ParseRate(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestTimeOfDay(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"08:00", 8 * time.Hour, true},
+		{"00:00", 0, true},
+		{"23:59", 23*time.Hour + 59*time.Minute, true},
+		{"24:00", 24 * time.Hour, true},
+		{"24:01", 0, false},
+		{"8", 0, false},
+		{"08:0", 0, false},
+		{"-1:00", 0, false},
+		{"12:60", 0, false},
+	}
+	for _, tc := range tests {
+		var got TimeOfDay
+		err := yaml.Unmarshal([]byte(`"`+tc.in+`"`), &got)
+		if (err == nil) != tc.ok || got.D() != tc.want {
+			t.Errorf("TimeOfDay(%q) = %s, %v; want %s, ok=%v", tc.in, got.D(), err, tc.want, tc.ok)
+		}
+		if err == nil && got.String() != tc.in {
+			t.Errorf("TimeOfDay(%q).String() = %q", tc.in, got.String())
+		}
+	}
+}
+
+// FuzzParseRate: ParseRate never panics, never returns a negative rate, and what it
+// accepts prints as a rate it parses back to the same value.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"0", "100Mbit/s", "2.5MB/s", "512KiB/s", "1e3kbit/s", "-1B/s", " 7 GB/s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRate(s)
+		if err != nil {
+			return
+		}
+		if r < 0 {
+			t.Fatalf("ParseRate(%q) = %d < 0", s, r)
+		}
+		back, err := ParseRate(r.String())
+		if err != nil || back != r {
+			t.Fatalf("ParseRate(%q) = %d prints %q which parses to %d, %v", s, r, r.String(), back, err)
+		}
+	})
+}

@@ -1,0 +1,125 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/clock"
+	"github.com/patchgate/patchgate/appliance/config"
+)
+
+func TestBandwidthWiring(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Bandwidth = config.Bandwidth{
+		Zone: "America/New_York", Site: 10_000_000, Client: 2_000_000, Upstream: 5_000_000, DefaultPercent: 90,
+		Segments: []config.BandwidthSegment{{Segment: "loopback", Rate: 4_000_000}},
+		Schedule: []config.BandwidthPeriod{{Days: []string{"wed"}, From: config.TimeOfDay(8 * time.Hour), To: config.TimeOfDay(18 * time.Hour), Percent: 20}},
+	}
+	var ps config.Problems
+	if cfg.Bandwidth.Validate("bandwidth", cfg, &ps); len(ps) > 0 {
+		t.Fatalf("config: %v", ps)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	clk := clock.NewFake(time.Date(2026, 3, 4, 12, 0, 0, 0, ny)) // a Wednesday, noon
+	sys, err := New(context.Background(), cfg, Options{Clock: clk})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { sys.Close() })
+
+	panel := func() BandwidthPanel {
+		t.Helper()
+		for _, p := range sys.Status(context.Background()).Panels {
+			if p.ID == "bandwidth" {
+				return p.Data.(BandwidthPanel)
+			}
+		}
+		t.Fatal("no bandwidth panel on the status page")
+		return BandwidthPanel{}
+	}
+	caps := func(p BandwidthPanel) map[string]int64 {
+		m := map[string]int64{}
+		for _, b := range p.Budgets {
+			m[b.Name] = b.Cap
+		}
+		return m
+	}
+	p := panel()
+	if !p.Shaping || p.Percent != 20 {
+		t.Errorf("at Wednesday noon: shaping %v at %d%%, want true at 20%%", p.Shaping, p.Percent)
+	}
+	want := map[string]int64{"site": 2_000_000, "segment loopback": 800_000, "segment other": 0, "client": 400_000, "upstream": 1_000_000}
+	for name, v := range want {
+		if got := caps(p)[name]; got != v {
+			t.Errorf("at 20%%: cap of %s = %d, want %d", name, got, v)
+		}
+	}
+	clk.Advance(7 * time.Hour) // 19:00: the default 90%
+	if got := caps(panel())["site"]; got != 9_000_000 {
+		t.Errorf("at 19:00: site cap = %d, want 9000000", got)
+	}
+
+	// The metrics are on the System's registry (and TestMetricNamesLint lints them).
+	mfs, err := sys.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "patchgate_shaper_cap_bytes_per_second" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("patchgate_shaper_cap_bytes_per_second not registered")
+	}
+
+	// The panel renders as HTML.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitReady(t, sys)
+	resp, err := http.Get("http://" + sys.AdminAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "segment loopback") || !strings.Contains(string(body), "Caps at <b>90%</b>") {
+		t.Errorf("status page: %d, want 200 with the bandwidth panel; body:\n%s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+sys.AdminAddr()+"/", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Panels []struct {
+			ID   string          `json:"id"`
+			Data json.RawMessage `json:"data"`
+		} `json:"panels"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	var got *BandwidthPanel
+	for _, p := range st.Panels {
+		if p.ID == "bandwidth" {
+			got = new(BandwidthPanel)
+			if err := json.Unmarshal(p.Data, got); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got == nil || got.Percent != 90 || len(got.Budgets) != len(want) {
+		t.Errorf("JSON status: bandwidth panel %+v, want one at 90%% with %d budgets", got, len(want))
+	}
+}
