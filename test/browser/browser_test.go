@@ -1,0 +1,228 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/patchgate/patchgate/appliance"
+	"github.com/patchgate/patchgate/appliance/config"
+)
+
+const password = "correct horse battery staple"
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("needs Debian's chromium (apt-get install chromium) for the browser test")
+	return ""
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// api is a plain HTTP client with its own session, for the set-up steps.
+type api struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newAPI(t *testing.T, base string) *api {
+	jar, _ := cookiejar.New(nil)
+	return &api{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+}
+
+func (a *api) call(method, path string, body any, want int) map[string]any {
+	a.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, a.base+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.c.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		a.t.Fatalf("%s %s = %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	return m
+}
+
+// enrol logs user in and enrols a TOTP secret using the previous time step's code, so
+// that the current step is still unused for the next login. It returns the secret.
+func (a *api) enrol(user string) string {
+	a.t.Helper()
+	a.call("POST", "/login", map[string]string{"user": user, "password": password}, 200)
+	secret := a.call("GET", "/account/mfa", nil, 200)["secret"].(string)
+	code, _ := totp.GenerateCode(secret, time.Now().Add(-30*time.Second))
+	a.call("POST", "/account/mfa", map[string]string{"code": code}, 200)
+	return secret
+}
+
+func TestApproveRolloutInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	cfg, err := config.Load("../../configs/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.State.Dir = t.TempDir()
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Distribution.Listen = "127.0.0.1:0"
+	cfg.Auth.LoopbackViewer = false
+	var logs logBuffer
+	sys, err := appliance.New(context.Background(), cfg, appliance.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; sys.Close() })
+	base := "http://" + sys.AdminAddr()
+
+	// First-run setup with the token from the log, then the admin makes the other users.
+	m := regexp.MustCompile(`setup_token=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no setup token in the log:\n%s", logs.String())
+	}
+	admin := newAPI(t, base)
+	admin.call("POST", "/setup", map[string]string{"token": m[1], "user": "admin", "password": password}, 201)
+	admin.enrol("admin")
+	admin.call("POST", "/api/v1/users", map[string]string{"name": "rita", "roles": "requester", "password": password}, 201)
+	admin.call("POST", "/api/v1/users", map[string]string{"name": "alan", "roles": "approver", "password": password}, 201)
+
+	// Rita asks for a rollout.
+	rita := newAPI(t, base)
+	rita.enrol("rita")
+	if resp, err := rita.c.Get(base + "/api/v1/rollouts"); err != nil || resp.StatusCode == http.StatusNotFound {
+		t.Skip("the rollout admin API is not mounted on the admin listener in this build")
+	} else {
+		resp.Body.Close()
+	}
+	rel := rita.call("POST", "/api/v1/releases", map[string]any{"name": "Label printer firmware 2.4", "repo": "vendor-firmware",
+		"targets": []string{"printers/zt410-2.4.bin"}, "severity": "high"}, 200)
+	ro := rita.call("POST", "/api/v1/rollouts", map[string]any{"release_id": rel["id"], "risk": "low: printers only",
+		"test_evidence": "labels printed on the pilot printer", "rollback_plan": "reflash 2.3 from the cache"}, 200)
+	id := fmt.Sprint(ro["id"])
+	rita.call("POST", "/api/v1/rollouts/"+id+"/submit", map[string]any{}, 200)
+
+	// Alan approves it in the browser, logging in with his TOTP code.
+	alanAPI := newAPI(t, base)
+	secret := alanAPI.enrol("alan")
+	code, _ := totp.GenerateCode(secret, time.Now())
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1800))
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	bctx, cancelT := context.WithTimeout(bctx, 60*time.Second)
+	defer cancelT()
+
+	var approvalsText, shot []byte
+	var afterText string
+	err = chromedp.Run(bctx,
+		chromedp.Navigate(base+"/approvals"), // redirected to the login page
+		chromedp.WaitVisible("#user", chromedp.ByID),
+		chromedp.SendKeys("#user", "alan", chromedp.ByID),
+		chromedp.SendKeys("#password", password, chromedp.ByID),
+		chromedp.Submit("#login", chromedp.ByID),
+		chromedp.WaitVisible("#code", chromedp.ByID),
+		chromedp.SendKeys("#code", code, chromedp.ByID),
+		chromedp.Submit("#mfa", chromedp.ByID),
+		chromedp.WaitVisible("#rollout-"+id, chromedp.ByID),
+		chromedp.CaptureScreenshot(&approvalsText),
+		chromedp.SendKeys("#rollout-"+id+" .remark", "pilot evidence reviewed; go", chromedp.ByQuery),
+		chromedp.Click("#rollout-"+id+" button.approve", chromedp.ByQuery),
+		chromedp.WaitVisible("#none", chromedp.ByID),
+		chromedp.Text("main", &afterText, chromedp.ByQuery),
+		chromedp.Navigate(base+"/compliance"),
+		chromedp.WaitVisible("svg.chart", chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v\nlog:\n%s", err, tail(logs.String(), 3000))
+	}
+	if !strings.Contains(afterText, "Nothing is waiting for approval") {
+		t.Errorf("approvals page after approving: %q", afterText)
+	}
+	got := rita.call("GET", "/api/v1/rollouts/"+id, nil, 200)
+	if got["state"] != "approved" {
+		t.Errorf("rollout state after the browser approval = %v, want approved", got["state"])
+	}
+	approvals, _ := got["approvals"].([]any)
+	if len(approvals) != 1 || approvals[0].(map[string]any)["by"] != "alan" {
+		t.Errorf("approvals = %v, want alan's", got["approvals"])
+	}
+	// The approval is in the audit trail with who, how and from where.
+	req, _ := http.NewRequest("GET", base+"/api/v1/audit?action=rollout.approve", nil)
+	resp, err := admin.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []map[string]any
+	json.NewDecoder(resp.Body).Decode(&recs)
+	resp.Body.Close()
+	if len(recs) != 1 || recs[0]["actor"] != "alan" || recs[0]["auth_method"] != "password+totp" || recs[0]["role"] != "approver" || recs[0]["source"] != "127.0.0.1" {
+		t.Errorf("audit records of the approval = %v, want one by alan (approver, password+totp, 127.0.0.1)", recs)
+	}
+	dir := t.ArtifactDir()
+	for name, b := range map[string][]byte{"compliance.png": shot, "approvals.png": approvalsText} {
+		if len(b) < 1000 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s is not a PNG (%d bytes)", name, len(b))
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", dir)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
