@@ -347,7 +347,7 @@ func (e *Engine) RevokeAgent(ctx context.Context, actor, id string) error {
 // assetOfAgent is the asset an agent runs on: the inventory's if it knows the agent,
 // else the agent's own.
 func (e *Engine) assetOfAgent(ctx context.Context, ag *Agent) (Asset, error) {
-	a, ok, err := e.assets.ByAgent(ctx, ag.ID)
+	a, ok, err := e.inventory().ByAgent(ctx, ag.ID)
 	if err != nil {
 		return Asset{}, fmt.Errorf("inventory: %w", err)
 	}
@@ -371,8 +371,8 @@ func (e *Engine) checkIn(ctx context.Context, ag *Agent, f Facts, addr netip.Add
 		return err
 	}
 	ag.Hostname, ag.Facts, ag.LastSeen, ag.LastAddr = f.Hostname, f, now, addr
-	if e.facts != nil {
-		if err := e.facts.AgentFacts(ctx, ag.ID, addr, f); err != nil {
+	if fs := e.factSink(); fs != nil {
+		if err := fs.AgentFacts(ctx, ag.ID, addr, f); err != nil {
 			e.log.Warn("rollout: inventory did not take an agent's facts", "agent", ag.ID, "err", err)
 		}
 	}

@@ -136,7 +136,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		}
 		return a.e.UpdateRollout(r.Context(), actor, id, spec)
 	}))
-	mux.HandleFunc("POST /api/v1/rollouts/{id}/{action}", a.change(a.rolloutAction))
+	// One pattern; the auth layer gives each action its permission (auth.AdminActions).
+	mux.HandleFunc("POST /api/v1/rollouts/{id}/{action}", a.change(func(r *http.Request, actor string) (any, error) {
+		return a.doAction(r, actor, r.PathValue("action"))
+	}))
 
 	mux.HandleFunc("GET /api/v1/deployments", a.get(a.deployments))
 	mux.HandleFunc("GET /api/v1/deployments/{id}", a.get(func(r *http.Request) (any, error) {
@@ -241,7 +244,9 @@ type actionRequest struct {
 	Start  time.Time `json:"start"`
 }
 
-func (a *API) rolloutAction(r *http.Request, actor string) (any, error) {
+// doAction runs POST /api/v1/rollouts/{id}/ACTION: submit, approve, reject, schedule,
+// pause, resume, halt, cancel or advance (a forced stage).
+func (a *API) doAction(r *http.Request, actor, action string) (any, error) {
 	id, err := pathID(r)
 	if err != nil {
 		return nil, err
@@ -253,7 +258,7 @@ func (a *API) rolloutAction(r *http.Request, actor string) (any, error) {
 		}
 	}
 	ctx, e := r.Context(), a.e
-	switch r.PathValue("action") {
+	switch action {
 	case "submit":
 		return e.Submit(ctx, id, actor)
 	case "approve":
@@ -273,7 +278,7 @@ func (a *API) rolloutAction(r *http.Request, actor string) (any, error) {
 	case "advance":
 		return e.ForceAdvance(ctx, id, actor, req.Reason)
 	}
-	return nil, fmt.Errorf("%w: unknown action %q (submit, approve, reject, schedule, pause, resume, halt, cancel, advance)", ErrNotFound, r.PathValue("action"))
+	return nil, fmt.Errorf("%w: unknown action %q", ErrNotFound, action)
 }
 
 func (a *API) deployments(r *http.Request) (any, error) {

@@ -67,7 +67,7 @@ func (c client) do(method, path string, body, out any) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
+	if out != nil && len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, out); err != nil {
 			c.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
 		}
@@ -281,6 +281,7 @@ func TestAdminAPI(t *testing.T) {
 		{"resubmit", rita, "submit", nil, 200, PendingApproval},
 		{"approve", anna, "approve", actionRequest{Remark: "ok"}, 200, Approved},
 		{"unknown action", anna, "explode", nil, 404, Approved},
+		{"approve again", anna, "approve", nil, 409, Approved},
 		{"schedule", anna, "schedule", actionRequest{Start: start.Add(time.Hour)}, 200, Scheduled},
 		{"halt without reason", anna, "halt", nil, 400, Scheduled},
 	}

@@ -12,7 +12,7 @@ import (
 
 // allAssets is the inventory's assets plus the enrolled agents it does not know.
 func (e *Engine) allAssets(ctx context.Context) ([]Asset, error) {
-	inv, err := e.assets.List(ctx)
+	inv, err := e.inventory().List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
@@ -30,7 +30,7 @@ func (e *Engine) allAssets(ctx context.Context) ([]Asset, error) {
 		if known[ag.ID] || !ag.RevokedAt.IsZero() {
 			continue
 		}
-		if a, ok, err := e.assets.ByAgent(ctx, ag.ID); err != nil {
+		if a, ok, err := e.inventory().ByAgent(ctx, ag.ID); err != nil {
 			return nil, fmt.Errorf("inventory: %w", err)
 		} else if ok {
 			if !slices.ContainsFunc(inv, func(x Asset) bool { return x.ID == a.ID }) {
@@ -83,7 +83,7 @@ func (e *Engine) ensureDeployments(ctx context.Context, tx *sql.Tx, r *Rollout, 
 		if existing[a.ID] {
 			continue
 		}
-		ring := RingOf(a, rings)
+		ring := e.ringOf(a, rings)
 		si := r.StageOf(ring)
 		if si < 0 || (idx >= 0 && si != idx) {
 			continue

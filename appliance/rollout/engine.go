@@ -75,6 +75,9 @@ type Config struct {
 	// first window opens within this.
 	OffPeak      *Window
 	PrefetchLead time.Duration
+	// DefaultRing takes the devices no ring's selector matches ("": they are in no
+	// ring and get nothing).
+	DefaultRing string
 	// SeedRings and SeedWindows are created when the store has no rings yet.
 	SeedRings   []Ring
 	SeedWindows []Window
@@ -132,6 +135,7 @@ type Engine struct {
 	db     *store.DB
 	clock  clock.Clock
 	log    *slog.Logger
+	inv    sync.RWMutex // guards assets and facts
 	assets Assets
 	facts  FactSink
 	sink   EventSink
@@ -202,6 +206,37 @@ func (e *Engine) seed(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// SetAssets connects the inventory (built after the engine); nil goes back to an
+// empty one, where only enrolled agents are devices.
+func (e *Engine) SetAssets(a Assets) {
+	if a == nil {
+		a = &MemAssets{}
+	}
+	e.inv.Lock()
+	e.assets = a
+	e.inv.Unlock()
+	e.invalidate()
+}
+
+// SetFacts connects the receiver of agents' check-in facts (nil: none).
+func (e *Engine) SetFacts(f FactSink) {
+	e.inv.Lock()
+	e.facts = f
+	e.inv.Unlock()
+}
+
+func (e *Engine) inventory() Assets {
+	e.inv.RLock()
+	defer e.inv.RUnlock()
+	return e.assets
+}
+
+func (e *Engine) factSink() FactSink {
+	e.inv.RLock()
+	defer e.inv.RUnlock()
+	return e.facts
 }
 
 // Name implements the appliance's Service.
@@ -330,6 +365,17 @@ func rolloutEvent(r *Rollout, actor, action string, details map[string]string) *
 // invalidate drops the gate's snapshot after a change to rings, windows, releases or
 // rollouts.
 func (e *Engine) invalidate() { e.snap.Store(nil) }
+
+// ringOf is RingOf with the configured default ring for devices no selector matches.
+func (e *Engine) ringOf(a Asset, rings []Ring) string {
+	if r := RingOf(a, rings); r != "" {
+		return r
+	}
+	if e.cfg.DefaultRing != "" && RingOf(Asset{Ring: e.cfg.DefaultRing}, rings) == e.cfg.DefaultRing {
+		return e.cfg.DefaultRing
+	}
+	return ""
+}
 
 // snapshot is what the gate and the agent API read on every request: rings, compiled
 // windows and the released rollouts by target.

@@ -97,7 +97,7 @@ func (g *Gate) decide(ctx context.Context, req Request) Decision {
 	if err != nil {
 		return refuse(http.StatusInternalServerError, e.cfg.Recheck, "rollout state unavailable: %v", err)
 	}
-	ring := RingOf(asset, s.rings)
+	ring := e.ringOf(asset, s.rings)
 	if ring == "" {
 		return refuse(http.StatusForbidden, 0, "device %s is in no ring", asset.Name)
 	}
@@ -155,7 +155,7 @@ func (g *Gate) identify(ctx context.Context, req Request) (Asset, bool, error) {
 	if !req.Addr.IsValid() {
 		return Asset{}, false, nil
 	}
-	a, ok, err := e.assets.ByAddr(ctx, req.Addr.Unmap())
+	a, ok, err := e.inventory().ByAddr(ctx, req.Addr.Unmap())
 	if err != nil {
 		return Asset{}, false, fmt.Errorf("inventory: %w", err)
 	}

@@ -69,7 +69,7 @@ func (e *Engine) Offers(ctx context.Context, ag *Agent) (Asset, string, []Offer,
 	if err != nil {
 		return a, "", nil, fmt.Errorf("rollout: offers: %w", err)
 	}
-	ring := RingOf(a, s.rings)
+	ring := e.ringOf(a, s.rings)
 	offers := []Offer{}
 	if ring == "" {
 		return a, "", offers, nil
@@ -162,7 +162,7 @@ func (e *Engine) Progress(ctx context.Context, ag *Agent, id int64, state Deploy
 		if r == nil {
 			return nil, e.cfg.Recheck, fmt.Errorf("rollout: progress: deployment %d: %w: its rollout is not released", id, ErrState)
 		}
-		if acc := e.access(s, r, RingOf(a, s.rings), a.Segment, e.clock.Now()); !acc.install {
+		if acc := e.access(s, r, e.ringOf(a, s.rings), a.Segment, e.clock.Now()); !acc.install {
 			return nil, acc.retryAfter, fmt.Errorf("rollout: progress: deployment %d: %w: installing is not allowed now: %s", id, ErrState, acc.reason)
 		}
 	}

@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newImageCmd(),
 		newGatewayCmd(),
 		newAgentCmd(),
+		newRolloutCmd(),
 	)
 	return root
 }
