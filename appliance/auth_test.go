@@ -14,7 +14,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/rollout"
 )
 
 // adminPatterns lists every pattern registered on mux. ServeMux has no public way to
@@ -171,4 +173,79 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestSeparationOfDutiesWithTheEngine approves through the approval guard against the
+// real rollout engine: the requester is refused, an emergency needs two other approvers,
+// and every step is in the audit trail with the approver's role and method.
+func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
+	sys, err := New(context.Background(), testConfig(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	var eng *rollout.Engine
+	for _, svc := range sys.services {
+		if e, ok := svc.(*rollout.Engine); ok {
+			eng = e
+		}
+	}
+	if eng == nil {
+		t.Skip("the rollout engine is not wired in this build")
+	}
+	ctx := context.Background()
+	rita := &auth.Principal{User: "rita", Roles: []auth.Role{auth.Requester, auth.Approver}, Method: "password+totp", Source: "127.0.0.1"}
+	alan := &auth.Principal{User: "alan", Roles: []auth.Role{auth.Approver}, Method: "password+totp", Source: "127.0.0.1"}
+	bea := &auth.Principal{User: "bea", Roles: []auth.Role{auth.Approver}, Method: "token", Source: "127.0.0.2"}
+
+	rel, err := eng.CreateRelease(ctx, "rita", rollout.Release{Name: "robot firmware 7.1", Repo: "vendor", Targets: []string{"robot/7.1.bin"},
+		Severity: rollout.Critical, KnownExploited: true, CVEs: []string{"CVE-2025-0001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := eng.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Emergency: true, Risk: "exploited in the wild",
+		TestEvidence: "pilot robot dispensed 40 test fills", RollbackPlan: "vendor image 7.0 on the cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Submit(ctx, ro.ID, "rita"); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		r, err := eng.Rollout(ctx, ro.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r.State)
+	}
+	if err := sys.auth.ApproveRollout(ctx, rita, ro.ID, true, "mine, urgent"); err == nil || !strings.Contains(err.Error(), "separation of duties") {
+		t.Fatalf("requester approving = %v, want separation of duties", err)
+	}
+	if err := sys.auth.ApproveRollout(ctx, alan, ro.ID, true, "checked"); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "pending_approval" {
+		t.Fatalf("emergency after one approval is %s, want pending_approval", s)
+	}
+	if err := sys.auth.ApproveRollout(ctx, alan, ro.ID, true, "again"); err == nil {
+		t.Fatal("the same approver counted twice")
+	}
+	if err := sys.auth.ApproveRollout(ctx, bea, ro.ID, true, "second look"); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "approved" {
+		t.Fatalf("emergency after two approvals is %s, want approved", s)
+	}
+	recs, err := sys.audit.Records(ctx, audit.Query{Action: "rollout.approve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Actor+"/"+r.Role+"/"+r.AuthMethod+"/"+r.Source)
+	}
+	want := []string{"alan/approver/password+totp/127.0.0.1", "bea/approver/token/127.0.0.2"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("rollout.approve audit records = %v, want %v", got, want)
+	}
 }
