@@ -58,7 +58,6 @@ type Gateway struct {
 	hosts  chan struct{}  // the egress host names changed
 	repair chan struct{}  // the table must be applied again
 	wg     sync.WaitGroup // Run's helpers
-	recent [recentDenied]deniedFlow
 
 	mu        sync.Mutex
 	policy    Policy
@@ -70,14 +69,15 @@ type Gateway struct {
 	learnErr  error
 	lookupErr error
 	logErr    error
-	repaired  int                   // times the table was found missing and re-applied
-	learned   map[elemKey]time.Time // every live learned address and its expiry
-	written   map[elemKey]time.Time // the expiry last written to the kernel
-	pending   map[elemKey]struct{}  // learned entries not yet written
-	pendGen   uint64                // bumped by each Learned that added to pending
-	doneGen   uint64                // pendGen as of the last completed write
-	flushed   chan struct{}         // closed (and replaced) when doneGen moves
-	nrecent   int
+	repaired  int                      // times the table was found missing and re-applied
+	learned   map[elemKey]time.Time    // every live learned address and its expiry
+	written   map[elemKey]time.Time    // the expiry last written to the kernel
+	pending   map[elemKey]struct{}     // learned entries not yet written
+	pendGen   uint64                   // bumped by each Learned that added to pending
+	doneGen   uint64                   // pendGen as of the last completed write
+	flushed   chan struct{}            // closed (and replaced) when doneGen moves
+	recent    [recentDenied]deniedFlow // a ring of the latest denied flows
+	nrecent   int                      // flows ever put in recent
 }
 
 type elemKey struct {
