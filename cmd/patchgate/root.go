@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newGatewayCmd(),
 		newAgentCmd(),
 		newRolloutCmd(),
+		newScanCmd(),
 	)
 	return root
 }
