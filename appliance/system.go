@@ -59,6 +59,7 @@ type System struct {
 	gateway  *gateway.Gateway // the nftables egress policy; nil when disabled
 	assets   *inventory.Inventory
 	shaper   *cache.Shaper // bandwidth budgets; the cache serves and fetches through it
+	updates  *updateCache  // TUF mirrors, the verified cache and the endpoints' handler
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -108,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"audit", s.buildAudit},
 		{"auth", s.buildAuth},
 		{"shaper", s.buildShaper},
+		{"tuf/cache", s.buildDistribution},
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},
 		{"compliance", s.buildCompliance},

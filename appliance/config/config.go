@@ -29,6 +29,8 @@ type Config struct {
 	Resolver     Resolver  `yaml:"resolver"`
 	Gateway      Gateway   `yaml:"gateway"`
 	Bandwidth    Bandwidth `yaml:"bandwidth"`
+	TUF          TUF       `yaml:"tuf"`
+	Cache        Cache     `yaml:"cache"`
 	Inventory    Inventory `yaml:"inventory"`
 	Rollout      Rollout   `yaml:"rollout"`
 }
@@ -47,6 +49,8 @@ func (c *Config) Validate() Problems {
 	c.Resolver.Validate("resolver", c, &ps)
 	c.Gateway.Validate("gateway", c, &ps)
 	c.Bandwidth.Validate("bandwidth", c, &ps)
+	c.TUF.Validate("tuf", &ps)
+	c.Cache.Validate("cache", &ps)
 	c.Inventory.Validate("inventory", c, &ps)
 	c.Rollout.Validate("rollout", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {

@@ -34,9 +34,9 @@ func newRootCmd() *cobra.Command {
 		newAuditCmd(),
 		newImageCmd(),
 		newGatewayCmd(),
+		newTUFCmd(),
 		newAgentCmd(),
 		newRolloutCmd(),
-		newScanCmd(),
 	)
 	return root
 }

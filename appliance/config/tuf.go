@@ -1,0 +1,81 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// TUF lists the upstream TUF repositories the update cache mirrors. Every byte the
+// cache serves is vouched for by the verified metadata of one of them.
+type TUF struct {
+	Repositories []TUFRepository `yaml:"repositories"`
+	// Demo publishes a small signed demo repository on first start, serves it on the
+	// distribution listener under /demo-upstream/ and mirrors it as one more repository
+	// (configs/dev.yaml turns it on). Never for production.
+	Demo TUFDemo `yaml:"demo"`
+}
+
+// TUFRepository is one upstream repository.
+type TUFRepository struct {
+	// Name is the repository's name in /repos/NAME/..., metrics and logs.
+	Name string `yaml:"name"`
+	// MetadataURL and TargetsURL are the upstream's base URLs.
+	MetadataURL string `yaml:"metadata_url"`
+	TargetsURL  string `yaml:"targets_url"`
+	// Root is the pinned root.json file, installed out of band. Relative paths are
+	// relative to the working directory.
+	Root string `yaml:"root"`
+	// RefreshInterval is the time between metadata refreshes (0: 5m).
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// UpstreamBandwidth caps this repository's target downloads (0: no cap of its own;
+	// bandwidth.upstream caps all of them together).
+	UpstreamBandwidth Rate `yaml:"upstream_bandwidth"`
+}
+
+// TUFDemo is the newcomer's demo repository.
+type TUFDemo struct {
+	Enabled bool `yaml:"enabled"`
+	// Name is the repository name it is mirrored as (/repos/NAME/...).
+	Name string `yaml:"name"`
+	// Dir is where it is published (empty: STATE/tuf-demo).
+	Dir string `yaml:"dir"`
+}
+
+var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Validate checks the tuf section.
+func (t TUF) Validate(key string, ps *Problems) {
+	seen := map[string]bool{}
+	if t.Demo.Enabled {
+		if !repoNameRE.MatchString(t.Demo.Name) {
+			ps.Addf(key+".demo.name", "must be 1-63 of a-z 0-9 . _ - starting with a letter or digit, got %q", t.Demo.Name)
+		}
+		seen[t.Demo.Name] = true
+	}
+	for i, r := range t.Repositories {
+		k := fmt.Sprintf("%s.repositories[%d]", key, i)
+		switch {
+		case !repoNameRE.MatchString(r.Name):
+			ps.Addf(k+".name", "must be 1-63 of a-z 0-9 . _ - starting with a letter or digit, got %q", r.Name)
+		case seen[r.Name]:
+			ps.Addf(k+".name", "repository %q listed twice (tuf.demo.name counts)", r.Name)
+		}
+		seen[r.Name] = true
+		for field, v := range map[string]string{"metadata_url": r.MetadataURL, "targets_url": r.TargetsURL} {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				ps.Addf(k+"."+field, "must be an http:// or https:// URL, got %q", v)
+			}
+		}
+		if r.Root == "" {
+			ps.Addf(k+".root", "must name the pinned root.json file")
+		}
+		if r.RefreshInterval != 0 && r.RefreshInterval.D() < 10*time.Second {
+			ps.Addf(k+".refresh_interval", "must be at least 10s (or left out: 5m), got %s", r.RefreshInterval.D())
+		}
+		if r.UpstreamBandwidth < 0 {
+			ps.Addf(k+".upstream_bandwidth", "must not be negative, got %s", r.UpstreamBandwidth)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/tuf"
+)
+
+// updateCache is the distribution side of the appliance: the TUF mirrors of the
+// upstream repositories, the verified cache over them, and the handler endpoints pull
+// updates from. Rollout wiring sets handler.Gate (before Run) and calls cache.Prefetch,
+// Pin and Unpin.
+type updateCache struct {
+	mirrors []*tuf.Mirror
+	cache   *cache.Cache
+	handler *cache.Handler
+}
+
+// buildDistribution builds the mirrors (tuf section) and the cache (cache section),
+// publishes and serves the demo upstream when tuf.demo is enabled, and mounts the
+// endpoints' handler on the distribution listener at /repos/.
+func (s *System) buildDistribution(ctx context.Context) error {
+	log := s.log.With("svc", "updates")
+	repos := s.cfg.TUF.Repositories
+	if s.cfg.TUF.Demo.Enabled {
+		demo, err := s.buildDemoUpstream(ctx, log)
+		if err != nil {
+			return err
+		}
+		repos = append([]config.TUFRepository{demo}, repos...)
+	}
+	var mirrors []*tuf.Mirror
+	for _, r := range repos {
+		root, err := os.ReadFile(r.Root)
+		if err != nil {
+			return fmt.Errorf("tuf repository %s: root: %w", r.Name, err)
+		}
+		m, err := tuf.NewMirror(tuf.MirrorConfig{
+			Name:                   r.Name,
+			MetadataURL:            r.MetadataURL,
+			TargetsURL:             r.TargetsURL,
+			TrustedRoot:            root,
+			StateDir:               s.cfg.State.Path("tuf", r.Name),
+			RefreshInterval:        r.RefreshInterval.D(),
+			UpstreamBytesPerSecond: int64(r.UpstreamBandwidth),
+		}, tuf.Options{Logger: log, Registerer: s.registry, Clock: s.clock})
+		if err != nil {
+			return fmt.Errorf("tuf repository %s: %w", r.Name, err)
+		}
+		mirrors = append(mirrors, m)
+	}
+	cc := s.cfg.Cache
+	dir := cc.Dir
+	if dir == "" {
+		dir = s.cfg.State.Path("cache")
+	}
+	opts := cache.Options{Logger: log, Registerer: s.registry, Clock: s.clock}
+	if s.shaper != nil {
+		opts.Upstream = s.shaper
+	}
+	c, err := cache.New(cache.Config{
+		Dir:                 dir,
+		QuotaBytes:          int64(cc.Quota),
+		ScrubBytesPerSecond: int64(cc.ScrubRate),
+		ScrubPause:          cc.ScrubPause.D(),
+		StallTimeout:        cc.StallTimeout.D(),
+	}, mirrors, opts)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, c.Close)
+	h := &cache.Handler{Cache: c}
+	if s.shaper != nil {
+		h.Shaper = s.shaper
+	}
+	s.dist.mux.Handle("GET /repos/", h)
+	s.updates = &updateCache{mirrors: mirrors, cache: c, handler: h}
+	s.services = append(s.services, &updatesService{u: s.updates})
+	s.AddPanel(cachePanel{u: s.updates, clock: s.clock.Now})
+	return nil
+}
+
+// buildDemoUpstream publishes the demo repository on first start (later starts
+// re-publish it, so its timestamp never expires under a developer), serves it under
+// /demo-upstream/metadata/ and /demo-upstream/targets/ on the distribution listener,
+// and returns the repository that mirrors it through that listener's bound address.
+func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (config.TUFRepository, error) {
+	dir := s.cfg.TUF.Demo.Dir
+	if dir == "" {
+		dir = s.cfg.State.Path("tuf-demo")
+	}
+	p, err := PublishDemo(ctx, dir)
+	if err != nil {
+		return config.TUFRepository{}, fmt.Errorf("tuf.demo: %w", err)
+	}
+	s.dist.mux.Handle("GET /demo-upstream/metadata/", http.StripPrefix("/demo-upstream/metadata/", noListing(http.FileServer(http.Dir(p.MetadataDir())))))
+	s.dist.mux.Handle("GET /demo-upstream/targets/", http.StripPrefix("/demo-upstream/targets/", noListing(http.FileServer(http.Dir(p.TargetsDir())))))
+	addr, ok := s.dist.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return config.TUFRepository{}, fmt.Errorf("tuf.demo: distribution listener is not TCP")
+	}
+	host := addr.IP
+	if host.IsUnspecified() { // bound to all addresses: reach it on loopback
+		host = net.IPv4(127, 0, 0, 1)
+		if addr.IP.To4() == nil {
+			host = net.IPv6loopback
+		}
+	}
+	base := "http://" + net.JoinHostPort(host.String(), fmt.Sprint(addr.Port)) + "/demo-upstream"
+	log.Info("demo upstream repository published", "dir", dir, "upstream", base, "repo", s.cfg.TUF.Demo.Name)
+	return config.TUFRepository{Name: s.cfg.TUF.Demo.Name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
+		Root: p.RootPath(), RefreshInterval: config.Duration(time.Minute)}, nil
+}
+
+// demoTargets are the demo repository's signed targets.
+var demoTargets = []struct{ path, content, custom string }{
+	{"hello.txt", "Hello from Patchgate: TUF metadata vouched for every byte of this file before you got it.\n", ""},
+	{"printers/labelprinter-fw-2.4.1.bin", "LBLFW 2.4.1 demo firmware image; not a real firmware.\n", `{"vendor":"demo","model":"LP-200","severity":"high"}`},
+	{"pos/pos-agent-7.2.0.tar", "demo point-of-sale agent 7.2.0 update; not a real package.\n", `{"vendor":"demo","severity":"medium"}`},
+}
+
+// PublishDemo creates the demo repository in dir with `patchgate tuf`'s publisher if it
+// is not there, else re-publishes it (fresh timestamp). `patchgate tuf demo` calls it
+// too.
+func PublishDemo(ctx context.Context, dir string) (*tuf.Publisher, error) {
+	p, err := tuf.OpenPublisher(dir, tuf.PublisherOptions{})
+	if err == nil {
+		_, err = p.Publish(ctx)
+		return p, err
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "publisher.json")); !errors.Is(serr, os.ErrNotExist) {
+		return nil, err
+	}
+	p, err = tuf.InitRepository(ctx, dir, tuf.InitOptions{TimestampExpires: 7 * 24 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.MkdirTemp("", "patchgate-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(src)
+	for i, t := range demoTargets {
+		f := filepath.Join(src, fmt.Sprint(i))
+		if err := os.WriteFile(f, []byte(t.content), 0o600); err != nil {
+			return nil, err
+		}
+		var custom []byte
+		if t.custom != "" {
+			custom = []byte(t.custom)
+		}
+		if _, err := p.Add(ctx, f, t.path, custom); err != nil {
+			return nil, err
+		}
+	}
+	_, err = p.Publish(ctx)
+	return p, err
+}
+
+// noListing answers 404 for directories instead of listing them.
+func noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// updatesService runs the mirrors' refresh loops and the cache's scrubber.
+type updatesService struct{ u *updateCache }
+
+func (u *updatesService) Name() string { return "updates" }
+
+// Ready is true from the start: the cache serves whatever is verified, and a missing or
+// expired repository is a health problem, not a reason to hold back READY.
+func (u *updatesService) Ready() bool { return true }
+
+func (u *updatesService) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, m := range u.u.mirrors {
+		wg.Go(func() { m.Run(ctx) })
+	}
+	wg.Go(func() { u.u.cache.Run(ctx) })
+	wg.Wait()
+	return nil
+}
+
+func (u *updatesService) Health() []health.Problem {
+	var out []health.Problem
+	sev := func(s string) health.Severity {
+		if s == "error" {
+			return health.Error
+		}
+		return health.Warning
+	}
+	for _, m := range u.u.mirrors {
+		for _, p := range m.Health() {
+			out = append(out, health.Problem{Code: p.Code, Severity: sev(string(p.Severity)), Text: p.Text})
+		}
+	}
+	for _, p := range u.u.cache.Health() {
+		out = append(out, health.Problem{Code: p.Code, Severity: sev(string(p.Severity)), Text: p.Text})
+	}
+	return out
+}
+
+// cachePanel shows the repositories, their metadata expiry and the cached objects.
+type cachePanel struct {
+	u     *updateCache
+	clock func() time.Time
+}
+
+// CachePanel is the "cache" panel's data.
+type CachePanel struct {
+	Now          time.Time        `json:"now"`
+	Repositories []CacheRepoRow   `json:"repositories"`
+	Objects      int              `json:"objects"`
+	Bytes        int64            `json:"bytes"`
+	Quota        int64            `json:"quota"`
+	QuotaPercent int              `json:"quota_percent"`
+	InFlight     int              `json:"in_flight"`
+	Recent       []CacheObjectRow `json:"recent"` // most recently used first, at most 10
+}
+
+// CacheRepoRow is one repository.
+type CacheRepoRow struct {
+	Name        string    `json:"name"`
+	MetadataURL string    `json:"metadata_url"`
+	Verified    bool      `json:"verified"`
+	VerifiedAt  time.Time `json:"verified_at"`
+	Expires     time.Time `json:"expires"`
+	Expired     bool      `json:"expired"`
+	Root        int64     `json:"root_version"`
+	Timestamp   int64     `json:"timestamp_version"`
+	Targets     int       `json:"targets"`
+	LastAttempt time.Time `json:"last_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// CacheObjectRow is one stored object.
+type CacheObjectRow struct {
+	Key      string    `json:"sha256"`
+	Size     int64     `json:"size"`
+	Repo     string    `json:"repo"`
+	Path     string    `json:"path"`
+	LastUsed time.Time `json:"last_used"`
+}
+
+func (p cachePanel) Panel(context.Context) web.Panel {
+	st := p.u.cache.Status()
+	d := CachePanel{Now: p.clock(), Objects: st.Objects, Bytes: st.Bytes, Quota: st.QuotaBytes, InFlight: st.InFlight}
+	if st.QuotaBytes > 0 {
+		d.QuotaPercent = int(min(100, 100*st.Bytes/st.QuotaBytes))
+	}
+	for _, m := range p.u.mirrors {
+		ms := m.Status()
+		d.Repositories = append(d.Repositories, CacheRepoRow{
+			Name: ms.Name, MetadataURL: ms.MetadataURL, Verified: ms.Verified, VerifiedAt: ms.VerifiedAt,
+			Expires: ms.Expires, Expired: ms.Expired, Root: ms.RootVersion, Timestamp: ms.TimestampVersion,
+			Targets: ms.Targets, LastAttempt: ms.LastAttempt, LastError: ms.LastError,
+		})
+	}
+	for i, o := range p.u.cache.Objects() {
+		if i == 10 {
+			break
+		}
+		d.Recent = append(d.Recent, CacheObjectRow{Key: o.Key, Size: o.Size, Repo: o.Repo, Path: o.Path, LastUsed: o.LastUsed})
+	}
+	return web.Panel{ID: "cache", Title: "Update cache", Data: d}
+}
