@@ -87,6 +87,8 @@ type Cache struct {
 	done    chan struct{}
 	closeMu sync.Once
 
+	failLogs logLimiter // request failures, per repository
+
 	mu       sync.Mutex
 	inflight map[string]*call         // download key -> call
 	aliases  map[string]string        // "sha512:HEX" -> sha256 key, for targets listing no sha256
@@ -126,6 +128,7 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 		cfg: cfg, pacer: opts.Upstream, log: opts.Logger, clock: opts.Clock, mirrors: map[string]*tuf.Mirror{},
 		done: make(chan struct{}), inflight: map[string]*call{}, aliases: map[string]string{},
 		pins: map[pinKey]int{}, problems: map[string]problemRecord{},
+		failLogs: logLimiter{interval: 10 * time.Second},
 	}
 	if c.clock == nil {
 		c.clock = realClock{}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patchgate/patchgate/tuf"
@@ -306,7 +307,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, repo, name string
 		msg = fmt.Sprintf("repository %s: the upstream failed for %s", repo, name)
 	}
 	if status >= 500 {
-		h.Cache.log.Warn("request failed", "repo", repo, "name", name, "status", status, "err", err)
+		if ok, suppressed := h.Cache.failLogs.allow(repo, h.Cache.clock.Now()); ok {
+			h.Cache.log.Warn("request failed", "repo", repo, "name", name, "status", status, "err", err, "suppressed_before", suppressed)
+		}
 	}
 	plain(w, status, msg)
 	return status
@@ -381,4 +384,32 @@ func (s *statusRecorder) code() int {
 		return http.StatusOK
 	}
 	return s.status
+}
+
+// logLimiter lets one log line per key through every interval and counts the
+// ones it holds back, so an upstream outage does not flood the journal with a
+// line per endpoint request.
+type logLimiter struct {
+	interval time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+// allow reports whether to log for key now, and how many lines were held
+// back since the last one.
+func (l *logLimiter) allow(key string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.interval {
+		l.held[key]++
+		return false, 0
+	}
+	n := l.held[key]
+	l.last[key], l.held[key] = now, 0
+	return true, n
 }
