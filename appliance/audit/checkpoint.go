@@ -126,8 +126,6 @@ func (t *treeState) append(recordHash []byte) {
 	_ = t.r.Append(rfc6962.DefaultHasher.HashLeaf(recordHash), nil)
 }
 
-func (t *treeState) size() uint64 { return t.r.End() }
-
 func (t *treeState) root() []byte {
 	if t.r.End() == 0 {
 		return rfc6962.DefaultHasher.EmptyRoot()
