@@ -5,12 +5,16 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -33,6 +37,66 @@ func (s *System) buildAudit(ctx context.Context) error {
 	s.audit = l
 	s.closers = append(s.closers, l.Close)
 	s.AddPanel(auditPanel{l})
+	cw := &configWatch{l: l, path: s.opts.ConfigPath, log: s.log.With("svc", "audit")}
+	cw.digest = cw.read()
+	if err := l.Record(ctx, audit.Entry{Actor: "system", Action: "appliance.start", Object: "config", After: cw.digest,
+		Details: map[string]string{"version": s.opts.Build.Version, "config": s.opts.ConfigPath}}); err != nil {
+		s.log.Error("audit: the start could not be recorded", "err", err)
+	}
+	s.services = append(s.services, cw)
+	return nil
+}
+
+// configWatch records config reloads (SIGHUP) in the audit trail, with the digests of
+// the config file before and after. It is a Service.
+type configWatch struct {
+	l      *audit.Log
+	path   string
+	log    *slog.Logger
+	digest string
+}
+
+func (c *configWatch) read() string {
+	if c.path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(c.path)
+	if err != nil {
+		return ""
+	}
+	return audit.Digest(b)
+}
+
+func (c *configWatch) Name() string             { return "audit" }
+func (c *configWatch) Ready() bool              { return true }
+func (c *configWatch) Health() []health.Problem { return auditHealth(c.l) }
+
+// Run records each SIGHUP (the signal that makes the services reload the config).
+func (c *configWatch) Run(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			after := c.read()
+			e := audit.Entry{Actor: "system", Action: "config.reload", Object: "config", Before: c.digest, After: after,
+				Details: map[string]string{"config": c.path, "changed": strconv.FormatBool(after != c.digest)}}
+			if err := c.l.Record(ctx, e); err != nil {
+				c.log.Error("audit: config reload not recorded", "err", err)
+			}
+			c.digest = after
+		}
+	}
+}
+
+// auditHealth reports a trail that refuses writes as a critical problem.
+func auditHealth(l *audit.Log) []health.Problem {
+	if p := l.Problem(); p != nil {
+		return []health.Problem{{Code: "audit-broken", Severity: health.Error, Text: "the audit trail refuses writes, so every audited action fails: " + p.Error()}}
+	}
 	return nil
 }
 

@@ -249,3 +249,27 @@ func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
 		t.Errorf("rollout.approve audit records = %v, want %v", got, want)
 	}
 }
+
+func TestStartIsAudited(t *testing.T) {
+	cfg := testConfig(t)
+	sys, err := New(context.Background(), cfg, Options{ConfigPath: "../configs/dev.yaml", Build: Build{Version: "v-test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "appliance.start"})
+	if err != nil || len(recs) != 1 || recs[0].Details["version"] != "v-test" || !strings.HasPrefix(recs[0].After, "sha256:") {
+		t.Fatalf("appliance.start records = %+v, %v; want one with the version and the config's digest", recs, err)
+	}
+	st := sys.Status(context.Background())
+	found := false
+	for _, p := range st.Panels {
+		if p.ID == "audit" {
+			s := p.Data.(audit.Stats)
+			found = s.Records >= 1 && s.FileBytes > 0 && strings.HasPrefix(s.File, cfg.State.Dir)
+		}
+	}
+	if !found {
+		t.Error("the status page has no audit panel with the trail's path and size")
+	}
+}
