@@ -24,6 +24,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
@@ -58,8 +59,9 @@ type System struct {
 	resolver *resolver.Server // the allowlisting DNS server; nil when disabled
 	gateway  *gateway.Gateway // the nftables egress policy; nil when disabled
 	assets   *inventory.Inventory
-	shaper   *cache.Shaper // bandwidth budgets; the cache serves and fetches through it
-	updates  *updateCache  // TUF mirrors, the verified cache and the endpoints' handler
+	shaper   *cache.Shaper   // bandwidth budgets; the cache serves and fetches through it
+	updates  *updateCache    // TUF mirrors, the verified cache and the endpoints' handler
+	rollout  *rollout.Engine // rings, windows, releases, rollouts, the serving gate
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -112,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"tuf/cache", s.buildDistribution},
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},
+		{"rollout", s.buildRollout},
 		{"compliance", s.buildCompliance},
 		{"inventory", s.buildInventory},
 		{"web", s.buildWeb},

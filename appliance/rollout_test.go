@@ -1,0 +1,192 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/web"
+)
+
+// TestRolloutWiring runs the System on the dev config with the gate enforced: the demo
+// upstream's target is held until a rollout releases it to an enrolled agent's ring,
+// then served through the gate and counted as delivered; the agent's report completes
+// the rollout; every step is in the audit trail and the panel is on the status page.
+func TestRolloutWiring(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cfg.Rollout.Gate = "enforce"
+	cfg.Rollout.DefaultRing = ""
+	cfg.Rollout.Windows = []config.RolloutWindow{{Name: "always", Cron: "0 * * * *", Duration: config.Duration(2 * time.Hour)}}
+	sys, err := New(ctx, cfg, Options{Build: Build{Version: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		sys.Close()
+	})
+	e := sys.rollout
+	if e == nil {
+		t.Fatal("no rollout engine on the System")
+	}
+	dist := "http://" + sys.DistributionAddr()
+
+	tok, _, err := e.CreateToken(ctx, "dora", "pilot desks", "pilot", nil, time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enr struct {
+		AgentID    string `json:"agent_id"`
+		Credential string `json:"credential"`
+	}
+	code, body := post(t, dist+"/agent/v1/enroll", "", map[string]string{"token": tok, "hostname": "rx-ws-1"}, &enr)
+	if code != 200 || enr.Credential == "" {
+		t.Fatalf("enroll: %d %s", code, body)
+	}
+	auth := "Bearer " + enr.Credential
+
+	// Held: the target is verified and known, but no rollout releases it.
+	target := dist + "/repos/demo/targets/hello.txt"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body = getWith(t, target, auth)
+		if code == http.StatusForbidden {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET hello.txt before any rollout: %d %s, want 403 held", code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // the mirror's first refresh runs as Run starts
+	}
+	if !strings.Contains(body, "held") {
+		t.Errorf("refusal says %q, want it held", body)
+	}
+	if code, body := getWith(t, target, ""); code != http.StatusForbidden || !strings.Contains(body, "not in the inventory") {
+		t.Errorf("anonymous loopback device: %d %s, want 403", code, body)
+	}
+
+	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "hello 1", Repo: "demo", Targets: []string{"hello.txt"}, Severity: rollout.High})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "none", TestEvidence: "demo", RollbackPlan: "none",
+		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func() (*rollout.Rollout, error){
+		func() (*rollout.Rollout, error) { return e.Submit(ctx, r.ID, "rita") },
+		func() (*rollout.Rollout, error) { return e.Approve(ctx, r.ID, "anna", "fine") },
+		func() (*rollout.Rollout, error) { return e.Schedule(ctx, r.ID, "dora", time.Time{}) },
+	} {
+		if _, err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, body = getWith(t, target, auth)
+	if code != 200 || !strings.Contains(body, "Hello from Patchgate") {
+		t.Fatalf("GET hello.txt after the rollout released the pilot: %d %q", code, body)
+	}
+	ds, err := e.Deployments(ctx, rollout.DeploymentFilter{RolloutID: r.ID})
+	if err != nil || len(ds) != 1 || ds[0].State != rollout.DepDownloaded {
+		t.Fatalf("deployments after the download: %+v %v, want one downloaded (delivered)", ds, err)
+	}
+	var out struct{ State string }
+	if code, body := post(t, dist+"/agent/v1/deployments/"+itoa64(ds[0].ID)+"/outcome", auth, map[string]any{"status": "succeeded", "exit_code": 0}, &out); code != 200 || out.State != "succeeded" {
+		t.Fatalf("outcome: %d %s", code, body)
+	}
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ = e.Rollout(ctx, r.ID); r.State != rollout.Completed {
+		t.Fatalf("rollout %s after the pilot succeeded, want completed", r.State)
+	}
+
+	recs, err := sys.audit.Records(ctx, audit.Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, rec := range recs {
+		seen[rec.Action] = rec.Actor
+	}
+	for action, actor := range map[string]string{"rollout.approve": "anna", "rollout.submit": "rita", "rollout.schedule": "dora",
+		"agent.enroll": "agent:" + enr.AgentID, "deployment.succeeded": "agent:" + enr.AgentID, "stage.advance": "system"} {
+		if seen[action] != actor {
+			t.Errorf("audit record %s by %q, want by %q", action, seen[action], actor)
+		}
+	}
+
+	// The panel is on the status page, drawn.
+	var st web.Status
+	req, _ := http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	found := false
+	for _, p := range st.Panels {
+		found = found || p.ID == "rollout"
+	}
+	if !found {
+		t.Error("no rollout panel in the status JSON")
+	}
+	code, page := getWith(t, "http://"+sys.AdminAddr()+"/", "")
+	if code != 200 || !strings.Contains(page, "hello 1") || strings.Contains(page, "could not be drawn") {
+		t.Errorf("status page (%d) lacks a drawn rollout panel", code)
+	}
+}
+
+func getWith(t *testing.T, url, authz string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, url, authz string, body, out any) (int, string) {
+	t.Helper()
+	j, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(j))
+	req.Header.Set("Content-Type", "application/json")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		json.Unmarshal(b, out)
+	}
+	return resp.StatusCode, string(b)
+}
