@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/compliance"
+	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
 )
@@ -30,7 +31,7 @@ func (s *System) buildCompliance(context.Context) error {
 	}
 	b := &compliance.Builder{Exceptions: complianceExceptions{s.auth}, MFA: s.auth}
 	if eng != nil {
-		b.Source = complianceSource{eng}
+		b.Source = complianceSource{eng, s}
 		s.auth.SetRollouts(authRollouts{eng})
 	}
 	host, _ := os.Hostname()
@@ -63,8 +64,30 @@ func (c complianceExceptions) OpenExceptions(ctx context.Context) ([]compliance.
 }
 
 // complianceSource reads obligations (deployments with their deadlines) and approvals
-// from the rollout engine.
-type complianceSource struct{ e *rollout.Engine }
+// from the rollout engine, and the devices' type and segment from the inventory (built
+// after this step, so looked up when a report is made).
+type complianceSource struct {
+	e *rollout.Engine
+	s *System
+}
+
+type assetFacts struct{ typ, segment string }
+
+func (c complianceSource) assetFacts(ctx context.Context) map[string]assetFacts {
+	out := map[string]assetFacts{}
+	if c.s == nil || c.s.assets == nil {
+		return out
+	}
+	assets, err := c.s.assets.List(ctx, inventory.Filter{})
+	if err != nil {
+		c.s.log.Warn("compliance: inventory unavailable; device types and segments unknown", "err", err)
+		return out
+	}
+	for _, a := range assets {
+		out[a.ID] = assetFacts{a.Type, a.Segment}
+	}
+	return out
+}
 
 func (c complianceSource) Items(ctx context.Context) ([]compliance.Item, error) {
 	rels, err := c.e.Releases(ctx)
@@ -79,6 +102,7 @@ func (c complianceSource) Items(ctx context.Context) ([]compliance.Item, error) 
 	if err != nil {
 		return nil, err
 	}
+	facts := c.assetFacts(ctx)
 	var out []compliance.Item
 	for _, d := range deps {
 		if d.State == rollout.DepCancelled {
@@ -88,6 +112,8 @@ func (c complianceSource) Items(ctx context.Context) ([]compliance.Item, error) 
 		if it.Asset == "" {
 			it.Asset = d.AssetID
 		}
+		f := facts[d.AssetID]
+		it.AssetType, it.Segment = f.typ, f.segment
 		if rel := byID[d.ReleaseID]; rel != nil {
 			it.Release, it.Severity, it.KnownExploited = rel.Name, string(rel.Severity), rel.KnownExploited
 			if it.Since.IsZero() {
