@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -46,9 +47,12 @@ type ShaperConfig struct {
 	DefaultPercent int
 	// Location is the site's zone the schedule is read in (nil: UTC).
 	Location *time.Location
-	// Chunk is the most bytes written per turn (0: DefaultShapeChunk). Each
-	// budget's burst is the larger of two chunks and 50ms at its current rate:
-	// enough to absorb a late timer, too little to matter to the cap.
+	// Chunk is the smallest number of bytes written per turn (0:
+	// DefaultShapeChunk). A turn is about 10ms of the download's share of its
+	// tightest budget, between Chunk and 16*Chunk: small turns keep sharing fine
+	// at low rates, large ones keep the waits cheap at high rates. Each budget's
+	// burst is the larger of two chunks and 50ms at its current rate: enough to
+	// absorb a late timer, too little to matter to the cap.
 	Chunk int
 }
 
@@ -101,9 +105,11 @@ type Shaper struct {
 	percent   atomic.Int32
 	untilNano atomic.Int64 // when the schedule may next turn, Unix ns
 
-	mu      sync.Mutex // guards clients and the schedule turn
-	clients map[string]*shaperClient
-	active  int
+	mu         sync.Mutex // guards clients and the schedule turn
+	clients    map[string]*shaperClient
+	active     int
+	clientsNow atomic.Int32 // len(clients), for turnSize
+	bufs       sync.Pool    // *[]byte of 16*chunk, for ReadFrom
 }
 
 // shapeBudget is one token bucket and the rate it has at 100%.
@@ -163,6 +169,7 @@ func NewShaper(cfg ShaperConfig, opts ShaperOptions) (*Shaper, error) {
 	if s.clientKey == nil {
 		s.clientKey = remoteIP
 	}
+	s.bufs.New = func() any { b := make([]byte, 16*s.chunk); return &b }
 	s.met = newShaperMetrics(s)
 	s.site = s.newBudget("site", cfg.Site)
 	s.upstream = s.newBudget("upstream", cfg.Upstream)
@@ -256,8 +263,8 @@ func (s *Shaper) Shaping() bool {
 
 // Wrap returns the writer a download of r must write its body to, and a function to
 // call once the response is finished. When a budget applies, the writer paces every
-// write as the type comment says and has no ReadFrom, so the body goes through it in
-// chunks; when none applies (no site, segment or client cap) it only counts bytes and
+// write as the type comment says (its ReadFrom reads the body in turns instead of
+// using sendfile); when none applies (no site, segment or client cap) it only counts bytes and
 // hands ReadFrom to w, keeping the kernel's sendfile path. The writer unwraps to w for
 // http.ResponseController.
 func (s *Shaper) Wrap(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
@@ -294,6 +301,7 @@ func (s *Shaper) acquire(key string, seg *shaperSegment) *shaperClient {
 			c.budget = s.newBudget("client", s.cfg.Client)
 		}
 		s.clients[key] = c
+		s.clientsNow.Store(int32(len(s.clients)))
 	}
 	c.active++
 	s.active++
@@ -307,6 +315,7 @@ func (s *Shaper) release(c *shaperClient) {
 	s.active--
 	if c.active == 0 {
 		delete(s.clients, c.key)
+		s.clientsNow.Store(int32(len(s.clients)))
 	}
 }
 
@@ -373,7 +382,7 @@ func (s *Shaper) budgets() []*shapeBudget {
 	return bs
 }
 
-// take waits until client c may send n bytes (n <= chunk).
+// take waits until client c may send n bytes (n <= 16*chunk, within every burst).
 func (s *Shaper) take(ctx context.Context, c *shaperClient, n int) error {
 	s.refresh()
 	select {
@@ -393,8 +402,20 @@ func (s *Shaper) take(ctx context.Context, c *shaperClient, n int) error {
 	return nil
 }
 
-// wait takes n tokens from b, counting the time spent waiting as throttled.
+// wait takes n tokens from b, counting the time spent waiting as throttled. It takes
+// them a burst at a time (a schedule turn may have shrunk the burst since n was sized).
 func (s *Shaper) wait(ctx context.Context, b *shapeBudget, n int) error {
+	for n > 0 {
+		k := min(n, max(1, b.lim.Burst()))
+		if err := s.waitN(ctx, b, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (s *Shaper) waitN(ctx context.Context, b *shapeBudget, n int) error {
 	r := b.lim.ReserveN(time.Now(), n)
 	if !r.OK() {
 		return fmt.Errorf("cache: shape: %d bytes exceed the %s burst", n, b.name)
@@ -459,7 +480,7 @@ func (u *upstreamReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// shapedWriter paces a response body. It deliberately has no ReadFrom.
+// shapedWriter paces a response body.
 type shapedWriter struct {
 	http.ResponseWriter
 	ctx context.Context // the request's: a client gone stops the waits
@@ -470,7 +491,7 @@ type shapedWriter struct {
 func (w *shapedWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		n := min(len(p), w.s.chunk)
+		n := min(len(p), w.s.turnSize(w.c))
 		if err := w.s.take(w.ctx, w.c, n); err != nil {
 			return written, err
 		}
@@ -486,7 +507,91 @@ func (w *shapedWriter) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// ReadFrom sends src in turns of turnSize bytes. When the underlying writer has a
+// ReadFrom (net/http's response does: sendfile for files), each turn is handed to it
+// as a reader limited to the turn, so a shaped file still goes out with sendfile, one
+// paced turn at a time; otherwise the turns are read into a buffer and written.
+func (w *shapedWriter) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return w.readFromTurns(rf, src)
+	}
+	bp := w.s.bufs.Get().(*[]byte)
+	defer w.s.bufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := io.ReadFull(src, buf[:w.s.turnSize(w.c)])
+		if n > 0 {
+			m, err := w.Write(buf[:n])
+			total += int64(m)
+			if err != nil {
+				return total, err
+			}
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return total, nil
+		case rerr != nil:
+			return total, rerr
+		}
+	}
+}
+
+// readFromTurns hands rf one turn of src at a time. A src that is itself a limited
+// reader (io.CopyN, http.ServeContent) is unwrapped so that each turn is a
+// LimitedReader straight over the file, the shape net's sendfile recognises.
+func (w *shapedWriter) readFromTurns(rf io.ReaderFrom, src io.Reader) (int64, error) {
+	inner, outer := src, (*io.LimitedReader)(nil)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		inner, outer = lr.R, lr
+	}
+	var total int64
+	for {
+		k := int64(w.s.turnSize(w.c))
+		if outer != nil {
+			if outer.N <= 0 {
+				return total, nil
+			}
+			k = min(k, outer.N)
+		}
+		if err := w.s.take(w.ctx, w.c, int(k)); err != nil {
+			return total, err
+		}
+		n, err := rf.ReadFrom(&io.LimitedReader{R: inner, N: k})
+		if outer != nil {
+			outer.N -= n
+		}
+		total += n
+		w.c.served.Add(n)
+		w.c.seg.count(int(n))
+		if err != nil || n < k { // an error, or the end of src
+			return total, err
+		}
+	}
+}
+
 func (w *shapedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// turnSize is how many bytes client c sends per turn: about 10ms of its share of the
+// tightest budget over it (a shared budget's rate divided by the clients in flight),
+// between one and sixteen chunks.
+func (s *Shaper) turnSize(c *shaperClient) int {
+	r := math.Inf(1)
+	if c.budget != nil {
+		r = float64(c.budget.lim.Limit())
+	}
+	shared := math.Inf(1)
+	for _, b := range []*shapeBudget{c.seg.budget, s.site} {
+		if b != nil {
+			shared = min(shared, float64(b.lim.Limit()))
+		}
+	}
+	if n := s.clientsNow.Load(); n > 0 {
+		shared /= float64(n)
+	}
+	r = min(r, shared)
+	return int(min(max(r/100, float64(s.chunk)), float64(16*s.chunk)))
+}
 
 // countingWriter counts what an unshaped response sends and passes ReadFrom on, so
 // net/http still uses sendfile.

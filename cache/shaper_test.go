@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -192,29 +193,44 @@ func TestShaperSharesFairly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newShapeTestShaper(t, tc.cfg, nil)
 			srv, tally := shapeServer(t, s)
-			got, elapsed := shapeMeasure(t, srv.URL, tally, tc.srcs, 300*time.Millisecond, 1500*time.Millisecond)
 			var order []string
 			for _, src := range tc.srcs {
 				if !slices.Contains(order, src) {
 					order = append(order, src)
 				}
 			}
-			var total, wantTotal float64
-			rates := make([]float64, len(order))
-			for i, src := range order {
-				rates[i] = float64(got[src]) / elapsed.Seconds()
-				total += rates[i]
-				wantTotal += tc.want[i]
-			}
-			t.Logf("rates %v B/s, total %.0f B/s, Jain %.3f", rates, total, shapeJain(rates))
-			if math.Abs(total-wantTotal) > tc.tol*wantTotal {
-				t.Errorf("total %.0f B/s, want %.0f ±%.0f%%", total, wantTotal, tc.tol*100)
-			}
-			for i, src := range order {
-				if math.Abs(rates[i]-tc.want[i]) > 2*tc.tol*tc.want[i] {
-					t.Errorf("client %s got %.0f B/s, want %.0f ±%.0f%%", src, rates[i], tc.want[i], 2*tc.tol*100)
+			// Going over the cap fails at once. Falling short, or an unequal share, can
+			// also come from this process being starved of CPU on a loaded machine (the
+			// buckets hold only 50ms), so such a measurement is taken again, up to three
+			// times; a shaper that falls short every time still fails.
+			var problems []string
+			for attempt := 1; attempt <= 3; attempt++ {
+				got, elapsed := shapeMeasure(t, srv.URL, tally, tc.srcs, 300*time.Millisecond, 1500*time.Millisecond)
+				var total, wantTotal float64
+				rates := make([]float64, len(order))
+				for i, src := range order {
+					rates[i] = float64(got[src]) / elapsed.Seconds()
+					total += rates[i]
+					wantTotal += tc.want[i]
+				}
+				t.Logf("attempt %d: rates %.0f B/s, total %.0f B/s, Jain %.3f", attempt, rates, total, shapeJain(rates))
+				if total > (1+tc.tol)*wantTotal {
+					t.Fatalf("total %.0f B/s is over the cap: want %.0f +%.0f%% at most", total, wantTotal, tc.tol*100)
+				}
+				problems = nil
+				if total < (1-tc.tol)*wantTotal {
+					problems = append(problems, fmt.Sprintf("total %.0f B/s, want %.0f ±%.0f%%", total, wantTotal, tc.tol*100))
+				}
+				for i, src := range order {
+					if math.Abs(rates[i]-tc.want[i]) > 2*tc.tol*tc.want[i] {
+						problems = append(problems, fmt.Sprintf("client %s got %.0f B/s, want %.0f ±%.0f%%", src, rates[i], tc.want[i], 2*tc.tol*100))
+					}
+				}
+				if len(problems) == 0 {
+					return
 				}
 			}
+			t.Errorf("three measurements missed; the last: %s", strings.Join(problems, "; "))
 		})
 	}
 }
@@ -385,32 +401,33 @@ func shapeMetric(t *testing.T, reg *prometheus.Registry, name string, labels map
 	return -1
 }
 
-// shapeRecorder is a ResponseWriter that says whether ReadFrom (net/http's sendfile path)
-// was used.
+// shapeRecorder is a ResponseWriter with a ReadFrom (net/http's sendfile path) that
+// records the size of every ReadFrom call.
 type shapeRecorder struct {
 	*httptest.ResponseRecorder
-	readFrom bool
+	readFroms []int64
 }
 
 func (r *shapeRecorder) ReadFrom(src io.Reader) (int64, error) {
-	r.readFrom = true
-	return io.Copy(r.ResponseRecorder, src)
+	n, err := io.Copy(r.ResponseRecorder, src)
+	r.readFroms = append(r.readFroms, n)
+	return n, err
 }
 
 func TestShaperWrap(t *testing.T) {
 	tests := []struct {
-		name     string
-		cfg      cache.ShaperConfig
-		remote   string
-		readFrom bool // the body must reach the underlying ReadFrom
-		segment  string
+		name    string
+		cfg     cache.ShaperConfig
+		remote  string
+		shaped  bool // the body must reach the underlying ReadFrom in paced turns, else in one go
+		segment string
 	}{
-		{"no caps keeps sendfile", cache.ShaperConfig{Upstream: mb}, "10.20.0.7:4000", true, "other"},
-		{"uncapped segment keeps sendfile", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}}}}, "10.20.0.7:4000", true, "clinical"},
-		{"site cap shapes", cache.ShaperConfig{Site: 100 * mb}, "10.20.0.7:4000", false, "other"},
-		{"client cap shapes", cache.ShaperConfig{Client: 100 * mb}, "[::1]:4000", false, "other"},
-		{"segment cap shapes its clients", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 100 * mb}}}, "10.20.0.7:4000", false, "clinical"},
-		{"segment cap leaves others alone", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 100 * mb}}}, "10.30.0.7:4000", true, "other"},
+		{"no caps keeps sendfile", cache.ShaperConfig{Upstream: mb}, "10.20.0.7:4000", false, "other"},
+		{"uncapped segment keeps sendfile", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}}}}, "10.20.0.7:4000", false, "clinical"},
+		{"site cap shapes", cache.ShaperConfig{Site: 100 * mb}, "10.20.0.7:4000", true, "other"},
+		{"client cap shapes", cache.ShaperConfig{Client: 100 * mb}, "[::1]:4000", true, "other"},
+		{"segment cap shapes its clients", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 100 * mb}}}, "10.20.0.7:4000", true, "clinical"},
+		{"segment cap leaves others alone", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 100 * mb}}}, "10.30.0.7:4000", false, "other"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,12 +435,16 @@ func TestShaperWrap(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "/repos/demo/targets/a.bin", nil)
 			req.RemoteAddr = tc.remote
 			rec := &shapeRecorder{ResponseRecorder: httptest.NewRecorder()}
-			body := bytes.Repeat([]byte("x"), 200_000)
+			body := bytes.Repeat([]byte("x"), 3_000_000)
 			s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 			})).ServeHTTP(rec, req)
-			if rec.readFrom != tc.readFrom {
-				t.Errorf("underlying ReadFrom used = %v, want %v", rec.readFrom, tc.readFrom)
+			// Shaped: turns of at most 16 chunks (512 KiB); unshaped: the whole body at once.
+			if tc.shaped && (len(rec.readFroms) < 4 || slices.Max(rec.readFroms) > 16*cache.DefaultShapeChunk) {
+				t.Errorf("shaped: underlying ReadFrom calls of %v bytes, want turns of at most %d", rec.readFroms, 16*cache.DefaultShapeChunk)
+			}
+			if !tc.shaped && !slices.Equal(rec.readFroms, []int64{int64(len(body))}) {
+				t.Errorf("unshaped: underlying ReadFrom calls of %v bytes, want one of %d", rec.readFroms, len(body))
 			}
 			if !bytes.Equal(rec.Body.Bytes(), body) {
 				t.Errorf("body: got %d bytes, want the %d sent", rec.Body.Len(), len(body))
