@@ -472,6 +472,14 @@ func (r *row) displayName() string {
 	case r.class.Vendor.Value != "" || r.class.Model.Value != "":
 		return strings.TrimSpace(r.class.Vendor.Value + " " + r.class.Model.Value)
 	}
+	// What the device calls itself on its web page or in its UPnP description.
+	for _, k := range []netscan.Key{netscan.KeyUPnPFriendlyName, netscan.KeyHTTPTitle} {
+		for _, f := range r.facts {
+			if f.Key == k {
+				return f.Value
+			}
+		}
+	}
 	return r.id
 }
 

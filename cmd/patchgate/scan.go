@@ -119,7 +119,7 @@ never touched. It needs CAP_NET_RAW (run it as root) and stores nothing.`,
 	f.StringSliceVar(&subnets, "subnet", nil, "subnet to scan, CIDR or address (repeatable)")
 	f.StringSliceVar(&exclude, "exclude", nil, "host or subnet never to touch (repeatable)")
 	f.StringSliceVar(&probes, "probes", nil, "probes to run: arp,tcp,snmp,mdns,ssdp,http,ipp (default all)")
-	f.UintSliceVar(&ports, "ports", nil, "TCP ports to connect to (default 22,80,139,443,445,554,631,3389,8080,8443,9100)")
+	f.UintSliceVar(&ports, "ports", nil, "TCP ports to connect to; none given: 22,80,139,443,445,554,631,3389,8080,8443,9100")
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	f.IntVar(&passiveSecs, "passive-seconds", 10, "listen this long (0: do not listen)")
 	f.Float64Var(&hostRate, "host-rate", active.DefaultHostRate, "packets per second to one host")

@@ -19,17 +19,18 @@ import (
 
 // Progress reports how far a scan is. Stage is "discover" or "probe".
 type Progress struct {
-	Stage       string
-	Done, Total int
+	Stage string `json:"stage"`
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
 }
 
 // Summary is what a scan did.
 type Summary struct {
-	Addresses int           // addresses in the subnets
-	Excluded  int           // skipped by an exclusion
-	Live      int           // hosts found alive
-	Packets   int64         // packets charged to the rate caps
-	Duration  time.Duration // wall time
+	Addresses int           `json:"addresses"` // addresses in the subnets
+	Excluded  int           `json:"excluded"`  // skipped by an exclusion
+	Live      int           `json:"live"`      // hosts found alive
+	Packets   int64         `json:"packets"`   // packets charged to the rate caps
+	Duration  time.Duration `json:"duration"`  // wall time, in nanoseconds in JSON
 }
 
 // Scanner runs active scans. It is safe for concurrent use, but scans share
