@@ -481,4 +481,3 @@ func TestRolloutFailingPilotPausesAndCoreNeverGetsBytes(t *testing.T) {
 		}
 	}
 }
-
