@@ -47,6 +47,7 @@ func (s *System) buildHTTP(context.Context) error {
 		*l.dst = svc
 		s.closers = append(s.closers, svc.ln.Close)
 	}
+	s.filterSources()
 	s.dist.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "Patchgate distribution point. Updates are under /repos/{repo}/.")
 	})
