@@ -72,6 +72,9 @@ func resolverConfig(c *config.Config) resolver.Config {
 		out.Lists = append(out.Lists, resolver.List{Name: l.Name, Files: l.Files, Names: l.Names})
 	}
 	for _, seg := range c.Segments {
+		if !seg.Serves(config.ServiceDNS) {
+			continue // its clients are in no group: REFUSED
+		}
 		g := resolver.Segment{Name: seg.Name}
 		for _, p := range seg.Clients {
 			g.Clients = append(g.Clients, p.Prefix)

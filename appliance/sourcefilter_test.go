@@ -93,3 +93,20 @@ func TestSourceFilterAccept(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A segment that does not list dns gets no resolver client group, so its clients are
+// refused like any unknown address.
+func TestResolverOnlyForDNSSegments(t *testing.T) {
+	cfg := config.Default()
+	cfg.Segments = []config.Segment{
+		{Name: "management", Clients: []config.Prefix{config.MustPrefix("10.10.0.0/24")}, Services: []string{"admin"}},
+		{Name: "devices", Clients: []config.Prefix{config.MustPrefix("10.30.0.0/24")}},
+	}
+	var names []string
+	for _, g := range resolverConfig(&cfg).Segments {
+		names = append(names, g.Name)
+	}
+	if len(names) != 1 || names[0] != "devices" {
+		t.Errorf("resolver client groups = %v, want [devices]", names)
+	}
+}
