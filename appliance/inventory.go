@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,7 +47,7 @@ func (s *System) buildInventory(ctx context.Context) error {
 	}
 	inv, err := inventory.Open(ctx, s.db, inventory.Options{
 		Clock: s.clock, Logger: log, Registerer: s.registry, Classifier: fingerprint.New(rules),
-		NewFor: ic.NewFor.D(), FragileTag: ic.FragileTag, SegmentOf: segmentOf(s.cfg),
+		NewFor: ic.NewFor.D(), FragileTag: ic.FragileTag, SegmentOf: s.segmentOf,
 	})
 	if err != nil {
 		return err
@@ -62,6 +61,13 @@ func (s *System) buildInventory(ctx context.Context) error {
 	}
 	if s.gateway != nil {
 		s.gateway.SetNamer(inv)
+	}
+	if s.rollout != nil {
+		// The engine maps requesters to assets and rings through the inventory, agents'
+		// check-ins become observations, and firmware readings close deployments.
+		s.rollout.SetAssets(inventoryAssets{inv})
+		s.rollout.SetFacts(inventoryAssets{inv})
+		inv.SetFirmwareObserver(s.rollout)
 	}
 	d, err := inventory.NewDiscovery(inv, discoveryConfig(s.cfg), s.registry, s.log.With("svc", "discovery"), s.clock)
 	if err != nil {
@@ -155,32 +161,6 @@ func discoveryConfig(c *config.Config) inventory.DiscoveryConfig {
 	dc.Scan = ac
 	dc.Schedule = sc.Schedule
 	return dc
-}
-
-// segmentOf names the segment whose client subnets hold an address.
-func segmentOf(c *config.Config) func(netip.Addr) string {
-	type seg struct {
-		name string
-		ps   []netip.Prefix
-	}
-	var segs []seg
-	for _, s := range c.Segments {
-		x := seg{name: s.Name}
-		for _, p := range s.Clients {
-			x.ps = append(x.ps, p.Prefix)
-		}
-		segs = append(segs, x)
-	}
-	return func(a netip.Addr) string {
-		for _, s := range segs {
-			for _, p := range s.ps {
-				if p.Contains(a) {
-					return s.name
-				}
-			}
-		}
-		return ""
-	}
 }
 
 // inventoryPanel is the status page's inventory box.
