@@ -14,7 +14,6 @@ OUT=${OUT:-$image/out}
 CACHE=${CACHE:-$image/cache}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct)}
 
-# The license the copyright file names must be the project's; say so if it is not.
 case $VERSION in [0-9]*) ;; *) echo "deb.sh: VERSION must start with a digit" >&2; exit 1 ;; esac
 
 pkg=$(mktemp -d)
