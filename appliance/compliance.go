@@ -29,7 +29,7 @@ func (s *System) buildCompliance(context.Context) error {
 			eng = e
 		}
 	}
-	b := &compliance.Builder{Exceptions: complianceExceptions{s.auth}, MFA: s.auth}
+	b := &compliance.Builder{Exceptions: complianceExceptions{s.auth}, MFA: s.auth, Excuser: complianceExceptions{s.auth}}
 	if eng != nil {
 		b.Source = complianceSource{eng, s}
 		s.auth.SetRollouts(authRollouts{eng})
@@ -61,6 +61,12 @@ func (c complianceExceptions) OpenExceptions(ctx context.Context) ([]compliance.
 			RequestedAt: e.RequestedAt, ExpiresAt: e.ExpiresAt, ReviewDue: e.ReviewDue})
 	}
 	return out, nil
+}
+
+// ExcusedItem asks auth whether an approved exception covers the item now.
+func (c complianceExceptions) ExcusedItem(ctx context.Context, it compliance.Item) (bool, error) {
+	return c.a.Excused(ctx, auth.Subject{Assets: []string{it.AssetID, it.Asset}, Ring: it.Ring,
+		Releases: []string{it.Release, it.ReleaseID}, CVEs: it.CVEs})
 }
 
 // complianceSource reads obligations (deployments with their deadlines) and approvals
@@ -108,14 +114,14 @@ func (c complianceSource) Items(ctx context.Context) ([]compliance.Item, error) 
 		if d.State == rollout.DepCancelled {
 			continue
 		}
-		it := compliance.Item{Asset: d.AssetName, Ring: d.Ring, Since: d.Since, Deadline: d.Deadline, Attempts: d.Attempt}
+		it := compliance.Item{AssetID: d.AssetID, ReleaseID: strconv.FormatInt(d.ReleaseID, 10), Asset: d.AssetName, Ring: d.Ring, Since: d.Since, Deadline: d.Deadline, Attempts: d.Attempt}
 		if it.Asset == "" {
 			it.Asset = d.AssetID
 		}
 		f := facts[d.AssetID]
 		it.AssetType, it.Segment = f.typ, f.segment
 		if rel := byID[d.ReleaseID]; rel != nil {
-			it.Release, it.Severity, it.KnownExploited = rel.Name, string(rel.Severity), rel.KnownExploited
+			it.Release, it.Severity, it.KnownExploited, it.CVEs = rel.Name, string(rel.Severity), rel.KnownExploited, rel.CVEs
 			if it.Since.IsZero() {
 				it.Since = rel.Published
 			}

@@ -455,7 +455,7 @@ func TestExceptionsSeparationAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	excused := func() bool {
-		ok, err := fx.a.Excused(ctx, "rx-robot-1", "critical", "", []string{"CVE-2025-1234"})
+		ok, err := fx.a.Excused(ctx, Subject{Assets: []string{"a-17", "rx-robot-1"}, Ring: "critical", Releases: []string{"robot 7.1"}, CVEs: []string{"CVE-2025-1234"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -247,12 +247,20 @@ func (a *Authority) expire(ctx context.Context, e Exception) {
 	})
 }
 
-// Excused reports whether an approved, unexpired exception covers asset (or its ring)
-// for release or cve right now. An exception stops excusing the instant it expires.
-func (a *Authority) Excused(ctx context.Context, asset, ring, release string, cves []string) (bool, error) {
+// Subject is what an exception may excuse: a device (by any of its names: ID, name),
+// its ring, and a release (by name or ID) with its CVEs.
+type Subject struct {
+	Assets   []string
+	Ring     string
+	Releases []string
+	CVEs     []string
+}
+
+// Excused reports whether an approved, unexpired exception covers s right now. An
+// exception stops excusing the instant it expires.
+func (a *Authority) Excused(ctx context.Context, s Subject) (bool, error) {
 	now := a.now()
-	rows, err := a.db.QueryContext(ctx, `SELECT `+exCols+` FROM auth_exceptions WHERE state = ? AND ((asset != '' AND asset = ?) OR (ring != '' AND ring = ?))`,
-		ExApproved, asset, ring)
+	rows, err := a.db.QueryContext(ctx, `SELECT `+exCols+` FROM auth_exceptions WHERE state = ?`, ExApproved)
 	if err != nil {
 		return false, fmt.Errorf("auth: excused: %w", err)
 	}
@@ -265,7 +273,9 @@ func (a *Authority) Excused(ctx context.Context, asset, ring, release string, cv
 		if !now.Before(e.ExpiresAt) {
 			continue
 		}
-		if e.Release != "" && e.Release == release || e.CVE != "" && contains(cves, e.CVE) {
+		scope := e.Asset != "" && contains(s.Assets, e.Asset) || e.Ring != "" && e.Ring == s.Ring
+		what := e.Release != "" && contains(s.Releases, e.Release) || e.CVE != "" && contains(s.CVEs, e.CVE)
+		if scope && what {
 			return true, nil
 		}
 	}

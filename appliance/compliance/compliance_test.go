@@ -161,3 +161,21 @@ func TestPagesAndExports(t *testing.T) {
 		t.Errorf("CSV does not parse: %v", err)
 	}
 }
+
+type fakeExcuser struct{ asset string }
+
+func (f fakeExcuser) ExcusedItem(_ context.Context, it Item) (bool, error) {
+	return it.Asset == f.asset, nil
+}
+
+func TestExcusedItemsAreNotOverdue(t *testing.T) {
+	b := fixture()
+	b.Excuser = fakeExcuser{"robot-1"}
+	r, err := b.Build(context.Background(), now, time.Time{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Overdue) != 0 || r.KEVOpen != 0 || len(r.Excused) != 1 || r.Excused[0].Asset != "robot-1" {
+		t.Errorf("with robot-1 excused: overdue %d, KEV open %d, excused %v; want 0, 0, [robot-1]", len(r.Overdue), r.KEVOpen, r.Excused)
+	}
+}

@@ -170,6 +170,7 @@ func WriteCSV(w interface{ Write([]byte) (int, error) }, rep *Report) error {
 	}
 	cw.Write([]string{"known_exploited", "", "open", i(rep.KEVOpen)})
 	cw.Write([]string{"known_exploited", "", "past_due", i(rep.KEVPastDue)})
+	cw.Write([]string{"excused", "", "count", i(len(rep.Excused))})
 	for _, rt := range rep.FailedRate {
 		cw.Write([]string{"failed_update_rate", rt.Ring, "percent", f(rt.Percent)})
 	}

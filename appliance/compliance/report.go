@@ -12,11 +12,14 @@ import (
 // Item is one obligation: an asset that must get a release, with its deadline and
 // outcome so far.
 type Item struct {
+	AssetID        string    `json:"asset_id,omitempty"`
 	Asset          string    `json:"asset"`
 	AssetType      string    `json:"asset_type"`
 	Segment        string    `json:"segment"`
 	Ring           string    `json:"ring"`
 	Release        string    `json:"release"`
+	ReleaseID      string    `json:"release_id,omitempty"`
+	CVEs           []string  `json:"cves,omitempty"`
 	Severity       string    `json:"severity"` // critical, high, medium, low
 	KnownExploited bool      `json:"known_exploited"`
 	Since          time.Time `json:"since"`    // when the obligation began
@@ -24,6 +27,8 @@ type Item struct {
 	PatchedAt      time.Time `json:"patched_at,omitzero"`
 	Attempts       int       `json:"attempts"`
 	Failures       int       `json:"failures"`
+	// Excused is set by Build when an approved exception covers the unpatched item.
+	Excused bool `json:"excused,omitempty"`
 }
 
 // Patched reports whether the item was patched by t.
@@ -56,6 +61,11 @@ type Source interface {
 // Exceptions gives the open exceptions (auth).
 type Exceptions interface {
 	OpenExceptions(ctx context.Context) ([]Exception, error)
+}
+
+// Excuser says whether an approved, unexpired exception covers an item now (auth).
+type Excuser interface {
+	ExcusedItem(ctx context.Context, it Item) (bool, error)
 }
 
 // MFA gives the second-factor coverage of accounts that can change things (auth).
@@ -120,6 +130,7 @@ type Report struct {
 	KEVOpen     int         `json:"kev_open"`
 	KEVPastDue  int         `json:"kev_past_due"`
 	KEVItems    []Item      `json:"kev_items"`
+	Excused     []Item      `json:"excused"` // unpatched, past or before their deadline, covered by an exception
 	FailedRate  []Rate      `json:"failed_update_rate"`
 	Exceptions  []Exception `json:"open_exceptions"`
 	ApprovalN   int         `json:"approvals"`
@@ -139,6 +150,7 @@ type Builder struct {
 	Source     Source
 	Exceptions Exceptions // may be nil
 	MFA        MFA        // may be nil
+	Excuser    Excuser    // may be nil: nothing is excused
 }
 
 // Build computes the report at now for the period [from, to) (approvals and patches in
@@ -204,9 +216,20 @@ func (b *Builder) Build(ctx context.Context, now, from, to time.Time) (*Report, 
 	for i, a := range ages {
 		r.OverdueAges[i].Label = a.label
 	}
-	for _, it := range live {
+	for i, it := range live {
 		if it.Patched(at) {
 			continue
+		}
+		if b.Excuser != nil {
+			ok, err := b.Excuser.ExcusedItem(ctx, it)
+			if err != nil {
+				return nil, fmt.Errorf("compliance: exceptions: %w", err)
+			}
+			if ok {
+				live[i].Excused = true
+				r.Excused = append(r.Excused, live[i])
+				continue // documented and approved: neither overdue nor an open KEV item
+			}
 		}
 		if it.KnownExploited {
 			r.KEVOpen++
