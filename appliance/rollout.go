@@ -12,7 +12,8 @@ import (
 // store, evaluated on the clock; the serving gate in front of the cache's targets (when
 // rollout.gate is enforce) and the delivery count behind it; the agent API on the
 // distribution listener, the admin API on the admin listener (actors from auth), the
-// status panel.
+// inventory as the engine's devices (and the engine as the inventory's firmware
+// observer), and the status panel.
 func (s *System) buildRollout(ctx context.Context) error {
 	c := s.cfg.Rollout
 	loc := c.Location()
@@ -50,12 +51,18 @@ func (s *System) buildRollout(ctx context.Context) error {
 	if s.updates != nil {
 		opts.Cache = s.updates.cache
 	}
+	if s.assets != nil { // inventory_rollout.go
+		opts.Assets, opts.Facts = inventoryAssets{s.assets}, inventoryAssets{s.assets}
+	}
 	e, err := rollout.New(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
 	s.rollout = e
 	s.services = append(s.services, e)
+	if s.assets != nil {
+		s.assets.SetFirmwareObserver(e) // a scan reading a release's version completes agentless deployments
+	}
 	e.RegisterAgentAPI(s.dist.mux)
 	actor := rollout.LoopbackActor
 	if s.auth != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,6 +58,18 @@ func TestRolloutWiring(t *testing.T) {
 		t.Fatalf("enroll: %d %s", code, body)
 	}
 	auth := "Bearer " + enr.Credential
+	// The check-in's facts make the device an asset of the inventory; it stays in the
+	// token's ring.
+	var ci struct {
+		AssetID string `json:"asset_id"`
+		Ring    string `json:"ring"`
+	}
+	if code, body := post(t, dist+"/agent/v1/checkin", auth, map[string]any{"hostname": "rx-ws-1", "os": "linux", "serial": "SN-1"}, &ci); code != 200 || ci.Ring != "pilot" {
+		t.Fatalf("checkin: %d %s, want ring pilot", code, body)
+	}
+	if _, err := sys.assets.Get(ctx, ci.AssetID); err != nil {
+		t.Errorf("the inventory does not have the agent's device %s: %v", ci.AssetID, err)
+	}
 
 	// Held: the target is verified and known, but no rollout releases it.
 	target := dist + "/repos/demo/targets/hello.txt"
@@ -74,8 +87,20 @@ func TestRolloutWiring(t *testing.T) {
 	if !strings.Contains(body, "held") {
 		t.Errorf("refusal says %q, want it held", body)
 	}
-	if code, body := getWith(t, target, ""); code != http.StatusForbidden || !strings.Contains(body, "not in the inventory") {
-		t.Errorf("anonymous loopback device: %d %s, want 403", code, body)
+	// Without the credential, from the agent's address: the same device, held too.
+	if code, body := getWith(t, target, ""); code != http.StatusForbidden || !strings.Contains(body, "held") {
+		t.Errorf("the agent's device without its credential: %d %s, want 403 held", code, body)
+	}
+	// From another loopback address the inventory has never seen: no ring.
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	resp, err := other.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "not in the inventory") {
+		t.Errorf("an unknown device: %d %s, want 403 not in the inventory", resp.StatusCode, b)
 	}
 
 	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "hello 1", Repo: "demo", Targets: []string{"hello.txt"}, Severity: rollout.High})
@@ -137,7 +162,7 @@ func TestRolloutWiring(t *testing.T) {
 	var st web.Status
 	req, _ := http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
 	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

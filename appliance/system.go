@@ -114,9 +114,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"tuf/cache", s.buildDistribution},
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},
+		{"inventory", s.buildInventory},
 		{"rollout", s.buildRollout},
 		{"compliance", s.buildCompliance},
-		{"inventory", s.buildInventory},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

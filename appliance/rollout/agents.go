@@ -352,10 +352,7 @@ func (e *Engine) assetOfAgent(ctx context.Context, ag *Agent) (Asset, error) {
 		return Asset{}, fmt.Errorf("inventory: %w", err)
 	}
 	if ok {
-		if a.AgentID == "" {
-			a.AgentID = ag.ID
-		}
-		return a, nil
+		return withAgent(a, ag), nil
 	}
 	return e.agentOwnAsset(ag), nil
 }

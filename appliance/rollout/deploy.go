@@ -16,15 +16,22 @@ func (e *Engine) allAssets(ctx context.Context) ([]Asset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	known := map[string]bool{}
-	for _, a := range inv {
-		if a.AgentID != "" {
-			known[a.AgentID] = true
-		}
-	}
 	agents, err := listAgents(ctx, e.db)
 	if err != nil {
 		return nil, err
+	}
+	byID := map[string]*Agent{}
+	for _, ag := range agents {
+		if ag.RevokedAt.IsZero() {
+			byID[ag.ID] = ag
+		}
+	}
+	known := map[string]bool{}
+	for i, a := range inv {
+		if ag := byID[a.AgentID]; ag != nil {
+			inv[i] = withAgent(a, ag)
+			known[ag.ID] = true
+		}
 	}
 	for _, ag := range agents {
 		if known[ag.ID] || !ag.RevokedAt.IsZero() {
@@ -34,13 +41,28 @@ func (e *Engine) allAssets(ctx context.Context) ([]Asset, error) {
 			return nil, fmt.Errorf("inventory: %w", err)
 		} else if ok {
 			if !slices.ContainsFunc(inv, func(x Asset) bool { return x.ID == a.ID }) {
-				inv = append(inv, a)
+				inv = append(inv, withAgent(a, ag))
 			}
 			continue
 		}
 		inv = append(inv, e.agentOwnAsset(ag))
 	}
 	return inv, nil
+}
+
+// withAgent completes the inventory's asset of an agent with what its enrolment token
+// said: the token's ring unless an admin assigned one, and the token's tags.
+func withAgent(a Asset, ag *Agent) Asset {
+	if a.Ring == "" {
+		a.Ring = ag.Ring
+	}
+	for _, t := range ag.Tags {
+		if !slices.Contains(a.Tags, t) {
+			a.Tags = append(slices.Clone(a.Tags), t)
+		}
+	}
+	a.AgentID = ag.ID
+	return a
 }
 
 // agentOwnAsset is the asset an agent the inventory does not know stands for.

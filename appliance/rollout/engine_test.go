@@ -446,3 +446,50 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+// TestAgentRing: an agent's ring comes from its enrolment token, also once the inventory
+// knows its device, unless an admin assigned the device a ring there.
+func TestAgentRing(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	tok, _, err := v.e.CreateToken(ctx, "dora", "pilot desks", "pilot", []string{"rx"}, time.Hour, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrol := func(host string) *Agent {
+		ag, _, err := v.e.Enroll(ctx, tok, Facts{Hostname: host}, v.addrOf("p1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ag
+	}
+	a1, a2, a3 := enrol("unknown-to-inventory"), enrol("known"), enrol("assigned")
+	v.assets.Put(Asset{ID: "agent:" + a2.ID, Name: "known", AgentID: a2.ID, Segment: "clinical"})
+	v.assets.Put(Asset{ID: "agent:" + a3.ID, Name: "assigned", AgentID: a3.ID, Ring: "critical"})
+	tests := []struct {
+		name string
+		ag   *Agent
+		want string
+	}{
+		{"not in the inventory: the token's ring", a1, "pilot"},
+		{"in the inventory without a ring: still the token's", a2, "pilot"},
+		{"a ring assigned in the inventory wins", a3, "critical"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ring, _, err := v.e.Offers(ctx, tt.ag)
+			if err != nil || ring != tt.want {
+				t.Errorf("ring = %q, %v; want %q", ring, err, tt.want)
+			}
+		})
+	}
+	all := must(t)(v.e.allAssets(ctx)).([]Asset)
+	if len(all) != 3 {
+		t.Fatalf("allAssets = %d assets, want 3 (no agent twice)", len(all))
+	}
+	for _, a := range all {
+		if a.AgentID == a2.ID && (a.Ring != "pilot" || a.Tags[0] != "rx") {
+			t.Errorf("the known agent's asset %+v lacks the token's ring and tags", a)
+		}
+	}
+}

@@ -159,6 +159,13 @@ func (g *Gate) identify(ctx context.Context, req Request) (Asset, bool, error) {
 	if err != nil {
 		return Asset{}, false, fmt.Errorf("inventory: %w", err)
 	}
+	if ok && a.AgentID != "" {
+		// An agent's device asking without its credential: still the agent's ring.
+		ag, err := scanAgent(e.db.QueryRowContext(ctx, `SELECT `+agentCols+` FROM rollout_agents WHERE id = ?`, a.AgentID))
+		if err == nil && ag.RevokedAt.IsZero() {
+			a = withAgent(a, ag)
+		}
+	}
 	return a, ok, nil
 }
 
