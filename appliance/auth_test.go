@@ -4,20 +4,28 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/rollout"
 )
+
+var updateGolden = flag.Bool("update", false, "rewrite golden files")
 
 // adminPatterns lists every pattern registered on mux. ServeMux has no public way to
 // list them, so this reads its routing index by reflection (test-only). If a Go release
@@ -103,6 +111,42 @@ func TestEveryAdminRouteHasAPermission(t *testing.T) {
 			}
 		}
 	}
+	// The access matrix, reviewed as a golden file: every route (and rollout action) with
+	// the roles that may use it. A new route, or a changed permission, shows here.
+	var lines []string
+	for _, pr := range auth.Probes(patterns) {
+		var who []string
+		for _, role := range auth.Roles {
+			if g.Decide(httptest.NewRequest(pr.Method, pr.Path, nil), &auth.Principal{User: "probe", Roles: []auth.Role{role}}) {
+				who = append(who, string(role))
+			}
+		}
+		switch pr.Perm {
+		case auth.Public:
+			who = []string{"anyone"}
+		case auth.Session:
+			who = []string{"any session, before MFA too"}
+		}
+		if len(who) == 0 {
+			who = []string{"nobody"}
+		}
+		lines = append(lines, fmt.Sprintf("%-48s %s", pr.Method+" "+pr.Path, strings.Join(who, ", ")))
+	}
+	slices.Sort(lines)
+	got := strings.Join(lines, "\n") + "\n"
+	golden := filepath.Join("testdata", "access-matrix.golden")
+	if *updateGolden {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./appliance -run TestEveryAdminRouteHasAPermission -update)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("access matrix changed (-golden +now); review, then -update:\n%s", diff)
+	}
+
 	// Unknown routes are denied by default: nothing runs.
 	rec := httptest.NewRecorder()
 	g.ServeHTTP(rec, httptest.NewRequest("DELETE", "/api/v1/nothing-here", nil))
