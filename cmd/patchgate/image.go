@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -195,20 +196,41 @@ func newImageStatusCmd() *cobra.Command {
 
 func newImageInstallCmd() *cobra.Command {
 	var f updaterFlags
-	var ver, root, rootSum, uki, ukiSum string
+	var manifest, ver, root, rootSum, uki, ukiSum string
 	cmd := &cobra.Command{
-		Use:   "install --version V --root FILE --root-sha256 HEX --uki FILE --uki-sha256 HEX",
+		Use:   "install (--manifest FILE | --version V --root FILE --root-sha256 HEX --uki FILE --uki-sha256 HEX)",
 		Short: "Install an appliance version into the inactive slot; the next boot tries it",
 		Long: `install writes the root filesystem image into the slot the running system does not use
-and the UKI onto the ESP with a boot counter. Both are checked against the given SHA-256
-while they stream (take the sums from the verified TUF target). The next boot tries the
-new version; if it does not come up three times, the previous one boots again by itself.`,
+and the UKI onto the ESP with a boot counter, checking lengths and SHA-256 sums while they
+stream. --manifest takes an update bundle as make image writes it (image/out/update/:
+patchgate-VERSION.update.json beside a gzip-compressed root image and the UKI); otherwise
+give the uncompressed root image, the UKI and their sums (from the verified TUF targets).
+The next boot tries the new version; if it does not come up three times, the previous
+one boots again by itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			u, err := f.updater(log)
 			if err != nil {
 				return err
+			}
+			if manifest != "" {
+				data, err := os.ReadFile(manifest)
+				if err != nil {
+					return err
+				}
+				m, err := abupdate.ParseManifest(data)
+				if err != nil {
+					return fmt.Errorf("%s: %w", manifest, err)
+				}
+				if err := u.InstallBundle(cmd.Context(), filepath.Dir(manifest), m); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "installed %s; reboot to try it\n", m.Version)
+				return nil
+			}
+			if ver == "" || root == "" || rootSum == "" || uki == "" || ukiSum == "" {
+				return errors.New("image install: give --manifest, or all of --version, --root, --root-sha256, --uki and --uki-sha256")
 			}
 			open := func(path, sum string) (abupdate.Artifact, func(), error) {
 				fh, err := os.Open(path)
@@ -241,14 +263,12 @@ new version; if it does not come up three times, the previous one boots again by
 	}
 	f.add(cmd)
 	cmd.Flags().IntVar(&f.tries, "tries", abupdate.DefaultTries, "boots the new version gets to come up")
+	cmd.Flags().StringVar(&manifest, "manifest", "", "update bundle manifest (patchgate-VERSION.update.json)")
 	cmd.Flags().StringVar(&ver, "version", "", "the version being installed")
-	cmd.Flags().StringVar(&root, "root", "", "root filesystem image")
+	cmd.Flags().StringVar(&root, "root", "", "root filesystem image (uncompressed)")
 	cmd.Flags().StringVar(&rootSum, "root-sha256", "", "its SHA-256 (hex)")
 	cmd.Flags().StringVar(&uki, "uki", "", "unified kernel image")
 	cmd.Flags().StringVar(&ukiSum, "uki-sha256", "", "its SHA-256 (hex)")
-	for _, n := range []string{"version", "root", "root-sha256", "uki", "uki-sha256"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
 	return cmd
 }
 

@@ -9,7 +9,8 @@
 #   CACHE              cache directory (image/cache): packages, base rootfs, work files
 #   SOURCE_DATE_EPOCH  every timestamp in the image (default: the last commit's time)
 #   TEST_ARTIFACTS=1   also build what make image-test boots (smoke UKI, broken version)
-#   FORMATS            "raw qcow2 vmdk ova" (default: all)
+#   FORMATS            "raw qcow2 vmdk ova update" (default: all); update is the A/B
+#                      update bundle in $OUT/update (gzip root image, UKI, manifest)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +18,7 @@ image=$(cd "$here/.." && pwd)
 : "${VERSION:?VERSION must be set}" "${BINARY:?BINARY must be set}" "${CONFIG:?CONFIG must be set}"
 OUT=${OUT:-$image/out}
 CACHE=${CACHE:-$image/cache}
-FORMATS=${FORMATS:-raw qcow2 vmdk ova}
+FORMATS=${FORMATS:-raw qcow2 vmdk ova update}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$image" log -1 --format=%ct)}
 export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH MTOOLS_SKIP_CHECK=1 LC_ALL=C TZ=UTC
 
@@ -43,13 +44,19 @@ uuid() {
 }
 
 # mkroot ROOTFS OUT VERSION: the root filesystem image of one version (read-only, so no
-# journal), its UUID derived from the version.
+# journal), its UUID derived from the version, sized to its content plus 15% and 32 MiB
+# (an update transfers the filesystem, not the slot), at most the slot.
 mkroot() {
-	local u
+	local u mb
 	u=$(uuid "root:$3")
+	mb=$(( $(du -sm --apparent-size "$1" | cut -f1) * 115 / 100 + 32 ))
+	if [ "$mb" -gt "$ROOT_MB" ]; then
+		echo "build.sh: root filesystem needs ${mb} MiB, the slot has ${ROOT_MB} MiB (ROOT_MB)" >&2
+		exit 1
+	fi
 	rm -f "$2"
 	mkfs.ext4 -q -F -L pg-root -U "$u" -E "hash_seed=$u,root_owner=0:0" -O ^has_journal \
-		-m 0 -b 4096 -d "$1" "$2" "${ROOT_MB}M"
+		-m 0 -b 4096 -d "$1" "$2" "${mb}M"
 }
 
 mkdir -p "$OUT" "$CACHE"
@@ -158,6 +165,27 @@ ROOT_B_OFFSET=$((b_start * 512))
 EOL
 fi
 
-# 7. Formats and sums.
+# 7. The update bundle: what `patchgate image install --manifest` takes and what a TUF
+# repository publishes as targets (the manifest is their custom metadata).
+if [[ " $FORMATS " == *" update "* ]]; then
+	log "update bundle"
+	u=$OUT/update
+	rm -rf "$u"
+	mkdir -p "$u"
+	gzip -6 -n -c "$work/root.img" >"$u/patchgate-$VERSION.root.img.gz"
+	cp "$work/patchgate_$VERSION.efi" "$u/patchgate_$VERSION.efi"
+	f() { stat -c %s "$1"; }
+	s() { sha256sum "$1" | cut -d' ' -f1; }
+	cat >"$u/patchgate-$VERSION.update.json" <<EOJ
+{
+  "version": "$VERSION",
+  "root": {"name": "patchgate-$VERSION.root.img.gz", "length": $(f "$u/patchgate-$VERSION.root.img.gz"), "sha256": "$(s "$u/patchgate-$VERSION.root.img.gz")", "raw_length": $(f "$work/root.img"), "raw_sha256": "$(s "$work/root.img")"},
+  "uki": {"name": "patchgate_$VERSION.efi", "length": $(f "$u/patchgate_$VERSION.efi"), "sha256": "$(s "$u/patchgate_$VERSION.efi")"}
+}
+EOJ
+	(cd "$u" && sha256sum -- * >SHA256SUMS)
+fi
+
+# 8. Formats and sums.
 "$here/formats.sh" "$raw" "$VERSION" "$FORMATS"
 log "done: $OUT"
