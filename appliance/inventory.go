@@ -100,6 +100,20 @@ func (s *System) buildInventory(ctx context.Context) error {
 	return nil
 }
 
+// Inventory returns the asset inventory (nil before New built it), for end-to-end tests.
+func (s *System) Inventory() *inventory.Inventory { return s.assets }
+
+// Discovery returns the discovery service (nil before New built it), for end-to-end
+// tests that start a scan without the admin API's login.
+func (s *System) Discovery() *inventory.Discovery {
+	for _, svc := range s.services {
+		if d, ok := svc.(*inventory.Discovery); ok {
+			return d
+		}
+	}
+	return nil
+}
+
 // discoveryConfig translates the inventory section into discovery's configuration.
 func discoveryConfig(c *config.Config) inventory.DiscoveryConfig {
 	ic := c.Inventory

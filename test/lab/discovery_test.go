@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,53 +47,9 @@ func TestDiscovery(t *testing.T) {
 		t.Skip("lab test: skipped under -short")
 	}
 	netlab.Require(t, "snmpd", "busybox", "socat", "tcpdump", "ss")
-	dir := t.TempDir()
-	lab := netlab.New(t, labNet)
-	addr := func(s string) netip.Addr { return netip.MustParseAddr("198.51.100." + s) }
-	scanner := lab.AddHost("appliance", netlab.HostConfig{Addr: addr("2"), MAC: "52:54:00:00:00:02"})
-	printer := lab.AddHost("printer", netlab.HostConfig{Addr: addr("10"), MAC: "00:07:4d:10:20:30"})
-	handheld := lab.AddHost("handheld", netlab.HostConfig{Addr: addr("20"), MAC: "00:a0:f8:44:55:66"})
-	announcer := lab.AddHost("announcer", netlab.HostConfig{Addr: addr("30"), MAC: "00:80:77:12:34:56", Multicast: true})
-	phone := lab.AddHost("phone", netlab.HostConfig{Addr: addr("40"), MAC: "7a:11:22:33:44:55"})
-	excluded := lab.AddHost("excluded", netlab.HostConfig{Addr: addr("50"), MAC: "00:1b:54:00:00:50"})
-
-	// The excluded host's capture starts first, so it sees the whole survey.
-	capPath := filepath.Join(dir, "excluded.pcap")
-	var tcpdumpErr syncBuffer
-	tcpdump := excluded.Command(context.Background(), "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", capPath)
-	tcpdump.Stderr = &tcpdumpErr
-	excluded.StartCmd(t, tcpdump)
-
-	// The printer.
-	snmpConf := filepath.Join(dir, "snmpd.conf")
-	writeFile(t, snmpConf, "agentaddress udp:"+printer.Addr.String()+":161\n"+
-		"rocommunity public default\n"+
-		"sysDescr ZTC ZT410-300dpi ZPL V75.20.01Z\n"+
-		"sysObjectID .1.3.6.1.4.1.10642.1.1\n"+
-		"sysName zt410-lab\n"+
-		"override .1.3.6.1.2.1.43.5.1.1.17.1 octet_str \"18J123456789\"\n")
-	snmpd := printer.Command(context.Background(), "snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", snmpConf, "-p", filepath.Join(dir, "snmpd.pid"))
-	snmpd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+dir)
-	printer.StartCmd(t, snmpd)
-	www := filepath.Join(dir, "www")
-	writeFile(t, filepath.Join(www, "index.html"), "<html><head><title>Zebra ZT410 - Status</title></head><body>ready</body></html>")
-	printer.Start(t, "busybox", "httpd", "-f", "-p", printer.Addr.String()+":80", "-h", www)
-	printer.StartCmd(t, printer.RoleCommand(context.Background(), "ipp", printer.Addr.String()))
-	rawBytes := filepath.Join(dir, "9100.bin")
-	writeFile(t, rawBytes, "")
-	printer.Start(t, "socat", "-u", "TCP-LISTEN:9100,bind="+printer.Addr.String()+",reuseaddr,fork", "OPEN:"+rawBytes+",append")
-
-	// The handheld asks for an address for as long as the test runs.
-	handheld.Start(t, "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "1000", "-T", "1", "-A", "1",
-		"-x", "hostname:TC52-PHARM-01", "-V", "android-dhcp-11", "-s", "/bin/true")
-	announcer.StartCmd(t, announcer.RoleCommand(context.Background(), "announce", announcer.Addr.String()))
-
-	waitFor(t, printer, "ss -H -lun 'sport = :161'")
-	waitFor(t, printer, "ss -H -ltn 'sport = :80'")
-	waitFor(t, printer, "ss -H -ltn 'sport = :631'")
-	waitFor(t, printer, "ss -H -ltn 'sport = :9100'")
-	waitForOutput(t, &tcpdumpErr, "listening on")
-
+	env := newPharmacy(t)
+	scanner, printer, handheld, announcer, phone, excluded := env.scanner, env.printer, env.handheld, env.announcer, env.phone, env.excluded
+	tcpdump, capPath, rawBytes := env.tcpdump, env.capPath, env.rawBytes
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := scanner.RoleCommand(ctx, "survey", "eth0", labNet.String(), excluded.Addr.String(), "6")
@@ -192,6 +149,68 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("excluded host reported: %+v", d)
 		}
 	}
+}
+
+// pharmacy is the lab of TestDiscovery and TestApplianceInventory.
+type pharmacy struct {
+	dir                                                    string
+	scanner, printer, handheld, announcer, phone, excluded *netlab.Host
+	tcpdump                                                *exec.Cmd
+	capPath, rawBytes                                      string
+}
+
+// newPharmacy builds the lab and starts its devices; see TestDiscovery.
+func newPharmacy(t *testing.T) *pharmacy {
+	t.Helper()
+	dir := t.TempDir()
+	lab := netlab.New(t, labNet)
+	addr := func(s string) netip.Addr { return netip.MustParseAddr("198.51.100." + s) }
+	scanner := lab.AddHost("appliance", netlab.HostConfig{Addr: addr("2"), MAC: "52:54:00:00:00:02"})
+	printer := lab.AddHost("printer", netlab.HostConfig{Addr: addr("10"), MAC: "00:07:4d:10:20:30"})
+	handheld := lab.AddHost("handheld", netlab.HostConfig{Addr: addr("20"), MAC: "00:a0:f8:44:55:66"})
+	announcer := lab.AddHost("announcer", netlab.HostConfig{Addr: addr("30"), MAC: "00:80:77:12:34:56", Multicast: true})
+	phone := lab.AddHost("phone", netlab.HostConfig{Addr: addr("40"), MAC: "7a:11:22:33:44:55"})
+	excluded := lab.AddHost("excluded", netlab.HostConfig{Addr: addr("50"), MAC: "00:1b:54:00:00:50"})
+
+	// The excluded host's capture starts first, so it sees the whole survey.
+	capPath := filepath.Join(dir, "excluded.pcap")
+	var tcpdumpErr syncBuffer
+	tcpdump := excluded.Command(context.Background(), "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", capPath)
+	tcpdump.Stderr = &tcpdumpErr
+	excluded.StartCmd(t, tcpdump)
+
+	// The printer.
+	snmpConf := filepath.Join(dir, "snmpd.conf")
+	writeFile(t, snmpConf, "agentaddress udp:"+printer.Addr.String()+":161\n"+
+		"rocommunity public default\n"+
+		"sysDescr ZTC ZT410-300dpi ZPL V75.20.01Z\n"+
+		"sysObjectID .1.3.6.1.4.1.10642.1.1\n"+
+		"sysName zt410-lab\n"+
+		"override .1.3.6.1.2.1.43.5.1.1.17.1 octet_str \"18J123456789\"\n")
+	snmpd := printer.Command(context.Background(), "snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", snmpConf, "-p", filepath.Join(dir, "snmpd.pid"))
+	snmpd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+dir)
+	printer.StartCmd(t, snmpd)
+	www := filepath.Join(dir, "www")
+	writeFile(t, filepath.Join(www, "index.html"), "<html><head><title>Zebra ZT410 - Status</title></head><body>ready</body></html>")
+	printer.Start(t, "busybox", "httpd", "-f", "-p", printer.Addr.String()+":80", "-h", www)
+	printer.StartCmd(t, printer.RoleCommand(context.Background(), "ipp", printer.Addr.String()))
+	rawBytes := filepath.Join(dir, "9100.bin")
+	writeFile(t, rawBytes, "")
+	printer.Start(t, "socat", "-u", "TCP-LISTEN:9100,bind="+printer.Addr.String()+",reuseaddr,fork", "OPEN:"+rawBytes+",append")
+
+	// The handheld asks for an address for as long as the test runs.
+	handheld.Start(t, "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "1000", "-T", "1", "-A", "1",
+		"-x", "hostname:TC52-PHARM-01", "-V", "android-dhcp-11", "-s", "/bin/true")
+	announcer.StartCmd(t, announcer.RoleCommand(context.Background(), "announce", announcer.Addr.String()))
+
+	waitFor(t, printer, "ss -H -lun 'sport = :161'")
+	waitFor(t, printer, "ss -H -ltn 'sport = :80'")
+	waitFor(t, printer, "ss -H -ltn 'sport = :631'")
+	waitFor(t, printer, "ss -H -ltn 'sport = :9100'")
+	waitForOutput(t, &tcpdumpErr, "listening on")
+
+	return &pharmacy{dir: dir, scanner: scanner, printer: printer, handheld: handheld, announcer: announcer, phone: phone,
+		excluded: excluded, tcpdump: tcpdump, capPath: capPath, rawBytes: rawBytes}
 }
 
 // countCapture counts the frames of a pcap addressed to addr (IPv4

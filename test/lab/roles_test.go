@@ -25,9 +25,10 @@ import (
 
 func TestMain(m *testing.M) {
 	netlab.RunRoles(map[string]func([]string) int{
-		"survey":   roleSurvey,
-		"ipp":      roleIPP,
-		"announce": roleAnnounce,
+		"survey":    roleSurvey,
+		"ipp":       roleIPP,
+		"announce":  roleAnnounce,
+		"appliance": roleAppliance,
 	})
 	os.Exit(m.Run())
 }
