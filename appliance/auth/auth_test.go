@@ -599,3 +599,19 @@ func FuzzReadInput(f *testing.F) {
 		}
 	})
 }
+
+func TestUnknownUserNotRecordedVerbatim(t *testing.T) {
+	fx := newFixture(t, Policy{})
+	c := fx.client(t)
+	if st, _ := c.do("POST", "/login", map[string]string{"user": "MySecretPassw0rd!", "password": "x"}); st != 401 {
+		t.Fatalf("unknown user = %d", st)
+	}
+	recs, _ := fx.log.Records(context.Background(), audit.Query{Action: "auth.login_failed"})
+	if len(recs) != 1 {
+		t.Fatalf("records = %d", len(recs))
+	}
+	b, _ := json.Marshal(recs[0])
+	if strings.Contains(string(b), "MySecretPassw0rd") || recs[0].Details["name_digest"] == "" {
+		t.Errorf("record %s holds the typed name or no digest of it", b)
+	}
+}

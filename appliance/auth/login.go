@@ -115,7 +115,11 @@ func (a *Authority) Login(ctx context.Context, name, password, source string) (s
 	if err != nil {
 		verifyPassword(password, dummyHash)
 		a.m.logins.WithLabelValues("bad_credentials").Inc()
-		a.userFailed(ctx, name, source, "auth.login_failed", "unknown user")
+		// Not the typed name: it may be a password typed into the wrong field. Its
+		// digest still ties repeated attempts together.
+		a.record(ctx, audit.Entry{Actor: "(unknown user)", AuthMethod: "password", Source: source, Action: "auth.login_failed",
+			Details: map[string]string{"reason": "unknown user", "name_digest": audit.Digest(name)[:23]}})
+		a.sourceFailed(source)
 		return "", nil, errBadLogin
 	}
 	if a.now().Before(u.LockedUntil) {

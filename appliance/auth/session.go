@@ -138,7 +138,13 @@ func (a *Authority) clearCookie(w http.ResponseWriter) {
 func (a *Authority) newSession(s *session) string {
 	id := randomString(32)
 	s.hash = hashSecret(id)
+	now := a.now()
 	a.mu.Lock()
+	for h, old := range a.sessions { // drop the expired ones nobody came back to
+		if now.Sub(old.lastSeen) >= a.policy.SessionIdle || now.Sub(old.created) >= a.policy.SessionLifetime {
+			delete(a.sessions, h)
+		}
+	}
 	a.sessions[s.hash] = s
 	a.mu.Unlock()
 	return id
