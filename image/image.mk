@@ -32,7 +32,7 @@ image: image-bin
 
 image-test: image-bin
 	$(IMAGE_NICE) env $(IMAGE_ENV) TEST_ARTIFACTS=1 FORMATS=raw image/scripts/build.sh
-	PATCHGATE_IMAGE_DIR=$(abspath $(IMAGE_OUT)) go test -v -count=1 -timeout 40m -run TestImageBoot ./test/image
+	PATCHGATE_IMAGE_DIR=$(abspath $(IMAGE_OUT)) go test -v -count=1 -timeout 90m -run TestImageBoot ./test/image
 
 deb: image-bin
 	$(IMAGE_NICE) env $(IMAGE_ENV) image/scripts/deb.sh

@@ -8,7 +8,8 @@
 #   OUT                output directory (image/out)
 #   CACHE              cache directory (image/cache): packages, base rootfs, work files
 #   SOURCE_DATE_EPOCH  every timestamp in the image (default: the last commit's time)
-#   TEST_ARTIFACTS=1   also build what make image-test boots (smoke UKI, broken version)
+#   TEST_ARTIFACTS=1   also build what make image-test boots (smoke UKI, a good and a
+#                      broken next version); BAD_TRIES: boots the broken one gets (1)
 #   FORMATS            "raw qcow2 vmdk ova update" (default: all); update is the A/B
 #                      update bundle in $OUT/update (gzip root image, UKI, manifest)
 set -euo pipefail
@@ -85,6 +86,7 @@ rootuuid=$(uuid "root:$VERSION")
 log "uki (root=UUID=$rootuuid)"
 "$here/uki.sh" "$work/rootfs" "$work/patchgate_$VERSION.efi" "$VERSION" "$rootuuid"
 if [ "${TEST_ARTIFACTS:-}" = 1 ]; then
+	rm -rf "$OUT/test"
 	mkdir -p "$OUT/test"
 	"$here/uki.sh" "$work/rootfs" "$OUT/test/patchgate_$VERSION.efi" "$VERSION" "$rootuuid" patchgate.smoke=1
 fi
@@ -144,24 +146,55 @@ place "$work/esp.img" $esp_start
 place "$work/root.img" $a_start
 place "$work/data.img" $data_start
 
-# 6. Test artifacts: a deliberately broken next version (its config has an unknown key,
-# so check-config fails and the daemon never starts) for the fallback test.
+# bundle ROOTIMG UKI VERSION DIR: an update bundle in DIR: the gzip-compressed root
+# image, the UKI and patchgate-VERSION.update.json (see abupdate.Manifest).
+bundle() {
+	local root=$1 uki=$2 v=$3 d=$4 gz
+	mkdir -p "$d"
+	gz=$d/patchgate-$v.root.img.gz
+	gzip -6 -n -c "$root" >"$gz"
+	cp "$uki" "$d/patchgate_$v.efi"
+	cat >"$d/patchgate-$v.update.json" <<EOJ
+{
+  "version": "$v",
+  "root": {"name": "patchgate-$v.root.img.gz", "length": $(stat -c %s "$gz"), "sha256": "$(sha256sum "$gz" | cut -d' ' -f1)", "raw_length": $(stat -c %s "$root"), "raw_sha256": "$(sha256sum "$root" | cut -d' ' -f1)"},
+  "uki": {"name": "patchgate_$v.efi", "length": $(stat -c %s "$d/patchgate_$v.efi"), "sha256": "$(sha256sum "$d/patchgate_$v.efi" | cut -d' ' -f1)"}
+}
+EOJ
+}
+
+# 6. Test artifacts (make image-test): two next versions as update bundles on a small
+# ext4 disk labelled pgtestupd, which the smoke unit installs with `patchgate image
+# install` from inside the VM: VERSION.1, good, and VERSION.2, deliberately broken (its
+# config has an unknown key, so check-config fails and the daemon never starts).
 if [ "${TEST_ARTIFACTS:-}" = 1 ]; then
-	bad=$VERSION.1
-	log "test: broken version $bad"
-	echo "$bad" >"$work/rootfs/usr/lib/patchgate/version"
-	sed -i -e "s|^IMAGE_VERSION=.*|IMAGE_VERSION=$bad|" -e "s|^PRETTY_NAME=.*|PRETTY_NAME=\"Patchgate $bad (Debian 12)\"|" "$work/rootfs/usr/lib/os-release"
-	printf '\nthis_key_is_not_known: true\n' >>"$work/rootfs/etc/patchgate/patchgate.yaml"
-	mkroot "$work/rootfs" "$OUT/test/root-$bad.img" "$bad"
-	# uki.sh needs the kernel again: take it from the base.
-	cp -a "$base"/boot/. "$work/rootfs/boot/"
-	"$here/uki.sh" "$work/rootfs" "$OUT/test/patchgate_$bad.efi" "$bad" "$(uuid "root:$bad")" patchgate.smoke=1
+	upd=$work/test-updates
+	rm -rf "$upd"
+	mkdir -p "$upd"
+	cp -a "$base"/boot/. "$work/rootfs/boot/" # uki.sh needs the kernel again
+	for kind in good bad; do
+		if [ $kind = good ]; then v=$VERSION.1; else v=$VERSION.2; fi
+		log "test: $kind next version $v"
+		echo "$v" >"$work/rootfs/usr/lib/patchgate/version"
+		sed -i -e "s|^IMAGE_VERSION=.*|IMAGE_VERSION=$v|" -e "s|^PRETTY_NAME=.*|PRETTY_NAME=\"Patchgate $v (Debian 12)\"|" "$work/rootfs/usr/lib/os-release"
+		if [ $kind = bad ]; then
+			printf '\nthis_key_is_not_known: true\n' >>"$work/rootfs/etc/patchgate/patchgate.yaml"
+			echo "${BAD_TRIES:-1}" >"$upd/$v.tries"
+		fi
+		mkroot "$work/rootfs" "$work/root-$v.img" "$v"
+		"$here/uki.sh" "$work/rootfs" "$work/patchgate_$v.efi" "$v" "$(uuid "root:$v")" patchgate.smoke=1
+		bundle "$work/root-$v.img" "$work/patchgate_$v.efi" "$v" "$upd"
+		rm -f "$work/root-$v.img" "$work/patchgate_$v.efi"
+	done
 	rm -f "$work"/rootfs/boot/vmlinuz-* "$work"/rootfs/boot/initrd.img-* "$work"/rootfs/boot/System.map-* "$work"/rootfs/boot/config-*
+	rm -f "$OUT/test/updates.img"
+	mkfs.ext4 -q -F -L pgtestupd -d "$upd" "$OUT/test/updates.img" "$(( $(du -sm "$upd" | cut -f1) + 32 ))M"
 	cat >"$OUT/test/layout.env" <<EOL
 VERSION=$VERSION
-BAD_VERSION=$bad
+GOOD_VERSION=$VERSION.1
+BAD_VERSION=$VERSION.2
+BAD_TRIES=${BAD_TRIES:-1}
 ESP_OFFSET=$((esp_start * 512))
-ROOT_B_OFFSET=$((b_start * 512))
 EOL
 fi
 
@@ -171,18 +204,7 @@ if [[ " $FORMATS " == *" update "* ]]; then
 	log "update bundle"
 	u=$OUT/update
 	rm -rf "$u"
-	mkdir -p "$u"
-	gzip -6 -n -c "$work/root.img" >"$u/patchgate-$VERSION.root.img.gz"
-	cp "$work/patchgate_$VERSION.efi" "$u/patchgate_$VERSION.efi"
-	f() { stat -c %s "$1"; }
-	s() { sha256sum "$1" | cut -d' ' -f1; }
-	cat >"$u/patchgate-$VERSION.update.json" <<EOJ
-{
-  "version": "$VERSION",
-  "root": {"name": "patchgate-$VERSION.root.img.gz", "length": $(f "$u/patchgate-$VERSION.root.img.gz"), "sha256": "$(s "$u/patchgate-$VERSION.root.img.gz")", "raw_length": $(f "$work/root.img"), "raw_sha256": "$(s "$work/root.img")"},
-  "uki": {"name": "patchgate_$VERSION.efi", "length": $(f "$u/patchgate_$VERSION.efi"), "sha256": "$(s "$u/patchgate_$VERSION.efi")"}
-}
-EOJ
+	bundle "$work/root.img" "$work/patchgate_$VERSION.efi" "$VERSION" "$u"
 	(cd "$u" && sha256sum -- * >SHA256SUMS)
 fi
 

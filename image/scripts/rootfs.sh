@@ -16,7 +16,8 @@ repo=$(cd "$here/.." && pwd)
 : "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
 
 rm -rf "$dir" "$dir.var"
-cp -a "$base" "$dir"
+mkdir -p "$dir"
+cp -a "$base/." "$dir/"
 
 # Our files over the base. Modes are set here, not taken from the checkout (umask).
 cp -a --no-preserve=ownership "$here/rootfs/." "$dir/"

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,8 +22,9 @@ import (
 
 // layout is image/out/test/layout.env, written by image/scripts/build.sh.
 type layout struct {
-	dir, version, bad    string
-	espOffset, rootBOffs int64
+	dir, version, good, bad string
+	badTries                int
+	espOffset               int64
 }
 
 func readLayout(t *testing.T, dir string) layout {
@@ -39,15 +41,17 @@ func readLayout(t *testing.T, dir string) layout {
 		switch k {
 		case "VERSION":
 			l.version = v
+		case "GOOD_VERSION":
+			l.good = v
 		case "BAD_VERSION":
 			l.bad = v
+		case "BAD_TRIES":
+			l.badTries, _ = strconv.Atoi(v)
 		case "ESP_OFFSET":
 			l.espOffset, _ = strconv.ParseInt(v, 10, 64)
-		case "ROOT_B_OFFSET":
-			l.rootBOffs, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	if l.version == "" || l.bad == "" || l.espOffset == 0 || l.rootBOffs == 0 {
+	if l.version == "" || l.good == "" || l.bad == "" || l.badTries < 1 || l.espOffset == 0 {
 		t.Fatalf("layout.env incomplete: %+v", l)
 	}
 	return l
@@ -141,8 +145,10 @@ func readyz(ctx context.Context, t *testing.T, v *vm, port int) string {
 	}
 }
 
-// TestImageBoot boots the image, waits for the daemon, then installs a broken next
-// version with a boot counter and checks that the machine comes back on the first one.
+// TestImageBoot boots the image and waits for the daemon; then boots it again with a
+// disk of update bundles, which the smoke unit installs one by one with `patchgate image
+// install`: a good next version (which must come up and be blessed), then a broken one
+// (which must fail its tries and fall back to the good one by itself).
 func TestImageBoot(t *testing.T) {
 	dir := need(t)
 	l := readLayout(t, dir)
@@ -170,49 +176,43 @@ func TestImageBoot(t *testing.T) {
 		return
 	}
 
-	t.Run("broken-update-falls-back", func(t *testing.T) {
-		tries := 1
-		if n, err := strconv.Atoi(os.Getenv("PATCHGATE_IMAGE_TRIES")); err == nil && n > 0 {
-			tries = n
-		}
-		// Install the broken version as abupdate would: its root into slot B, its UKI
-		// with a boot counter.
-		root, err := os.ReadFile(filepath.Join(dir, "test", "root-"+l.bad+".img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(disk, os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteAt(root, l.rootBOffs); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		entry := fmt.Sprintf("patchgate_%s+%d-0.efi", l.bad, tries)
-		esp(t, l, disk, "mcopy", filepath.Join(dir, "test", "patchgate_"+l.bad+".efi"), "::/EFI/Linux/"+entry)
-
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(tries+1)*bootTimeout)
+	t.Run("update-then-broken-update-falls-back", func(t *testing.T) {
+		boots := 4 + l.badTries // V, good, bad (tries), good again; plus one for the installs
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(boots)*bootTimeout)
 		defer cancel()
-		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-fallback.log"))
-		i := 0
-		for n := 1; n <= tries; n++ {
+		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-update.log"), filepath.Join(dir, "test", "updates.img"))
+		since := func() time.Duration { return time.Since(v.started).Round(time.Second) }
+		i := v.waitLine(ctx, 0, "PATCHGATE-SMOKE: ready version="+l.version)
+		i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.good+"; rebooting")
+		t.Logf("%s installed from inside the VM: %s", l.good, since())
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
+		// Blessed: systemd-bless-boot removed the counter once the daemon was up.
+		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+good\s+yes\s`))
+		i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
+		t.Logf("%s up and blessed: %s", l.good, since())
+		i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.bad+"; rebooting")
+		for n := 1; n <= l.badTries; n++ {
 			i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
-			t.Logf("broken version booting, try %d of %d: %s", n, tries, time.Since(v.started).Round(time.Second))
+			t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, since())
 			i++
 		}
-		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
-		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
-		t.Logf("back on %s: %s after the first boot of %s", l.version, time.Since(v.started).Round(time.Second), l.bad)
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
+		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.bad)+`\s+bad\s`))
+		i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
+		t.Logf("fell back to %s: %s", l.good, since())
+		v.waitLine(ctx, i, "PATCHGATE-UPDATE: nothing left to install")
 		readyz(ctx, t, v, port)
 		v.powerdown(ctx)
 
 		listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux")
-		want := fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, tries)
-		if !strings.Contains(listing, want) {
-			t.Errorf("ESP after the fallback holds:\n%s\nwant %s (the broken version marked bad)", listing, want)
+		for _, want := range []string{"patchgate_" + l.good + ".efi", fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, l.badTries)} {
+			if !strings.Contains(listing, want) {
+				t.Errorf("ESP holds:\n%s\nwant %s", listing, want)
+			}
+		}
+		// The broken version went into the slot of the first one, whose entry is gone.
+		if strings.Contains(listing, "patchgate_"+l.version+".efi") {
+			t.Errorf("ESP holds:\n%s\nwant no entry for %s (its slot was overwritten)", listing, l.version)
 		}
 	})
 }

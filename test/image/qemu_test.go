@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +36,8 @@ type vm struct {
 
 // startVM boots disk with a copy of the OVMF variables in dir, user-mode networking
 // and a forward from 127.0.0.1:hostPort to the guest's port 9080.
-// The serial console is copied to logPath.
-func startVM(t *testing.T, dir, disk string, hostPort int, logPath string) *vm {
+// The serial console is copied to logPath. Extra disks are attached read-only.
+func startVM(t *testing.T, dir, disk string, hostPort int, logPath string, extra ...string) *vm {
 	t.Helper()
 	vars := filepath.Join(dir, "OVMF_VARS.fd")
 	if _, err := os.Stat(vars); err != nil {
@@ -54,6 +55,9 @@ func startVM(t *testing.T, dir, disk string, hostPort int, logPath string) *vm {
 		"-device", "virtio-net-pci,netdev=n0",
 		"-serial", "stdio", "-monitor", "none",
 		"-qmp", "unix:" + qmp + ",server=on,wait=off",
+	}
+	for _, e := range extra {
+		args = append(args, "-drive", "if=virtio,format=raw,readonly=on,file="+e)
 	}
 	cmd := exec.Command("nice", args...)
 	out, err := cmd.StdoutPipe()
@@ -120,6 +124,30 @@ func (v *vm) waitLine(ctx context.Context, from int, want string) int {
 			v.t.Fatalf("qemu exited before the console showed %q; serial log: %s", want, v.serial.Name())
 		case <-ctx.Done():
 			v.t.Fatalf("no %q on the console after %s; serial log: %s (last lines:\n%s)", want, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
+		}
+	}
+}
+
+// waitMatch is waitLine for a regular expression.
+func (v *vm) waitMatch(ctx context.Context, from int, re *regexp.Regexp) int {
+	v.t.Helper()
+	for {
+		v.mu.Lock()
+		for i := from; i < len(v.lines); i++ {
+			if re.MatchString(v.lines[i]) {
+				v.mu.Unlock()
+				return i
+			}
+		}
+		from = len(v.lines)
+		ch := v.changed
+		v.mu.Unlock()
+		select {
+		case <-ch:
+		case <-v.done:
+			v.t.Fatalf("qemu exited before the console matched %q; serial log: %s", re, v.serial.Name())
+		case <-ctx.Done():
+			v.t.Fatalf("nothing matched %q on the console after %s; serial log: %s (last lines:\n%s)", re, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
 		}
 	}
 }
