@@ -72,8 +72,8 @@ func (d *Decoder) Decode(frame []byte, t time.Time, emit func(netscan.Observatio
 		return 0, nil
 	}
 	var (
-		haveIP   bool
-		src, dst netip.Addr
+		haveIP bool
+		src    netip.Addr
 	)
 	for _, lt := range d.decoded {
 		switch lt {
@@ -81,17 +81,15 @@ func (d *Decoder) Decode(frame []byte, t time.Time, emit func(netscan.Observatio
 			return d.decodeARP(t, emit)
 		case layers.LayerTypeIPv4:
 			src, _ = netip.AddrFromSlice(d.ip4.SrcIP.To4())
-			dst, _ = netip.AddrFromSlice(d.ip4.DstIP.To4())
 			haveIP = true
 		case layers.LayerTypeIPv6:
 			src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
-			dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
 			haveIP = true
 		case layers.LayerTypeUDP:
 			if !haveIP {
 				return 0, nil
 			}
-			return d.decodeUDP(t, src, dst, emit)
+			return d.decodeUDP(t, src, emit)
 		}
 	}
 	if len(d.decoded) > 0 && d.decoded[len(d.decoded)-1] != layers.LayerTypeUDP {
@@ -129,7 +127,7 @@ func (d *Decoder) decodeARP(t time.Time, emit func(netscan.Observation)) (int, e
 	return 1, nil
 }
 
-func (d *Decoder) decodeUDP(t time.Time, src, dst netip.Addr, emit func(netscan.Observation)) (int, error) {
+func (d *Decoder) decodeUDP(t time.Time, src netip.Addr, emit func(netscan.Observation)) (int, error) {
 	sp, dp := uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 	payload := d.udp.Payload
 	switch {
@@ -156,7 +154,6 @@ func (d *Decoder) decodeUDP(t time.Time, src, dst netip.Addr, emit func(netscan.
 		emit(o)
 		return 1, nil
 	}
-	_ = dst
 	return 0, nil
 }
 
