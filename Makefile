@@ -35,11 +35,13 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./test/bench/...
 
-# Agent builds for the endpoints Patchgate serves.
+# Agent builds for the endpoints Patchgate serves (patchgate-agent: the agent alone), and
+# the whole patchgate for Linux (the appliance's capture and nftables parts are Linux-only).
 cross:
 	@for p in linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64; do \
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-		echo "build $$p"; GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_B) -o bin/patchgate-$$os-$$arch$$ext ./cmd/patchgate || exit 1; \
+		echo "build $$p"; GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_B) -o bin/patchgate-agent-$$os-$$arch$$ext ./cmd/patchgate-agent || exit 1; \
+		if [ $$os = linux ]; then GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_B) -o bin/patchgate-$$os-$$arch ./cmd/patchgate || exit 1; fi; \
 	done
 
 clean:
