@@ -277,10 +277,9 @@ func TestExclusions(t *testing.T) {
 // TestRateCaps: whatever the scan does, the packets it charged fit the
 // per-host cap over its duration (plus one burst).
 func TestRateCaps(t *testing.T) {
-	l := listen(t, "127.0.2.1:0")
 	var ports []uint16
-	for i := 0; i < 12; i++ {
-		ports = append(ports, l.port()) // the same open port again and again
+	for i := 0; i < 6; i++ {
+		ports = append(ports, listen(t, "127.0.2.1:0").port()) // six open ports: each connect costs 4
 	}
 	s, _ := newScanner(t, Config{
 		Subnets:   []netip.Prefix{netip.MustParsePrefix("127.0.2.1/32")},
@@ -289,11 +288,10 @@ func TestRateCaps(t *testing.T) {
 		HostRate:  20,
 		Probes:    []Probe{ProbeTCP},
 	})
-	s.cfg.Ports = ports // keep the repeats: each is another connect
 	start := time.Now()
 	_, sum := scanAll(t, s)
 	elapsed := time.Since(start).Seconds()
-	if sum.Packets < 8 {
+	if sum.Packets < 20 {
 		t.Fatalf("charged %d packets: the test proves nothing", sum.Packets)
 	}
 	if limit := 20*elapsed + hostBurst; float64(sum.Packets) > limit {
@@ -333,5 +331,28 @@ func TestAddresses(t *testing.T) {
 	want := []string{"192.0.2.1", "192.0.2.2", "198.51.100.8", "198.51.100.9"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+}
+
+// TestGlobalCap: many hosts at once still fit the global cap over the scan's
+// duration (plus its burst).
+func TestGlobalCap(t *testing.T) {
+	l := listen(t, "127.0.3.1:0")
+	port := l.port()
+	s, _ := newScanner(t, Config{
+		Subnets:    []netip.Prefix{netip.MustParsePrefix("127.0.3.0/28")}, // 14 hosts, all answering on loopback
+		Ports:      []uint16{port, port + 1},
+		PingPorts:  []uint16{port},
+		GlobalRate: 100,
+		Probes:     []Probe{ProbeTCP},
+	})
+	start := time.Now()
+	_, sum := scanAll(t, s)
+	elapsed := time.Since(start).Seconds()
+	if sum.Packets < 50 {
+		t.Fatalf("charged %d packets: the test proves nothing", sum.Packets)
+	}
+	if limit := 100*elapsed + float64(globalBurst(100)); float64(sum.Packets) > limit {
+		t.Errorf("charged %d packets in %.2fs, more than the global cap allows (%.0f)", sum.Packets, elapsed, limit)
 	}
 }
