@@ -183,9 +183,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case statusOf(err) == http.StatusForbidden && a.ID() == "":
 			return err
-		case err != nil:
+		case err != nil && next == 0: // no check-in: back off
 			a.log.Warn("cycle failed", "err", err, "retry_in", backoff)
 			next, backoff = backoff, min(2*backoff, DefaultPoll)
+		case err != nil: // checked in; some offer failed (and was reported where it could be)
+			a.log.Warn("cycle finished with errors", "err", err, "next_poll", next)
+			backoff = MinPoll
 		default:
 			backoff = MinPoll
 		}
@@ -198,7 +201,9 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // Cycle does one round: enrol if needed, check in (with fresh facts at most hourly),
-// work on every offer, and return how long to wait before the next round.
+// work on every offer, and return how long to wait before the next round. When the
+// check-in itself fails it returns 0 and the error; errors of single offers come with
+// the wait as usual.
 func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
 	a.cycleMu.Lock()
 	defer a.cycleMu.Unlock()
