@@ -111,6 +111,7 @@ var AdminRoutes = Routes{
 	// Compliance reports.
 	"GET /compliance":            ComplianceRead,
 	"GET /compliance/report":     ComplianceRead,
+	"GET /compliance/report.pdf": ComplianceRead,
 	"GET /api/v1/compliance":     ComplianceRead,
 	"GET /api/v1/compliance.csv": ComplianceRead,
 }

@@ -141,6 +141,7 @@ func TestPagesAndExports(t *testing.T) {
 		{"/api/v1/compliance", []string{`"kev_past_due": 1`}},
 		{"/api/v1/compliance.csv", []string{"coverage_by_severity,critical,percent,66.7", "mfa_coverage,,percent,66.7"}},
 		{"/compliance?cycle=bad", []string{"cycle: want a month"}},
+		{"/compliance/report.pdf?cycle=2026-03", []string{"%PDF-1.", "%%EOF"}},
 	} {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))

@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,7 @@ func NewHandler(b *Builder, pages Renderer, now func() time.Time, site string) *
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /compliance", h.page)
 	mux.HandleFunc("GET /compliance/report", h.report)
+	mux.HandleFunc("GET /compliance/report.pdf", h.pdf)
 	mux.HandleFunc("GET /api/v1/compliance", h.json)
 	mux.HandleFunc("GET /api/v1/compliance.csv", h.csv)
 }
@@ -116,6 +118,22 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.pages.Render(w, "compliance_report.html", v)
+}
+
+func (h *Handler) pdf(w http.ResponseWriter, r *http.Request) {
+	v, err := h.view(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var buf bytes.Buffer
+	if err := WritePDF(&buf, v); err != nil {
+		http.Error(w, "compliance: pdf: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="patchgate-report-%s.pdf"`, v.Cycle))
+	w.Write(buf.Bytes())
 }
 
 func (h *Handler) json(w http.ResponseWriter, r *http.Request) {
