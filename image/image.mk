@@ -19,7 +19,7 @@ IMAGE_ENV      = VERSION=$(IMAGE_VERSION) BINARY=$(abspath $(IMAGE_BIN)) \
 	CONFIG=$(abspath configs/patchgate.yaml) OUT=$(abspath $(IMAGE_OUT)) \
 	CACHE=$(abspath $(IMAGE_CACHE)) SOURCE_DATE_EPOCH=$(IMAGE_EPOCH)
 
-.PHONY: image image-test image-bin deb image-clean
+.PHONY: image image-test image-bin deb image-clean image-publish
 
 image-bin:
 	@mkdir -p $(IMAGE_OUT) $(IMAGE_CACHE)
@@ -39,3 +39,17 @@ deb: image-bin
 
 image-clean:
 	rm -rf $(IMAGE_OUT) $(IMAGE_CACHE)/work
+
+# Publish the update bundle of `make image` as TUF targets into the repository at
+# IMAGE_TUF_DIR (made with `patchgate tuf init --dir DIR`): the compressed root, the UKI
+# and the manifest under appliance/, each with the manifest as custom metadata, so an
+# appliance verifies them like any other target before `patchgate image install`.
+IMAGE_TUF_DIR ?=
+image-publish: image-bin
+	@test -n "$(IMAGE_TUF_DIR)" || (echo "image-publish: set IMAGE_TUF_DIR to a repository made with patchgate tuf init"; exit 1)
+	@test -f $(IMAGE_OUT)/update/patchgate-$(IMAGE_VERSION).update.json || (echo "image-publish: run make image IMAGE_VERSION=$(IMAGE_VERSION) first"; exit 1)
+	set -e; u=$(IMAGE_OUT)/update; m=$$u/patchgate-$(IMAGE_VERSION).update.json; c="$$(tr -d '\n' <$$m)"; \
+	for f in patchgate-$(IMAGE_VERSION).root.img.gz patchgate_$(IMAGE_VERSION).efi patchgate-$(IMAGE_VERSION).update.json; do \
+		$(IMAGE_BIN) tuf --dir $(IMAGE_TUF_DIR) add $$u/$$f --path appliance/$$f --custom "$$c"; \
+	done; \
+	$(IMAGE_BIN) tuf --dir $(IMAGE_TUF_DIR) publish
