@@ -127,6 +127,18 @@ func TestDiscovery(t *testing.T) {
 	if an.Class.Type != fingerprint.TypePrinter {
 		t.Errorf("announcer classified %s, want printer", an.Class.Type)
 	}
+	// The active SSDP probe and the UPnP description it led to.
+	for _, f := range []netscan.Fact{
+		{Key: netscan.KeyUPnPManufacturer, Value: "Brother"},
+		{Key: netscan.KeyUPnPSerial, Value: "E78234K9N123456"},
+	} {
+		if !slices.Contains(an.Facts, f) {
+			t.Errorf("announcer facts lack %s (from the UPnP description)", f)
+		}
+	}
+	if !slices.Contains(an.Sources, netscan.SourceSSDPQ) || !slices.Contains(an.Sources, netscan.SourceUPnP) {
+		t.Errorf("announcer sources %v lack ssdp-search and upnp", an.Sources)
+	}
 	if ph := device(phone); !ph.Random {
 		t.Errorf("phone's MAC %s not recognised as randomised", ph.MAC)
 	}
@@ -202,11 +214,27 @@ func newPharmacy(t *testing.T) *pharmacy {
 	handheld.Start(t, "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "1000", "-T", "1", "-A", "1",
 		"-x", "hostname:TC52-PHARM-01", "-V", "android-dhcp-11", "-s", "/bin/true")
 	announcer.StartCmd(t, announcer.RoleCommand(context.Background(), "announce", announcer.Addr.String()))
+	// It also answers a unicast M-SEARCH (socat) with where its UPnP description is
+	// (busybox httpd), as such printers do.
+	desc := filepath.Join(dir, "upnp")
+	writeFile(t, filepath.Join(desc, "desc.xml"), `<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0">`+
+		`<specVersion><major>1</major><minor>0</minor></specVersion><device>`+
+		`<deviceType>urn:schemas-upnp-org:device:Printer:1</deviceType><friendlyName>Office printer</friendlyName>`+
+		`<manufacturer>Brother</manufacturer><modelName>MFC-L2750DW series</modelName><serialNumber>E78234K9N123456</serialNumber>`+
+		`<UDN>uuid:e3248000-80ce-11db-8000-008077123456</UDN></device></root>`)
+	answer := filepath.Join(dir, "msearch-answer.txt")
+	writeFile(t, answer, "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=1800\r\nST: upnp:rootdevice\r\n"+
+		"LOCATION: http://"+announcer.Addr.String()+":80/desc.xml\r\nSERVER: Linux/4.4 UPnP/1.0 Brother-Printer/1.0\r\n"+
+		"USN: uuid:e3248000-80ce-11db-8000-008077123456::upnp:rootdevice\r\n\r\n")
+	announcer.Start(t, "busybox", "httpd", "-f", "-p", announcer.Addr.String()+":80", "-h", desc)
+	announcer.Start(t, "socat", "UDP4-RECVFROM:1900,bind="+announcer.Addr.String()+",fork", "SYSTEM:cat "+answer)
 
 	waitFor(t, printer, "ss -H -lun 'sport = :161'")
 	waitFor(t, printer, "ss -H -ltn 'sport = :80'")
 	waitFor(t, printer, "ss -H -ltn 'sport = :631'")
 	waitFor(t, printer, "ss -H -ltn 'sport = :9100'")
+	waitFor(t, announcer, "ss -H -lun 'sport = :1900'")
+	waitFor(t, announcer, "ss -H -ltn 'sport = :80'")
 	waitForOutput(t, &tcpdumpErr, "listening on")
 
 	return &pharmacy{dir: dir, scanner: scanner, printer: printer, handheld: handheld, announcer: announcer, phone: phone,
