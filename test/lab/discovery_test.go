@@ -36,7 +36,9 @@ var labNet = netip.MustParsePrefix("198.51.100.0/24")
 //	               recording every byte it receives
 //	.20 handheld   Zebra (Symbol) MAC; busybox udhcpc sending DHCPDISCOVERs
 //	               with hostname and an Android vendor class
-//	.30 announcer  Brother MAC; multicasts mDNS and SSDP announcements
+//	.30 announcer  Brother MAC; multicasts mDNS and SSDP announcements, answers a
+//	               unicast M-SEARCH (socat) and serves its UPnP description
+//	               (busybox httpd)
 //	.40 phone      a randomised (locally administered) MAC, nothing else
 //	.50 excluded   on the exclusion list; tcpdump records what reaches it
 //
