@@ -44,6 +44,22 @@ uuid() {
 	printf '%s-%s-4%s-8%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" "${h:17:3}" "${h:20:12}"
 }
 
+# fixtimes IMG SRCDIR: mke2fs 1.47.0 -d copies each file's ctime and atime from the
+# build host, where they are the time of the build; set both to SOURCE_DATE_EPOCH
+# (mtimes are already clamped to it by rootfs.sh).
+fixtimes() {
+	local t=@$SOURCE_DATE_EPOCH cmds
+	cmds=$(mktemp)
+	{
+		echo "sif / ctime $t"
+		echo "sif / atime $t"
+		(cd "$2" && find . -mindepth 1 -printf '%P\n') |
+			sed -e "s|.*|sif \"/&\" ctime $t\nsif \"/&\" atime $t|"
+	} >"$cmds"
+	debugfs -w -f "$cmds" "$1" >/dev/null 2>&1
+	rm -f "$cmds"
+}
+
 # mkroot ROOTFS OUT VERSION: the root filesystem image of one version (read-only, so no
 # journal), its UUID derived from the version, sized to its content plus 15% and 32 MiB
 # (an update transfers the filesystem, not the slot), at most the slot.
@@ -58,6 +74,7 @@ mkroot() {
 	rm -f "$2"
 	mkfs.ext4 -q -F -L pg-root -U "$u" -E "hash_seed=$u,root_owner=0:0" -O ^has_journal \
 		-m 0 -b 4096 -d "$1" "$2" "${mb}M"
+	fixtimes "$2" "$1"
 }
 
 mkdir -p "$OUT" "$CACHE"
@@ -99,6 +116,7 @@ log "data filesystem"
 rm -f "$work/data.img"
 mkfs.ext4 -q -F -L pg-data -U "$(uuid data)" -E "hash_seed=$(uuid data),root_owner=0:0" \
 	-b 4096 -d "$work/rootfs.var" "$work/data.img" "${DATA_MB}M"
+fixtimes "$work/data.img" "$work/rootfs.var"
 
 log "ESP"
 rm -f "$work/esp.img"
@@ -187,14 +205,18 @@ if [ "${TEST_ARTIFACTS:-}" = 1 ]; then
 		rm -f "$work/root-$v.img" "$work/patchgate_$v.efi"
 	done
 	rm -f "$work"/rootfs/boot/vmlinuz-* "$work"/rootfs/boot/initrd.img-* "$work"/rootfs/boot/System.map-* "$work"/rootfs/boot/config-*
-	rm -f "$OUT/test/updates.img"
-	mkfs.ext4 -q -F -L pgtestupd -d "$upd" "$OUT/test/updates.img" "$(( $(du -sm "$upd" | cut -f1) + 32 ))M"
+	# The bundles as files (the test installs them from the host side by default) and on
+	# a disk for PATCHGATE_IMAGE_INSTALL_IN_VM=1 (the smoke unit installs them).
+	mv "$upd" "$OUT/test/updates"
+	mkfs.ext4 -q -F -L pgtestupd -d "$OUT/test/updates" "$OUT/test/updates.img" "$(( $(du -sm "$OUT/test/updates" | cut -f1) + 32 ))M"
 	cat >"$OUT/test/layout.env" <<EOL
 VERSION=$VERSION
 GOOD_VERSION=$VERSION.1
 BAD_VERSION=$VERSION.2
 BAD_TRIES=${BAD_TRIES:-1}
 ESP_OFFSET=$((esp_start * 512))
+ROOT_A_OFFSET=$((a_start * 512))
+ROOT_B_OFFSET=$((b_start * 512))
 EOL
 fi
 

@@ -45,3 +45,13 @@ for s in osrel:"$tmp/osrel" cmdline:"$tmp/cmdline" linux:"${kernels[0]}" initrd:
 	off=$((off + $(stat -c %s "$file")))
 done
 objcopy "${args[@]}" "$stub" "$out"
+
+# objcopy stamps the PE header with the current time: use SOURCE_DATE_EPOCH instead, and
+# clear the optional header's checksum that covered it (UEFI does not check it; sbsign
+# writes a new one when the image is signed).
+if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then
+	pe=$(od -An -tu4 -j60 -N4 "$out" | tr -d ' ')
+	le32() { printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"; }
+	le32 "$SOURCE_DATE_EPOCH" | dd of="$out" bs=1 seek=$((pe + 8)) conv=notrunc status=none
+	le32 0 | dd of="$out" bs=1 seek=$((pe + 24 + 64)) conv=notrunc status=none
+fi

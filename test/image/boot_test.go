@@ -2,6 +2,7 @@ package image
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchgate/patchgate/image/abupdate"
 )
 
 // layout is image/out/test/layout.env, written by image/scripts/build.sh.
@@ -25,6 +28,7 @@ type layout struct {
 	dir, version, good, bad string
 	badTries                int
 	espOffset               int64
+	slotOffset              [2]int64 // root A, root B
 }
 
 func readLayout(t *testing.T, dir string) layout {
@@ -49,9 +53,13 @@ func readLayout(t *testing.T, dir string) layout {
 			l.badTries, _ = strconv.Atoi(v)
 		case "ESP_OFFSET":
 			l.espOffset, _ = strconv.ParseInt(v, 10, 64)
+		case "ROOT_A_OFFSET":
+			l.slotOffset[0], _ = strconv.ParseInt(v, 10, 64)
+		case "ROOT_B_OFFSET":
+			l.slotOffset[1], _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	if l.version == "" || l.good == "" || l.bad == "" || l.badTries < 1 || l.espOffset == 0 {
+	if l.version == "" || l.good == "" || l.bad == "" || l.badTries < 1 || l.espOffset == 0 || l.slotOffset[0] == 0 || l.slotOffset[1] == 0 {
 		t.Fatalf("layout.env incomplete: %+v", l)
 	}
 	return l
@@ -176,21 +184,46 @@ func TestImageBoot(t *testing.T) {
 		return
 	}
 
-	t.Run("update-then-broken-update-falls-back", func(t *testing.T) {
-		boots := 4 + l.badTries // V, good, bad (tries), good again; plus one for the installs
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(boots)*bootTimeout)
+	if os.Getenv("PATCHGATE_IMAGE_INSTALL_IN_VM") == "1" {
+		t.Run("update-in-vm-then-broken-update-falls-back", func(t *testing.T) { updateInVM(t, l, work, disk, port, bootTimeout) })
+		return
+	}
+
+	// By default the test installs the next versions from the host side, doing what
+	// abupdate.Updater.Install does on the appliance (its own tests cover that code;
+	// installing inside the emulated VM takes ~20 minutes per version on a busy 2-core
+	// machine): the root image into the slot not running, the UKI with a boot counter,
+	// the entries of the overwritten slot removed.
+	t.Run("update-blessed", func(t *testing.T) {
+		install(t, l, disk, l.good, 1, 3)
+		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 		defer cancel()
-		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-update.log"), filepath.Join(dir, "test", "updates.img"))
-		since := func() time.Duration { return time.Since(v.started).Round(time.Second) }
-		i := v.waitLine(ctx, 0, "PATCHGATE-SMOKE: ready version="+l.version)
-		i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.good+"; rebooting")
-		t.Logf("%s installed from inside the VM: %s", l.good, since())
-		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
+		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-update.log"))
+		i := v.waitLine(ctx, 0, "PATCHGATE-BOOT: version="+l.good)
 		// Blessed: systemd-bless-boot removed the counter once the daemon was up.
 		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+good\s+yes\s`))
-		i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
-		t.Logf("%s up and blessed: %s", l.good, since())
-		i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.bad+"; rebooting")
+		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
+		t.Logf("%s up and blessed: %s", l.good, time.Since(v.started).Round(time.Second))
+		readyz(ctx, t, v, port)
+		v.powerdown(ctx)
+		if listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux"); !strings.Contains(listing, "patchgate_"+l.good+".efi") {
+			t.Errorf("ESP holds:\n%s\nwant patchgate_%s.efi (blessed, no counter)", listing, l.good)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("broken-update-falls-back", func(t *testing.T) {
+		// The good version runs from slot B, so the broken one goes into slot A, whose
+		// entry (the first version) goes.
+		esp(t, l, disk, "mdel", "::/EFI/Linux/patchgate_"+l.version+".efi")
+		install(t, l, disk, l.bad, 0, l.badTries)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.badTries+1)*bootTimeout)
+		defer cancel()
+		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-fallback.log"))
+		since := func() time.Duration { return time.Since(v.started).Round(time.Second) }
+		i := 0
 		for n := 1; n <= l.badTries; n++ {
 			i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
 			t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, since())
@@ -198,21 +231,99 @@ func TestImageBoot(t *testing.T) {
 		}
 		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
 		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.bad)+`\s+bad\s`))
-		i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
+		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
 		t.Logf("fell back to %s: %s", l.good, since())
-		v.waitLine(ctx, i, "PATCHGATE-UPDATE: nothing left to install")
 		readyz(ctx, t, v, port)
 		v.powerdown(ctx)
-
-		listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux")
-		for _, want := range []string{"patchgate_" + l.good + ".efi", fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, l.badTries)} {
-			if !strings.Contains(listing, want) {
-				t.Errorf("ESP holds:\n%s\nwant %s", listing, want)
-			}
-		}
-		// The broken version went into the slot of the first one, whose entry is gone.
-		if strings.Contains(listing, "patchgate_"+l.version+".efi") {
-			t.Errorf("ESP holds:\n%s\nwant no entry for %s (its slot was overwritten)", listing, l.version)
-		}
+		checkFinalESP(t, l, disk)
 	})
+}
+
+// checkFinalESP: after the good update and the broken one, the ESP holds the good
+// version (blessed) and the broken one (marked bad), and nothing of the first version.
+func checkFinalESP(t *testing.T, l layout, disk string) {
+	t.Helper()
+	listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux")
+	for _, want := range []string{"patchgate_" + l.good + ".efi", fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, l.badTries)} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("ESP holds:\n%s\nwant %s", listing, want)
+		}
+	}
+	if strings.Contains(listing, "patchgate_"+l.version+".efi") {
+		t.Errorf("ESP holds:\n%s\nwant no entry for %s (its slot was overwritten)", listing, l.version)
+	}
+}
+
+// install puts version's bundle (image/out/test/updates) onto the disk from the host:
+// the root image, decompressed and checked against the manifest, into slot (0 = A,
+// 1 = B), and the UKI onto the ESP with a boot counter of tries.
+func install(t *testing.T, l layout, disk, version string, slot, tries int) {
+	t.Helper()
+	dir := filepath.Join(l.dir, "test", "updates")
+	data, err := os.ReadFile(filepath.Join(dir, "patchgate-"+version+".update.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := abupdate.ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gzf, err := os.Open(filepath.Join(dir, m.Root.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gzf.Close()
+	zr, err := gzip.NewReader(gzf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(io.NewOffsetWriter(f, l.slotOffset[slot]), h), zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != m.Root.RawLength || got != m.Root.RawSHA256 {
+		t.Fatalf("root image of %s: %d bytes sha256 %s, manifest says %d %s", version, n, got, m.Root.RawLength, m.Root.RawSHA256)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	esp(t, l, disk, "mcopy", filepath.Join(dir, m.UKI.Name), fmt.Sprintf("::/EFI/Linux/patchgate_%s+%d-0.efi", version, tries))
+}
+
+// updateInVM boots with a disk of update bundles, which the smoke unit installs one by
+// one with `patchgate image install --manifest`: the good next version (which must come
+// up and be blessed), then the broken one (which must fall back to the good one).
+func updateInVM(t *testing.T, l layout, work, disk string, port int, bootTimeout time.Duration) {
+	boots := 4 + l.badTries // V, good, bad (tries), good again; plus one for the installs
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(boots)*bootTimeout)
+	defer cancel()
+	v := startVM(t, work, disk, port, filepath.Join(l.dir, "test", "serial-update.log"), filepath.Join(l.dir, "test", "updates.img"))
+	since := func() time.Duration { return time.Since(v.started).Round(time.Second) }
+	i := v.waitLine(ctx, 0, "PATCHGATE-SMOKE: ready version="+l.version)
+	i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.good+"; rebooting")
+	t.Logf("%s installed from inside the VM: %s", l.good, since())
+	i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
+	i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+good\s+yes\s`))
+	i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
+	t.Logf("%s up and blessed: %s", l.good, since())
+	i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.bad+"; rebooting")
+	for n := 1; n <= l.badTries; n++ {
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
+		t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, since())
+		i++
+	}
+	i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
+	i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.bad)+`\s+bad\s`))
+	i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
+	t.Logf("fell back to %s: %s", l.good, since())
+	v.waitLine(ctx, i, "PATCHGATE-UPDATE: nothing left to install")
+	readyz(ctx, t, v, port)
+	v.powerdown(ctx)
+	checkFinalESP(t, l, disk)
 }
