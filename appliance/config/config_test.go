@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,4 +176,52 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error does not name the file: %v", err)
 		}
 	})
+}
+
+// TestDevConfigStaysOnLoopback guards the network-safety rule: `make run` and every test
+// that runs the appliance on configs/dev.yaml must send nothing beyond loopback.
+func TestDevConfigStaysOnLoopback(t *testing.T) {
+	cfg, err := Load("../../configs/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopback := func(key, hostport string) {
+		host, _, err := net.SplitHostPort(hostport)
+		if err != nil {
+			t.Errorf("%s = %q: %v", key, hostport, err)
+			return
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || !ip.IsLoopback() {
+			t.Errorf("%s = %q, want a loopback address in the dev config", key, hostport)
+		}
+	}
+	loopback("admin.listen", cfg.Admin.Listen)
+	loopback("distribution.listen", cfg.Distribution.Listen)
+	for i, l := range cfg.Resolver.Listen {
+		loopback(fmt.Sprintf("resolver.listen[%d]", i), l)
+	}
+	for i, u := range cfg.Resolver.Upstreams {
+		loopback(fmt.Sprintf("resolver.upstreams[%d]", i), u.Address)
+	}
+	for i, r := range cfg.TUF.Repositories {
+		for _, raw := range []string{r.MetadataURL, r.TargetsURL} {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Errorf("tuf.repositories[%d]: %v", i, err)
+				continue
+			}
+			port := u.Port()
+			if port == "" {
+				port = "443"
+			}
+			loopback(fmt.Sprintf("tuf.repositories[%d]", i), net.JoinHostPort(u.Hostname(), port))
+		}
+	}
+	if cfg.Gateway.Enabled {
+		t.Error("gateway.enabled in the dev config: it changes the host's firewall")
+	}
+	if cfg.Inventory.Scan.Enabled || cfg.Inventory.Passive.Enabled {
+		t.Error("discovery enabled in the dev config: it would probe or listen beyond loopback")
+	}
 }

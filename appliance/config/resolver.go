@@ -113,9 +113,6 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 			ps.Addf(key+".listen["+itoa(i)+"]", "%v, got %q", err, l)
 		}
 	}
-	if r.Enabled && len(r.Upstreams) == 0 {
-		ps.Addf(key+".upstreams", "must list at least one upstream resolver when enabled")
-	}
 	for i, u := range r.Upstreams {
 		k := key + ".upstreams[" + itoa(i) + "]"
 		if err := checkHostPort(u.Address); err != nil || strings.HasPrefix(u.Address, ":") {

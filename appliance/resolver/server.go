@@ -158,7 +158,10 @@ func (s *Server) Health() []health.Problem {
 		}
 	}
 	switch {
-	case len(st) > 0 && down == len(st):
+	case len(st) == 0:
+		ps = append(ps, health.Problem{Code: "resolver-no-upstreams", Severity: health.Info,
+			Text: "no upstream resolvers configured: allowed names that are not rewritten get SERVFAIL"})
+	case down == len(st):
 		ps = append(ps, health.Problem{Code: "resolver-upstreams-down", Severity: health.Error,
 			Text: "no upstream resolver answers: allowed names cannot be resolved"})
 	case down > 0:

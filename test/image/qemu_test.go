@@ -51,7 +51,10 @@ func startVM(t *testing.T, dir, disk string, hostPort int, logPath string, extra
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.code,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
 		"-drive", "if=virtio,format=raw,file=" + disk,
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:9080", hostPort),
+		// restrict=on: the guest reaches nothing outside (its resolver's upstream health
+		// checks, NTP, DHCP-provided servers stay inside QEMU); only the forward to the
+		// admin listener, bound to host loopback, crosses.
+		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:9080", hostPort),
 		"-device", "virtio-net-pci,netdev=n0",
 		"-serial", "stdio", "-monitor", "none",
 		"-qmp", "unix:" + qmp + ",server=on,wait=off",
