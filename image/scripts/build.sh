@@ -72,6 +72,8 @@ mkroot() {
 		exit 1
 	fi
 	rm -f "$2"
+	# Clamp again: removing the kernel from /boot dated that directory now.
+	find "$1" -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch --no-dereference --date="@$SOURCE_DATE_EPOCH"
 	mkfs.ext4 -q -F -L pg-root -U "$u" -E "hash_seed=$u,root_owner=0:0" -O ^has_journal \
 		-m 0 -b 4096 -d "$1" "$2" "${mb}M"
 	fixtimes "$2" "$1"

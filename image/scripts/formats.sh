@@ -20,6 +20,13 @@ if has qcow2; then
 fi
 if has vmdk || has ova; then
 	qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$name.raw" "$name.vmdk"
+	# qemu-img writes a random content ID into the descriptor: derive it from the
+	# version instead, so the vmdk (and the OVA) are reproducible.
+	cid=$(printf '%s' "patchgate-vmdk:$version" | sha256sum | cut -c1-8)
+	off=$(head -c 4096 "$name.vmdk" | grep -obUa 'CID=[0-9a-f]\{8\}' | head -n1 | cut -d: -f1)
+	if [ -n "$off" ]; then
+		printf 'CID=%s' "$cid" | dd of="$name.vmdk" bs=1 seek="$off" conv=notrunc status=none
+	fi
 fi
 if has ova; then
 	sed -e "s|@VERSION@|$version|g" -e "s|@VMDK@|$name.vmdk|g" \
