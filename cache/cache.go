@@ -3,6 +3,7 @@ package cache
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -154,6 +155,7 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: new: metrics: %w", err)
 	}
+	met.addRepos(c.names)
 	c.met = met
 	return c, nil
 }
@@ -223,18 +225,18 @@ func (c *Cache) open(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) (*Ob
 		if known {
 			if e, ok := c.store.lookup(key, c.clock.Now(), repo, ti.Path); ok {
 				if e.size == ti.Length && e.size <= c.cfg.MemoryObjectBytes {
-					data, ok := c.small.get(key)
-					if !ok {
-						data = c.small.load(c.store.objectPath(key), key, e.size)
+					it := c.small.get(key)
+					if it == nil {
+						it = c.small.load(c.store.objectPath(key), key, e.size)
 					}
-					if data != nil {
-						c.met.hits.WithLabelValues(repo).Inc()
-						return &Object{Data: data, Key: key, Target: ti, Hit: attempt == 0}, nil
+					if it != nil {
+						c.met.repo(repo).hits.Inc()
+						return &Object{Data: it.data, Key: key, Target: ti, Hit: attempt == 0}, nil
 					}
 				}
 				f, err := c.openObject(key, e.size, ti)
 				if err == nil {
-					c.met.hits.WithLabelValues(repo).Inc()
+					c.met.repo(repo).hits.Inc()
 					return &Object{File: f, Key: key, Target: ti, Hit: attempt == 0}, nil
 				}
 				if attempt > 2 {
@@ -252,6 +254,25 @@ func (c *Cache) open(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) (*Ob
 			return nil, err
 		}
 	}
+}
+
+// memoryHit returns the in-memory copy of ti's object when the store holds
+// it and it is kept in memory, marking it used and counting a hit; nil
+// otherwise (open then takes over). It allocates nothing.
+func (c *Cache) memoryHit(repo string, ti tuf.TargetInfo) *smallItem {
+	sum, ok := ti.Hashes["sha256"]
+	if !ok || len(sum) != sha256.Size || ti.Length > c.cfg.MemoryObjectBytes {
+		return nil
+	}
+	it := c.small.getSum(sum)
+	if it == nil || int64(len(it.data)) != ti.Length {
+		return nil
+	}
+	if _, ok := c.store.lookup(it.key, c.clock.Now(), repo, ti.Path); !ok {
+		return nil // removed meanwhile: open sorts it out
+	}
+	c.met.repo(repo).hits.Inc()
+	return it
 }
 
 // openObject opens a stored object and checks its size against ti; an

@@ -40,7 +40,7 @@ func withConfig(f func(*cache.Config)) envOption { return func(e *env) { f(&e.cf
 // the real one.
 func withMirrorClock(c tuf.Clock) envOption { return func(e *env) { e.clock = c } }
 
-func newEnv(t *testing.T, repo *tuftest.Repo, opts ...envOption) *env {
+func newEnv(t testing.TB, repo *tuftest.Repo, opts ...envOption) *env {
 	t.Helper()
 	e := &env{repo: repo, tufDir: t.TempDir(), dir: t.TempDir()}
 	e.cfg = cache.Config{Dir: e.dir, RetryBackoff: time.Millisecond, StallTimeout: 5 * time.Second}
@@ -53,13 +53,13 @@ func newEnv(t *testing.T, repo *tuftest.Repo, opts ...envOption) *env {
 
 // start builds the mirror, cache and server over the env's directories (a
 // second call is a restart).
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	e.startPinned(t, e.repo.Root())
 }
 
 // startPinned is start with a given pinned root.
-func (e *env) startPinned(t *testing.T, root []byte) {
+func (e *env) startPinned(t testing.TB, root []byte) {
 	t.Helper()
 	e.reg = prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
@@ -84,7 +84,7 @@ func (e *env) startPinned(t *testing.T, root []byte) {
 	t.Cleanup(e.srv.Close)
 }
 
-func (e *env) refresh(t *testing.T) {
+func (e *env) refresh(t testing.TB) {
 	t.Helper()
 	if err := e.mirror.Refresh(context.Background()); err != nil {
 		t.Fatalf("Refresh: %v", err)

@@ -22,7 +22,32 @@ type metrics struct {
 	scrubbedBytes  prometheus.Counter
 	scrubMismatch  prometheus.Counter
 	damaged        prometheus.Counter
+
+	// repos holds each configured repository's per-request series,
+	// resolved once (read-only after New).
+	repos map[string]*repoMetrics
 }
+
+// repoMetrics are the series a request of one repository updates.
+type repoMetrics struct {
+	hits, served         prometheus.Counter
+	targetOK, metadataOK prometheus.Counter // requests_total{code="200"}
+}
+
+func (m *metrics) addRepos(names []string) {
+	m.repos = make(map[string]*repoMetrics, len(names))
+	for _, n := range names {
+		m.repos[n] = &repoMetrics{
+			hits:       m.hits.WithLabelValues(n),
+			served:     m.servedBytes.WithLabelValues(n),
+			targetOK:   m.requests.WithLabelValues(n, "target", "200"),
+			metadataOK: m.requests.WithLabelValues(n, "metadata", "200"),
+		}
+	}
+}
+
+// repo returns the series of a configured repository.
+func (m *metrics) repo(name string) *repoMetrics { return m.repos[name] }
 
 func newMetrics(reg prometheus.Registerer, c *Cache) (*metrics, error) {
 	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {

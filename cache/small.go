@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 )
 
@@ -24,29 +25,58 @@ type smallObjects struct {
 	total int64
 }
 
+// smallItem is one object in memory, with the values of its response
+// headers computed once (a hit then allocates nothing for them). The
+// slices are shared by every response and never written to.
 type smallItem struct {
-	key  string
-	data []byte
+	key    string
+	data   []byte
+	etag   []string // `"KEY"`
+	length []string // len(data) in decimal
+}
+
+func newSmallItem(key string, data []byte) *smallItem {
+	return &smallItem{key: key, data: data,
+		etag: []string{`"` + key + `"`}, length: []string{strconv.Itoa(len(data))}}
 }
 
 func newSmallObjects(maxObject, maxTotal int64) *smallObjects {
 	return &smallObjects{maxObject: maxObject, maxTotal: maxTotal, items: map[string]*list.Element{}, lru: list.New()}
 }
 
-func (s *smallObjects) get(key string) ([]byte, bool) {
+// get returns the item of key, or nil.
+func (s *smallObjects) get(key string) *smallItem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el, ok := s.items[key]
+	return s.getLocked(key)
+}
+
+// getSum is get by the raw sha256, without building the key string.
+func (s *smallObjects) getSum(sum []byte) *smallItem {
+	var key [2 * sha256.Size]byte
+	hex.Encode(key[:], sum)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.items[string(key[:])] // no allocation: a map index by converted bytes
 	if !ok {
-		return nil, false
+		return nil
 	}
 	s.lru.MoveToFront(el)
-	return el.Value.(*smallItem).data, true
+	return el.Value.(*smallItem)
+}
+
+func (s *smallObjects) getLocked(key string) *smallItem {
+	el, ok := s.items[key]
+	if !ok {
+		return nil
+	}
+	s.lru.MoveToFront(el)
+	return el.Value.(*smallItem)
 }
 
 // load reads a stored object of size bytes into memory if it is small,
 // verifying its sha256 against key; it returns nil when it is not kept.
-func (s *smallObjects) load(path, key string, size int64) []byte {
+func (s *smallObjects) load(path, key string, size int64) *smallItem {
 	if size > s.maxObject || s.maxTotal <= 0 {
 		return nil
 	}
@@ -64,19 +94,20 @@ func (s *smallObjects) load(path, key string, size int64) []byte {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if el, ok := s.items[key]; ok {
-		return el.Value.(*smallItem).data
+	if it := s.getLocked(key); it != nil {
+		return it
 	}
-	s.items[key] = s.lru.PushFront(&smallItem{key: key, data: data})
+	it := newSmallItem(key, data)
+	s.items[key] = s.lru.PushFront(it)
 	s.total += size
 	for s.total > s.maxTotal {
 		el := s.lru.Back()
-		it := el.Value.(*smallItem)
+		old := el.Value.(*smallItem)
 		s.lru.Remove(el)
-		delete(s.items, it.key)
-		s.total -= int64(len(it.data))
+		delete(s.items, old.key)
+		s.total -= int64(len(old.data))
 	}
-	return data
+	return it
 }
 
 func (s *smallObjects) drop(key string) {
