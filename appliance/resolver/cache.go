@@ -22,6 +22,11 @@ type cacheEntry struct {
 	expires    time.Time
 	hits       int
 	prefetched bool // a refresh is under way or done for this entry
+
+	// aged is msg with its TTLs counted down by agedBy seconds, made by the first hit
+	// of each second and shared by the others, never modified either.
+	aged   *dns.Msg
+	agedBy uint32
 }
 
 // answerCache keeps upstream answers for their TTL (clamped to [min, max]; negative
@@ -46,9 +51,11 @@ type hit struct {
 	prefetch bool
 }
 
-// get returns a copy of the cached answer with its TTLs reduced by its age. prefetchHits
-// > 0 marks the entry for prefetch once it has been asked that often and less than a
-// tenth of its lifetime is left (then only the first caller gets prefetch true).
+// get returns the cached answer with its TTLs reduced by its age in whole seconds. The
+// message is shared (by every hit within the same second): callers must not modify it.
+// prefetchHits > 0 marks the entry for prefetch once it has been asked that often and
+// less than a tenth of its lifetime is left (then only the first caller gets prefetch
+// true).
 func (c *answerCache) get(k cacheKey, now time.Time, prefetchHits int) (hit, bool) {
 	if c.size == 0 {
 		return hit{}, false
@@ -72,12 +79,32 @@ func (c *answerCache) get(k cacheKey, now time.Time, prefetchHits int) (hit, boo
 		e.prefetched = true
 		h.prefetch = true
 	}
-	msg, stored := e.msg, e.stored
+	age := uint32(now.Sub(e.stored) / time.Second)
+	if e.aged != nil && e.agedBy == age {
+		h.msg = e.aged
+		c.mu.Unlock()
+		return h, true
+	}
+	msg := e.msg
 	c.mu.Unlock()
 
-	age := uint32(now.Sub(stored) / time.Second)
-	h.msg = msg.Copy()
-	for _, sec := range [][]dns.RR{h.msg.Answer, h.msg.Ns, h.msg.Extra} {
+	h.msg = aged(msg, age)
+	c.mu.Lock()
+	if c.m[k] == e { // not replaced meanwhile
+		e.aged, e.agedBy = h.msg, age
+	}
+	c.mu.Unlock()
+	return h, true
+}
+
+// aged returns a copy of m with every TTL (but the OPT record's) reduced by age seconds,
+// down to 0; m itself when age is 0.
+func aged(m *dns.Msg, age uint32) *dns.Msg {
+	if age == 0 {
+		return m
+	}
+	m = m.Copy()
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			hdr := rr.Header()
 			if hdr.Rrtype == dns.TypeOPT {
@@ -90,7 +117,7 @@ func (c *answerCache) get(k cacheKey, now time.Time, prefetchHits int) (hit, boo
 			}
 		}
 	}
-	return h, true
+	return m
 }
 
 // put stores an upstream answer if it is cacheable: NOERROR with answers (for their

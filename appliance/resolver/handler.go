@@ -1,20 +1,25 @@
 package resolver
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 )
 
-// request is one query on its way to an answer.
+// request is one query on its way to an answer, with room for the answer: requests are
+// pooled (getRequest, putRequest), so that a query answered here allocates little more
+// than what unpacking it needs.
 type request struct {
-	msg      *dns.Msg
+	msg      dns.Msg // the query
 	client   netip.Addr
 	seg      *segPolicy
-	name     string // canonical
+	fqdn     string // the question name in lower case, with the trailing dot
+	name     string // canonical: fqdn without the trailing dot
 	qtype    uint16
 	do       bool
 	edns     bool
@@ -24,9 +29,35 @@ type request struct {
 	decision Decision
 	reason   string
 	cached   bool
+
+	// The answer being made and its records, reused from one query to the next.
+	reply dns.Msg
+	opt   dns.OPT
+	soa   dns.SOA
+	extra [1]dns.RR
+	ns    [1]dns.RR
+	a     []dns.A
+	aaaa  []dns.AAAA
 }
 
 func (r *request) key() cacheKey { return cacheKey{name: r.name, qtype: r.qtype, do: r.do} }
+
+var requests = sync.Pool{New: func() any { return new(request) }}
+
+// getRequest returns an empty request, keeping the room its last use made.
+func getRequest() *request {
+	r := requests.Get().(*request)
+	answers := r.reply.Answer
+	clear(answers) // no stale records kept alive by the pool
+	a, aaaa := r.a[:0], r.aaaa[:0]
+	*r = request{}
+	r.reply.Answer, r.a, r.aaaa = answers[:0], a, aaaa
+	return r
+}
+
+// putRequest gives r back once nothing refers to it or to its answer any more (the
+// answer has been packed).
+func putRequest(r *request) { requests.Put(r) }
 
 // answer is the first half of the request path, run on the goroutine that read the
 // packet: it checks the packet, finds the client's segment, applies the rate limit and
@@ -47,62 +78,74 @@ func (s *Server) answer(pkt []byte, from netip.Addr, tcp bool, buf []byte) ([]by
 	}
 	pol := s.policy.Load()
 	seg := pol.segmentOf(from)
-	r := &request{msg: new(dns.Msg), client: from, seg: seg, tcp: tcp, maxSize: dns.MinMsgSize, start: now}
+	r := getRequest()
+	r.client, r.seg, r.tcp, r.maxSize, r.start = from, seg, tcp, dns.MinMsgSize, now
+	if resp, forward := s.decide(r, pkt, now, buf); !forward {
+		putRequest(r)
+		return resp, nil
+	}
+	return nil, r
+}
+
+// decide is answer once r has its client: it returns the answer to pkt, or forward true
+// when r needs resolve.
+func (s *Server) decide(r *request, pkt []byte, now time.Time, buf []byte) (resp []byte, forward bool) {
+	seg := r.seg
 	if err := r.msg.Unpack(pkt); err != nil {
 		if seg == nil {
 			s.metrics.dropped.WithLabelValues("malformed").Inc()
-			return nil, nil
+			return nil, false
 		}
 		// Answer FORMERR with the header only: the ID and opcode are all we trust.
-		m := new(dns.Msg)
-		m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
-		m.Response = true
-		m.Opcode = int(pkt[2]>>3) & 0xF
-		m.Rcode = dns.RcodeFormatError
-		r.msg = &dns.Msg{MsgHdr: m.MsgHdr}
+		r.msg = dns.Msg{}
+		r.msg.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
+		r.msg.Opcode = int(pkt[2]>>3) & 0xF
+		m := r.newReply(dns.RcodeFormatError)
+		m.RecursionAvailable = false
 		r.decision, r.reason = Refused, "malformed"
-		return s.finish(r, m, buf), nil
+		return s.finish(r, m, buf), false
 	}
 	if opt := r.msg.IsEdns0(); opt != nil {
 		r.edns, r.do = true, opt.Do()
 		r.maxSize = max(dns.MinMsgSize, min(int(opt.UDPSize()), s.udpSize))
 		if opt.Version() != 0 {
 			r.decision, r.reason = Refused, "edns version"
-			return s.local(r, dns.RcodeBadVers, buf), nil
+			return s.local(r, dns.RcodeBadVers, buf), false
 		}
 	}
 	if len(r.msg.Question) == 1 {
 		q := r.msg.Question[0]
-		r.name, r.qtype = canonical(q.Name), q.Qtype
+		r.fqdn, r.qtype = lowerFQDN(q.Name), q.Qtype
+		r.name = r.fqdn[:len(r.fqdn)-1]
 	}
 	switch {
 	case r.msg.Opcode != dns.OpcodeQuery:
 		r.decision, r.reason = Refused, "opcode "+opcodeName(r.msg.Opcode)
-		return s.local(r, dns.RcodeNotImplemented, buf), nil
+		return s.local(r, dns.RcodeNotImplemented, buf), false
 	case len(r.msg.Question) != 1:
 		r.decision, r.reason = Refused, "question count "+strconv.Itoa(len(r.msg.Question))
-		return s.local(r, dns.RcodeFormatError, buf), nil
+		return s.local(r, dns.RcodeFormatError, buf), false
 	case seg == nil:
 		r.decision, r.reason = Refused, "client in no segment"
-		return s.local(r, dns.RcodeRefused, buf), nil
-	case !s.limiter.allow(from, now):
+		return s.local(r, dns.RcodeRefused, buf), false
+	case !s.limiter.allow(r.client, now):
 		r.decision, r.reason = Refused, "rate limited"
-		return s.local(r, dns.RcodeRefused, buf), nil
+		return s.local(r, dns.RcodeRefused, buf), false
 	case r.msg.Question[0].Qclass != dns.ClassINET:
 		r.decision, r.reason = Refused, "class "+dns.Class(r.msg.Question[0].Qclass).String()
-		return s.local(r, dns.RcodeRefused, buf), nil
+		return s.local(r, dns.RcodeRefused, buf), false
 	case r.qtype == dns.TypeAXFR || r.qtype == dns.TypeIXFR || r.qtype == dns.TypeOPT ||
 		r.qtype == dns.TypeMAILA || r.qtype == dns.TypeMAILB:
 		r.decision, r.reason = Refused, "query type "+dns.Type(r.qtype).String()
-		return s.local(r, dns.RcodeNotImplemented, buf), nil
+		return s.local(r, dns.RcodeNotImplemented, buf), false
 	}
 
 	r.decision, r.reason = seg.decide(r.name)
 	switch r.decision {
 	case Rewritten:
-		return s.rewritten(r, buf), nil
+		return s.rewritten(r, buf), false
 	case Blocked:
-		return s.blocked(r, buf), nil
+		return s.blocked(r, buf), false
 	}
 	if h, ok := s.cache.get(r.key(), now, s.prefetchHits); ok {
 		s.metrics.cacheHits.Inc()
@@ -113,20 +156,24 @@ func (s *Server) answer(pkt []byte, from netip.Addr, tcp bool, buf []byte) ([]by
 			}
 		}
 		r.cached = true
-		return s.allowed(r, h.msg, buf), nil
+		return s.allowed(r, h.msg, buf), false
 	}
 	s.metrics.cacheMisses.Inc()
-	return nil, r
+	return nil, true
 }
 
 // local answers r with rcode and no records.
 func (s *Server) local(r *request, rcode int, buf []byte) []byte {
-	return s.finish(r, s.reply(r, rcode), buf)
+	return s.finish(r, r.newReply(rcode), buf)
 }
 
-// reply starts an answer to r: its ID, opcode, flags and question (in the client's case).
-func (s *Server) reply(r *request, rcode int) *dns.Msg {
-	m := new(dns.Msg)
+// newReply starts the answer to r in r's own room: its ID, opcode, flags and question
+// (in the client's case).
+func (r *request) newReply(rcode int) *dns.Msg {
+	m := &r.reply
+	answers := m.Answer[:0]
+	*m = dns.Msg{}
+	m.Answer = answers
 	m.Id = r.msg.Id
 	m.Response = true
 	m.Opcode = r.msg.Opcode
@@ -141,7 +188,7 @@ func (s *Server) reply(r *request, rcode int) *dns.Msg {
 // rewritten answers a rewritten name with the appliance's addresses of the asked family;
 // NODATA for the other family (or none configured) and every other type.
 func (s *Server) rewritten(r *request, buf []byte) []byte {
-	m := s.reply(r, dns.RcodeSuccess)
+	m := r.newReply(dns.RcodeSuccess)
 	m.Authoritative = true
 	s.addresses(r, m, r.seg.rewriteA, r.seg.rewriteAAAA)
 	return s.finish(r, m, buf)
@@ -150,57 +197,65 @@ func (s *Server) rewritten(r *request, buf []byte) []byte {
 // blocked answers a blocked name the segment's way.
 func (s *Server) blocked(r *request, buf []byte) []byte {
 	var m *dns.Msg
-	switch r.seg.blockedAnswer {
-	case AnswerRefused:
-		m = s.reply(r, dns.RcodeRefused)
-	case AnswerNoData:
-		m = s.reply(r, dns.RcodeSuccess)
-		m.Ns = []dns.RR{s.soa(r.name)}
-	case AnswerSinkhole:
-		m = s.reply(r, dns.RcodeSuccess)
+	switch {
+	case r.name == canaryName: // always NXDOMAIN, whatever the segment's blocked answer
+		m = r.newReply(dns.RcodeNameError)
+		s.negative(r, m)
+	case r.seg.blockedAnswer == AnswerRefused:
+		m = r.newReply(dns.RcodeRefused)
+	case r.seg.blockedAnswer == AnswerNoData:
+		m = r.newReply(dns.RcodeSuccess)
+		s.negative(r, m)
+	case r.seg.blockedAnswer == AnswerSinkhole:
+		m = r.newReply(dns.RcodeSuccess)
 		s.addresses(r, m, r.seg.sinkholeA, r.seg.sinkholeAAAA)
 	default:
-		m = s.reply(r, dns.RcodeNameError)
-		m.Ns = []dns.RR{s.soa(r.name)}
-	}
-	if r.name == canaryName { // always NXDOMAIN, whatever the segment's blocked answer
-		m = s.reply(r, dns.RcodeNameError)
-		m.Ns = []dns.RR{s.soa(r.name)}
+		m = r.newReply(dns.RcodeNameError)
+		s.negative(r, m)
 	}
 	m.Authoritative = m.Rcode != dns.RcodeRefused
 	return s.finish(r, m, buf)
 }
 
 // addresses puts v4 or v6 (as the query type asks) into m's answer, or an SOA for NODATA.
-func (s *Server) addresses(r *request, m *dns.Msg, v4, v6 []netip.Addr) {
+func (s *Server) addresses(r *request, m *dns.Msg, v4, v6 []net.IP) {
 	owner := r.msg.Question[0].Name
-	hdr := func(t uint16) dns.RR_Header {
-		return dns.RR_Header{Name: owner, Rrtype: t, Class: dns.ClassINET, Ttl: s.localTTL}
-	}
+	hdr := dns.RR_Header{Name: owner, Class: dns.ClassINET, Ttl: s.localTTL}
 	switch {
 	case r.qtype == dns.TypeA && len(v4) > 0:
+		hdr.Rrtype = dns.TypeA
+		r.a = r.a[:0]
 		for _, a := range v4 {
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(dns.TypeA), A: a.AsSlice()})
+			r.a = append(r.a, dns.A{Hdr: hdr, A: a})
+		}
+		for i := range r.a {
+			m.Answer = append(m.Answer, &r.a[i])
 		}
 	case r.qtype == dns.TypeAAAA && len(v6) > 0:
+		hdr.Rrtype = dns.TypeAAAA
+		r.aaaa = r.aaaa[:0]
 		for _, a := range v6 {
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(dns.TypeAAAA), AAAA: a.AsSlice()})
+			r.aaaa = append(r.aaaa, dns.AAAA{Hdr: hdr, AAAA: a})
+		}
+		for i := range r.aaaa {
+			m.Answer = append(m.Answer, &r.aaaa[i])
 		}
 	default:
-		m.Ns = []dns.RR{s.soa(r.name)}
+		s.negative(r, m)
 	}
 }
 
-// soa is the SOA that negative answers made here carry, so that clients cache them for
-// LocalTTL (RFC 2308). Its owner is the parent of the name (the name itself when it has
-// one label): an NXDOMAIN name cannot be its own zone's apex.
-func (s *Server) soa(name string) *dns.SOA {
-	zone := name
-	if i := strings.IndexByte(name, '.'); i >= 0 && i < len(name)-1 {
-		zone = name[i+1:]
+// negative puts into m's authority section the SOA that negative answers made here
+// carry, so that clients cache them for LocalTTL (RFC 2308). Its owner is the parent of
+// the name (the name itself when it has one label): an NXDOMAIN name cannot be its own
+// zone's apex.
+func (s *Server) negative(r *request, m *dns.Msg) {
+	zone := r.fqdn
+	if i := strings.IndexByte(r.name, '.'); i >= 0 && i < len(r.name)-1 {
+		zone = r.fqdn[i+1:]
 	}
-	return &dns.SOA{
-		Hdr:     dns.RR_Header{Name: dns.Fqdn(zone), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: s.localTTL},
+	r.soa = dns.SOA{
+		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: s.localTTL},
 		Ns:      "patchgate.invalid.",
 		Mbox:    "hostmaster.patchgate.invalid.",
 		Serial:  1,
@@ -209,18 +264,21 @@ func (s *Server) soa(name string) *dns.SOA {
 		Expire:  86400,
 		Minttl:  s.localTTL,
 	}
+	r.ns[0] = &r.soa
+	m.Ns = r.ns[:]
 }
 
-// allowed answers r from an upstream (or cached) answer: the CNAME chain is checked
-// against the segment's policy, records off the chain and the additional section are
-// dropped, and the answer sink learns the addresses.
+// allowed answers r from an upstream (or cached) answer, which it does not modify: the
+// CNAME chain is checked against the segment's policy, records off the chain and the
+// additional section are dropped, and the answer sink learns the addresses.
 func (s *Server) allowed(r *request, up *dns.Msg, buf []byte) []byte {
-	chain := []string{r.name}
+	var chainRoom [8]string
+	chain := append(chainRoom[:0], r.name)
 	cur := r.name
 	for range len(up.Answer) {
 		next := ""
 		for _, rr := range up.Answer {
-			if c, ok := rr.(*dns.CNAME); ok && canonical(c.Hdr.Name) == cur {
+			if c, ok := rr.(*dns.CNAME); ok && sameName(c.Hdr.Name, cur) {
 				next = canonical(c.Target)
 				break
 			}
@@ -235,16 +293,20 @@ func (s *Server) allowed(r *request, up *dns.Msg, buf []byte) []byte {
 		chain = append(chain, next)
 		cur = next
 	}
-	m := s.reply(r, up.Rcode)
+	m := r.newReply(up.Rcode)
 	m.AuthenticatedData = up.AuthenticatedData && (r.do || r.msg.AuthenticatedData)
+	sink := s.hooks.answerSink()
 	var addrs []netip.Addr
 	var ttl uint32
 	for _, rr := range up.Answer {
 		hdr := rr.Header()
-		if !containsName(chain, canonical(hdr.Name)) {
+		if !chainHas(chain, hdr.Name) {
 			continue
 		}
 		m.Answer = append(m.Answer, rr)
+		if sink == nil {
+			continue
+		}
 		var a netip.Addr
 		switch v := rr.(type) {
 		case *dns.A:
@@ -263,9 +325,7 @@ func (s *Server) allowed(r *request, up *dns.Msg, buf []byte) []byte {
 	}
 	m.Ns = up.Ns
 	if len(addrs) > 0 {
-		if sink := s.hooks.answerSink(); sink != nil {
-			sink.Learned(r.seg.name, r.name, addrs, time.Duration(ttl)*time.Second)
-		}
+		sink.Learned(r.seg.name, r.name, addrs, time.Duration(ttl)*time.Second)
 	}
 	return s.finish(r, m, buf)
 }
@@ -279,11 +339,34 @@ func containsName(chain []string, n string) bool {
 	return false
 }
 
+// chainHas reports whether the record owner name owner (any case, trailing dot) is on
+// the chain (canonical names).
+func chainHas(chain []string, owner string) bool {
+	for _, c := range chain {
+		if sameName(owner, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameName reports whether the name n (any case, trailing dot optional) is the
+// canonical name c, without allocating.
+func sameName(n, c string) bool {
+	n = strings.TrimSuffix(n, ".")
+	return len(n) == len(c) && strings.EqualFold(n, c)
+}
+
 // finish adds the OPT record the client's EDNS asks for, truncates UDP answers to the
 // client's size (never TCP ones), packs into buf, and records the query.
 func (s *Server) finish(r *request, m *dns.Msg, buf []byte) []byte {
 	if r.edns {
-		m.SetEdns0(uint16(s.udpSize), r.do) // Pack moves an extended rcode into it
+		// As m.SetEdns0 does, in r's room. Pack moves an extended rcode into it.
+		r.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		r.opt.SetUDPSize(uint16(s.udpSize))
+		r.opt.SetDo(r.do)
+		r.extra[0] = &r.opt
+		m.Extra = r.extra[:]
 	}
 	if r.tcp {
 		m.Compress = true
@@ -293,7 +376,7 @@ func (s *Server) finish(r *request, m *dns.Msg, buf []byte) []byte {
 	out, err := m.PackBuffer(buf)
 	if err != nil {
 		// Only a bug or an upstream answer too large even for TCP gets here.
-		fail := s.reply(r, dns.RcodeServerFailure)
+		fail := r.newReply(dns.RcodeServerFailure)
 		fail.Question = nil
 		if len(r.msg.Question) == 1 {
 			fail.Question = r.msg.Question

@@ -207,6 +207,20 @@ func ParseList(r io.Reader, file string) (*NameSet, error) {
 	return set, nil
 }
 
+// lowerFQDN lower-cases a question name and makes sure it ends in a dot; it allocates
+// only when the name has upper-case letters (or lacks the dot).
+func lowerFQDN(qname string) string {
+	if !strings.HasSuffix(qname, ".") {
+		qname += "."
+	}
+	for i := 0; i < len(qname); i++ {
+		if c := qname[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(qname)
+		}
+	}
+	return qname
+}
+
 // canonical lower-cases a query name and drops its trailing dot; it allocates only when
 // the name has upper-case letters.
 func canonical(qname string) string {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	_ "embed"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -73,11 +74,11 @@ type segPolicy struct {
 	block         *NameSet
 	cnameTargets  *NameSet
 	strictCNAME   bool
-	rewriteA      []netip.Addr
-	rewriteAAAA   []netip.Addr
+	rewriteA      []net.IP // 4 bytes each, shared by the answers: never modified
+	rewriteAAAA   []net.IP
 	blockedAnswer BlockedAnswer
-	sinkholeA     []netip.Addr
-	sinkholeAAAA  []netip.Addr
+	sinkholeA     []net.IP
+	sinkholeAAAA  []net.IP
 }
 
 // fileStamp identifies a version of a list file.
@@ -257,12 +258,14 @@ func union(lists map[string]*NameSet, names []string) *NameSet {
 	return s
 }
 
-func splitFamilies(addrs []netip.Addr) (v4, v6 []netip.Addr) {
+// splitFamilies sorts addrs into the IPv4 ones (IPv4-mapped IPv6 included) and the IPv6
+// ones, as the A and AAAA records hold them.
+func splitFamilies(addrs []netip.Addr) (v4, v6 []net.IP) {
 	for _, a := range addrs {
 		if a.Unmap().Is4() {
-			v4 = append(v4, a.Unmap())
+			v4 = append(v4, a.Unmap().AsSlice())
 		} else {
-			v6 = append(v6, a)
+			v6 = append(v6, a.AsSlice())
 		}
 	}
 	return v4, v6

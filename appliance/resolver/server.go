@@ -63,13 +63,12 @@ type Server struct {
 	udpSize      int
 	localTTL     uint32
 
-	counts   [4]atomic.Uint64 // queries by Decision, for the panel
-	reloadMu sync.Mutex       // one reload at a time
-	mu       sync.Mutex
-	listErrs []loadError
-	udp      []*net.UDPConn
-	tcp      []*net.TCPListener
-	ready    atomic.Bool
+	counts    [4]atomic.Uint64 // queries by Decision, for the panel
+	reloadMu  sync.Mutex       // one reload at a time
+	mu        sync.Mutex
+	listErrs  []loadError
+	listeners []listener
+	ready     atomic.Bool
 }
 
 // New builds a Server from cfg and loads its lists. A list that cannot be loaded does
@@ -213,61 +212,30 @@ func (s *Server) reload(prev *policy) error {
 // when the port is 0). Call it once, before Run.
 func (s *Server) Listen() error {
 	for _, addr := range s.cfg.Listen {
-		u, t, err := listenBoth(addr)
+		l, err := listenBoth(addr, udpReaders())
 		if err != nil {
 			s.closeListeners()
 			return err
 		}
 		s.mu.Lock()
-		s.udp = append(s.udp, u)
-		s.tcp = append(s.tcp, t)
+		s.listeners = append(s.listeners, l)
 		s.mu.Unlock()
 	}
 	return nil
 }
 
-func listenBoth(addr string) (*net.UDPConn, *net.TCPListener, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("resolver: listen %s: %w", addr, err)
-	}
-	for try := 0; ; try++ {
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, listenError(addr, err)
-		}
-		u := pc.(*net.UDPConn)
-		bound := u.LocalAddr().(*net.UDPAddr)
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound.Port)))
-		if err != nil {
-			u.Close()
-			if port == "0" && try < 20 {
-				continue // the TCP side of that ephemeral port is taken; try another
-			}
-			return nil, nil, listenError(addr, err)
-		}
-		_ = u.SetReadBuffer(1 << 20)
-		return u, ln.(*net.TCPListener), nil
-	}
-}
-
-func listenError(addr string, err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("resolver: listen %s: address already in use (another DNS server? change resolver.listen)", addr)
-	}
-	if errors.Is(err, syscall.EACCES) {
-		return fmt.Errorf("resolver: listen %s: permission denied (port 53 needs CAP_NET_BIND_SERVICE)", addr)
-	}
-	return fmt.Errorf("resolver: listen %s: %w", addr, err)
-}
+// udpReaders is how many goroutines read UDP queries per listen address: one per P, so
+// that local answers (made on the reader's goroutine) use every core, and at least two,
+// so that one busy reader does not stall the others.
+func udpReaders() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // Addrs returns the bound UDP addresses (the TCP ones have the same ports).
 func (s *Server) Addrs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for _, u := range s.udp {
-		out = append(out, u.LocalAddr().String())
+	for _, l := range s.listeners {
+		out = append(out, l.udp[0].LocalAddr().String())
 	}
 	return out
 }
@@ -276,20 +244,10 @@ func (s *Server) closeListeners() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for _, u := range s.udp {
-		errs = append(errs, ignoreClosed(u.Close()))
-	}
-	for _, t := range s.tcp {
-		errs = append(errs, ignoreClosed(t.Close()))
+	for _, l := range s.listeners {
+		errs = append(errs, l.close())
 	}
 	return errors.Join(errs...)
-}
-
-func ignoreClosed(err error) error {
-	if errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return err
 }
 
 // Close releases the sockets; Run does it too when it returns.
@@ -300,22 +258,24 @@ func (s *Server) Close() error { return s.closeListeners() }
 // events. It returns nil after ctx is done and everything it started has stopped.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
-	udp, tcp := s.udp, s.tcp
+	listeners := s.listeners
 	s.mu.Unlock()
-	if len(udp) == 0 {
+	if len(listeners) == 0 {
 		return errors.New("resolver: run: not listening (call Listen first)")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	readers := max(2, runtime.GOMAXPROCS(0))
-	for _, u := range udp {
-		for range readers {
-			wg.Go(func() { s.serveUDP(ctx, u, &wg) })
-		}
-	}
 	tcpSlots := make(chan struct{}, max(1, s.cfg.Limits.TCPMaxConnections))
-	for _, t := range tcp {
-		wg.Go(func() { s.serveTCP(ctx, t, tcpSlots, &wg) })
+	for _, l := range listeners {
+		// One reader per socket where each reader has its own (SO_REUSEPORT), else
+		// every reader on the one socket.
+		perSocket := max(1, udpReaders()/len(l.udp))
+		for _, u := range l.udp {
+			for range perSocket {
+				wg.Go(func() { s.serveUDP(ctx, u, &wg) })
+			}
+		}
+		wg.Go(func() { s.serveTCP(ctx, l.tcp, tcpSlots, &wg) })
 	}
 	for range 2 {
 		wg.Go(func() { s.prefetcher(ctx) })
@@ -332,39 +292,50 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// serveUDP reads queries from u until it is closed. Local answers are made on this
-// goroutine; forwarded queries get a goroutine each, at most Limits.MaxConcurrent at
-// once: past that, queries are dropped (the client retries) and counted.
+// serveUDP reads queries from u until it is closed, in batches (udpSocket). Local
+// answers are made on this goroutine and sent together once the batch is answered;
+// forwarded queries get a goroutine each, at most Limits.MaxConcurrent at once: past
+// that, queries are dropped (the client retries) and counted.
 func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn, wg *sync.WaitGroup) {
-	buf := make([]byte, s.udpSize)
-	out := make([]byte, s.udpSize)
+	sock, err := newUDPSocket(u, s.udpSize)
+	if err != nil {
+		s.log.Error("resolver: UDP reader not started", "err", err)
+		return
+	}
 	for {
-		n, from, err := u.ReadFromUDPAddrPort(buf)
+		n, err := sock.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			continue // e.g. ICMP port unreachable surfacing on Linux
+			continue // e.g. an ICMP port unreachable about an earlier answer
 		}
-		resp, r := s.answer(buf[:n], from.Addr(), false, out)
-		if r == nil {
-			if resp != nil {
-				u.WriteToUDPAddrPort(resp, from)
+		for i := range n {
+			pkt, from, ok := sock.datagram(i)
+			if !ok {
+				continue
 			}
-			continue
-		}
-		select {
-		case s.inflight <- struct{}{}:
-		default:
-			s.metrics.dropped.WithLabelValues("overload").Inc()
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-s.inflight }()
-			if resp := s.resolve(ctx, r, nil); resp != nil {
-				u.WriteToUDPAddrPort(resp, from)
+			resp, r := s.answer(pkt, from.Addr(), false, sock.answerBuf(i))
+			if r == nil {
+				sock.reply(i, resp)
+				continue
 			}
-		})
+			select {
+			case s.inflight <- struct{}{}:
+			default:
+				s.metrics.dropped.WithLabelValues("overload").Inc()
+				putRequest(r)
+				continue
+			}
+			wg.Go(func() {
+				defer func() { <-s.inflight }()
+				if resp := s.resolve(ctx, r, nil); resp != nil {
+					u.WriteToUDPAddrPort(resp, from)
+				}
+				putRequest(r)
+			})
+		}
+		sock.flush()
 	}
 }
 
@@ -476,6 +447,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		resp, r := s.answer(pkt, from.Addr(), true, nil)
 		if r != nil {
 			resp = s.resolve(ctx, r, nil)
+			putRequest(r)
 		}
 		if resp == nil {
 			continue

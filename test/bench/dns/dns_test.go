@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +34,14 @@ import (
 	"github.com/patchgate/patchgate/appliance/resolver"
 )
 
-const roleEnv = "PG_DNSBENCH_RESOLVER"
+const (
+	roleEnv = "PG_DNSBENCH_RESOLVER"
+	// profileEnv, when set to a file name, makes the resolver child write a CPU profile
+	// of its whole life (warm-up, saturation and fixed-rate runs) there:
+	//	PG_DNSBENCH_CPUPROFILE=/tmp/resolver.prof go test -run '^$' -bench . ./test/bench/dns
+	//	go tool pprof -top /tmp/resolver.prof
+	profileEnv = "PG_DNSBENCH_CPUPROFILE"
+)
 
 // TestMain runs the resolver in a child process when asked, so that its CPU time can be
 // read from /proc like Unbound's.
@@ -57,6 +65,18 @@ func runResolver(cfgJSON string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if path := os.Getenv(profileEnv); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { // stop when the parent closes stdin
