@@ -19,6 +19,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/cache"
 )
 
 // buildAudit opens the audit trail (database tables, append-only file, checkpoint key)
@@ -199,6 +200,25 @@ func (a resolverAudit) Blocked(b resolver.BlockedBurst) {
 			"count": strconv.Itoa(b.Count), "first": b.First.UTC().Format(time.RFC3339), "last": b.Last.UTC().Format(time.RFC3339)}})
 	if err != nil {
 		a.log.Error("audit: blocked DNS burst not recorded", "err", err)
+	}
+}
+
+// cacheAudit records the cache's failed integrity checks: upstream bytes refused,
+// stored objects found damaged.
+type cacheAudit struct {
+	l   *audit.Log
+	log *slog.Logger
+}
+
+func (a cacheAudit) Integrity(ev cache.IntegrityEvent) {
+	obj := "object/" + ev.Key
+	if ev.Repo != "" {
+		obj = "target/" + ev.Repo + "/" + ev.Path
+	}
+	err := a.l.Record(context.Background(), audit.Entry{Actor: "system:cache", Action: "cache.integrity." + ev.Kind, Object: obj,
+		Details: map[string]string{"key": ev.Key, "detail": ev.Detail}})
+	if err != nil {
+		a.log.Error("audit: cache integrity failure not recorded", "err", err, "kind", ev.Kind)
 	}
 }
 

@@ -69,6 +69,9 @@ func (s *System) buildDistribution(ctx context.Context) error {
 		dir = s.cfg.State.Path("cache")
 	}
 	opts := cache.Options{Logger: log, Registerer: s.registry, Clock: s.clock}
+	if s.audit != nil {
+		opts.OnIntegrity = cacheAudit{s.audit, s.log.With("svc", "audit")}.Integrity
+	}
 	if s.shaper != nil {
 		opts.Upstream = s.shaper
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
@@ -128,6 +129,10 @@ func TestAttackTamperedTarget(t *testing.T) {
 	}
 	if st := e.cache.Status(); st.Objects != 0 {
 		t.Errorf("store holds %d objects after a failed verification, want 0", st.Objects)
+	}
+	evs := e.integrityEvents()
+	if len(evs) == 0 || evs[0].Kind != cache.IntegrityUpstreamRejected || evs[0].Repo != "demo" || evs[0].Path != "app.bin" {
+		t.Errorf("integrity events = %+v, want an upstream_rejected for demo/app.bin", evs)
 	}
 }
 

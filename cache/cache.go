@@ -54,6 +54,10 @@ type Options struct {
 	// Upstream paces upstream target bodies (e.g. *Shaper's upstream cap);
 	// nil: no pacing beyond each mirror's own cap.
 	Upstream UpstreamPacer
+	// OnIntegrity, if set, is told of every failed integrity check (see
+	// IntegrityEvent). It is called synchronously from the goroutine that found the
+	// failure, so it should be quick; it must be safe for concurrent use.
+	OnIntegrity func(IntegrityEvent)
 }
 
 // UpstreamPacer paces an upstream response body; *Shaper implements it.
@@ -76,17 +80,19 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // safe for concurrent use. Run runs its scrubber until ctx is done; Close
 // stops downloads in flight.
 type Cache struct {
-	cfg     Config
-	pacer   UpstreamPacer
-	log     *slog.Logger
-	clock   Clock
-	met     *metrics
-	store   *store
-	small   *smallObjects
-	mirrors map[string]*tuf.Mirror
-	names   []string
-	done    chan struct{}
-	closeMu sync.Once
+	cfg   Config
+	pacer UpstreamPacer
+	// onIntegrity is Options.OnIntegrity; nil for none.
+	onIntegrity func(IntegrityEvent)
+	log         *slog.Logger
+	clock       Clock
+	met         *metrics
+	store       *store
+	small       *smallObjects
+	mirrors     map[string]*tuf.Mirror
+	names       []string
+	done        chan struct{}
+	closeMu     sync.Once
 
 	failLogs logLimiter // request failures, per repository
 
@@ -126,7 +132,7 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 	cfg.MemoryObjectBytes = cmp.Or(cfg.MemoryObjectBytes, 64<<10)
 	cfg.MemoryBytes = cmp.Or(cfg.MemoryBytes, 32<<20)
 	c := &Cache{
-		cfg: cfg, pacer: opts.Upstream, log: opts.Logger, clock: opts.Clock, mirrors: map[string]*tuf.Mirror{},
+		cfg: cfg, pacer: opts.Upstream, onIntegrity: opts.OnIntegrity, log: opts.Logger, clock: opts.Clock, mirrors: map[string]*tuf.Mirror{},
 		done: make(chan struct{}), inflight: map[string]*call{}, aliases: map[string]string{},
 		pins: map[pinKey]int{}, problems: map[string]problemRecord{},
 		failLogs: logLimiter{interval: 10 * time.Second},
@@ -295,6 +301,7 @@ func (c *Cache) openObject(key string, size int64, ti tuf.TargetInfo) (*os.File,
 func (c *Cache) dropDamaged(key, why string) {
 	c.removeObject(key)
 	c.met.damaged.Inc()
+	c.integrity(IntegrityEvent{Kind: IntegrityStoredDamaged, Key: key, Detail: why})
 	c.setProblem(Problem{Code: "cache-object-damaged", Severity: SeverityWarning,
 		Text: fmt.Sprintf("stored object %s was damaged (%s) and was dropped; it will be fetched again", key, why)})
 	c.log.Warn("dropped damaged object", "key", key, "why", why)

@@ -54,6 +54,7 @@ func (c *Cache) download(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) 
 			if errors.Is(aerr, tuf.ErrTooLong) {
 				result = "verify_failed"
 				c.met.verifyFailures.WithLabelValues(repo).Inc()
+				c.integrity(IntegrityEvent{Kind: IntegrityUpstreamRejected, Repo: repo, Path: ti.Path, Detail: aerr.Error()})
 				return "", fmt.Errorf("cache: fetch %s/%s: %w: %w", repo, ti.Path, ErrVerification, aerr)
 			}
 			return "", fmt.Errorf("cache: fetch %s/%s: %w", repo, ti.Path, aerr)
@@ -79,6 +80,7 @@ func (c *Cache) download(ctx context.Context, m *tuf.Mirror, ti tuf.TargetInfo) 
 	if err := v.Verify(); err != nil {
 		result = "verify_failed"
 		c.met.verifyFailures.WithLabelValues(repo).Inc()
+		c.integrity(IntegrityEvent{Kind: IntegrityUpstreamRejected, Repo: repo, Path: ti.Path, Detail: err.Error()})
 		return "", fmt.Errorf("cache: fetch %s/%s: %w: %w", repo, ti.Path, ErrVerification, err)
 	}
 	key = v.Sum256()

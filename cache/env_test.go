@@ -30,6 +30,16 @@ type env struct {
 	dir     string
 	cfg     cache.Config
 	clock   tuf.Clock // nil: real
+
+	mu        sync.Mutex
+	integrity []cache.IntegrityEvent // what the cache reported through OnIntegrity
+}
+
+// integrityEvents returns the events reported so far.
+func (e *env) integrityEvents() []cache.IntegrityEvent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]cache.IntegrityEvent(nil), e.integrity...)
 }
 
 type envOption func(*env)
@@ -70,7 +80,12 @@ func (e *env) startPinned(t testing.TB, root []byte) {
 	if err != nil {
 		t.Fatalf("NewMirror: %v", err)
 	}
-	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, cache.Options{Logger: log, Registerer: e.reg})
+	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, cache.Options{Logger: log, Registerer: e.reg,
+		OnIntegrity: func(ev cache.IntegrityEvent) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.integrity = append(e.integrity, ev)
+		}})
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
 	}

@@ -197,6 +197,9 @@ func TestScrubDropsDamaged(t *testing.T) {
 	if n := metricValue(t, e.reg, "patchgate_cache_scrub_mismatches_total"); n != 1 {
 		t.Errorf("scrub mismatches metric = %v, want 1", n)
 	}
+	if evs := e.integrityEvents(); len(evs) != 1 || evs[0].Kind != cache.IntegrityScrubMismatch || evs[0].Key == "" {
+		t.Errorf("integrity events = %+v, want one scrub_mismatch with the key", evs)
+	}
 	resp, body := e.get(t, "/repos/demo/targets/rot.bin")
 	if resp.StatusCode != 200 || string(body) != "bytes that will rot" {
 		t.Errorf("after scrub: status %d body %q, want the verified bytes fetched again", resp.StatusCode, body)

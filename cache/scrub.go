@@ -54,6 +54,8 @@ func (c *Cache) Scrub(ctx context.Context) (checked, dropped int, err error) {
 			dropped++
 			c.removeObject(e.key)
 			c.met.scrubMismatch.Inc()
+			c.integrity(IntegrityEvent{Kind: IntegrityScrubMismatch, Repo: e.repo, Path: e.path, Key: e.key,
+				Detail: "stored bytes no longer match their sha256"})
 			c.setProblem(Problem{Code: "cache-scrub-mismatch", Severity: SeverityWarning,
 				Text: fmt.Sprintf("the scrubber found stored object %s damaged and dropped it; check the disk", e.key)})
 			c.log.Warn("scrub: stored object damaged, dropped", "key", e.key, "repo", e.repo, "path", e.path)

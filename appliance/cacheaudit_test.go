@@ -1,0 +1,53 @@
+package appliance
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+)
+
+// A stored object damaged on disk is found by the scrubber, dropped, and recorded in
+// the audit trail (issue 7: cache integrity failures are audit records).
+func TestCacheIntegrityFailuresAreAudited(t *testing.T) {
+	sys, _, _ := startSystem(t)
+	waitReady(t, sys)
+	var resp *http.Response
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		// The mirror's first refresh runs as Run starts.
+		if resp = get(t, "http://"+sys.DistributionAddr()+"/repos/demo/targets/hello.txt"); resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET demo target = %d", resp.StatusCode)
+		}
+	}
+	key := strings.Trim(resp.Header.Get("Etag"), `"`)
+	obj := filepath.Join(sys.cfg.State.Path("cache"), "objects", key[:2], key)
+	if sys.cfg.Cache.Dir != "" {
+		obj = filepath.Join(sys.cfg.Cache.Dir, "objects", key[:2], key)
+	}
+	data, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatalf("stored object: %v", err)
+	}
+	data[0] ^= 0xff
+	if err := os.WriteFile(obj, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sys.updates.cache.Scrub(context.Background()); err != nil {
+		t.Fatalf("Scrub: %v", err)
+	}
+	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "cache.integrity.scrub_mismatch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Object != "target/demo/hello.txt" || recs[0].Actor != "system:cache" {
+		t.Fatalf("audit records for the damaged object = %+v, want one scrub_mismatch for target/demo/hello.txt", recs)
+	}
+}
