@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
@@ -36,7 +39,7 @@ func newImageFirstbootCmd() *cobra.Command {
 	var state string
 	cmd := &cobra.Command{
 		Use:   "firstboot --state DIR",
-		Short: "Make the admin TLS certificate and the one-time setup token unless they exist",
+		Short: "Make the admin TLS certificate unless it exists",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			host, _ := os.Hostname()
@@ -86,7 +89,7 @@ func newImageNetconfigCmd() *cobra.Command {
 }
 
 func newImageBannerCmd() *cobra.Command {
-	var state, issue, cfgPath string
+	var state, issue, cfgPath, unit string
 	var consoles []string
 	cmd := &cobra.Command{
 		Use:   "banner --state DIR [--issue FILE] [--console DEV]...",
@@ -108,6 +111,13 @@ func newImageBannerCmd() *cobra.Command {
 			}
 			if addrs, err := net.InterfaceAddrs(); err == nil {
 				info.Addresses = firstboot.HostAddresses(addrs)
+			}
+			// The daemon makes the setup token at start and logs it; take the last one
+			// from this boot's journal.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			if out, err := exec.CommandContext(ctx, "journalctl", "-u", unit, "-b", "-o", "cat", "--no-pager").Output(); err == nil {
+				info.Identity.Token = firstboot.SetupTokenFromLog(bytes.NewReader(out))
 			}
 			outs := []io.Writer{cmd.OutOrStdout()}
 			for _, c := range consoles {
@@ -136,6 +146,7 @@ func newImageBannerCmd() *cobra.Command {
 	cmd.Flags().StringVar(&issue, "issue", "", "also write the banner to this file (for agetty's issue.d)")
 	cmd.Flags().StringVar(&cfgPath, "config", "/etc/patchgate/patchgate.yaml", "config file (for the admin port)")
 	cmd.Flags().StringArrayVar(&consoles, "console", nil, "also write to this terminal device")
+	cmd.Flags().StringVar(&unit, "unit", "patchgate.service", "the daemon's unit, whose journal has the setup token")
 	return cmd
 }
 

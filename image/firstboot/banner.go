@@ -1,6 +1,9 @@
 package firstboot
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -39,7 +42,7 @@ func Banner(w io.Writer, b BannerInfo) error {
 	if b.Identity.Token != "" {
 		fmt.Fprintf(tw, "  Setup token:\t%s   (one-time: enter it on the admin page to create the first admin)\n", b.Identity.Token)
 	} else {
-		fmt.Fprintf(tw, "  Setup:\tdone\n")
+		fmt.Fprintf(tw, "  Setup:\tno setup token logged: setup is done (else see journalctl -u patchgate)\n")
 	}
 	fmt.Fprintln(tw)
 	return tw.Flush()
@@ -65,4 +68,26 @@ func HostAddresses(addrs []net.Addr) []netip.Addr {
 		out = append(out, ip)
 	}
 	return out
+}
+
+// SetupTokenFromLog returns the setup token the daemon logged last in r, its JSON log
+// lines as journald keeps them ({"msg":"first-run setup: ...","setup_token":"..."}), or
+// "" when there is none (setup done). Lines that are not JSON are skipped.
+func SetupTokenFromLog(r io.Reader) string {
+	tok := ""
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"setup_token"`)) {
+			continue
+		}
+		var rec struct {
+			Token string `json:"setup_token"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Token != "" && len(rec.Token) <= 128 {
+			tok = rec.Token
+		}
+	}
+	return tok
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base32"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -22,27 +21,28 @@ import (
 
 // Files Ensure keeps inside the daemon's state directory.
 const (
-	CertFile  = "tls/admin.crt"   // the admin listener's certificate (PEM)
-	KeyFile   = "tls/admin.key"   // its private key (PEM, PKCS#8, mode 0600)
-	TokenFile = "setup/token"     // the one-time setup token; the daemon removes it once used
-	DoneFile  = "setup/firstboot" // written last: first boot has run
+	CertFile = "tls/admin.crt"   // the admin listener's certificate (PEM)
+	KeyFile  = "tls/admin.key"   // its private key (PEM, PKCS#8, mode 0600)
+	DoneFile = "setup/firstboot" // written last: first boot has run
 )
 
 // certValidity is how long the self-signed admin certificate is valid. Sites replace it
 // with their own through the admin UI; until then browsers pin it by fingerprint.
 const certValidity = 10 * 365 * 24 * time.Hour
 
-// Identity is what first boot makes: the admin certificate and the setup token.
+// Identity is what the console shows about the admin listener: the certificate first
+// boot made, and the daemon's one-time setup token (see SetupTokenFromLog).
 type Identity struct {
 	CertDER     []byte
 	Fingerprint string // SHA-256 of CertDER, "AB:CD:..."
-	Token       string // empty once the daemon has used and removed it
+	Token       string // empty once setup is done (the daemon logs none)
 }
 
-// Ensure makes, under the state directory dir, the admin certificate and key and the
-// setup token unless they exist already, and returns them. hosts are the DNS names and
-// IP addresses the certificate is for. It never replaces an existing key, certificate
-// or token, so running it again (every boot) is harmless.
+// Ensure makes, under the state directory dir, the admin certificate and key unless
+// they exist already, and returns them. hosts are the DNS names and IP addresses the
+// certificate is for. It never replaces an existing key or certificate, so running it
+// again (every boot) is harmless. The setup token is the daemon's own: it makes one at
+// each start while no admin exists and logs it.
 func Ensure(dir string, hosts []string, now time.Time, random io.Reader) (Identity, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "tls"), filepath.Join(dir, "setup")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -65,25 +65,13 @@ func Ensure(dir string, hosts []string, now time.Time, random io.Reader) (Identi
 			return Identity{}, err
 		}
 	}
-	_, doneErr := os.Stat(filepath.Join(dir, DoneFile))
-	tokenPath := filepath.Join(dir, TokenFile)
-	if _, err := os.Stat(tokenPath); errors.Is(err, fs.ErrNotExist) && errors.Is(doneErr, fs.ErrNotExist) {
-		tok, err := newToken(random)
-		if err != nil {
-			return Identity{}, err
-		}
-		if err := writeAtomic(tokenPath, []byte(tok+"\n"), 0o600); err != nil {
-			return Identity{}, err
-		}
-	}
 	if err := writeAtomic(filepath.Join(dir, DoneFile), []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 		return Identity{}, err
 	}
 	return Load(dir)
 }
 
-// Load reads the identity Ensure made. A missing token (setup already done) is not an
-// error; a missing or unreadable certificate is.
+// Load reads the certificate Ensure made.
 func Load(dir string) (Identity, error) {
 	certPEM, err := os.ReadFile(filepath.Join(dir, CertFile))
 	if err != nil {
@@ -93,15 +81,7 @@ func Load(dir string) (Identity, error) {
 	if block == nil || block.Type != "CERTIFICATE" {
 		return Identity{}, fmt.Errorf("firstboot: %s: no PEM certificate", filepath.Join(dir, CertFile))
 	}
-	id := Identity{CertDER: block.Bytes, Fingerprint: Fingerprint(block.Bytes)}
-	tok, err := os.ReadFile(filepath.Join(dir, TokenFile))
-	switch {
-	case err == nil:
-		id.Token = strings.TrimSpace(string(tok))
-	case !errors.Is(err, fs.ErrNotExist):
-		return Identity{}, fmt.Errorf("firstboot: %w", err)
-	}
-	return id, nil
+	return Identity{CertDER: block.Bytes, Fingerprint: Fingerprint(block.Bytes)}, nil
 }
 
 // Fingerprint is the SHA-256 of a DER certificate as colon-separated hex pairs, the
@@ -162,15 +142,4 @@ func randSerial(random io.Reader) (*big.Int, error) {
 	}
 	b[0] &= 0x7f
 	return new(big.Int).SetBytes(b), nil
-}
-
-// newToken returns 100 random bits as four groups of five base32 letters and digits,
-// easy to read off a console and type: "K3JQX-7MZ2P-...".
-func newToken(random io.Reader) (string, error) {
-	b := make([]byte, 13)
-	if _, err := io.ReadFull(random, b); err != nil {
-		return "", fmt.Errorf("firstboot: token: %w", err)
-	}
-	s := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:20]
-	return s[0:5] + "-" + s[5:10] + "-" + s[10:15] + "-" + s[15:20], nil
 }

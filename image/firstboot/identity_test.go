@@ -6,11 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +18,7 @@ import (
 
 var epoch = time.Date(2025, 5, 20, 12, 0, 0, 0, time.UTC)
 
-func TestEnsureMakesCertAndToken(t *testing.T) {
+func TestEnsureMakesCert(t *testing.T) {
 	dir := t.TempDir()
 	id, err := Ensure(dir, []string{"patchgate", "192.168.10.5"}, epoch, rand.Reader)
 	if err != nil {
@@ -41,17 +41,12 @@ func TestEnsureMakesCertAndToken(t *testing.T) {
 	if want := strings.ToUpper(hex.EncodeToString(sum[:])); strings.ReplaceAll(id.Fingerprint, ":", "") != want {
 		t.Errorf("Fingerprint = %s, want the SHA-256 %s", id.Fingerprint, want)
 	}
-	if !regexp.MustCompile(`^[A-Z2-7]{5}(-[A-Z2-7]{5}){3}$`).MatchString(id.Token) {
-		t.Errorf("Token = %q, want four groups of five base32 characters", id.Token)
+	st, err := os.Stat(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range []string{KeyFile, TokenFile} {
-		st, err := os.Stat(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Mode().Perm() != 0o600 {
-			t.Errorf("%s has mode %v, want 0600", f, st.Mode().Perm())
-		}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", KeyFile, st.Mode().Perm())
 	}
 }
 
@@ -65,19 +60,19 @@ func TestEnsureKeepsWhatExists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(first.CertDER, again.CertDER) || first.Token != again.Token {
-		t.Errorf("second Ensure replaced the certificate or token")
+	if !bytes.Equal(first.CertDER, again.CertDER) {
+		t.Errorf("second Ensure replaced the certificate")
 	}
-	// The daemon removes the token once setup is done: it must not come back.
-	if err := os.Remove(filepath.Join(dir, TokenFile)); err != nil {
+	// A lost key means a new pair, never a certificate without its key.
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil {
 		t.Fatal(err)
 	}
-	after, err := Ensure(dir, nil, epoch.Add(2*time.Hour), rand.Reader)
+	third, err := Ensure(dir, nil, epoch.Add(2*time.Hour), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Token != "" {
-		t.Errorf("Ensure after setup made a new token %q; want none", after.Token)
+	if bytes.Equal(first.CertDER, third.CertDER) {
+		t.Errorf("Ensure after the key was lost kept the old certificate")
 	}
 }
 
@@ -85,6 +80,39 @@ func TestEnsureRandomFailure(t *testing.T) {
 	if _, err := Ensure(t.TempDir(), nil, epoch, bytes.NewReader(nil)); err == nil {
 		t.Error("Ensure with an exhausted random source succeeded; want an error")
 	}
+}
+
+func TestSetupTokenFromLog(t *testing.T) {
+	tests := []struct {
+		name, log, want string
+	}{
+		{"none", `{"level":"INFO","msg":"ready"}` + "\n", ""},
+		{"one", `{"level":"WARN","msg":"first-run setup: ...","url":"https://[::]:9080/setup","setup_token":"abc123"}` + "\n", "abc123"},
+		{"last wins (daemon restarted)", `{"msg":"first-run setup","setup_token":"old"}` + "\n" + `not json "setup_token"` + "\n" + `{"msg":"first-run setup","setup_token":"new"}` + "\n", "new"},
+		{"not json", `setup_token=abc` + "\n", ""},
+	}
+	for _, tt := range tests {
+		if got := SetupTokenFromLog(strings.NewReader(tt.log)); got != tt.want {
+			t.Errorf("%s: SetupTokenFromLog = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// FuzzSetupTokenFromLog: never panics, and a token it returns is a JSON string value
+// present in the input.
+func FuzzSetupTokenFromLog(f *testing.F) {
+	f.Add([]byte(`{"msg":"x","setup_token":"abc"}` + "\n"))
+	f.Add([]byte(`{"setup_token":12}` + "\n" + `{"setup_token":"\u0041"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok := SetupTokenFromLog(bytes.NewReader(data))
+		if tok == "" {
+			return
+		}
+		quoted, _ := json.Marshal(tok)
+		if !bytes.Contains(data, []byte("setup_token")) || len(tok) > 128 {
+			t.Fatalf("token %s from input %q", quoted, data)
+		}
+	})
 }
 
 func TestBanner(t *testing.T) {
