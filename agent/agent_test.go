@@ -95,7 +95,7 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		resp, err := http.Get(a.repo.TargetsURL() + "/" + strings.TrimPrefix(p, "/repos/demo/targets/"))
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()

@@ -158,12 +158,6 @@ func (c *client) checkin(ctx context.Context, f Facts) (CheckinResponse, error) 
 	return out, err
 }
 
-func (c *client) deployments(ctx context.Context) (DeploymentsResponse, error) {
-	var out DeploymentsResponse
-	err := c.call(ctx, "deployments", http.MethodGet, "/agent/v1/deployments", nil, &out, true)
-	return out, err
-}
-
 func (c *client) progress(ctx context.Context, id int64, state, detail string) error {
 	op := fmt.Sprintf("deployment %d: progress %s", id, state)
 	return c.call(ctx, op, http.MethodPost, fmt.Sprintf("/agent/v1/deployments/%d/progress", id), ProgressRequest{State: state, Detail: detail}, nil, true)

@@ -447,12 +447,3 @@ func (s *snapshot) opening(ring, segment string, now time.Time) (Opening, bool) 
 	}
 	return combine(ops), len(ops) > 0
 }
-
-func (s *snapshot) ringNamed(name string) (Ring, bool) {
-	for _, r := range s.rings {
-		if r.Name == name {
-			return r, true
-		}
-	}
-	return Ring{}, false
-}

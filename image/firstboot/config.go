@@ -129,7 +129,8 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("firstboot: write %s: %w", path, err)
 	}
 	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(data); err == nil {
+	_, err = f.Write(data)
+	if err == nil {
 		err = f.Chmod(mode)
 	}
 	if err == nil {

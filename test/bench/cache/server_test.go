@@ -54,7 +54,7 @@ func TestServeChild(t *testing.T) {
 	mux.Handle("/repos/", &cache.Handler{Cache: c})
 	mux.HandleFunc("/refresh", func(w http.ResponseWriter, r *http.Request) {
 		if err := m.Refresh(r.Context()); err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 		}
 	})
 	if prof := os.Getenv("PG_BENCH_CPUPROFILE"); prof != "" {

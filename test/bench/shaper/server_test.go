@@ -66,7 +66,7 @@ func TestShaperServerChild(t *testing.T) {
 	mux.Handle("/repos/", h)
 	mux.HandleFunc("/refresh", func(w http.ResponseWriter, r *http.Request) {
 		if err := m.Refresh(r.Context()); err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 		}
 	})
 	if prof := os.Getenv("PG_SHAPER_CPUPROFILE"); prof != "" {
