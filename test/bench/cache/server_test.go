@@ -57,6 +57,7 @@ func TestServeChild(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 		}
 	})
+	mux.HandleFunc("GET /floor/{size}", floorHandler)
 	if prof := os.Getenv("PG_BENCH_CPUPROFILE"); prof != "" {
 		// Profile the server until the benchmark stops it (SIGTERM).
 		f, err := os.Create(fmt.Sprintf("%s.%d", prof, os.Getpid()))
@@ -72,23 +73,36 @@ func TestServeChild(t *testing.T) {
 	http.Serve(ln, mux)
 }
 
+// serverProcs is the CPUs each server may use at once: Patchgate's
+// GOMAXPROCS and nginx's worker_processes, alike; PG_BENCH_PROCS sets it
+// (default 2, this machine's CPUs when the benchmark was written).
+func serverProcs() int {
+	if n, err := strconv.Atoi(os.Getenv("PG_BENCH_PROCS")); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}
+
 // server is a server process under test.
 type server struct {
 	name string
 	base string // URL prefix of targets: base + "/" + path
-	pids func() []int
-	stop func()
+	// floor is the URL prefix of the Patchgate process's floor handler:
+	// floor + "/" + size.
+	floor string
+	pids  func() []int
+	stop  func()
 }
 
 // startPatchgate re-executes this test binary as the Patchgate server.
-func startPatchgate(b *testing.B, u *upstream) *server {
+// Its files go in dir.
+func startPatchgate(b *testing.B, dir string, u *upstream) *server {
 	b.Helper()
-	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "root.json"), u.repo.Root(), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
-	cmd.Env = append(os.Environ(), "PG_BENCH_DIR="+dir, "PG_BENCH_META="+u.repo.MetadataURL(), "PG_BENCH_TARGETS="+u.repo.TargetsURL(), "GOMAXPROCS=2")
+	cmd.Env = append(os.Environ(), "PG_BENCH_DIR="+dir, "PG_BENCH_META="+u.repo.MetadataURL(), "PG_BENCH_TARGETS="+u.repo.TargetsURL(), "GOMAXPROCS="+strconv.Itoa(serverProcs()))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -118,14 +132,15 @@ func startPatchgate(b *testing.B, u *upstream) *server {
 	}
 	resp.Body.Close()
 	return &server{
-		name: "patchgate", base: "http://" + addr + "/repos/demo/targets",
+		name: "patchgate", base: "http://" + addr + "/repos/demo/targets", floor: "http://" + addr + "/floor",
 		pids: func() []int { return []int{cmd.Process.Pid} },
 		stop: func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() },
 	}
 }
 
-// startNginx runs Debian's nginx as a caching reverse proxy of the upstream.
-func startNginx(b *testing.B, u *upstream) *server {
+// startNginx runs Debian's nginx as a caching reverse proxy of the upstream,
+// with its files in prefix, or returns nil when nginx is not installed.
+func startNginx(b *testing.B, prefix string, u *upstream) *server {
 	b.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -136,9 +151,8 @@ func startNginx(b *testing.B, u *upstream) *server {
 		}
 	}
 	if err != nil {
-		b.Skip("nginx not installed (apt-get install nginx): skipping the side-by-side run")
+		return nil
 	}
-	prefix := b.TempDir()
 	for _, d := range []string{"cache", "tmp", "logs"} {
 		os.MkdirAll(filepath.Join(prefix, d), 0o777)
 	}
@@ -148,7 +162,7 @@ func startNginx(b *testing.B, u *upstream) *server {
 		user = "user root;"
 	}
 	conf := fmt.Sprintf(`%s
-worker_processes 2;
+worker_processes %[5]d;
 daemon off;
 pid %[2]s/nginx.pid;
 error_log %[2]s/logs/error.log warn;
@@ -177,7 +191,7 @@ http {
     }
   }
 }
-`, user, prefix, port, u.repo.URL())
+`, user, prefix, port, u.repo.URL(), serverProcs())
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
@@ -252,3 +266,36 @@ func cpuSeconds(pids []int) float64 {
 	}
 	return total
 }
+
+// floorHandler answers /floor/SIZE (bytes) with that many zero bytes and
+// the headers of a cached hit, set up front, and the body in one Write:
+// the least net/http can do for such a response, to compare the cache's
+// handler with (no lookup, no verification, no metrics).
+func floorHandler(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.PathValue("size"))
+	if err != nil || n < 0 || n > 1<<20 {
+		http.Error(w, "bad size", http.StatusBadRequest)
+		return
+	}
+	body := floorBody[:n]
+	h := w.Header()
+	h["Content-Type"] = floorHeader["Content-Type"]
+	h["X-Content-Type-Options"] = floorHeader["X-Content-Type-Options"]
+	h["Etag"] = floorHeader["Etag"]
+	h["Cache-Control"] = floorHeader["Cache-Control"]
+	h["Accept-Ranges"] = floorHeader["Accept-Ranges"]
+	h["Content-Length"] = []string{r.PathValue("size")}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+var (
+	floorBody   = make([]byte, 1<<20)
+	floorHeader = http.Header{
+		"Content-Type":           {"application/octet-stream"},
+		"X-Content-Type-Options": {"nosniff"},
+		"Etag":                   {`"` + strings.Repeat("0", 64) + `"`},
+		"Cache-Control":          {"no-cache"},
+		"Accept-Ranges":          {"bytes"},
+	}
+)
