@@ -137,10 +137,8 @@ func BenchmarkCachedHit(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 			b.Logf("b.N=%d: load average (1, 5, 15 min) %s before, %s after", b.N, load0, loadAvg())
 		})
-		if runs != nil {
-			for _, r := range runs {
-				r.s.stop()
-			}
+		for _, r := range runs {
+			r.s.stop()
 		}
 	}
 }
