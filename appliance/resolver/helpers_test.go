@@ -281,12 +281,22 @@ type testServer struct {
 
 func startServer(t *testing.T, cfg Config, opts Options) *testServer {
 	t.Helper()
+	return startServerReaders(t, cfg, opts, 0)
+}
+
+// startServerReaders is startServer with readers UDP readers (and sockets) per listen
+// address; 0 is the default.
+func startServerReaders(t *testing.T, cfg Config, opts Options, readers int) *testServer {
+	t.Helper()
 	fc := clock.NewFake(testEpoch)
 	reg := prometheus.NewRegistry()
 	opts.Clock, opts.Registerer = fc, reg
 	s, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if readers > 0 {
+		s.udpReaders = readers
 	}
 	if err := s.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)

@@ -14,21 +14,17 @@ import (
 )
 
 func TestListenOneSocketPerReader(t *testing.T) {
-	s, err := New(baseConfig("127.0.0.1:9"), Options{})
+	l, err := listenBoth("127.0.0.1:0", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	l := s.listeners[0]
+	t.Cleanup(func() { l.close() })
 	want := 1
 	if reusePortSupported {
-		want = udpReaders()
+		want = 3
 	}
 	if len(l.udp) != want {
-		t.Fatalf("Listen opened %d UDP sockets, want %d", len(l.udp), want)
+		t.Fatalf("listenBoth(_, 3) opened %d UDP sockets, want %d", len(l.udp), want)
 	}
 	port := l.udp[0].LocalAddr().(*net.UDPAddr).Port
 	for i, u := range l.udp {
@@ -70,31 +66,34 @@ func TestListenRefusesPortHeldWithReusePort(t *testing.T) {
 }
 
 // TestUDPBurstsAllAnswered sends a burst of queries without waiting, so that readers
-// take several per read, from IPv4 and IPv6 clients, and requires one right answer for
-// each.
+// take several per read, from IPv4 and IPv6 clients, to one reader and to three (three
+// sockets sharing the port), and requires one right answer for each.
 func TestUDPBurstsAllAnswered(t *testing.T) {
 	up := newFakeUpstream(t)
 	up.add(vendorZone...)
 	tests := []struct {
-		name   string
-		listen string
-		client string
+		name    string
+		listen  string
+		client  string
+		readers int
 	}{
-		{"IPv4", "127.0.0.1:0", "127.0.0.1"},
-		{"IPv6", "[::1]:0", "::1"},
-		{"IPv4 client of a dual-stack socket", "[::]:0", "127.0.0.1"},
+		{"IPv4", "127.0.0.1:0", "127.0.0.1", 1},
+		{"IPv4, three readers", "127.0.0.1:0", "127.0.0.1", 3},
+		{"IPv6", "[::1]:0", "::1", 1},
+		{"IPv6, three readers", "[::1]:0", "::1", 3},
+		{"IPv4 client of a dual-stack socket", "[::]:0", "127.0.0.1", 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig(up.addr)
 			cfg.Listen = []string{tc.listen}
 			cfg.Segments[0].Clients = append(cfg.Segments[0].Clients, netip.MustParsePrefix("::1/128"))
-			s := startServer(t, cfg, Options{})
+			s := startServerReaders(t, cfg, Options{}, tc.readers)
 			_, port, _ := net.SplitHostPort(s.addr)
-			// Three clients (three source ports) interleave their queries, so that a
-			// batch holds datagrams of several senders.
+			// Six clients (six source ports) interleave their queries, so that a batch
+			// holds datagrams of several senders, and several sockets get some.
 			var clients []net.Conn
-			for range 3 {
+			for range 6 {
 				c, err := net.Dial("udp", net.JoinHostPort(tc.client, port))
 				if err != nil {
 					t.Skipf("no %s client: %v", tc.client, err)

@@ -61,6 +61,7 @@ type Server struct {
 	prefetchCh   chan cacheKey
 	prefetchHits int
 	udpSize      int
+	udpReaders   int // per listen address (defaultUDPReaders)
 	localTTL     uint32
 
 	counts    [4]atomic.Uint64 // queries by Decision, for the panel
@@ -104,6 +105,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		inflight:   make(chan struct{}, cfg.Limits.MaxConcurrent),
 		prefetchCh: make(chan cacheKey, 64),
 		udpSize:    cfg.Limits.UDPBufferSize,
+		udpReaders: defaultUDPReaders(),
 		localTTL:   uint32(cfg.LocalTTL / time.Second),
 	}
 	if cfg.Cache.Prefetch {
@@ -212,7 +214,7 @@ func (s *Server) reload(prev *policy) error {
 // when the port is 0). Call it once, before Run.
 func (s *Server) Listen() error {
 	for _, addr := range s.cfg.Listen {
-		l, err := listenBoth(addr, udpReaders())
+		l, err := listenBoth(addr, s.udpReaders)
 		if err != nil {
 			s.closeListeners()
 			return err
@@ -224,10 +226,14 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// udpReaders is how many goroutines read UDP queries per listen address: one per P, so
-// that local answers (made on the reader's goroutine) use every core, and at least two,
-// so that one busy reader does not stall the others.
-func udpReaders() int { return max(2, runtime.GOMAXPROCS(0)) }
+// defaultUDPReaders is how many goroutines read UDP queries per listen address, each on its own
+// socket where SO_REUSEPORT allows: one per two Ps, at least one. A reader answers from
+// memory at well over 50,000 queries a second on one core, and each further socket
+// splits the batches its reader takes per wake-up, so at moderate rates every query
+// costs more wake-ups (test/bench/RESULTS.md: at 10k QPS on 2 vCPUs, one socket spent
+// about 0.9x Unbound's CPU per query, two sockets about 1.2x). The other Ps stay free
+// for forwarding, TCP and the rest of the appliance.
+func defaultUDPReaders() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // Addrs returns the bound UDP addresses (the TCP ones have the same ports).
 func (s *Server) Addrs() []string {
@@ -269,7 +275,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range listeners {
 		// One reader per socket where each reader has its own (SO_REUSEPORT), else
 		// every reader on the one socket.
-		perSocket := max(1, udpReaders()/len(l.udp))
+		perSocket := max(1, s.udpReaders/len(l.udp))
 		for _, u := range l.udp {
 			for range perSocket {
 				wg.Go(func() { s.serveUDP(ctx, u, &wg) })
