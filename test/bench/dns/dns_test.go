@@ -430,7 +430,7 @@ var once sync.Once
 // alike, and the figures reported are medians over the rounds.
 const (
 	rounds   = 3
-	runSecs  = 6 * time.Second
+	runFor  = 6 * time.Second
 	fixedQPS = 10000
 )
 
@@ -496,8 +496,8 @@ func measure(b *testing.B) []roundResult {
 		}
 		var rr roundResult
 		for _, s := range order {
-			sat := dnsperf(b, s, file, runSecs, 0)
-			fixed := dnsperf(b, s, file, runSecs, fixedQPS)
+			sat := dnsperf(b, s, file, runFor, 0)
+			fixed := dnsperf(b, s, file, runFor, fixedQPS)
 			load, _ := os.ReadFile("/proc/loadavg") // other work on the machine skews everything
 			b.Logf("round %d %-9s saturation %8.0f qps (lost %.0f, cpu %v/q) | 10k qps: p50 %v p99 %v, cpu %v/q, lost %.0f | loadavg %s",
 				round, s.name, sat.qps, sat.lost, sat.cpuPerQ, fixed.p50, fixed.p99, fixed.cpuPerQ, fixed.lost, strings.Fields(string(load))[0])
