@@ -430,7 +430,7 @@ var once sync.Once
 // alike, and the figures reported are medians over the rounds.
 const (
 	rounds   = 3
-	runFor  = 6 * time.Second
+	runFor   = 6 * time.Second
 	fixedQPS = 10000
 )
 
