@@ -85,6 +85,11 @@ func TestUDPBurstsAllAnswered(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			probe, err := net.ListenPacket("udp", tc.listen)
+			if err != nil {
+				t.Skipf("cannot listen on %s here (no IPv6?): %v", tc.listen, err)
+			}
+			probe.Close()
 			cfg := baseConfig(up.addr)
 			cfg.Listen = []string{tc.listen}
 			cfg.Segments[0].Clients = append(cfg.Segments[0].Clients, netip.MustParsePrefix("::1/128"))
