@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -279,7 +280,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, t
 	if d.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
 	}
-	plain(w, status, cmpOr(d.Reason, "not now"))
+	plain(w, status, cmp.Or(d.Reason, "not now"))
 	return status, false
 }
 
@@ -412,13 +413,6 @@ func plain(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	io.WriteString(w, msg+"\n")
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // statusRecorder notes the status and body bytes of a response. It
