@@ -1,8 +1,10 @@
 #!/bin/bash
 # base.sh DIR: build the appliance's base root filesystem (Debian bookworm minbase,
-# systemd, kernel, initramfs) into DIR with mmdebstrap. It holds nothing of Patchgate's
-# own: rootfs.sh adds that. The result only depends on the package list below, the
-# mirror's state and SOURCE_DATE_EPOCH, so build.sh caches it by a hash of this file.
+# systemd, kernel, and an initramfs with the data partition's grow step from
+# ../initramfs) into DIR with mmdebstrap. It holds nothing else of Patchgate's own:
+# rootfs.sh adds that. The result only depends on the package list below, the files in
+# ../initramfs, the mirror's state and SOURCE_DATE_EPOCH, so build.sh caches it by a hash
+# of those files.
 #
 # Environment: CACHE (package cache directory), MIRROR (apt sources file or URL,
 # default: the build host's own /etc/apt/sources.list.d/debian.sources),
@@ -53,6 +55,10 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
 	--setup-hook="copy-in $here/../initramfs/patchgate.conf /etc/initramfs-tools/conf.d/" \
 	--customize-hook="sync-out /var/cache/apt/archives $cache" \
 	--customize-hook="copy-in $here/../initramfs/modules /etc/initramfs-tools/" \
+	--customize-hook='mkdir -p "$1"/etc/initramfs-tools/hooks "$1"/etc/initramfs-tools/scripts/local-premount' \
+	--customize-hook="upload $here/../initramfs/growdata-hook /etc/initramfs-tools/hooks/patchgate-growdata" \
+	--customize-hook="upload $here/../initramfs/growdata-premount /etc/initramfs-tools/scripts/local-premount/patchgate-growdata" \
+	--customize-hook='chmod 0755 "$1"/etc/initramfs-tools/hooks/patchgate-growdata "$1"/etc/initramfs-tools/scripts/local-premount/patchgate-growdata' \
 	--customize-hook='chroot "$1" update-initramfs -u -k all' \
 	--customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*_* "$1"/var/log/*.log "$1"/var/log/apt/* "$1"/var/cache/ldconfig/aux-cache' \
 	bookworm "$dir" "$mirror"

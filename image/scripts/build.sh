@@ -30,7 +30,7 @@ case $VERSION in
 esac
 
 # Sizes in MiB. Each root slot holds one version; the data partition grows to the disk
-# at first boot (patchgate-growdata.service).
+# at boot, in the initramfs (../initramfs/growdata-premount).
 ESP_MB=${ESP_MB:-256}
 ROOT_MB=${ROOT_MB:-1024}
 DATA_MB=${DATA_MB:-256}

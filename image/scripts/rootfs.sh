@@ -62,8 +62,6 @@ systemctl --root="$dir" enable --quiet \
 	systemd-timesyncd.service patchgate.service \
 	patchgate-netconfig.service patchgate-firstboot.service patchgate-console.service \
 	patchgate-smoke.service patchgate-bootmark.service
-# patchgate-growdata.service is installed but not enabled: growing the data partition at
-# boot unmounted /var on an enlarged disk in the boot test (image/README.md, open issues).
 # Nothing may prompt or write to /etc at boot, and nothing updates packages in place.
 systemctl --root="$dir" mask --quiet \
 	systemd-firstboot.service systemd-machine-id-commit.service \

@@ -23,6 +23,9 @@ import (
 	"github.com/patchgate/patchgate/image/abupdate"
 )
 
+// grownMiB is how much larger than the image the test's disk is.
+const grownMiB = 1024
+
 // layout is image/out/test/layout.env, written by image/scripts/build.sh.
 type layout struct {
 	dir, version, good, bad string
@@ -163,6 +166,11 @@ func TestImageBoot(t *testing.T) {
 	work := t.TempDir()
 	disk := filepath.Join(work, "disk.raw")
 	copyFile(t, filepath.Join(dir, fmt.Sprintf("patchgate-%s.raw", l.version)), disk)
+	// A disk larger than the image, as a site's VM disk or USB stick is: first boot must
+	// grow the data partition (/var) to its end.
+	if err := os.Truncate(disk, fileSize(t, disk)+grownMiB<<20); err != nil {
+		t.Fatal(err)
+	}
 	// The shipped UKI, rebuilt with patchgate.smoke=1 on its command line: the only
 	// difference from the image as shipped.
 	esp(t, l, disk, "mcopy", "-o", filepath.Join(dir, "test", "patchgate_"+l.version+".efi"), "::/EFI/Linux/patchgate_"+l.version+".efi")
@@ -176,11 +184,15 @@ func TestImageBoot(t *testing.T) {
 		i := v.waitLine(ctx, 0, "PATCHGATE-BOOT: version="+l.version)
 		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
 		t.Logf("boot to daemon ready: %s", time.Since(v.started).Round(time.Second))
-		// /var must be the data partition (256 MiB), not the read-only root's directory.
+		// /var must be the data partition (256 MiB in the image), grown by the disk's
+		// extra space, not the read-only root's directory.
 		if line := v.find("PATCHGATE-VAR: size_mb="); line == "" {
 			t.Error("no PATCHGATE-VAR line on the console")
-		} else if mb, _ := strconv.Atoi(strings.TrimSpace(line[strings.Index(line, "=")+1:])); mb < 200 || mb > 300 {
-			t.Errorf("/var is %d MiB; want the 256 MiB data partition mounted there", mb)
+		} else if mb, _ := strconv.Atoi(strings.TrimSpace(line[strings.Index(line, "=")+1:])); mb < 256+grownMiB*8/10 || mb > 256+grownMiB {
+			t.Errorf("/var is %d MiB; want the data partition grown from 256 MiB by the disk's extra %d MiB", mb, grownMiB)
+		}
+		if v.find("patchgate-growdata: /dev/") == "" {
+			t.Error("no patchgate-growdata line on the console")
 		}
 		scheme := readyz(ctx, t, v, port)
 		t.Logf("boot to /readyz (%s) through the forward: %s", scheme, time.Since(v.started).Round(time.Second))
