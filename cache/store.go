@@ -101,8 +101,18 @@ func validKey(k string) bool {
 	return err == nil && strings.ToLower(k) == k
 }
 
-func (s *store) objectPath(key string) string {
-	return filepath.Join(s.dir, "objects", key[:2], key)
+func (s *store) objectPath(key string) string { return objectFile(s.dir, key) }
+
+func objectFile(dir, key string) string { return filepath.Join(dir, "objects", key[:2], key) }
+
+// ObjectFile is where a cache in dir keeps the object whose sha256 is key (lowercase
+// hex): for a reader in another process, such as the appliance's root installer, which
+// verifies the bytes against TUF itself. It does not say whether the object is there.
+func ObjectFile(dir, key string) (string, error) {
+	if !validKey(key) {
+		return "", fmt.Errorf("cache: object file: want a sha256 in lowercase hex, got %q", key)
+	}
+	return objectFile(dir, key), nil
 }
 
 func (s *store) tmpDir() string { return filepath.Join(s.dir, "tmp") }

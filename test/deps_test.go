@@ -12,9 +12,9 @@ import (
 const module = "github.com/patchgate/patchgate"
 
 // allowed says which of the project's packages a package may import, by DESIGN.md:
-// cmd -> appliance -> appliance/* -> {cache, tuf, netscan}; agent -> tuf; cache -> tuf;
-// cache, tuf and netscan import nothing else of the project's; nothing imports appliance
-// but cmd (and the end-to-end tests).
+// cmd -> appliance -> appliance/* -> {cache, tuf, netscan, image/abupdate}; agent -> tuf;
+// cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
+// imports appliance but cmd (and the end-to-end tests).
 func allowed(from, to string) bool {
 	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
@@ -27,7 +27,9 @@ func allowed(from, to string) bool {
 		if to == "appliance" {
 			return from == "appliance"
 		}
-		return within(to, "appliance") || within(to, "cache") || within(to, "tuf") || within(to, "netscan")
+		// appliance/selfupdate installs appliance versions with the image's A/B updater.
+		return within(to, "appliance") || within(to, "cache") || within(to, "tuf") || within(to, "netscan") ||
+			within(to, "image/abupdate")
 	case within(from, "cache"):
 		return within(to, "cache") || within(to, "tuf")
 	case within(from, "tuf"), within(from, "netscan"):

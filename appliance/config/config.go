@@ -18,21 +18,22 @@ import (
 // Config is the whole appliance configuration. The zero value is not useful; start from
 // Default or Load.
 type Config struct {
-	Log          Log       `yaml:"log"`
-	State        State     `yaml:"state"`
-	Shutdown     Shutdown  `yaml:"shutdown"`
-	Admin        Listener  `yaml:"admin"`
-	Distribution Listener  `yaml:"distribution"`
-	Segments     []Segment `yaml:"segments"`
-	Auth         Auth      `yaml:"auth"`
-	Audit        Audit     `yaml:"audit"`
-	Resolver     Resolver  `yaml:"resolver"`
-	Gateway      Gateway   `yaml:"gateway"`
-	Bandwidth    Bandwidth `yaml:"bandwidth"`
-	TUF          TUF       `yaml:"tuf"`
-	Cache        Cache     `yaml:"cache"`
-	Inventory    Inventory `yaml:"inventory"`
-	Rollout      Rollout   `yaml:"rollout"`
+	Log          Log        `yaml:"log"`
+	State        State      `yaml:"state"`
+	Shutdown     Shutdown   `yaml:"shutdown"`
+	Admin        Listener   `yaml:"admin"`
+	Distribution Listener   `yaml:"distribution"`
+	Segments     []Segment  `yaml:"segments"`
+	Auth         Auth       `yaml:"auth"`
+	Audit        Audit      `yaml:"audit"`
+	Resolver     Resolver   `yaml:"resolver"`
+	Gateway      Gateway    `yaml:"gateway"`
+	Bandwidth    Bandwidth  `yaml:"bandwidth"`
+	TUF          TUF        `yaml:"tuf"`
+	Cache        Cache      `yaml:"cache"`
+	Inventory    Inventory  `yaml:"inventory"`
+	Rollout      Rollout    `yaml:"rollout"`
+	SelfUpdate   SelfUpdate `yaml:"selfupdate"`
 }
 
 // Validate checks every section and the references between them.
@@ -53,6 +54,7 @@ func (c *Config) Validate() Problems {
 	c.Cache.Validate("cache", &ps)
 	c.Inventory.Validate("inventory", c, &ps)
 	c.Rollout.Validate("rollout", c, &ps)
+	c.SelfUpdate.Validate("selfupdate", c, &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

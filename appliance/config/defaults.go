@@ -49,5 +49,6 @@ func Default() Config {
 			Rings: []RolloutRing{{Name: "pilot", Order: 0, Tags: []string{"pilot"}}, {Name: "core", Order: 1},
 				{Name: "critical", Order: 2, Tags: []string{"critical"}}},
 			Windows: []RolloutWindow{{Name: "nightly", Cron: "0 22 * * *", Duration: Duration(6 * time.Hour)}}},
+		SelfUpdate: SelfUpdate{Prefix: "appliance/", CheckInterval: Duration(time.Hour), ESP: "/efi"},
 	}
 }

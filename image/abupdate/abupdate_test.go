@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -12,47 +11,16 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
 )
 
-// makeUKI returns a minimal PE file with a .cmdline section, which is all abupdate reads
-// of a UKI. (A real UKI needs the systemd stub and a kernel; the image boot test in
-// test/image uses real ones.)
 func makeUKI(t *testing.T, cmdline string) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	dos := make([]byte, 0x40)
-	copy(dos, "MZ")
-	binary.LittleEndian.PutUint32(dos[0x3c:], 0x40)
-	b.Write(dos)
-	b.WriteString("PE\x00\x00")
-	fh := make([]byte, 20)
-	binary.LittleEndian.PutUint16(fh[0:], 0x8664) // machine: amd64
-	binary.LittleEndian.PutUint16(fh[2:], 1)      // one section
-	b.Write(fh)                                   // no optional header
-	dataOff := uint32(b.Len() + 40)
-	sh := make([]byte, 40)
-	copy(sh, ".cmdline")
-	binary.LittleEndian.PutUint32(sh[8:], uint32(len(cmdline)))  // virtual size
-	binary.LittleEndian.PutUint32(sh[16:], uint32(len(cmdline))) // raw size
-	binary.LittleEndian.PutUint32(sh[20:], dataOff)
-	b.Write(sh)
-	b.WriteString(cmdline)
-	return b.Bytes()
+	return abupdatetest.UKI(cmdline)
 }
 
-// makeRoot returns a stand-in for an ext4 image: zeroes with an ext4 superblock magic
-// and UUID where FSUUID reads them (mkfs.ext4 would make a real one; the fields are the
-// same).
-func makeRoot(uuid string) []byte {
-	img := make([]byte, 64<<10)
-	binary.LittleEndian.PutUint16(img[sbOffset+sbMagicOff:], ext4Magic)
-	raw, _ := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
-	copy(img[sbOffset+sbUUIDOff:], raw)
-	for i := 8192; i < len(img); i++ {
-		img[i] = byte(i)
-	}
-	return img
-}
+func makeRoot(uuid string) []byte { return abupdatetest.Root(uuid) }
 
 func artifact(b []byte) Artifact {
 	sum := sha256.Sum256(b)

@@ -95,8 +95,24 @@ const linuxDir = "EFI/Linux"
 // systemd-boot prefers them: entries with tries left (or no counter) before bad ones,
 // then newest version first.
 func Entries(esp string) ([]Entry, error) {
-	dir := filepath.Join(esp, linuxDir)
-	des, err := os.ReadDir(dir)
+	es, err := ListEntries(esp)
+	if err != nil {
+		return nil, err
+	}
+	for i := range es {
+		es[i].RootUUID, err = ukiRootUUID(filepath.Join(esp, linuxDir, es[i].File))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
+}
+
+// ListEntries is Entries from the file names alone, without opening the UKIs (RootUUID
+// stays empty): for a reader that may list the ESP's directories but not read its
+// files, as the unprivileged daemon does for its status page.
+func ListEntries(esp string) ([]Entry, error) {
+	des, err := os.ReadDir(filepath.Join(esp, linuxDir))
 	if err != nil {
 		return nil, fmt.Errorf("abupdate: entries: %w", err)
 	}
@@ -105,10 +121,6 @@ func Entries(esp string) ([]Entry, error) {
 		e, ok := parseName(de.Name())
 		if !ok || !de.Type().IsRegular() {
 			continue
-		}
-		e.RootUUID, err = ukiRootUUID(filepath.Join(dir, de.Name()))
-		if err != nil {
-			return nil, err
 		}
 		out = append(out, e)
 	}

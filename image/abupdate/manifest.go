@@ -119,8 +119,14 @@ func (u *Updater) InstallBundle(ctx context.Context, dir string, m Manifest) err
 		return fmt.Errorf("abupdate: install %s: %w", m.Version, err)
 	}
 	defer ukiFile.Close()
+	return u.InstallManifest(ctx, m, rootFile, ukiFile)
+}
 
-	outer := &countingHash{r: io.LimitReader(rootFile, m.Root.Length+1), h: sha256.New()}
+// InstallManifest installs the bundle m describes from its two files' bytes as
+// delivered: root, the gzip-compressed root image, is decompressed while it streams into
+// the slot; both it and the decompressed image, and uki, are checked against m.
+func (u *Updater) InstallManifest(ctx context.Context, m Manifest, root, uki io.Reader) error {
+	outer := &countingHash{r: io.LimitReader(root, m.Root.Length+1), h: sha256.New()}
 	gz, err := gzip.NewReader(outer)
 	if err != nil {
 		return fmt.Errorf("abupdate: install %s: root: %w", m.Version, err)
@@ -128,10 +134,10 @@ func (u *Updater) InstallBundle(ctx context.Context, dir string, m Manifest) err
 	gz.Multistream(false)
 	// The outer hash is checked before the UKI is written: Install reads the root fully
 	// first, so check it through a reader that fails at EOF on a mismatch.
-	root := &outerCheck{r: gz, outer: outer, want: m.Root}
+	checked := &outerCheck{r: gz, outer: outer, want: m.Root}
 	return u.Install(ctx, m.Version,
-		Artifact{R: root, Length: m.Root.RawLength, SHA256: m.Root.RawSHA256},
-		Artifact{R: ukiFile, Length: m.UKI.Length, SHA256: m.UKI.SHA256})
+		Artifact{R: checked, Length: m.Root.RawLength, SHA256: m.Root.RawSHA256},
+		Artifact{R: uki, Length: m.UKI.Length, SHA256: m.UKI.SHA256})
 }
 
 // outerCheck passes the decompressed root through and, at its end, drains the rest of
