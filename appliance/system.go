@@ -117,6 +117,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"inventory", s.buildInventory},
 		{"rollout", s.buildRollout},
 		{"compliance", s.buildCompliance},
+		{"selfupdate", s.buildSelfUpdate},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

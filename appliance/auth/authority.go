@@ -74,6 +74,7 @@ type Authority struct {
 	setupToken string // the one-time first-run token; empty once used or when users exist
 	usedSteps  map[string]int64
 	rollouts   rolloutsHolder
+	appliance  applianceHolder
 }
 
 // New opens the auth tables (migrating them). When there is no user yet it makes the

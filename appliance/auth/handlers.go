@@ -39,6 +39,7 @@ func (a *Authority) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/users/{name}/unlock", a.unlock)
 	a.registerExceptions(mux)
 	a.registerApprovals(mux)
+	a.registerAppliance(mux)
 }
 
 // Page is what the auth templates get.

@@ -108,6 +108,11 @@ var AdminRoutes = Routes{
 	"GET /api/v1/agents":                   RolloutRead,
 	"DELETE /api/v1/agents/{id}":           SettingsManage,
 
+	// The appliance's own version (appliance/selfupdate): install a staged version into
+	// the other A/B slot, or go back to the previous one. Admins only, audited.
+	"POST /api/v1/appliance/install":  SettingsManage,
+	"POST /api/v1/appliance/rollback": SettingsManage,
+
 	// Compliance reports.
 	"GET /compliance":            ComplianceRead,
 	"GET /compliance/report":     ComplianceRead,

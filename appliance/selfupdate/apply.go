@@ -66,7 +66,7 @@ func Apply(ctx context.Context, cfg ApplyConfig) (Result, error) {
 		r, err = ParseRequest(data)
 	}
 	if err != nil {
-		res.ID, res.Action, res.Error = newID(), "unreadable request", err.Error()
+		res.ID, res.Action, res.Error = newID(), "invalid", "unreadable request: "+err.Error()
 	} else {
 		res.ID, res.Action, res.Version, res.RequestedBy = r.ID, r.Action, r.Version, r.RequestedBy
 		cfg.Log.Info("applying", "action", r.Action, "version", r.Version, "requested_by", r.RequestedBy)

@@ -2,11 +2,7 @@ package selfupdate
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -20,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/appliance/clock"
+	"github.com/patchgate/patchgate/appliance/selfupdate/selfupdatetest"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
@@ -36,49 +33,13 @@ const (
 
 var start = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
-// bundle is one appliance version's files as make image publishes them.
-type bundle struct {
-	version   string
-	uuid      string
-	root, uki []byte // as delivered: root gzip-compressed
-	manifest  abupdate.Manifest
-}
+type bundle = selfupdatetest.Bundle
 
 func newBundle(t *testing.T, version, uuid string) bundle {
-	t.Helper()
-	raw := abupdatetest.Root(uuid)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(raw)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	uki := abupdatetest.UKI("root=UUID=" + uuid + " ro console=ttyS0")
-	b := bundle{version: version, uuid: uuid, root: gz.Bytes(), uki: uki}
-	b.manifest = abupdate.Manifest{Version: version,
-		Root: abupdate.File{Name: "patchgate-" + version + ".root.img.gz", Length: int64(len(b.root)), SHA256: sum(b.root),
-			RawLength: int64(len(raw)), RawSHA256: sum(raw)},
-		UKI: abupdate.File{Name: "patchgate_" + version + ".efi", Length: int64(len(uki)), SHA256: sum(uki)}}
-	return b
+	return selfupdatetest.NewBundle(t, version, uuid)
 }
 
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-// publish adds b's three files to repo the way make image-publish does: each with the
-// manifest as custom metadata.
-func publish(t *testing.T, repo *tuftest.Repo, b bundle) {
-	t.Helper()
-	custom, err := json.Marshal(b.manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.AddTargetContent("targets", prefix+b.manifest.Root.Name, tuftest.Bytes(b.root), custom)
-	repo.AddTargetContent("targets", prefix+b.manifest.UKI.Name, tuftest.Bytes(b.uki), custom)
-	repo.AddTargetContent("targets", ManifestPath(prefix, b.version), tuftest.Bytes(mustJSON(b.manifest)), custom)
-}
+func publish(t *testing.T, repo *tuftest.Repo, b bundle) { selfupdatetest.Publish(t, repo, prefix, b) }
 
 // events records what the service reports for the audit trail.
 type events struct {
@@ -203,7 +164,7 @@ func TestInstallNewestPublishedVersion(t *testing.T) {
 	older, v11, v12 := newBundle(t, "0.8", uuidOld), newBundle(t, "1.1", "33333333-3333-4333-8333-333333333333"),
 		newBundle(t, "1.2", "44444444-4444-4444-8444-444444444444")
 	broken := newBundle(t, "1.3", "55555555-5555-4555-8555-555555555555")
-	broken.manifest.UKI.Length++ // the listed UKI is not the one the manifest describes
+	broken.Manifest.UKI.Length++ // the listed UKI is not the one the manifest describes
 	for _, b := range []bundle{older, v11, v12, broken} {
 		publish(t, f.repo, b)
 	}
@@ -227,7 +188,7 @@ func TestInstallNewestPublishedVersion(t *testing.T) {
 	for _, o := range f.cache.Objects() {
 		staged[o.Key] = true
 	}
-	for _, s := range []string{v12.manifest.Root.SHA256, v12.manifest.UKI.SHA256} {
+	for _, s := range []string{v12.Manifest.Root.SHA256, v12.Manifest.UKI.SHA256} {
 		if !staged[s] {
 			t.Errorf("object %s of 1.2 is not in the cache", s)
 		}
@@ -261,8 +222,8 @@ func TestInstallNewestPublishedVersion(t *testing.T) {
 		t.Errorf("ESP holds %q, want %q (0.9's slot was overwritten)", got, want)
 	}
 	slotB, _ := os.ReadFile(f.slots[1])
-	if id, _ := abupdate.FSUUID(f.slots[1]); id != v12.uuid || !bytes.Equal(slotB[:len(abupdatetest.Root(v12.uuid))], abupdatetest.Root(v12.uuid)) {
-		t.Errorf("slot B holds root %s, want 1.2's %s", id, v12.uuid)
+	if id, _ := abupdate.FSUUID(f.slots[1]); id != v12.UUID || !bytes.Equal(slotB[:len(abupdatetest.Root(v12.UUID))], abupdatetest.Root(v12.UUID)) {
+		t.Errorf("slot B holds root %s, want 1.2's %s", id, v12.UUID)
 	}
 	if _, err := Apply(ctx, f.applyConfig(t)); !errors.Is(err, ErrNoRequest) {
 		t.Errorf("a second Apply: %v, want ErrNoRequest", err)
@@ -300,10 +261,10 @@ func TestApplyRefuses(t *testing.T) {
 		want    string
 	}{
 		{"tampered staged root", func(t *testing.T, f *fixture, cfg *ApplyConfig) {
-			tamper(t, cfg.CacheDir, newBundle(t, "1.2", uuid12).manifest.Root.SHA256)
+			tamper(t, cfg.CacheDir, newBundle(t, "1.2", uuid12).Manifest.Root.SHA256)
 		}, "root: gzip: invalid checksum"},
 		{"tampered staged UKI", func(t *testing.T, f *fixture, cfg *ApplyConfig) {
-			tamper(t, cfg.CacheDir, newBundle(t, "1.2", uuid12).manifest.UKI.SHA256)
+			tamper(t, cfg.CacheDir, newBundle(t, "1.2", uuid12).Manifest.UKI.SHA256)
 		}, "sha256"},
 		{"staged files gone", func(t *testing.T, f *fixture, cfg *ApplyConfig) {
 			os.RemoveAll(cfg.CacheDir)

@@ -147,8 +147,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var next time.Time
 	for {
 		s.collect(ctx)
-		if now := s.opts.Clock.Now(); !now.Before(next) {
-			s.check(ctx)
+		if now := s.opts.Clock.Now(); !now.Before(next) && s.check(ctx) {
 			next = now.Add(s.cfg.Interval)
 		}
 		select {
@@ -160,12 +159,18 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // check looks through the verified targets for the newest version above the running one
-// and stages its files in the cache, pinned so that eviction leaves them alone.
-func (s *Service) check(ctx context.Context) {
+// and stages its files in the cache, pinned so that eviction leaves them alone. It
+// returns false while the repository has no verified metadata yet (just after the
+// appliance started), so that Run looks again at its next tick.
+func (s *Service) check(ctx context.Context) bool {
 	if s.cfg.Repo == "" {
-		return
+		return true
 	}
-	best, problems := s.newest()
+	targets := s.opts.Targets.Targets()
+	if len(targets) == 0 {
+		return false
+	}
+	best, problems := s.newest(targets)
 	s.mu.Lock()
 	s.checked, s.published, s.available = s.opts.Clock.Now(), problems, best
 	staged := s.staged
@@ -179,7 +184,7 @@ func (s *Service) check(ctx context.Context) {
 		s.met.staged.Set(0)
 	}
 	if best == nil || staged != nil && staged.Version == best.Version {
-		return
+		return true
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.StageTimeout)
 	defer cancel()
@@ -189,7 +194,7 @@ func (s *Service) check(ctx context.Context) {
 		s.mu.Lock()
 		s.stageErr = err
 		s.mu.Unlock()
-		return
+		return true
 	}
 	for _, p := range best.Paths {
 		s.opts.Stager.Pin(s.cfg.Repo, p)
@@ -202,6 +207,7 @@ func (s *Service) check(ctx context.Context) {
 	s.mu.Unlock()
 	s.met.staged.Set(1)
 	s.log.Info("appliance version staged", "version", best.Version, "bytes", best.Bytes)
+	return true
 }
 
 func (s *Service) unpin(v *Version) {
@@ -212,10 +218,10 @@ func (s *Service) unpin(v *Version) {
 
 // newest returns the newest valid published version above the running one (nil if
 // none) and what is wrong with the published versions that are not valid.
-func (s *Service) newest() (*Version, []string) {
+func (s *Service) newest(targets []tuf.TargetInfo) (*Version, []string) {
 	byPath := map[string]tuf.TargetInfo{}
 	var manifests []string
-	for _, t := range s.opts.Targets.Targets() {
+	for _, t := range targets {
 		name, ok := strings.CutPrefix(t.Path, s.cfg.Prefix)
 		if !ok {
 			continue

@@ -1,0 +1,130 @@
+package appliance
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/selfupdate"
+	"github.com/patchgate/patchgate/appliance/selfupdate/selfupdatetest"
+	"github.com/patchgate/patchgate/image/abupdate"
+	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
+	"github.com/patchgate/patchgate/tuf/tuftest"
+)
+
+// TestSelfUpdateThroughTheDaemon runs the daemon running 1.0 with a repository that
+// publishes 1.1: the version is staged and shown, an admin's install is audited and
+// handed to the installer, and the installer, fetching the metadata from the daemon's
+// own distribution listener and the files from its cache, verifies and installs it; the
+// daemon then records the result.
+func TestSelfUpdateThroughTheDaemon(t *testing.T) {
+	const uuidRunning, uuidOld, uuid11 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"
+	repo := tuftest.New(t)
+	selfupdatetest.Publish(t, repo, "appliance/", selfupdatetest.NewBundle(t, "1.1", uuid11))
+	repo.Publish()
+	dir := t.TempDir()
+	write := func(p string, b []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootFile, esp := filepath.Join(dir, "vendor.root.json"), filepath.Join(dir, "esp")
+	slots := [2]string{filepath.Join(dir, "root-a"), filepath.Join(dir, "root-b")}
+	write(rootFile, repo.Root())
+	write(slots[0], abupdatetest.Root(uuidRunning))
+	write(slots[1], abupdatetest.Root(uuidOld))
+	write(filepath.Join(esp, "EFI/Linux/patchgate_1.0.efi"), abupdatetest.UKI("root=UUID="+uuidRunning))
+	write(filepath.Join(esp, "EFI/Linux/patchgate_0.9.efi"), abupdatetest.UKI("root=UUID="+uuidOld))
+
+	cfg := testConfig(t)
+	cfg.TUF.Repositories = append(cfg.TUF.Repositories, config.TUFRepository{Name: "vendor", MetadataURL: repo.MetadataURL(),
+		TargetsURL: repo.TargetsURL(), Root: rootFile})
+	cfg.SelfUpdate.Repository, cfg.SelfUpdate.ESP = "vendor", esp
+	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "1.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		sys.Close()
+	})
+	status := func() selfupdate.Status {
+		for _, p := range sys.Status(ctx).Panels {
+			if p.ID == "selfupdate" {
+				return p.Data.(selfupdate.Status)
+			}
+		}
+		t.Fatal("no selfupdate panel on the status page")
+		return selfupdate.Status{}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st := status(); st.Available == nil || !st.Staged; st = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("1.1 never staged: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	ada := &auth.Principal{User: "ada", Roles: []auth.Role{auth.Admin}, Method: "password+totp", Source: "127.0.0.1"}
+	if err := (authAppliance{selfUpdateService(t, sys)}).Install(auth.WithPrincipal(ctx, ada), "ada", "1.1", true); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := sys.audit.Records(ctx, audit.Query{Action: "appliance.install.request"})
+	if err != nil || len(recs) != 1 || recs[0].Actor != "ada" || recs[0].AuthMethod != "password+totp" || recs[0].Object != "appliance/1.1" {
+		t.Fatalf("audit records of the request: %+v, %v", recs, err)
+	}
+
+	base := "http://" + sys.DistributionAddr() + "/repos/vendor/"
+	res, err := selfupdate.Apply(ctx, selfupdate.ApplyConfig{Dir: cfg.State.Path("selfupdate"), Repo: "vendor", Prefix: "appliance/",
+		MetadataURL: base + "metadata", TargetsURL: base + "targets", TrustedRoot: repo.Root(), CacheDir: cfg.State.Path("cache"),
+		Updater: &abupdate.Updater{ESP: esp, Slots: slots, RunningRoot: uuidRunning}, Running: "1.0", Log: slog.New(slog.DiscardHandler)})
+	if err != nil || !res.OK {
+		t.Fatalf("Apply: %+v, %v", res, err)
+	}
+	if id, _ := abupdate.FSUUID(slots[1]); id != uuid11 {
+		t.Errorf("slot B holds root %s, want 1.1's", id)
+	}
+	deadline = time.Now().Add(30 * time.Second) // the daemon looks for results every 10s
+	for {
+		recs, err := sys.audit.Records(ctx, audit.Query{Action: "appliance.install.ok"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 && recs[0].Actor == "system:installer" && recs[0].Object == "appliance/1.1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installer's result was not recorded: %+v", recs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := status()
+	if st.Last == nil || !st.Last.OK || len(st.Entries) != 2 || st.Entries[0].Version != "1.1" || st.Entries[0].State != "pending" {
+		t.Errorf("status after the install: last %+v entries %+v", st.Last, st.Entries)
+	}
+}
+
+func selfUpdateService(t *testing.T, sys *System) *selfupdate.Service {
+	t.Helper()
+	for _, svc := range sys.services {
+		if s, ok := svc.(*selfupdate.Service); ok {
+			return s
+		}
+	}
+	t.Fatal("no selfupdate service")
+	return nil
+}
