@@ -95,6 +95,9 @@ func Apply(ctx context.Context, cfg ApplyConfig) (Result, error) {
 
 // install verifies version against the repository and installs it from the cache.
 func install(ctx context.Context, cfg ApplyConfig, version string) error {
+	if cfg.Repo == "" {
+		return fmt.Errorf("install %s: no update repository is configured (selfupdate.repository)", version)
+	}
 	if abupdate.CompareVersions(version, cfg.Running) <= 0 {
 		return fmt.Errorf("install %s: not newer than the running %s (a rollback goes back)", version, cfg.Running)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/image/firstboot"
 )
@@ -31,7 +34,7 @@ func newImageCmd() *cobra.Command {
 		Short: "Appliance image tools: first boot, console banner, A/B install and rollback",
 	}
 	cmd.AddCommand(newImageFirstbootCmd(), newImageNetconfigCmd(), newImageBannerCmd(),
-		newImageStatusCmd(), newImageInstallCmd(), newImageRollbackCmd())
+		newImageStatusCmd(), newImageInstallCmd(), newImageRollbackCmd(), newImageApplyCmd())
 	return cmd
 }
 
@@ -304,4 +307,87 @@ func newImageRollbackCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
+}
+
+func newImageApplyCmd() *cobra.Command {
+	var f updaterFlags
+	var cfgPath string
+	var noReboot bool
+	cmd := &cobra.Command{
+		Use:   "apply [--config FILE]",
+		Short: "Carry out the daemon's install or rollback request (root; started by patchgate-selfupdate.path)",
+		Long: `apply takes the request an admin made on the status page (STATE/selfupdate/request.json),
+carries it out and leaves the result for the daemon to record in the audit trail. An
+install verifies the version against the selfupdate repository's pinned root (the file the
+config names), fetching the metadata from the daemon's distribution listener on loopback,
+and reads the files the daemon staged in its cache; their lengths and hashes are checked
+again while the slot and the boot entry are written. With the request's reboot flag the
+appliance restarts into the new version (or the previous one, for a rollback).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			u, err := f.updater(log)
+			if err != nil {
+				return err
+			}
+			ac := selfupdate.ApplyConfig{Dir: cfg.State.Path("selfupdate"), Prefix: cfg.SelfUpdate.Prefix,
+				CacheDir: cmp.Or(cfg.Cache.Dir, cfg.State.Path("cache")), Updater: u, Running: version, Log: log}
+			if st, err := u.Status(); err == nil && st.Running != "" {
+				ac.Running = st.Running
+			}
+			if name := cfg.SelfUpdate.Repository; name != "" {
+				i := slices.IndexFunc(cfg.TUF.Repositories, func(r config.TUFRepository) bool { return r.Name == name })
+				if i < 0 {
+					return fmt.Errorf("image apply: selfupdate.repository %s is not among tuf.repositories (the demo repository's root lives in the daemon's own state, so it cannot be trusted here)", name)
+				}
+				if ac.TrustedRoot, err = os.ReadFile(cfg.TUF.Repositories[i].Root); err != nil {
+					return fmt.Errorf("image apply: %w", err)
+				}
+				base := "http://" + loopback(cfg.Distribution.Listen) + "/repos/" + name + "/"
+				ac.Repo, ac.MetadataURL, ac.TargetsURL = name, base+"metadata", base+"targets"
+			}
+			res, err := selfupdate.Apply(cmd.Context(), ac)
+			if errors.Is(err, selfupdate.ErrNoRequest) {
+				fmt.Fprintln(cmd.OutOrStdout(), "no request to apply")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !res.OK {
+				return fmt.Errorf("image apply: %s requested by %s failed: %s", res.Action, res.RequestedBy, res.Error)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s requested by %s: done\n", res.Action, res.Version, res.RequestedBy)
+			if !res.Reboot || noReboot {
+				return nil
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "rebooting")
+			if out, err := exec.CommandContext(cmd.Context(), "systemctl", "--no-block", "reboot").CombinedOutput(); err != nil {
+				return fmt.Errorf("image apply: systemctl reboot: %v: %s", err, out)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().IntVar(&f.tries, "tries", abupdate.DefaultTries, "boots a new version gets to come up")
+	cmd.Flags().StringVar(&cfgPath, "config", "/etc/patchgate/patchgate.yaml", "the daemon's config file")
+	cmd.Flags().BoolVar(&noReboot, "no-reboot", false, "do not reboot even if the request asks for it")
+	return cmd
+}
+
+// loopback is the address to reach a listener on listen from the same machine: its own
+// host, or 127.0.0.1 for a wildcard.
+func loopback(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -23,7 +23,7 @@ cp -a "$base/." "$dir/"
 cp -a --no-preserve=ownership "$here/rootfs/." "$dir/"
 install -m 0755 "$binary" "$dir/usr/bin/patchgate"
 install -m 0644 "$repo/configs/systemd/patchgate.service" "$dir/usr/lib/systemd/system/"
-install -m 0644 "$here"/units/*.service "$dir/usr/lib/systemd/system/"
+install -m 0644 "$here"/units/*.service "$here"/units/*.path "$dir/usr/lib/systemd/system/"
 install -d -m 0755 "$dir/etc/patchgate" "$dir/efi"
 # The production default config, with the admin listener on the management network
 # instead of loopback (an appliance is administered from another machine) and its TLS
@@ -61,7 +61,7 @@ systemctl --root="$dir" enable --quiet \
 	systemd-networkd.service systemd-networkd-wait-online.service systemd-resolved.service \
 	systemd-timesyncd.service patchgate.service \
 	patchgate-netconfig.service patchgate-firstboot.service patchgate-console.service \
-	patchgate-smoke.service patchgate-bootmark.service
+	patchgate-smoke.service patchgate-bootmark.service patchgate-selfupdate.path
 # Nothing may prompt or write to /etc at boot, and nothing updates packages in place.
 systemctl --root="$dir" mask --quiet \
 	systemd-firstboot.service systemd-machine-id-commit.service \

@@ -156,10 +156,11 @@ func readyz(ctx context.Context, t *testing.T, v *vm, port int) string {
 	}
 }
 
-// TestImageBoot boots the image and waits for the daemon; then boots it again with a
-// disk of update bundles, which the smoke unit installs one by one with `patchgate image
-// install`: a good next version (which must come up and be blessed), then a broken one
-// (which must fail its tries and fall back to the good one by itself).
+// TestImageBoot boots the image on a disk larger than the image (first boot must grow
+// /var) and waits for the daemon; installs a good next version, which must come up and
+// be blessed; has an admin's rollback go back to the first version through the root
+// installer's units; then installs a broken version, which must fail its tries and fall
+// back by itself.
 func TestImageBoot(t *testing.T) {
 	dir := need(t)
 	l := readLayout(t, dir)
@@ -232,11 +233,41 @@ func TestImageBoot(t *testing.T) {
 		return
 	}
 
+	t.Run("admin-rollback", func(t *testing.T) {
+		// The good version runs from slot B; the first one is still good in slot A. The
+		// marker makes the smoke unit write an admin's rollback request; the installer
+		// (patchgate-selfupdate.path/.service) marks the running version bad and reboots.
+		marker := filepath.Join(work, "pg-rollback")
+		if err := os.WriteFile(marker, []byte("rollback\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		esp(t, l, disk, "mcopy", marker, "::/pg-rollback")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*bootTimeout)
+		defer cancel()
+		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-rollback.log"))
+		i := v.waitLine(ctx, 0, "PATCHGATE-BOOT: version="+l.good)
+		i = v.waitLine(ctx, i, "PATCHGATE-ROLLBACK: requested")
+		t.Logf("rollback requested on %s: %s", l.good, time.Since(v.started).Round(time.Second))
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
+		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+bad\s`))
+		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-RESULT: .*"action":"rollback","version":"`+regexp.QuoteMeta(l.version)+`","ok":true`))
+		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
+		t.Logf("rolled back to %s: %s", l.version, time.Since(v.started).Round(time.Second))
+		readyz(ctx, t, v, port)
+		v.powerdown(ctx)
+		if listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux"); !strings.Contains(listing, "patchgate_"+l.good+"+0-0.efi") {
+			t.Errorf("ESP holds:\n%s\nwant patchgate_%s+0-0.efi (marked bad by the rollback)", listing, l.good)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
 	t.Run("broken-update-falls-back", func(t *testing.T) {
-		// The good version runs from slot B, so the broken one goes into slot A, whose
-		// entry (the first version) goes.
-		esp(t, l, disk, "mdel", "::/EFI/Linux/patchgate_"+l.version+".efi")
-		install(t, l, disk, l.bad, 0, l.badTries)
+		// The first version runs from slot A again, so the broken one goes into slot B,
+		// whose entry (the good version, marked bad by the rollback) goes.
+		esp(t, l, disk, "mdel", "::/EFI/Linux/patchgate_"+l.good+"+0-0.efi")
+		install(t, l, disk, l.bad, 1, l.badTries)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.badTries+1)*bootTimeout)
 		defer cancel()
 		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-fallback.log"))
@@ -247,28 +278,29 @@ func TestImageBoot(t *testing.T) {
 			t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, since())
 			i++
 		}
-		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
 		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.bad)+`\s+bad\s`))
-		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
-		t.Logf("fell back to %s: %s", l.good, since())
+		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
+		t.Logf("fell back to %s: %s", l.version, since())
 		readyz(ctx, t, v, port)
 		v.powerdown(ctx)
-		checkFinalESP(t, l, disk)
+		checkFinalESP(t, l, disk, l.version, l.good)
 	})
 }
 
-// checkFinalESP: after the good update and the broken one, the ESP holds the good
-// version (blessed) and the broken one (marked bad), and nothing of the first version.
-func checkFinalESP(t *testing.T, l layout, disk string) {
+// checkFinalESP: after the broken update, the ESP holds the version that kept running
+// (blessed) and the broken one (marked bad), and nothing of the version whose slot the
+// broken one overwrote.
+func checkFinalESP(t *testing.T, l layout, disk, kept, overwritten string) {
 	t.Helper()
 	listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux")
-	for _, want := range []string{"patchgate_" + l.good + ".efi", fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, l.badTries)} {
+	for _, want := range []string{"patchgate_" + kept + ".efi", fmt.Sprintf("patchgate_%s+0-%d.efi", l.bad, l.badTries)} {
 		if !strings.Contains(listing, want) {
 			t.Errorf("ESP holds:\n%s\nwant %s", listing, want)
 		}
 	}
-	if strings.Contains(listing, "patchgate_"+l.version+".efi") {
-		t.Errorf("ESP holds:\n%s\nwant no entry for %s (its slot was overwritten)", listing, l.version)
+	if strings.Contains(listing, "patchgate_"+overwritten) {
+		t.Errorf("ESP holds:\n%s\nwant no entry for %s (its slot was overwritten)", listing, overwritten)
 	}
 }
 
@@ -343,5 +375,5 @@ func updateInVM(t *testing.T, l layout, work, disk string, port int, bootTimeout
 	v.waitLine(ctx, i, "PATCHGATE-UPDATE: nothing left to install")
 	readyz(ctx, t, v, port)
 	v.powerdown(ctx)
-	checkFinalESP(t, l, disk)
+	checkFinalESP(t, l, disk, l.good, l.version)
 }
