@@ -19,6 +19,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -260,7 +261,7 @@ func (a *Agent) ensureEnrolled(ctx context.Context) error {
 	}
 	c := credential{AgentID: resp.AgentID, Credential: resp.Credential}
 	data, _ := json.Marshal(c)
-	if err := writeFileAtomic(a.credPath(), data, 0o600); err != nil {
+	if err := atomicfile.Write(a.credPath(), data, 0o600); err != nil {
 		return fmt.Errorf("agent: keep credential: %w", err)
 	}
 	a.mu.Lock()
@@ -450,7 +451,7 @@ func (a *Agent) outcomePath(off Offer) string {
 func (a *Agent) keepOutcome(off Offer, o OutcomeRequest) {
 	data, _ := json.Marshal(o)
 	if err := os.MkdirAll(filepath.Dir(a.outcomePath(off)), 0o700); err == nil {
-		err = writeFileAtomic(a.outcomePath(off), data, 0o600)
+		err = atomicfile.Write(a.outcomePath(off), data, 0o600)
 		if err != nil {
 			a.log.Warn("could not keep the outcome; it is sent now only", "err", err)
 		}
@@ -485,31 +486,6 @@ func (a *Agent) sendOutcome(ctx context.Context, log *slog.Logger, off Offer, o 
 	}
 	log.Info("outcome reported", "status", o.Status, "exit_code", o.ExitCode, "state", resp.State, "retry_at", resp.RetryAt)
 	return nil
-}
-
-// writeFileAtomic writes data to a temp file beside path, syncs it and renames it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // TargetInfo is exposed for tests and tools: what the repository's verified metadata,

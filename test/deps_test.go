@@ -14,11 +14,16 @@ const module = "github.com/patchgate/patchgate"
 // allowed says which of the project's packages a package may import, by DESIGN.md:
 // cmd -> appliance -> appliance/* -> {cache, tuf, netscan, image/abupdate}; agent -> tuf;
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
-// imports appliance but cmd (and the end-to-end tests).
+// imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
+// project's and anything may import it.
 func allowed(from, to string) bool {
 	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 	switch {
+	case within(to, "atomicfile"): // crash-safe file writes, for every package
+		return true
+	case within(from, "atomicfile"):
+		return false
 	case within(from, "cmd"), within(from, "test"):
 		return true
 	case within(to, "cmd"), within(to, "test") && !strings.HasPrefix(to, "test/netlab"):

@@ -22,6 +22,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+
+	"github.com/patchgate/patchgate/atomicfile"
 )
 
 // A Publisher maintains a TUF repository on disk, for sites that vet vendor
@@ -143,7 +145,7 @@ func InitRepository(ctx context.Context, dir string, opts InitOptions) (*Publish
 		return nil, fmt.Errorf("tuf: init: %w", err)
 	}
 	settings, _ := json.MarshalIndent(p.settings, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, publisherFile), settings, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, publisherFile), settings, 0o600); err != nil {
 		return nil, fmt.Errorf("tuf: init: %w", err)
 	}
 	staged := metadata.Targets(now)
@@ -223,7 +225,7 @@ func generateKey(dir string) (*metadata.Key, error) {
 		return nil, err
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeFileAtomic(filepath.Join(dir, id+".pem"), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, id+".pem"), data, 0o600); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -326,10 +328,10 @@ func (p *Publisher) writeRoot(root *metadata.Metadata[metadata.RootType]) error 
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(p.metadataDir(), fmt.Sprintf("%d.root.json", root.Signed.Version)), data, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(p.metadataDir(), fmt.Sprintf("%d.root.json", root.Signed.Version)), data, 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(p.metadataDir(), "root.json"), data, 0o644)
+	return atomicfile.Write(filepath.Join(p.metadataDir(), "root.json"), data, 0o644)
 }
 
 func (p *Publisher) loadStaged() (*metadata.Metadata[metadata.TargetsType], error) {
@@ -356,7 +358,7 @@ func (p *Publisher) saveStaged(md *metadata.Metadata[metadata.TargetsType]) erro
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(p.dir, stagedFile), data, 0o600)
+	return atomicfile.Write(filepath.Join(p.dir, stagedFile), data, 0o600)
 }
 
 // Add stages the file at localPath as target path (published by the next
@@ -559,7 +561,7 @@ func (p *Publisher) Publish(ctx context.Context) (Published, error) {
 		{"timestamp.json", tsBytes},
 	}
 	for _, w := range writes {
-		if err := writeFileAtomic(filepath.Join(md, w.name), w.data, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(md, w.name), w.data, 0o644); err != nil {
 			return Published{}, fmt.Errorf("tuf: publish: %w", err)
 		}
 	}

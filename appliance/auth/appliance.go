@@ -42,20 +42,21 @@ func (a *Authority) applianceUpdates() (ApplianceUpdates, error) {
 }
 
 func (a *Authority) registerAppliance(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/appliance/install", a.applianceAction(func(ctx context.Context, u ApplianceUpdates, p *Principal, in input) (string, error) {
+	mux.HandleFunc("POST /api/v1/appliance/install", a.applianceAction(func(ctx context.Context, u ApplianceUpdates, actor string, in input) (string, error) {
 		if in["version"] == "" {
 			return "", badRequest("version: missing")
 		}
-		return "install of " + in["version"] + " requested", u.Install(ctx, p.User, in["version"], in["reboot"] != "false")
+		return "install of " + in["version"] + " requested", u.Install(ctx, actor, in["version"], in["reboot"] != "false")
 	}))
-	mux.HandleFunc("POST /api/v1/appliance/rollback", a.applianceAction(func(ctx context.Context, u ApplianceUpdates, p *Principal, in input) (string, error) {
-		return "rollback requested", u.Rollback(ctx, p.User, in["reboot"] != "false")
+	mux.HandleFunc("POST /api/v1/appliance/rollback", a.applianceAction(func(ctx context.Context, u ApplianceUpdates, actor string, in input) (string, error) {
+		return "rollback requested", u.Rollback(ctx, actor, in["reboot"] != "false")
 	}))
 }
 
-// applianceAction runs an install or rollback for the request's principal. reboot is
-// on unless the input says "false": the form's button means "now".
-func (a *Authority) applianceAction(fn func(context.Context, ApplianceUpdates, *Principal, input) (string, error)) http.HandlerFunc {
+// applianceAction runs an install or rollback for the request's actor; the request's
+// context carries the principal for the audit record. reboot is on unless the input
+// says "false": the form's button means "now".
+func (a *Authority) applianceAction(fn func(context.Context, ApplianceUpdates, string, input) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in, err := readInput(r)
 		if err != nil {
@@ -67,12 +68,12 @@ func (a *Authority) applianceAction(fn func(context.Context, ApplianceUpdates, *
 			a.fail(w, r, err)
 			return
 		}
-		p := FromContext(r.Context())
-		if p == nil || p.Method == "loopback" {
+		actor, err := Actor(r)
+		if err != nil {
 			a.fail(w, r, forbidden("an appliance update needs a logged-in admin"))
 			return
 		}
-		status, err := fn(WithPrincipal(r.Context(), p), u, p, in)
+		status, err := fn(r.Context(), u, actor, in)
 		if errors.Is(err, ErrConflict) {
 			err = conflict("%v", err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/tuf"
@@ -155,5 +156,9 @@ func writeResult(dir string, res Result) error {
 	if !ok {
 		return fmt.Errorf("%s: no owner", dir)
 	}
-	return writeFile(dir, ResultFile, res, func(f *os.File) error { return f.Chown(int(st.Uid), int(st.Gid)) })
+	data, err := encode(res)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteOwned(filepath.Join(dir, ResultFile), data, 0o600, int(st.Uid), int(st.Gid))
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/image/abupdate"
 )
 
@@ -138,45 +139,19 @@ func readFile(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, maxFile+1))
 }
 
-// writeFile writes v as JSON to dir/name atomically: a synced temporary file renamed
-// into place, then the directory synced. prepare, if not nil, is called on the
-// temporary file before the rename.
-func writeFile(dir, name string, v any, prepare func(*os.File) error) error {
+// writeFile writes v as JSON to dir/name, atomically.
+func writeFile(dir, name string, v any) error {
+	data, err := encode(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, name), data, 0o600)
+}
+
+// encode is the JSON of a request or result file.
+func encode(v any) ([]byte, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing to remove
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if prepare != nil {
-		if err := prepare(tmp); err != nil {
-			tmp.Close()
-			return err
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return append(data, '\n'), err
 }
 
 func mustJSON(v any) []byte {

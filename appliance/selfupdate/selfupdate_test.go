@@ -424,7 +424,7 @@ func TestRunChecksAndCollects(t *testing.T) {
 	}
 	f.clk.Advance(time.Hour) // the next check is due
 	waitFor(t, f, "1.2")
-	if err := writeFile(f.dir, ResultFile, Result{ID: newID(), Action: ActionRollback, Version: "0.9", OK: true}, nil); err != nil {
+	if err := writeFile(f.dir, ResultFile, Result{ID: newID(), Action: ActionRollback, Version: "0.9", OK: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

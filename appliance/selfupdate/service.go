@@ -89,6 +89,7 @@ type Service struct {
 	staged     *Version
 	stageErr   error
 	collectErr error
+	last       *Result // the installer's latest result, once recorded
 }
 
 // New returns the Service for cfg and makes its request directory.
@@ -108,7 +109,15 @@ func New(cfg Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("selfupdate: new: %w", err)
 	}
-	return &Service{cfg: cfg, opts: opts, log: opts.Log, met: met}, nil
+	s := &Service{cfg: cfg, opts: opts, log: opts.Log, met: met}
+	// The result recorded before a restart (an install's reboot); a new one is picked up
+	// by Run.
+	if data, err := readFile(filepath.Join(cfg.Dir, SeenFile)); err == nil {
+		if r, err := ParseResult(data); err == nil {
+			s.last = &r
+		}
+	}
+	return s, nil
 }
 
 // Name implements the appliance's Service.
@@ -117,8 +126,8 @@ func (s *Service) Name() string { return "selfupdate" }
 // Ready is always true (see Service).
 func (s *Service) Ready() bool { return true }
 
-// Health reports failed checks, staging and installs, and published versions that do
-// not add up.
+// Health reports failed staging and installs, and published versions that do not add
+// up. It reads no file: systemd's status line asks for it ten times a second.
 func (s *Service) Health() []health.Problem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,7 +141,7 @@ func (s *Service) Health() []health.Problem {
 	for _, p := range s.published {
 		ps = append(ps, health.Problem{Code: "selfupdate-published", Severity: health.Info, Text: "ignored: " + p})
 	}
-	if r, _ := s.lastResult(); r != nil && !r.OK {
+	if r := s.last; r != nil && !r.OK {
 		ps = append(ps, health.Problem{Code: "selfupdate-failed", Severity: health.Warning,
 			Text: fmt.Sprintf("the %s of %s requested by %s failed: %s", r.Action, cmp.Or(r.Version, "the previous version"), r.RequestedBy, r.Error)})
 	}
@@ -310,7 +319,7 @@ func (s *Service) request(ctx context.Context, r Request) (Request, error) {
 			return Request{}, fmt.Errorf("selfupdate: %s: not recorded, so not requested: %w", r.Action, err)
 		}
 	}
-	if err := writeFile(s.cfg.Dir, RequestFile, r, nil); err != nil {
+	if err := writeFile(s.cfg.Dir, RequestFile, r); err != nil {
 		return Request{}, fmt.Errorf("selfupdate: %s: %w", r.Action, err)
 	}
 	s.met.requests.WithLabelValues(r.Action).Inc()
@@ -335,25 +344,6 @@ func (s *Service) pending() (*Request, bool) {
 	return nil, false
 }
 
-// lastResult returns the installer's latest result, new or already recorded.
-func (s *Service) lastResult() (*Result, error) {
-	for _, f := range []string{ResultFile, SeenFile} {
-		data, err := readFile(filepath.Join(s.cfg.Dir, f))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		r, err := ParseResult(data)
-		if err != nil {
-			return nil, err
-		}
-		return &r, nil
-	}
-	return nil, nil
-}
-
 // collect records a new result of the installer once: Events.Finished, then the file is
 // renamed to SeenFile (on failure it stays and is tried again).
 func (s *Service) collect(ctx context.Context) {
@@ -376,6 +366,8 @@ func (s *Service) collect(ctx context.Context) {
 	s.collectErr = nil
 	if err != nil {
 		s.collectErr = fmt.Errorf("selfupdate: the installer's result %s: %w", path, err)
+	} else {
+		s.last = &r
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -412,7 +404,7 @@ type Status struct {
 }
 
 // Status returns the installed versions (from the ESP's entry names), the newest
-// published one, and the installer's pending request and last result.
+// published one, the installer's pending request and its last recorded result.
 func (s *Service) Status() Status {
 	st := Status{Running: s.cfg.Running, Repository: s.cfg.Repo}
 	if es, err := abupdate.ListEntries(s.cfg.ESP); err != nil {
@@ -429,9 +421,9 @@ func (s *Service) Status() Status {
 	if s.stageErr != nil {
 		st.StageError = s.stageErr.Error()
 	}
+	st.Last = s.last
 	s.mu.Unlock()
 	st.Request, st.Applying = s.pending()
-	st.Last, _ = s.lastResult()
 	return st
 }
 

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/patchgate/patchgate/atomicfile"
 )
 
 // DefaultTries is how many boots a new version gets to prove itself.
@@ -123,7 +125,7 @@ func (u *Updater) Install(ctx context.Context, version string, root, uki Artifac
 			u.log().Info("removed boot entry of the overwritten slot", "entry", e.File)
 		}
 	}
-	if err := syncDir(filepath.Join(u.ESP, linuxDir)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(u.ESP, linuxDir)); err != nil {
 		return fmt.Errorf("abupdate: install %s: %w", version, err)
 	}
 
@@ -171,7 +173,7 @@ func (u *Updater) Rollback() (Entry, error) {
 	if err := os.Rename(filepath.Join(dir, cur.File), filepath.Join(dir, bad)); err != nil {
 		return Entry{}, fmt.Errorf("abupdate: rollback: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return Entry{}, fmt.Errorf("abupdate: rollback: %w", err)
 	}
 	u.log().Info("rolled back: running version marked bad", "bad", bad, "next", prev.File)
@@ -282,14 +284,5 @@ func writeUKI(ctx context.Context, final string, a Artifact, rootID string) (err
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(final))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(filepath.Dir(final))
 }

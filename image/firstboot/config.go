@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/atomicfile"
 )
 
 // ConfigFile is the name of the first-boot file on the ESP.
@@ -122,27 +124,9 @@ func WriteNetwork(dir string, c Config) error {
 	return writeAtomic(filepath.Join(dir, NetworkFile), c.Network(), 0o644)
 }
 
-// writeAtomic writes data to a temporary file beside path, syncs it and renames it.
+// writeAtomic replaces path with data (atomicfile.Write), naming the file in an error.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("firstboot: write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("firstboot: write %s: %w", path, err)
 	}
 	return nil
