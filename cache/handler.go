@@ -211,9 +211,9 @@ func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request, m *tuf.M
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := NewRecorder(w)
 	http.ServeContent(rec, r, "", time.Time{}, bytes.NewReader(data))
-	return rec.code()
+	return rec.Code()
 }
 
 func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, rm *repoMetrics, name string) int {
@@ -247,14 +247,14 @@ func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mir
 		out, done = h.Shaper.Wrap(w, r)
 		defer done()
 	}
-	rec := &statusRecorder{ResponseWriter: out}
+	rec := NewRecorder(out)
 	if obj.File != nil {
 		http.ServeContent(rec, r, "", time.Time{}, obj.File)
 	} else {
 		http.ServeContent(rec, r, "", time.Time{}, bytes.NewReader(obj.Data))
 	}
-	rm.served.Add(float64(rec.n))
-	return rec.code()
+	rm.served.Add(float64(rec.Bytes()))
+	return rec.Code()
 }
 
 // admit asks the gate; when it refuses, admit answers and returns the
@@ -413,55 +413,6 @@ func plain(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	io.WriteString(w, msg+"\n")
-}
-
-// statusRecorder notes the status and body bytes of a response. It
-// forwards ReadFrom so http.ServeContent over an *os.File still reaches
-// the connection's sendfile path, and Unwrap for http.ResponseController.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(p)
-	s.n += int64(n)
-	return n, err
-}
-
-func (s *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	var n int64
-	var err error
-	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{s.ResponseWriter}, r)
-	}
-	s.n += n
-	return n, err
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func (s *statusRecorder) code() int {
-	if s.status == 0 {
-		return http.StatusOK
-	}
-	return s.status
 }
 
 // logLimiter lets one log line per key through every interval and counts the

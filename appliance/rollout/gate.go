@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -257,9 +256,9 @@ func (g *Gate) Admit(ctx context.Context, req cache.GateRequest) cache.Decision 
 func (g *Gate) Track(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := &tracked{}
-		rec := &countingWriter{ResponseWriter: w}
+		rec := cache.NewRecorder(w)
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), trackKey{}, t)))
-		if t.deployment == 0 || r.Method != http.MethodGet || !rec.complete() {
+		if t.deployment == 0 || r.Method != http.MethodGet || !complete(rec) {
 			return
 		}
 		if err := g.e.delivered(context.WithoutCancel(r.Context()), t.deployment, t.path); err != nil {
@@ -309,69 +308,20 @@ func (e *Engine) delivered(ctx context.Context, id int64, path string) error {
 	return err
 }
 
-// countingWriter records the status and body bytes of a response; it keeps
-// io.ReaderFrom (sendfile) working.
-type countingWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	n, err := c.ResponseWriter.Write(b)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
-		n, err := rf.ReadFrom(r)
-		c.n += n
-		return n, err
-	}
-	n, err := io.Copy(writerOnly{c.ResponseWriter}, r)
-	c.n += n
-	return n, err
-}
-
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-func (c *countingWriter) Flush() {
-	if f, ok := c.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
 // complete reports whether the response delivered the whole target or its end.
-func (c *countingWriter) complete() bool {
+func complete(c *cache.Recorder) bool {
 	h := c.Header()
-	switch c.status {
+	switch c.Status() {
 	case http.StatusOK:
 		n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
-		return err == nil && n == c.n
+		return err == nil && n == c.Bytes()
 	case http.StatusPartialContent:
 		// bytes FIRST-LAST/TOTAL
 		var first, last, total int64
 		if _, err := fmt.Sscanf(h.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &total); err != nil {
 			return false
 		}
-		return last == total-1 && c.n == last-first+1
+		return last == total-1 && c.Bytes() == last-first+1
 	}
 	return false
 }
-
-// writerOnly hides a writer's ReadFrom so io.Copy does not recurse.
-type writerOnly struct{ io.Writer }
