@@ -14,12 +14,12 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/health"
 )
 
 // buildAudit opens the audit trail (database tables, append-only file, checkpoint key)

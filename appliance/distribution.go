@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/config"
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/tuf"
 )
 

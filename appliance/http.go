@@ -13,7 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 
-	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/health"
 )
 
 // httpService serves one listener. It is a Service.

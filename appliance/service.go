@@ -3,7 +3,7 @@ package appliance
 import (
 	"context"
 
-	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Service is one long-running part of the appliance.

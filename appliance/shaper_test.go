@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/clock"
 )
 
 func TestBandwidthWiring(t *testing.T) {

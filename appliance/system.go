@@ -17,10 +17,8 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/gateway"
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/appliance/resolver"
@@ -28,6 +26,8 @@ import (
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Options are the things main hands the System besides the config.

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/patchgate/patchgate/appliance/config"
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/health"
 )
 
 // testConfig is the dev config on ephemeral loopback ports with state in a temp dir.

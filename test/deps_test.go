@@ -15,14 +15,18 @@ const module = "github.com/patchgate/patchgate"
 // cmd -> appliance -> appliance/* -> {cache, tuf, netscan, image/abupdate}; agent -> tuf;
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
 // imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
-// project's and anything may import it.
+// project's and anything may import it; so are the other leaves: clock (real and fake
+// time), health (problems as data) and conf (config values and problems).
 func allowed(from, to string) bool {
 	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+	leaf := func(p string) bool {
+		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf")
+	}
 	switch {
-	case within(to, "atomicfile"): // crash-safe file writes, for every package
-		return true
-	case within(from, "atomicfile"):
+	case leaf(to): // crash-safe writes, time, health problems and config values, for every package
+		return !leaf(from) // leaves import nothing of the project's
+	case leaf(from):
 		return false
 	case within(from, "cmd"), within(from, "test"):
 		return true

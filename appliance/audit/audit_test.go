@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

@@ -17,8 +17,8 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/patchgate/patchgate/appliance/audit"
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

@@ -115,7 +115,7 @@ func finish(name string, cfg *Config, pos positions, ps Problems) (*Config, erro
 			ps[i].Line = pos.lineOf(ps[i].Key)
 		}
 	}
-	ps.sort()
+	ps.Sort()
 	return nil, &Error{Problems: ps}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/patchgate/patchgate/conf"
 	"math"
 	"strconv"
 	"strings"
@@ -149,7 +150,7 @@ func ParseRate(s string) (Rate, error) {
 func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseRate(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		return typeError(n, "want a rate like 20Mbit/s, 2MB/s or 512KiB/s, got %q", n.Value)
+		return conf.TypeError(n, "want a rate like 20Mbit/s, 2MB/s or 512KiB/s, got %q", n.Value)
 	}
 	*r = v
 	return nil
@@ -183,7 +184,7 @@ func (t *TimeOfDay) UnmarshalYAML(n *yaml.Node) error {
 	mm, err2 := strconv.Atoi(m)
 	if n.Kind != yaml.ScalarNode || !ok || len(m) != 2 || err1 != nil || err2 != nil ||
 		hh < 0 || mm < 0 || mm > 59 || hh > 24 || hh == 24 && mm != 0 {
-		return typeError(n, "want a time of day like 08:00 or 24:00, got %q", n.Value)
+		return conf.TypeError(n, "want a time of day like 08:00 or 24:00, got %q", n.Value)
 	}
 	*t = TimeOfDay(time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute)
 	return nil

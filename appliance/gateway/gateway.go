@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/patchgate/patchgate/appliance/clock"
-	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Namer names the device at an address, for the deny log and the status panel; the

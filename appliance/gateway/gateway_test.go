@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/patchgate/patchgate/appliance/clock"
+	"github.com/patchgate/patchgate/clock"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
-	"github.com/patchgate/patchgate/appliance/clock"
-	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/netscan"
 	"github.com/patchgate/patchgate/netscan/active"
 	"github.com/patchgate/patchgate/netscan/passive"

@@ -18,8 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/netscan"
 	"github.com/patchgate/patchgate/netscan/fingerprint"
 )

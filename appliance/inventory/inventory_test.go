@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/netscan"
 )
 

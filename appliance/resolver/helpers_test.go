@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/patchgate/patchgate/appliance/clock"
+	"github.com/patchgate/patchgate/clock"
 )
 
 // fakeUpstream is a real miekg/dns server on loopback standing in for the site's

@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/patchgate/patchgate/appliance/clock"
-	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Options are what the resolver needs besides its Config.

@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/clock"
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Assets is the inventory as the engine sees it. The inventory implements it; MemAssets

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
 )
 
 // env is an engine on a real store in a temp dir, with a fake clock, in-memory assets,

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Overdue counts, by severity, the devices past a deadline.

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/health"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Tick does what time calls for: starts scheduled rollouts that are due, retries

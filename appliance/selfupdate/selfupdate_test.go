@@ -15,9 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/selfupdate/selfupdatetest"
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
 	"github.com/patchgate/patchgate/tuf"

@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/clock"
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/tuf"
 )

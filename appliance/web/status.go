@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/health"
 	"github.com/patchgate/patchgate/appliance/logring"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Build describes the running binary.

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/clock"
 )
 
 // rolloutServer is the rollout admin API on a real engine and store behind HTTPS; its

@@ -21,9 +21,9 @@ import (
 
 	"github.com/patchgate/patchgate/agent"
 	"github.com/patchgate/patchgate/appliance"
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 

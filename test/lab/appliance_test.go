@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance"
-	"github.com/patchgate/patchgate/appliance/clock"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/test/netlab"
 )
 

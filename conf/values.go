@@ -1,4 +1,4 @@
-package config
+package conf
 
 import (
 	"fmt"
@@ -10,8 +10,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// typeError reports a bad scalar so that yaml.v3 keeps decoding and collects every problem.
-func typeError(n *yaml.Node, format string, args ...any) error {
+// TypeError reports a bad scalar from an UnmarshalYAML method so that yaml.v3 keeps
+// decoding and the loader collects every problem with its line.
+func TypeError(n *yaml.Node, format string, args ...any) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, fmt.Sprintf(format, args...))}}
 }
 
@@ -25,7 +26,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		return typeError(n, "want a duration like 30s, 15m or 72h, got %q", n.Value)
+		return TypeError(n, "want a duration like 30s, 15m or 72h, got %q", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -63,7 +64,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		return typeError(n, "want a size like 512MiB or 20GiB, got %q", n.Value)
+		return TypeError(n, "want a size like 512MiB or 20GiB, got %q", n.Value)
 	}
 	*b = v
 	return nil
@@ -112,7 +113,7 @@ func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		a, aerr := netip.ParseAddr(n.Value)
 		if aerr != nil || n.Kind != yaml.ScalarNode {
-			return typeError(n, "want a prefix like 10.20.0.0/24, got %q", n.Value)
+			return TypeError(n, "want a prefix like 10.20.0.0/24, got %q", n.Value)
 		}
 		v = netip.PrefixFrom(a, a.BitLen())
 	}

@@ -1,8 +1,9 @@
-package config
+package conf
 
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -40,7 +41,7 @@ func (ps *Problems) Addf(key, format string, args ...any) {
 	*ps = append(*ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
-// Error is what Load returns when a config has problems: all of them, sorted by line.
+// Error is what a config loader returns when a config has problems: all of them, sorted by line.
 type Error struct {
 	Problems Problems
 }
@@ -53,7 +54,8 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func (ps Problems) sort() {
+// Sort orders ps by line, then key.
+func (ps Problems) Sort() {
 	sort.SliceStable(ps, func(i, j int) bool {
 		if ps[i].Line != ps[j].Line {
 			return ps[i].Line < ps[j].Line
@@ -62,4 +64,5 @@ func (ps Problems) sort() {
 	})
 }
 
-func itoa(i int) string { return fmt.Sprint(i) }
+// Index returns key[i], the dotted key of a list element.
+func Index(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
