@@ -17,7 +17,6 @@ import (
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
-	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/health"
 )
@@ -37,7 +36,7 @@ func (s *System) buildAudit(ctx context.Context) error {
 	}
 	s.audit = l
 	s.closers = append(s.closers, l.Close)
-	s.AddPanel(auditPanel{l})
+	s.AddPanel(auditPanel(l))
 	cw := &configWatch{l: l, path: s.opts.ConfigPath, log: s.log.With("svc", "audit")}
 	cw.digest = cw.read()
 	if err := l.Record(ctx, audit.Entry{Actor: "system", Action: "appliance.start", Object: "config", After: cw.digest,
@@ -99,12 +98,6 @@ func auditHealth(l *audit.Log) []health.Problem {
 		return []health.Problem{{Code: "audit-broken", Severity: health.Error, Text: "the audit trail refuses writes, so every audited action fails: " + p.Error()}}
 	}
 	return nil
-}
-
-type auditPanel struct{ l *audit.Log }
-
-func (p auditPanel) Panel(context.Context) web.Panel {
-	return web.Panel{ID: "audit", Title: "Audit trail", Data: p.l.Stats()}
 }
 
 // auditEntry is the audit skeleton (who, how, from where) of an admin request.

@@ -37,7 +37,7 @@ func (s *System) buildGateway(context.Context) error {
 		s.resolver.SetAnswerSink(gw)
 	}
 	s.services = append(s.services, &gatewayService{Gateway: gw, configPath: s.opts.ConfigPath, log: log})
-	s.AddPanel(gw)
+	s.AddPanel(gatewayPanel(gw))
 	return nil
 }
 

@@ -39,7 +39,7 @@ func (s *System) buildResolver(ctx context.Context) error {
 	s.closers = append(s.closers, srv.Close)
 	s.resolver = srv
 	s.services = append(s.services, srv)
-	s.AddPanel(srv)
+	s.AddPanel(dnsPanel(srv))
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (s *System) buildRollout(ctx context.Context) error {
 		// Count completed downloads of admitted targets as delivered (agentless devices).
 		s.dist.srv.Handler = gate.Track(s.dist.srv.Handler)
 	}
-	s.AddPanel(e)
+	s.AddPanel(rolloutPanel(e))
 	return nil
 }
 

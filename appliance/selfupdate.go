@@ -40,7 +40,7 @@ func (s *System) buildSelfUpdate(context.Context) error {
 		return err
 	}
 	s.services = append(s.services, svc)
-	s.AddPanel(svc)
+	s.AddPanel(selfUpdatePanel(svc))
 	if s.auth != nil {
 		s.auth.SetApplianceUpdates(authAppliance{svc})
 	}

@@ -259,7 +259,7 @@ func TestQueryLogPanelAndEvents(t *testing.T) {
 	ts.ask(t, query{name: "update.vendor.example."})
 	ts.ask(t, query{from: strangerClient, name: "update.vendor.example."})
 
-	d := ts.PanelData(10, 3)
+	d := ts.Status(10, 3)
 	if diff := cmp.Diff(DecisionCounts{Allowed: 1, Blocked: 5, Refused: 1}, d.Counts); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}

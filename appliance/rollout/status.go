@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -143,32 +142,32 @@ func (e *Engine) refresh(ctx context.Context) error {
 	return nil
 }
 
-// PanelData is what the status page's rollout panel shows.
-type PanelData struct {
-	Now      time.Time      `json:"now"`
-	Rollouts []PanelRollout `json:"rollouts"`
-	Windows  []RingOpening  `json:"windows"`
-	Overdue  []Overdue      `json:"overdue"`
-	Oldest   []OverdueItem  `json:"oldest_overdue"`
-	Error    string         `json:"error,omitempty"`
+// Status is the engine's state as data: what the status page's rollout panel shows.
+type Status struct {
+	Now      time.Time     `json:"now"`
+	Rollouts []Summary     `json:"rollouts"`
+	Windows  []RingOpening `json:"windows"`
+	Overdue  []Overdue     `json:"overdue"`
+	Oldest   []OverdueItem `json:"oldest_overdue"`
+	Error    string        `json:"error,omitempty"`
 }
 
-// PanelRollout is one rollout's line: its stage and each ring's progress.
-type PanelRollout struct {
-	ID        int64       `json:"id"`
-	Name      string      `json:"name"`
-	Release   string      `json:"release"`
-	Severity  Severity    `json:"severity"`
-	KEV       bool        `json:"known_exploited"`
-	Emergency bool        `json:"emergency"`
-	State     State       `json:"state"`
-	Reason    string      `json:"reason,omitempty"`
-	Stage     string      `json:"stage"`
-	Rings     []PanelRing `json:"rings"`
+// Summary is one rollout's line: its stage and each ring's progress.
+type Summary struct {
+	ID        int64         `json:"id"`
+	Name      string        `json:"name"`
+	Release   string        `json:"release"`
+	Severity  Severity      `json:"severity"`
+	KEV       bool          `json:"known_exploited"`
+	Emergency bool          `json:"emergency"`
+	State     State         `json:"state"`
+	Reason    string        `json:"reason,omitempty"`
+	Stage     string        `json:"stage"`
+	Rings     []RingSummary `json:"rings"`
 }
 
-// PanelRing is a ring's progress within a rollout.
-type PanelRing struct {
+// RingSummary is a ring's progress within a rollout.
+type RingSummary struct {
 	Ring        string `json:"ring"`
 	Counts      Counts `json:"counts"`
 	DonePercent int    `json:"done_percent"`
@@ -176,21 +175,21 @@ type PanelRing struct {
 	Status      string `json:"status"` // waiting, current, done
 }
 
-// Panel implements web.PanelSource.
-func (e *Engine) Panel(ctx context.Context) web.Panel {
-	p := web.Panel{ID: "rollout", Title: "Rollouts"}
-	d := PanelData{Now: e.clock.Now()}
-	if err := e.panelData(ctx, &d); err != nil {
+// Status returns the recent rollouts with each ring's progress, the next window of each
+// ring and the devices past their deadlines; a database error is in Status.Error. It is
+// safe for concurrent use.
+func (e *Engine) Status(ctx context.Context) Status {
+	d := Status{Now: e.clock.Now()}
+	if err := e.status(ctx, &d); err != nil {
 		d.Error = err.Error()
 	}
-	p.Data = d
-	return p
+	return d
 }
 
 // recentFinished is how long finished rollouts stay on the panel.
 const recentFinished = 7 * 24 * time.Hour
 
-func (e *Engine) panelData(ctx context.Context, d *PanelData) error {
+func (e *Engine) status(ctx context.Context, d *Status) error {
 	rs, err := listRollouts(ctx, e.db)
 	if err != nil {
 		return err
@@ -202,7 +201,7 @@ func (e *Engine) panelData(ctx context.Context, d *PanelData) error {
 		if len(d.Rollouts) == 20 {
 			break
 		}
-		pr := PanelRollout{ID: r.ID, Name: r.Name, Release: r.Release.Name, Severity: r.Release.Severity, KEV: r.Release.KnownExploited,
+		pr := Summary{ID: r.ID, Name: r.Name, Release: r.Release.Name, Severity: r.Release.Severity, KEV: r.Release.KnownExploited,
 			Emergency: r.Emergency, State: r.State, Reason: r.Reason}
 		switch {
 		case r.State == Completed:
@@ -219,7 +218,7 @@ func (e *Engine) panelData(ctx context.Context, d *PanelData) error {
 			if err != nil {
 				return err
 			}
-			ring := PanelRing{Ring: st.Ring, Counts: c, Status: "waiting"}
+			ring := RingSummary{Ring: st.Ring, Counts: c, Status: "waiting"}
 			if c.Total > 0 {
 				ring.DonePercent = 100 * c.Succeeded / c.Total
 				ring.FailPercent = 100 * c.Failed / c.Total

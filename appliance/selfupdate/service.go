@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/image/abupdate"
@@ -425,11 +424,6 @@ func (s *Service) Status() Status {
 	s.mu.Unlock()
 	st.Request, st.Applying = s.pending()
 	return st
-}
-
-// Panel implements web.PanelSource.
-func (s *Service) Panel(context.Context) web.Panel {
-	return web.Panel{ID: "selfupdate", Title: "Appliance version", Data: s.Status()}
 }
 
 type metrics struct {

@@ -2,7 +2,9 @@
 // struct, Status, rendered as HTML (html/template, assets embedded) or as JSON by the
 // Accept header, always into a buffer first so that a template error is a clean 500.
 //
-// Subsystems add panels: a PanelSource returns a Panel whose Data the template
-// templates/panels/ID.html renders (and JSON shows as is). The web package defines the
-// small read interfaces it needs; the appliance package hands it concrete values.
+// The appliance package adds panels: a PanelSource returns a Panel whose Data (a
+// service's own status struct) the template templates/panels/ID.html renders (and JSON
+// shows as is). The web package defines the small read interfaces it needs; the
+// appliance package hands it concrete values. No other package imports web: the
+// services expose their state as data and only the wiring turns it into panels.
 package web

@@ -1,17 +1,14 @@
 package resolver
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/patchgate/patchgate/appliance/web"
 )
 
-// PanelData is what the "dns" status panel shows.
-type PanelData struct {
+// Status is the resolver's state as data: what the status page's "dns" panel shows.
+type Status struct {
 	Now          time.Time        `json:"now"`
 	Listen       []string         `json:"listen"`
 	Counts       DecisionCounts   `json:"counts"`
@@ -41,17 +38,12 @@ type ListStatus struct {
 	Entries int    `json:"entries"`
 }
 
-// Panel is the "dns" panel of the status page: counts, upstreams, lists, the most
-// blocked names with the devices asking for them, and the latest queries.
-func (s *Server) Panel(ctx context.Context) web.Panel {
-	return web.Panel{ID: "dns", Title: "DNS (allowlisting resolver)", Data: s.PanelData(20, 20)}
-}
-
-// PanelData returns the panel's content with the top blocked names and recent queries,
-// device names resolved through the AssetNamer.
-func (s *Server) PanelData(top, recent int) PanelData {
+// Status returns the counts, upstreams and lists, the top blocked names with the devices
+// asking for them and the recent queries (at most top and recent of them), device names
+// resolved through the AssetNamer. It is safe for concurrent use.
+func (s *Server) Status(top, recent int) Status {
 	p := s.policy.Load()
-	d := PanelData{
+	d := Status{
 		Now:          s.clock.Now(),
 		Listen:       s.Addrs(),
 		CacheEntries: s.cache.len(),
