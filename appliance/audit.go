@@ -6,10 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
@@ -44,16 +42,18 @@ func (s *System) buildAudit(ctx context.Context) error {
 		s.log.Error("audit: the start could not be recorded", "err", err)
 	}
 	s.services = append(s.services, cw)
+	s.configWatch = cw
 	return nil
 }
 
-// configWatch records config reloads (SIGHUP) in the audit trail, with the digests of
-// the config file before and after. It is a Service.
+// configWatch records config reloads in the audit trail, with the digests of the config
+// file before and after (System.reload calls record). It is the Service that puts the
+// trail's health on the status page.
 type configWatch struct {
 	l      *audit.Log
 	path   string
 	log    *slog.Logger
-	digest string
+	digest string // only record touches it after New, from the one SIGHUP handler
 }
 
 func (c *configWatch) read() string {
@@ -71,25 +71,25 @@ func (c *configWatch) Name() string             { return "audit" }
 func (c *configWatch) Ready() bool              { return true }
 func (c *configWatch) Health() []health.Problem { return auditHealth(c.l) }
 
-// Run records each SIGHUP (the signal that makes the services reload the config).
+// Run waits for ctx: the trail is written by its callers.
 func (c *configWatch) Run(ctx context.Context) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			after := c.read()
-			e := audit.Entry{Actor: "system", Action: "config.reload", Object: "config", Before: c.digest, After: after,
-				Details: map[string]string{"config": c.path, "changed": strconv.FormatBool(after != c.digest)}}
-			if err := c.l.Record(ctx, e); err != nil {
-				c.log.Error("audit: config reload not recorded", "err", err)
-			}
-			c.digest = after
-		}
+	<-ctx.Done()
+	return nil
+}
+
+// record writes a config.reload record; failed names the services that did not take
+// the reload up (a "failed" detail when there are any).
+func (c *configWatch) record(ctx context.Context, failed []string) {
+	after := c.read()
+	e := audit.Entry{Actor: "system", Action: "config.reload", Object: "config", Before: c.digest, After: after,
+		Details: map[string]string{"config": c.path, "changed": strconv.FormatBool(after != c.digest)}}
+	if len(failed) > 0 {
+		e.Details["failed"] = strings.Join(failed, ",")
 	}
+	if err := c.l.Record(ctx, e); err != nil {
+		c.log.Error("audit: config reload not recorded", "err", err)
+	}
+	c.digest = after
 }
 
 // auditHealth reports a trail that refuses writes as a critical problem.

@@ -2,10 +2,8 @@ package appliance
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/gateway"
@@ -16,8 +14,8 @@ import (
 // with a message naming CAP_NET_ADMIN when the process may not program nftables, so a
 // gateway that cannot enforce anything stops the start. The resolver feeds it the
 // addresses of allowed answers (SetAnswerSink). The ruleset is applied when the
-// service runs, re-applied when SIGHUP reloads the config, and removed on stop unless
-// gateway.fail_closed.
+// service runs, re-applied when SIGHUP reloads the config (gatewayReload), and removed
+// on stop unless gateway.fail_closed.
 func (s *System) buildGateway(context.Context) error {
 	if !s.cfg.Gateway.Enabled {
 		return nil
@@ -36,57 +34,39 @@ func (s *System) buildGateway(context.Context) error {
 	if s.resolver != nil {
 		s.resolver.SetAnswerSink(gw)
 	}
-	s.services = append(s.services, &gatewayService{Gateway: gw, configPath: s.opts.ConfigPath, log: log})
+	s.services = append(s.services, gw)
+	s.AddReloader("gateway", gatewayReload{gw: gw, configPath: s.opts.ConfigPath, log: log})
 	s.AddPanel(gatewayPanel(gw))
 	return nil
 }
 
-// gatewayService runs the gateway and re-applies its policy from the config file on
-// SIGHUP (the resolver reloads its lists on the same signal).
-type gatewayService struct {
-	*gateway.Gateway
+// gatewayReload is the gateway's Reloader: it reads the config file again and applies
+// its gateway policy; a config with problems changes nothing.
+type gatewayReload struct {
+	gw         *gateway.Gateway
 	configPath string
 	log        *slog.Logger
 }
 
-func (g *gatewayService) Run(ctx context.Context) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	done := make(chan error, 1)
-	go func() { done <- g.Gateway.Run(ctx) }()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-hup:
-			g.reload()
-		}
-	}
-}
-
-// reload reads the config file again and applies its gateway policy; a config with
-// problems changes nothing.
-func (g *gatewayService) reload() {
+func (g gatewayReload) Reload(context.Context) error {
 	if g.configPath == "" {
-		return
+		return nil
 	}
 	cfg, err := config.Load(g.configPath)
 	if err != nil {
-		g.log.Error("gateway: reload: the config has problems; the rules in force stay", "file", g.configPath, "err", err)
-		return
+		return fmt.Errorf("gateway: reload: the config has problems; the rules in force stay: %w", err)
 	}
 	if !cfg.Gateway.Enabled {
 		g.log.Warn("gateway: reload: gateway.enabled is now false; restart patchgate to turn the gateway off (the rules in force stay)")
-		return
+		return nil
 	}
 	p, err := gateway.PolicyFrom(cfg)
 	if err == nil {
-		err = g.Reconfigure(p)
+		err = g.gw.Reconfigure(p)
 	}
 	if err != nil {
-		g.log.Error("gateway: reload", "err", err)
-		return
+		return fmt.Errorf("gateway: reload: %w", err)
 	}
 	g.log.Info("gateway: reloaded", "file", g.configPath, "segments", len(p.Segments))
+	return nil
 }

@@ -13,7 +13,7 @@ import (
 // segments, binds its sockets (so that a port in use fails New), and adds it as a
 // service with its "dns" status panel. Other subsystems hook in with
 // s.resolver.SetAssetNamer (inventory), SetAnswerSink (gateway) and SetEventSink (audit).
-// Lists reload on SIGHUP (the service's Run listens for it), when a list file changes,
+// Lists reload on SIGHUP (the System's handler calls Reload), when a list file changes,
 // and through s.resolver.Reload.
 func (s *System) buildResolver(ctx context.Context) error {
 	rc := s.cfg.Resolver
@@ -39,6 +39,7 @@ func (s *System) buildResolver(ctx context.Context) error {
 	s.closers = append(s.closers, srv.Close)
 	s.resolver = srv
 	s.services = append(s.services, srv)
+	s.AddReloader("resolver", reloadFunc(func(context.Context) error { return srv.Reload() }))
 	s.AddPanel(dnsPanel(srv))
 	return nil
 }

@@ -69,6 +69,9 @@ type System struct {
 	panels   []web.PanelSource
 	closers  []func() error
 
+	reloaders   []namedReloader // called in order on SIGHUP
+	configWatch *configWatch    // records reloads in the audit trail
+
 	mu      sync.Mutex
 	isReady bool
 }
@@ -173,9 +176,18 @@ func (s *System) Ready() bool {
 
 // Run starts every service and blocks until ctx is cancelled (SIGTERM, SIGINT) or a
 // service fails; then it stops the services in reverse order, giving them together at
-// most shutdown.timeout. It returns the first service error, or an error naming the
-// services that did not stop in time.
+// most shutdown.timeout. While it runs, SIGHUP reloads every Reloader (see reload). It
+// returns the first service error, or an error naming the services that did not stop in
+// time.
 func (s *System) Run(ctx context.Context) error {
+	hup, stopHUP := notifyReload()
+	defer stopHUP()
+	hupCtx, stopReloads := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		s.handleReloads(hupCtx, hup)
+	}()
 	type result struct {
 		name string
 		err  error
@@ -206,6 +218,8 @@ func (s *System) Run(ctx context.Context) error {
 		}
 	})
 
+	stopReloads() // no reload while the services stop; SIGHUP is still caught until Run returns
+	<-reloads
 	s.opts.Notifier.Notify("STOPPING=1\nSTATUS=stopping")
 	s.log.Info("stopping", "reason", stopReason(ctx, runErr))
 	deadline := time.Now().Add(s.cfg.Shutdown.Timeout.D())

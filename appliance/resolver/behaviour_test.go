@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +53,6 @@ func TestReload(t *testing.T) {
 	}{
 		{"Reload method", func(t *testing.T, ts *testServer) { ts.Reload() }},
 		{"file change poll", func(t *testing.T, ts *testServer) { ts.clock.Advance(ts.cfg.ReloadInterval) }},
-		{"SIGHUP", func(t *testing.T, ts *testServer) { syscall.Kill(os.Getpid(), syscall.SIGHUP) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,13 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -129,7 +126,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.fwd.ups = append(s.fwd.ups, up)
 		m.upstreamErrs.WithLabelValues(up.name(), "timeout") // show the series from the start
 	}
-	s.reload(nil)
+	if err := s.reload(nil); err != nil {
+		s.log.Error("resolver: lists not loaded; their names stay blocked until they are fixed", "err", err)
+	}
 	return s, nil
 }
 
@@ -178,7 +177,7 @@ func (s *Server) Health() []health.Problem {
 
 // Reload reads every list again and swaps the new lists in at once. A list with a bad
 // file keeps its previous version; the returned error names each such file and line
-// (Health reports them too).
+// (Health reports them too). The caller logs it: the appliance calls Reload on SIGHUP.
 func (s *Server) Reload() error {
 	return s.reload(s.policy.Load())
 }
@@ -199,7 +198,6 @@ func (s *Server) reload(prev *policy) error {
 		var all []error
 		for _, e := range errs {
 			all = append(all, fmt.Errorf("list %s: %w", e.list, e.err))
-			s.log.Error("resolver: list not loaded, previous version kept", "list", e.list, "err", e.err)
 		}
 		return fmt.Errorf("resolver: reload: %w", errors.Join(all...))
 	}
@@ -260,8 +258,7 @@ func (s *Server) closeListeners() error {
 func (s *Server) Close() error { return s.closeListeners() }
 
 // Run serves until ctx is done: UDP readers, TCP connections, upstream health checks,
-// list reloads (on SIGHUP and when a list file changes), prefetches and the blocked-query
-// events. It returns nil after ctx is done and everything it started has stopped.
+// list reloads when a list file changes, prefetches and the blocked-query events. It returns nil after ctx is done and everything it started has stopped.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	listeners := s.listeners
@@ -468,12 +465,9 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-// housekeeping runs the timed work: upstream health checks, list change polls, SIGHUP
-// reloads and the blocked-query events.
+// housekeeping runs the timed work: upstream health checks, list change polls and the
+// blocked-query events.
 func (s *Server) housekeeping(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	healthT := s.clock.NewTicker(positive(s.cfg.HealthInterval, 15*time.Second))
 	defer healthT.Stop()
 	reloadT := s.clock.NewTicker(positive(s.cfg.ReloadInterval, 5*time.Second))
@@ -487,12 +481,12 @@ func (s *Server) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			s.flushEvents()
 			return
-		case <-hup:
-			s.log.Info("resolver: SIGHUP, reloading lists")
-			s.Reload() // logged and reported by Health
 		case <-reloadT.C():
-			if s.policy.Load().changed() {
-				s.Reload()
+			if !s.policy.Load().changed() {
+				continue
+			}
+			if err := s.Reload(); err != nil { // Health reports it too
+				s.log.Error("resolver: lists changed on disk; the bad ones keep their previous version", "err", err)
 			}
 		case <-healthT.C():
 			s.fwd.check(ctx)

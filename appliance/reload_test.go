@@ -1,0 +1,174 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/config"
+)
+
+// calls records the Reloaders called, in order.
+type calls struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *calls) reloader(name string, err error) Reloader {
+	return reloadFunc(func(context.Context) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.names = append(c.names, name)
+		return err
+	})
+}
+
+func (c *calls) get() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.names)
+}
+
+// reloadRecords returns the audit trail's config.reload records.
+func reloadRecords(t *testing.T, sys *System) []audit.Record {
+	t.Helper()
+	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "config.reload"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// waitRecords waits until the trail has n config.reload records.
+func waitRecords(t *testing.T, sys *System, n int) []audit.Record {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs := reloadRecords(t, sys)
+		if len(recs) >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d config.reload records, want %d", len(recs), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReloadHandler sends signals on a fake channel: every Reloader is called in order,
+// also after one fails, and each reload is one audit record naming the failed services.
+func TestReloadHandler(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "patchgate.yaml")
+	if err := os.WriteFile(path, []byte("# first\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Resolver.Enabled = false
+	sys, err := New(context.Background(), cfg, Options{ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	var got calls
+	sys.reloaders = nil
+	sys.AddReloader("first", got.reloader("first", nil))
+	sys.AddReloader("broken", got.reloader("broken", errors.New("broken: reload: bad")))
+	sys.AddReloader("last", got.reloader("last", nil))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	hup := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() { defer close(done); sys.handleReloads(ctx, hup) }()
+	defer func() { cancel(); <-done }()
+
+	hup <- syscall.SIGHUP
+	recs := waitRecords(t, sys, 1)
+	if diff := cmp.Diff([]string{"first", "broken", "last"}, got.get()); diff != "" {
+		t.Errorf("reloaders called (-want +got):\n%s", diff)
+	}
+	if d := recs[0].Details; d["failed"] != "broken" || d["changed"] != "false" || d["config"] != path {
+		t.Errorf("first reload's details = %v, want failed=broken changed=false config=%s", d, path)
+	}
+
+	if err := os.WriteFile(path, []byte("# second\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	recs = waitRecords(t, sys, 2)
+	if r := recs[1]; r.Details["changed"] != "true" || r.Before == r.After || r.Before != recs[0].After {
+		t.Errorf("second reload = before %s after %s details %v; want changed from the first's after %s", r.Before, r.After, r.Details, recs[0].After)
+	}
+	if n := len(got.get()); n != 6 {
+		t.Errorf("%d reloader calls after two signals, want 6", n)
+	}
+}
+
+// TestSIGHUPReloadsResolverLists sends the process a real SIGHUP while the System runs:
+// the resolver takes up its changed list file (its own polling is an hour away) and the
+// reload is in the audit trail.
+func TestSIGHUPReloadsResolverLists(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Resolver.ReloadInterval = config.Duration(time.Hour)
+	cfg.Resolver.Upstreams = []config.ResolverUpstream{{Address: "127.0.0.1:9", Protocol: "udp"}}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "allowlists"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, l := range cfg.Resolver.Lists {
+		for _, f := range l.Files {
+			files = append(files, filepath.Join(dir, f))
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("the dev config has no list files")
+	}
+	write := func(content string) {
+		for _, f := range files {
+			if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("update.microsoft.com\n")
+	sys, err := New(context.Background(), cfg, Options{ConfigPath: filepath.Join(dir, "patchgate.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitReady(t, sys)
+	entries := func() int {
+		n := 0
+		for _, l := range sys.resolver.Status(0, 0).Lists {
+			n += l.Entries
+		}
+		return n
+	}
+	before := entries()
+
+	write("update.microsoft.com\nupdate.vendor.example\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	recs := waitRecords(t, sys, 1)
+	if got, want := entries(), before+len(files); got != want {
+		t.Errorf("list entries after SIGHUP = %d, want %d", got, want)
+	}
+	if f := recs[0].Details["failed"]; f != "" {
+		t.Errorf("reload failed for %s", f)
+	}
+}
