@@ -57,30 +57,19 @@ func (a *Authority) registerAppliance(mux *http.ServeMux) {
 // context carries the principal for the audit record. reboot is on unless the input
 // says "false": the form's button means "now".
 func (a *Authority) applianceAction(fn func(context.Context, ApplianceUpdates, string, input) (string, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		in, err := readInput(r)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
+	return formAction(a, readInput, func(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
 		u, err := a.applianceUpdates()
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return nil, err
 		}
 		actor, err := Actor(r)
 		if err != nil {
-			a.fail(w, r, forbidden("an appliance update needs a logged-in admin"))
-			return
+			return nil, forbidden("an appliance update needs a logged-in admin")
 		}
 		status, err := fn(r.Context(), u, actor, in)
 		if errors.Is(err, ErrConflict) {
 			err = conflict("%v", err)
 		}
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		done(w, r, in, "/", http.StatusAccepted, map[string]string{"status": status})
-	}
+		return reply(err, status)
+	}, back[any]("/", http.StatusAccepted))
 }

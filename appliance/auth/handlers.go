@@ -12,31 +12,31 @@ import (
 // permissions are in AdminRoutes.
 func (a *Authority) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", a.loginPage)
-	mux.HandleFunc("POST /login", a.login)
+	mux.HandleFunc("POST /login", formAction(a, readInput, a.login, a.loggedIn))
 	mux.HandleFunc("GET /login/mfa", a.mfaPage)
-	mux.HandleFunc("POST /login/mfa", a.mfa)
+	mux.HandleFunc("POST /login/mfa", formAction(a, readInput, a.mfa, loggedInMFA))
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /setup", a.setupPage)
-	mux.HandleFunc("POST /setup", a.setup)
+	mux.HandleFunc("POST /setup", formAction(a, readInput, a.setup, back[any]("/login", http.StatusCreated)))
 	mux.HandleFunc("GET /account/mfa", a.enrolPage)
-	mux.HandleFunc("POST /account/mfa", a.enrol)
+	mux.HandleFunc("POST /account/mfa", formAction(a, readInput, a.enrol, a.showCodes))
 	mux.HandleFunc("GET /account", a.accountPage)
-	mux.HandleFunc("POST /account/password", a.password)
-	mux.HandleFunc("POST /account/recovery-codes", a.recoveryCodes)
+	mux.HandleFunc("POST /account/password", formAction(a, readInput, a.password, back[any]("/account", http.StatusOK)))
+	mux.HandleFunc("POST /account/recovery-codes", formAction(a, anyInput, a.recoveryCodes, a.showCodes))
 	mux.HandleFunc("GET /api/v1/whoami", a.whoami)
 	mux.HandleFunc("GET /api/v1/tokens", a.listTokens)
-	mux.HandleFunc("POST /api/v1/tokens", a.createToken)
-	mux.HandleFunc("POST /api/v1/tokens/{id}/revoke", a.revokeToken)
-	mux.HandleFunc("POST /api/v1/breakglass", a.breakGlass)
-	mux.HandleFunc("POST /api/v1/breakglass/end", a.endBreakGlass)
+	mux.HandleFunc("POST /api/v1/tokens", formAction(a, readInput, a.createToken, a.showToken))
+	mux.HandleFunc("POST /api/v1/tokens/{id}/revoke", formAction(a, anyInput, a.revokeToken, back[any]("/account", http.StatusOK)))
+	mux.HandleFunc("POST /api/v1/breakglass", formAction(a, readInput, a.breakGlass, back[any]("/account", http.StatusOK)))
+	mux.HandleFunc("POST /api/v1/breakglass/end", formAction(a, anyInput, a.endBreakGlass, back[any]("/account", http.StatusOK)))
 	mux.HandleFunc("GET /users", a.usersPage)
 	mux.HandleFunc("GET /api/v1/users", a.listUsers)
-	mux.HandleFunc("POST /api/v1/users", a.createUser)
-	mux.HandleFunc("POST /api/v1/users/{name}/roles", a.setRoles)
-	mux.HandleFunc("POST /api/v1/users/{name}/disable", a.disable(true))
-	mux.HandleFunc("POST /api/v1/users/{name}/enable", a.disable(false))
-	mux.HandleFunc("POST /api/v1/users/{name}/reset-mfa", a.resetMFA)
-	mux.HandleFunc("POST /api/v1/users/{name}/unlock", a.unlock)
+	mux.HandleFunc("POST /api/v1/users", formAction(a, readInput, a.createUser, back[any]("/users", http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/users/{name}/roles", formAction(a, readInput, a.setRoles, back[any]("/users", http.StatusOK)))
+	mux.HandleFunc("POST /api/v1/users/{name}/disable", formAction(a, anyInput, a.disable(true), back[any]("/users", http.StatusOK)))
+	mux.HandleFunc("POST /api/v1/users/{name}/enable", formAction(a, anyInput, a.disable(false), back[any]("/users", http.StatusOK)))
+	mux.HandleFunc("POST /api/v1/users/{name}/reset-mfa", formAction(a, anyInput, a.resetMFA, back[any]("/users", http.StatusOK)))
+	mux.HandleFunc("POST /api/v1/users/{name}/unlock", formAction(a, anyInput, a.unlock, back[any]("/users", http.StatusOK)))
 	a.registerExceptions(mux)
 	a.registerApprovals(mux)
 	a.registerAppliance(mux)
@@ -84,26 +84,21 @@ func (a *Authority) loginPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "login.html", Page{Next: localPath(r.URL.Query().Get("next"))})
 }
 
-func (a *Authority) login(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) login(w http.ResponseWriter, r *http.Request, in input) (*Principal, error) {
 	id, p, err := a.Login(r.Context(), in["user"], in["password"], sourceOf(r))
 	if err != nil {
-		if isForm(r) {
-			code := http.StatusUnauthorized
-			if err == ErrLocked {
-				code = http.StatusTooManyRequests
-			}
-			a.render(w, r, code, "login.html", Page{Error: err.Error(), Next: localPath(in["next"])})
-			return
+		code := http.StatusUnauthorized
+		if err == ErrLocked {
+			code = http.StatusTooManyRequests
 		}
-		a.fail(w, r, err)
-		return
+		return nil, &pageError{code, "login.html", Page{Error: err.Error(), Next: localPath(in["next"])}, err}
 	}
 	a.setCookie(w, id)
+	return p, nil
+}
+
+// loggedIn sends a logged-in user on: to the MFA step, the enrolment, or the page asked for.
+func (a *Authority) loggedIn(w http.ResponseWriter, r *http.Request, in input, p *Principal) {
 	next := localPath(in["next"])
 	switch {
 	case p.Enrolling:
@@ -122,23 +117,18 @@ func (a *Authority) mfaPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "mfa.html", Page{Next: localPath(r.URL.Query().Get("next"))})
 }
 
-func (a *Authority) mfa(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) mfa(w http.ResponseWriter, r *http.Request, in input) (any, error) {
 	id, err := a.VerifyMFA(r.Context(), FromContext(r.Context()), in["code"])
 	if err != nil {
-		if isForm(r) {
-			a.render(w, r, http.StatusUnauthorized, "mfa.html", Page{Error: err.Error(), Next: localPath(in["next"])})
-			return
-		}
-		a.fail(w, r, err)
-		return
+		return nil, &pageError{http.StatusUnauthorized, "mfa.html", Page{Error: err.Error(), Next: localPath(in["next"])}, err}
 	}
 	a.setCookie(w, id)
-	done(w, r, input{"return": localPath(in["next"])}, "/", http.StatusOK, map[string]string{"status": "logged in"})
+	return reply(nil, "logged in")
+}
+
+// loggedInMFA sends a browser on to the page it asked for before the second factor.
+func loggedInMFA(w http.ResponseWriter, r *http.Request, in input, v any) {
+	done(w, r, input{"return": localPath(in["next"])}, "/", http.StatusOK, v)
 }
 
 func (a *Authority) logout(w http.ResponseWriter, r *http.Request) {
@@ -159,21 +149,11 @@ func (a *Authority) setupPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "setup.html", Page{Setup: true})
 }
 
-func (a *Authority) setup(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) setup(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
 	if err := a.Setup(r.Context(), in["token"], in["user"], in["password"], sourceOf(r)); err != nil {
-		if isForm(r) {
-			a.render(w, r, http.StatusBadRequest, "setup.html", Page{Setup: true, Error: err.Error()})
-			return
-		}
-		a.fail(w, r, err)
-		return
+		return nil, &pageError{http.StatusBadRequest, "setup.html", Page{Setup: true, Error: err.Error()}, err}
 	}
-	done(w, r, in, "/login", http.StatusCreated, map[string]string{"status": "admin created; log in and enrol a second factor"})
+	return reply(nil, "admin created; log in and enrol a second factor")
 }
 
 func (a *Authority) enrolPage(w http.ResponseWriter, r *http.Request) {
@@ -196,18 +176,17 @@ func (a *Authority) enrolPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "enrol.html", pg)
 }
 
-func (a *Authority) enrol(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) enrol(w http.ResponseWriter, r *http.Request, in input) ([]string, error) {
 	id, codes, err := a.ConfirmEnroll(r.Context(), FromContext(r.Context()), in["code"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	a.setCookie(w, id)
+	return codes, nil
+}
+
+// showCodes shows new recovery codes, once.
+func (a *Authority) showCodes(w http.ResponseWriter, r *http.Request, _ input, codes []string) {
 	if isForm(r) {
 		a.render(w, r, http.StatusOK, "enrol.html", Page{Codes: codes})
 		return
@@ -225,36 +204,17 @@ func (a *Authority) accountPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "account.html", Page{Tokens: toks})
 }
 
-func (a *Authority) password(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) password(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
 	p := FromContext(r.Context())
 	u, err := a.user(r.Context(), a.db, p.User)
 	if err != nil || !verifyPassword(in["current"], u.password) {
-		a.fail(w, r, forbidden("the current password is wrong"))
-		return
+		return nil, forbidden("the current password is wrong")
 	}
-	if err := a.SetPassword(r.Context(), p, p.User, in["password"]); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/account", http.StatusOK, map[string]string{"status": "password changed"})
+	return reply(a.SetPassword(r.Context(), p, p.User, in["password"]), "password changed")
 }
 
-func (a *Authority) recoveryCodes(w http.ResponseWriter, r *http.Request) {
-	codes, err := a.NewRecoveryCodes(r.Context(), FromContext(r.Context()))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if isForm(r) {
-		a.render(w, r, http.StatusOK, "enrol.html", Page{Codes: codes})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+func (a *Authority) recoveryCodes(_ http.ResponseWriter, r *http.Request, _ input) ([]string, error) {
+	return a.NewRecoveryCodes(r.Context(), FromContext(r.Context()))
 }
 
 func (a *Authority) whoami(w http.ResponseWriter, r *http.Request) {
@@ -275,79 +235,64 @@ func (a *Authority) listTokens(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toks)
 }
 
-func (a *Authority) createToken(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
+// newToken is a token just created: its secret is shown once.
+type newToken struct {
+	secret string
+	info   Token
+}
+
+func (a *Authority) createToken(_ http.ResponseWriter, r *http.Request, in input) (newToken, error) {
+	role, life, err := roleFor(in, "lifetime", "720h")
 	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	role, err := ParseRole(in["role"])
-	if err != nil {
-		a.fail(w, r, badRequest("%v", err))
-		return
-	}
-	var life time.Duration
-	if s := in["lifetime"]; s != "" {
-		if life, err = time.ParseDuration(s); err != nil {
-			a.fail(w, r, badRequest("lifetime: want a duration like 720h"))
-			return
-		}
+		return newToken{}, err
 	}
 	secret, t, err := a.CreateToken(r.Context(), FromContext(r.Context()), in["name"], role, life)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+	return newToken{secret, t}, err
+}
+
+func (a *Authority) showToken(w http.ResponseWriter, r *http.Request, _ input, t newToken) {
 	if isForm(r) {
-		toks, _ := a.Tokens(r.Context(), t.Owner)
-		a.render(w, r, http.StatusOK, "account.html", Page{Token: secret, Tokens: toks})
+		toks, _ := a.Tokens(r.Context(), t.info.Owner)
+		a.render(w, r, http.StatusOK, "account.html", Page{Token: t.secret, Tokens: toks})
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "info": t, "note": "shown once; only its hash is kept"})
+	writeJSON(w, http.StatusCreated, map[string]any{"token": t.secret, "info": t.info, "note": "shown once; only its hash is kept"})
 }
 
-func (a *Authority) revokeToken(w http.ResponseWriter, r *http.Request) {
-	in, _ := readInput(r)
-	if err := a.RevokeToken(r.Context(), FromContext(r.Context()), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/account", http.StatusOK, map[string]string{"status": "revoked"})
-}
-
-func (a *Authority) breakGlass(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+// roleFor reads the "role" field and the optional duration field key (example shows
+// its form in the error).
+func roleFor(in input, key, example string) (Role, time.Duration, error) {
 	role, err := ParseRole(in["role"])
 	if err != nil {
-		a.fail(w, r, badRequest("%v", err))
-		return
+		return role, 0, badRequest("%v", err)
 	}
 	var d time.Duration
-	if s := in["duration"]; s != "" {
+	if s := in[key]; s != "" {
 		if d, err = time.ParseDuration(s); err != nil {
-			a.fail(w, r, badRequest("duration: want a duration like 30m"))
-			return
+			return role, 0, badRequest("%s: want a duration like %s", key, example)
 		}
+	}
+	return role, d, nil
+}
+
+func (a *Authority) revokeToken(_ http.ResponseWriter, r *http.Request, _ input) (any, error) {
+	return reply(a.RevokeToken(r.Context(), FromContext(r.Context()), r.PathValue("id")), "revoked")
+}
+
+func (a *Authority) breakGlass(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
+	role, d, err := roleFor(in, "duration", "30m")
+	if err != nil {
+		return nil, err
 	}
 	until, err := a.BreakGlass(r.Context(), FromContext(r.Context()), role, in["reason"], d)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
-	done(w, r, in, "/account", http.StatusOK, map[string]any{"role": role, "until": until})
+	return map[string]any{"role": role, "until": until}, nil
 }
 
-func (a *Authority) endBreakGlass(w http.ResponseWriter, r *http.Request) {
-	in, _ := readInput(r)
-	if err := a.EndBreakGlass(r.Context(), FromContext(r.Context())); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/account", http.StatusOK, map[string]string{"status": "ended"})
+func (a *Authority) endBreakGlass(_ http.ResponseWriter, r *http.Request, _ input) (any, error) {
+	return reply(a.EndBreakGlass(r.Context(), FromContext(r.Context())), "ended")
 }
 
 func (a *Authority) usersPage(w http.ResponseWriter, r *http.Request) {
@@ -368,67 +313,33 @@ func (a *Authority) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, users)
 }
 
-func (a *Authority) createUser(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) createUser(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
 	roles, err := ParseRoles(in["roles"])
 	if err != nil {
-		a.fail(w, r, badRequest("roles: %v", err))
-		return
+		return nil, badRequest("roles: %v", err)
 	}
-	if err := a.CreateUser(r.Context(), FromContext(r.Context()), in["name"], in["password"], roles); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/users", http.StatusCreated, map[string]string{"status": "created"})
+	return reply(a.CreateUser(r.Context(), FromContext(r.Context()), in["name"], in["password"], roles), "created")
 }
 
-func (a *Authority) setRoles(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *Authority) setRoles(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
 	roles, err := ParseRoles(in["roles"])
 	if err != nil {
-		a.fail(w, r, badRequest("roles: %v", err))
-		return
+		return nil, badRequest("roles: %v", err)
 	}
-	if err := a.SetRoles(r.Context(), FromContext(r.Context()), r.PathValue("name"), roles); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/users", http.StatusOK, map[string]string{"status": "roles set"})
+	return reply(a.SetRoles(r.Context(), FromContext(r.Context()), r.PathValue("name"), roles), "roles set")
 }
 
-func (a *Authority) disable(disabled bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		in, _ := readInput(r)
-		if err := a.SetDisabled(r.Context(), FromContext(r.Context()), r.PathValue("name"), disabled); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		done(w, r, in, "/users", http.StatusOK, map[string]string{"status": "ok"})
+func (a *Authority) disable(disabled bool) func(http.ResponseWriter, *http.Request, input) (any, error) {
+	return func(_ http.ResponseWriter, r *http.Request, _ input) (any, error) {
+		return reply(a.SetDisabled(r.Context(), FromContext(r.Context()), r.PathValue("name"), disabled), "ok")
 	}
 }
 
-func (a *Authority) resetMFA(w http.ResponseWriter, r *http.Request) {
-	in, _ := readInput(r)
-	if err := a.ResetMFA(r.Context(), FromContext(r.Context()), r.PathValue("name")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/users", http.StatusOK, map[string]string{"status": "second factor removed; the user enrols again at the next login"})
+func (a *Authority) resetMFA(_ http.ResponseWriter, r *http.Request, _ input) (any, error) {
+	return reply(a.ResetMFA(r.Context(), FromContext(r.Context()), r.PathValue("name")),
+		"second factor removed; the user enrols again at the next login")
 }
 
-func (a *Authority) unlock(w http.ResponseWriter, r *http.Request) {
-	in, _ := readInput(r)
-	if err := a.Unlock(r.Context(), FromContext(r.Context()), r.PathValue("name")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	done(w, r, in, "/users", http.StatusOK, map[string]string{"status": "unlocked"})
+func (a *Authority) unlock(_ http.ResponseWriter, r *http.Request, _ input) (any, error) {
+	return reply(a.Unlock(r.Context(), FromContext(r.Context()), r.PathValue("name")), "unlocked")
 }
