@@ -152,14 +152,35 @@ func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time) *dns.Msg {
 	if life <= 0 {
 		return orig
 	}
-	e := &cacheEntry{msg: m, stored: now, expires: now.Add(life)}
+	c.store(k, &cacheEntry{msg: m, stored: now, expires: now.Add(life)}, now)
+	return m
+}
+
+// store puts e under k, evicting an entry when the cache is full.
+func (c *answerCache) store(k cacheKey, e *cacheEntry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.size {
 		c.evict(now)
 	}
 	c.m[k] = e
-	return m
+}
+
+// badAnswerTTL is how long a bad upstream answer (errBadAnswer) is remembered as
+// SERVFAIL, at most the negative TTL, so that clients retrying a CNAME loop do not send
+// every retry upstream (RFC 2308 section 7 allows up to 5 minutes).
+const badAnswerTTL = 30 * time.Second
+
+// putFailure remembers that the upstream answer for k could not be served: get returns
+// a SERVFAIL without records for min(badAnswerTTL, negative TTL).
+func (c *answerCache) putFailure(k cacheKey, question []dns.Question, now time.Time) {
+	life := min(badAnswerTTL, c.negTTL)
+	if c.size == 0 || life <= 0 {
+		return
+	}
+	m := new(dns.Msg)
+	m.Response, m.Rcode, m.Question = true, dns.RcodeServerFailure, question
+	c.store(k, &cacheEntry{msg: m, stored: now, expires: now.Add(life), prefetched: true}, now)
 }
 
 // clampAll clamps every TTL of m to [lo, hi] (whole seconds) and returns the smallest.

@@ -21,6 +21,12 @@ type Config struct {
 	Cache           CacheConfig
 	Limits          Limits
 	QueryLog        QueryLogConfig
+	// PrivateDomains may answer site addresses (RFC 1918, RFC 4193, loopback,
+	// link-local, 100.64/10, 0/8, the segments' clients): an entry is a name, which
+	// covers itself and every name below it, or "*.suffix", only the names below.
+	// Answers for other names lose such A/AAAA records (DNS rebinding); see
+	// CheckPrivateDomains.
+	PrivateDomains []string `yaml:"private_domains"`
 }
 
 // Upstream is one upstream resolver.

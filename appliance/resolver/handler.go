@@ -29,6 +29,8 @@ type request struct {
 	decision Decision
 	reason   string
 	cached   bool
+	// rebinding: site addresses were dropped from the answer (rebindingBlocked).
+	rebinding bool
 
 	// The answer being made and its records, reused from one query to the next.
 	reply dns.Msg
@@ -268,82 +270,91 @@ func (s *Server) negative(r *request, m *dns.Msg) {
 	m.Ns = r.ns[:]
 }
 
-// allowed answers r from an upstream (or cached) answer, which it does not modify: the
-// CNAME chain is checked against the segment's policy, records off the chain and the
-// additional section are dropped, and the answer sink learns the addresses.
+// allowed answers r from an upstream (or cached) answer that scrub has kept to the
+// chain from the query name, and does not modify it: every CNAME target is checked
+// against the segment's policy, A/AAAA records with site addresses are dropped unless
+// the query name is a private domain (rebinding), and the answer sink learns the
+// addresses served. A remembered bad answer (putFailure) is SERVFAIL.
 func (s *Server) allowed(r *request, up *dns.Msg, buf []byte) []byte {
-	var chainRoom [8]string
-	chain := append(chainRoom[:0], r.name)
-	cur := r.name
-	for range len(up.Answer) {
-		next := ""
-		for _, rr := range up.Answer {
-			if c, ok := rr.(*dns.CNAME); ok && sameName(c.Hdr.Name, cur) {
-				next = canonical(c.Target)
-				break
+	if up.Rcode == dns.RcodeServerFailure {
+		r.reason = "bad upstream answer (cached)"
+		return s.local(r, dns.RcodeServerFailure, buf)
+	}
+	for _, rr := range up.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			if ok, why := r.seg.targetAllowed(canonical(c.Target)); !ok {
+				r.decision, r.reason = Blocked, why
+				return s.blocked(r, buf)
 			}
 		}
-		if next == "" || containsName(chain, next) {
-			break
-		}
-		if ok, why := r.seg.targetAllowed(next); !ok {
-			r.decision, r.reason = Blocked, why
-			return s.blocked(r, buf)
-		}
-		chain = append(chain, next)
-		cur = next
 	}
 	m := r.newReply(up.Rcode)
 	m.AuthenticatedData = up.AuthenticatedData && (r.do || r.msg.AuthenticatedData)
 	sink := s.hooks.answerSink()
 	var addrs []netip.Addr
 	var ttl uint32
+	kept, dropped := 0, 0
+	var firstDropped netip.Addr
 	for _, rr := range up.Answer {
-		hdr := rr.Header()
-		if !chainHas(chain, hdr.Name) {
-			continue
-		}
-		m.Answer = append(m.Answer, rr)
-		if sink == nil {
-			continue
-		}
 		var a netip.Addr
 		switch v := rr.(type) {
 		case *dns.A:
 			a, _ = netip.AddrFromSlice(v.A.To4())
 		case *dns.AAAA:
 			a, _ = netip.AddrFromSlice(v.AAAA)
-		default:
+		}
+		if a.IsValid() && r.seg.rebind.site(a) && !r.seg.rebind.internal.Match(r.name) {
+			if dropped == 0 {
+				firstDropped = a
+			}
+			dropped++
 			continue
 		}
-		if a.IsValid() {
-			if len(addrs) == 0 || hdr.Ttl < ttl {
-				ttl = hdr.Ttl
+		m.Answer = append(m.Answer, rr)
+		if !a.IsValid() {
+			continue
+		}
+		kept++
+		if sink != nil {
+			if len(addrs) == 0 || rr.Header().Ttl < ttl {
+				ttl = rr.Header().Ttl
 			}
 			addrs = append(addrs, a)
 		}
 	}
 	m.Ns = up.Ns
+	if dropped > 0 {
+		s.rebindingBlocked(r, firstDropped, dropped)
+		if kept == 0 {
+			// Nothing left to reach: NODATA, as a blocked name in a nodata segment.
+			r.decision = Blocked
+			m = r.newReply(dns.RcodeSuccess)
+			m.Authoritative = true
+			s.negative(r, m)
+			return s.finish(r, m, buf)
+		}
+	}
 	if len(addrs) > 0 {
 		sink.Learned(r.seg.name, r.name, addrs, time.Duration(ttl)*time.Second)
 	}
 	return s.finish(r, m, buf)
 }
 
+// rebindingBlocked counts and records an answer for a public name that pointed to n
+// site addresses (first among them): when none is left the query counts as blocked.
+// The query log writes it (rate-limited) and reports the device to the event sink.
+func (s *Server) rebindingBlocked(r *request, first netip.Addr, n int) {
+	s.metrics.rebinding.WithLabelValues(r.seg.name).Inc()
+	r.rebinding = true
+	r.reason = "rebinding: site address " + first.String() + " for a public name"
+	if n > 1 {
+		r.reason += " (and " + strconv.Itoa(n-1) + " more)"
+	}
+}
+
 func containsName(chain []string, n string) bool {
 	for _, c := range chain {
 		if c == n {
-			return true
-		}
-	}
-	return false
-}
-
-// chainHas reports whether the record owner name owner (any case, trailing dot) is on
-// the chain (canonical names).
-func chainHas(chain []string, owner string) bool {
-	for _, c := range chain {
-		if sameName(owner, c) {
 			return true
 		}
 	}
@@ -405,6 +416,7 @@ func (s *Server) record(r *request, rcode int) {
 	s.qlog.add(Entry{
 		Time: r.start, Client: r.client, Segment: segName, Name: r.name, Type: typeName(r.qtype),
 		Decision: r.decision, Reason: r.reason, Rcode: rc, Latency: lat, Cached: r.cached,
+		Rebinding: r.rebinding,
 	})
 }
 

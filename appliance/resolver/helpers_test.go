@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,7 +42,23 @@ type fakeUpstream struct {
 	asked     []dns.Question  // as received, case preserved
 	ids       []uint16
 	nets      []string
-	extraJunk []dns.RR // appended to every answer (out-of-chain records)
+	extraJunk []dns.RR                    // appended to every answer (out-of-chain records)
+	canned    map[string]func(m *dns.Msg) // by lower-case fqdn: makes the whole answer
+	accepted  atomic.Int32                // TCP and TLS connections accepted
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -59,7 +76,7 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 	}
 	f.addr = pc.LocalAddr().String()
 	f.start(&dns.Server{PacketConn: pc, Handler: f.handler("udp")})
-	f.start(&dns.Server{Listener: ln, Handler: f.handler("tcp")})
+	f.start(&dns.Server{Listener: countingListener{ln, &f.accepted}, Handler: f.handler("tcp")})
 	return f
 }
 
@@ -89,7 +106,7 @@ func newFakeTLSUpstream(t *testing.T) (*fakeUpstream, string) {
 		t.Fatal(err)
 	}
 	f.addr = ln.Addr().String()
-	f.start(&dns.Server{Listener: ln, Net: "tcp-tls", Handler: f.handler("tls")})
+	f.start(&dns.Server{Listener: countingListener{ln, &f.accepted}, Net: "tcp-tls", Handler: f.handler("tls")})
 	return f, ca
 }
 
@@ -142,6 +159,8 @@ func (f *fakeUpstream) handler(network string) dns.HandlerFunc {
 		switch {
 		case f.rcode != 0:
 			m.Rcode = f.rcode
+		case f.canned[key] != nil:
+			f.canned[key](m)
 		case network == "udp" && f.truncUDP[key]:
 			m.Truncated = true
 		case f.nxdomain[key]:

@@ -22,6 +22,7 @@ type metrics struct {
 	listEntries   *prometheus.GaugeVec
 	events        prometheus.Counter
 	tcpConns      prometheus.Gauge
+	rebinding     *prometheus.CounterVec
 	fast          [4][6]prometheus.Counter // queries by decision × common rcode
 	fastLatency   [4]prometheus.Observer
 	decisionNames [4]string
@@ -82,8 +83,12 @@ func newMetrics(reg prometheus.Registerer, entries func() float64) (*metrics, er
 			Name: "patchgate_resolver_tcp_connections",
 			Help: "Open client TCP connections.",
 		}),
+		rebinding: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "patchgate_resolver_rebinding_blocked_total",
+			Help: "Answers for public names that lost site addresses (DNS rebinding), by segment.",
+		}, []string{"segment"}),
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.latency, m.cacheHits, m.cacheMisses, m.cacheEntries,
+	for _, c := range []prometheus.Collector{m.rebinding, m.queries, m.latency, m.cacheHits, m.cacheMisses, m.cacheEntries,
 		m.upstreamErrs, m.upstreamUp, m.prefetches, m.dropped, m.reloads, m.listEntries, m.events, m.tcpConns} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("resolver: register metrics: %w", err)

@@ -79,6 +79,7 @@ type segPolicy struct {
 	blockedAnswer BlockedAnswer
 	sinkholeA     []net.IP
 	sinkholeAAAA  []net.IP
+	rebind        *rebinding // shared by the policy's segments
 }
 
 // fileStamp identifies a version of a list file.
@@ -208,6 +209,14 @@ func compile(cfg *Config, baseDir string, prev *policy, now time.Time) (p *polic
 		}
 	}
 	slices.SortStableFunc(p.prefixes, func(a, b segPrefix) int { return b.p.Bits() - a.p.Bits() })
+	clients := make([]netip.Prefix, 0, len(p.prefixes))
+	for _, sp := range p.prefixes {
+		clients = append(clients, sp.p)
+	}
+	rb := newRebinding(cfg.PrivateDomains, clients)
+	for _, sp := range p.segments {
+		sp.rebind = rb
+	}
 	return p, errs
 }
 

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"cmp"
+	"context"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -24,6 +25,8 @@ type Entry struct {
 	Rcode    string        `json:"rcode"`
 	Latency  time.Duration `json:"latency_ns"`
 	Cached   bool          `json:"cached,omitempty"`
+	// Rebinding: site addresses were dropped from the answer of a public name.
+	Rebinding bool `json:"rebinding,omitempty"`
 }
 
 // Who is the asset name when known, else the client address.
@@ -87,14 +90,15 @@ func newQueryLog(cfg QueryLogConfig, log *slog.Logger) *queryLog {
 // add records one query. Entries of blocked queries also count toward the blocked-name
 // statistics and the current burst of their (client, name).
 func (l *queryLog) add(e Entry) {
-	writeLine := l.mode == "all" || (l.mode == "blocked" && (e.Decision == Blocked || e.Decision == Refused))
+	// A rebinding attempt is always logged (at the same bounded rate) and reported.
+	writeLine := l.mode == "all" || (l.mode == "blocked" && (e.Decision == Blocked || e.Decision == Refused)) || e.Rebinding
 	l.mu.Lock()
 	if len(l.ring) > 0 {
 		l.ring[l.next] = e
 		l.next = (l.next + 1) % len(l.ring)
 		l.full = l.full || l.next == 0
 	}
-	if e.Decision == Blocked {
+	if e.Decision == Blocked || e.Rebinding {
 		l.countBlocked(e)
 	}
 	suppressed := 0
@@ -113,7 +117,11 @@ func (l *queryLog) add(e Entry) {
 		if suppressed > 0 {
 			attrs = append(attrs, "suppressed_before", suppressed)
 		}
-		l.log.Info("dns query", attrs...)
+		level := slog.LevelInfo
+		if e.Rebinding {
+			level = slog.LevelWarn
+		}
+		l.log.Log(context.Background(), level, "dns query", attrs...)
 	}
 }
 

@@ -88,6 +88,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if cfg.Limits.MaxConcurrent < 1 {
 		cfg.Limits.MaxConcurrent = 1
 	}
+	if err := CheckPrivateDomains(cfg.PrivateDomains); err != nil {
+		return nil, fmt.Errorf("resolver: %w", err)
+	}
 	if cfg.UpstreamTimeout <= 0 {
 		cfg.UpstreamTimeout = 2 * time.Second
 	}
@@ -119,7 +122,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.fwd = &forwarder{timeout: cfg.UpstreamTimeout, udpSize: uint16(cfg.Limits.UDPBufferSize),
 		onError: func(up, kind string) { m.upstreamErrs.WithLabelValues(up, kind).Inc() }}
 	for _, u := range cfg.Upstreams {
-		up, err := newUpstream(u, cfg.UpstreamTimeout)
+		up, err := newUpstream(u, cfg.UpstreamTimeout, opts.Clock)
 		if err != nil {
 			return nil, err
 		}
@@ -292,6 +295,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cancel()
 	err := s.closeListeners()
 	wg.Wait()
+	s.fwd.closeIdle()
 	return err
 }
 
@@ -350,6 +354,9 @@ func (s *Server) resolve(ctx context.Context, r *request, buf []byte) []byte {
 	if err != nil {
 		s.log.Debug("resolver: upstream failed", "name", r.name, "err", err)
 		r.reason = "upstream failed"
+		if errors.Is(err, errBadAnswer) {
+			r.reason = err.Error()
+		}
 		return s.local(r, dns.RcodeServerFailure, buf)
 	}
 	return s.allowed(r, up, buf)
@@ -360,11 +367,19 @@ func (s *Server) resolve(ctx context.Context, r *request, buf []byte) []byte {
 func (s *Server) lookup(ctx context.Context, k cacheKey) (*dns.Msg, error) {
 	key := k.name + "/" + strconv.Itoa(int(k.qtype)) + "/" + strconv.FormatBool(k.do)
 	v, err, _ := s.flight.Do(key, func() (any, error) {
-		m, _, err := s.fwd.forward(ctx, k.name, k.qtype, k.do)
+		m, up, err := s.fwd.forward(ctx, k.name, k.qtype, k.do)
 		if err != nil {
 			return nil, err
 		}
-		return s.cache.put(k, m, s.clock.Now()), nil
+		clean, err := scrub(k.name, k.qtype, k.do, m)
+		if err != nil {
+			// The upstream did answer: no other is asked, and the failure is
+			// remembered so that retries do not go upstream either.
+			s.metrics.upstreamErrs.WithLabelValues(up.name(), "bad_answer").Inc()
+			s.cache.putFailure(k, m.Question, s.clock.Now())
+			return nil, err
+		}
+		return s.cache.put(k, clean, s.clock.Now()), nil
 	})
 	if err != nil {
 		return nil, err

@@ -13,27 +13,47 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/patchgate/patchgate/clock"
 )
 
 // upstreamFailures is how many failures in a row mark an upstream down until a health
 // check (or a later query) succeeds.
 const upstreamFailures = 3
 
-// upstream is one upstream resolver and what is known of its health.
+// Reuse of upstream TCP and DNS-over-TLS connections: at most maxIdleConns idle ones are
+// kept per upstream, each for at most connIdleTimeout (servers close idle connections
+// after some seconds: Unbound after 30, miekg/dns after 8; one closed meanwhile fails on
+// its next use and is replaced at once).
+const (
+	maxIdleConns    = 4
+	connIdleTimeout = 5 * time.Second
+)
+
+// upstream is one upstream resolver, its idle connections and what is known of its
+// health.
 type upstream struct {
 	addr  string
 	proto string
 	udp   *dns.Client // nil unless proto is udp
 	tcp   *dns.Client // TCP, or DNS-over-TLS for proto tls
+	clock clock.Clock
 
 	fails   atomic.Int32
 	down    atomic.Bool
 	mu      sync.Mutex
 	lastErr string
+	idle    []idleConn // newest last
 }
 
-func newUpstream(u Upstream, timeout time.Duration) (*upstream, error) {
-	up := &upstream{addr: u.Address, proto: u.Protocol}
+// idleConn is a TCP or TLS connection to an upstream waiting for its next query.
+type idleConn struct {
+	c     *dns.Conn
+	since time.Time
+}
+
+func newUpstream(u Upstream, timeout time.Duration, clk clock.Clock) (*upstream, error) {
+	up := &upstream{addr: u.Address, proto: u.Protocol, clock: clk}
 	if up.proto == "" {
 		up.proto = "udp"
 	}
@@ -93,8 +113,88 @@ func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			return r, err
 		}
 	}
-	r, _, err := u.tcp.ExchangeContext(ctx, q, u.addr)
-	return r, err
+	return u.exchangeStream(ctx, q)
+}
+
+// exchangeStream sends q over TCP or TLS, one query at a time per connection, on an
+// idle connection when there is one. A reused connection that fails (the server may
+// have closed it) is closed and the next one (or a new one) is tried while ctx lasts;
+// a connection that answered goes back to the idle ones.
+func (u *upstream) exchangeStream(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	for {
+		c := u.takeIdle()
+		if c == nil {
+			break
+		}
+		r, _, err := u.tcp.ExchangeWithConnContext(ctx, q, c)
+		if err == nil {
+			u.putIdle(c)
+			return r, nil
+		}
+		c.Close()
+		if ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	c, err := u.tcp.DialContext(ctx, u.addr)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := u.tcp.ExchangeWithConnContext(ctx, q, c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	u.putIdle(c)
+	return r, nil
+}
+
+// takeIdle returns the newest idle connection, closing those idle too long; nil when
+// there is none.
+func (u *upstream) takeIdle() *dns.Conn {
+	now := u.clock.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for len(u.idle) > 0 {
+		ic := u.idle[len(u.idle)-1]
+		u.idle = u.idle[:len(u.idle)-1]
+		if now.Sub(ic.since) < connIdleTimeout {
+			return ic.c
+		}
+		ic.c.Close()
+	}
+	return nil
+}
+
+// putIdle keeps c for the next query, or closes it when maxIdleConns are idle already.
+func (u *upstream) putIdle(c *dns.Conn) {
+	now := u.clock.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.idle) >= maxIdleConns {
+		c.Close()
+		return
+	}
+	u.idle = append(u.idle, idleConn{c: c, since: now})
+}
+
+// idleConns is how many idle connections u keeps.
+func (u *upstream) idleConns() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.idle)
+}
+
+// closeIdle closes every idle connection of every upstream.
+func (f *forwarder) closeIdle() {
+	for _, u := range f.ups {
+		u.mu.Lock()
+		for _, ic := range u.idle {
+			ic.c.Close()
+		}
+		u.idle = nil
+		u.mu.Unlock()
+	}
 }
 
 // forwarder sends queries to the upstreams: healthy ones first in the configured order,
