@@ -48,7 +48,11 @@ func FuzzRequestPath(f *testing.F) {
 		}
 		resp, r := s.answer(pkt, from, tcp, nil)
 		if r != nil {
-			resp = s.allowed(r, fakeAnswer(r), nil)
+			if up, err := scrub(r.name, r.qtype, r.do, fakeAnswer(r)); err == nil {
+				resp = s.allowed(r, up, nil)
+			} else {
+				resp = s.local(r, dns.RcodeServerFailure, nil)
+			}
 		}
 		if resp == nil {
 			return

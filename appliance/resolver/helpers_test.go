@@ -224,7 +224,7 @@ func (f *fakeUpstream) questions() ([]dns.Question, []uint16, []string) {
 	return append([]dns.Question(nil), f.asked...), append([]uint16(nil), f.ids...), append([]string(nil), f.nets...)
 }
 
-func mustRR(t *testing.T, s string) dns.RR {
+func mustRR(t testing.TB, s string) dns.RR {
 	t.Helper()
 	rr, err := dns.NewRR(s)
 	if err != nil {

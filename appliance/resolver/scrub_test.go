@@ -32,7 +32,7 @@ func sections(m *dns.Msg) [3][]string {
 
 // upstreamMsg is an upstream answer to (name, qtype) with the given records (zone file
 // lines) in its three sections.
-func upstreamMsg(t *testing.T, name string, qtype uint16, rcode int, answer, ns, extra []string) *dns.Msg {
+func upstreamMsg(t testing.TB, name string, qtype uint16, rcode int, answer, ns, extra []string) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
@@ -68,7 +68,11 @@ func TestScrub(t *testing.T) {
 		nsEvil    = "vendor.example. 300 IN NS ns.evil.test."
 		glueEvil  = "ns.evil.test. 300 IN A 203.0.113.9"
 		opt       = ". OPT"
+		dname     = "vendor-old.example. 300 IN DNAME vendor.example."
 	)
+	// What the DNAME cases keep: the DNAME, its CNAME, the address.
+	dnameChain := [3][]string{{"vendor-old.example. DNAME vendor.example.",
+		"update.vendor-old.example. CNAME update.vendor.example.", "update.vendor.example. A"}, nil, nil}
 	tests := []struct {
 		name    string
 		qname   string
@@ -126,28 +130,25 @@ func TestScrub(t *testing.T) {
 				"x.unlisted-cdn.test. A", "x.unlisted-cdn.test. RRSIG A"}, nil, nil}},
 		{name: "DNAME kept with the upstream's CNAME", qname: "update.vendor-old.example.", qtype: dns.TypeA,
 			answer: []string{
-				"vendor-old.example. 300 IN DNAME vendor.example.",
+				dname,
 				"update.vendor-old.example. 0 IN CNAME update.vendor.example.",
 				"update.vendor.example. 300 IN A 192.0.2.1",
 			},
-			want: [3][]string{{"vendor-old.example. DNAME vendor.example.", "update.vendor-old.example. CNAME update.vendor.example.",
-				"update.vendor.example. A"}, nil, nil}},
+			want: dnameChain},
 		{name: "DNAME without its CNAME: synthesized", qname: "update.vendor-old.example.", qtype: dns.TypeA,
 			answer: []string{
-				"vendor-old.example. 300 IN DNAME vendor.example.",
+				dname,
 				"update.vendor.example. 300 IN A 192.0.2.1",
 			},
-			want: [3][]string{{"vendor-old.example. DNAME vendor.example.", "update.vendor-old.example. CNAME update.vendor.example.",
-				"update.vendor.example. A"}, nil, nil}},
+			want: dnameChain},
 		{name: "DNAME with a CNAME to elsewhere: the DNAME wins", qname: "update.vendor-old.example.", qtype: dns.TypeA,
 			answer: []string{
-				"vendor-old.example. 300 IN DNAME vendor.example.",
+				dname,
 				"update.vendor-old.example. 300 IN CNAME evil.test.",
 				"evil.test. 300 IN A 203.0.113.5",
 				"update.vendor.example. 300 IN A 192.0.2.1",
 			},
-			want: [3][]string{{"vendor-old.example. DNAME vendor.example.", "update.vendor-old.example. CNAME update.vendor.example.",
-				"update.vendor.example. A"}, nil, nil}},
+			want: dnameChain},
 		{name: "a CNAME query follows no chain", qname: "dl.vendor.example.", qtype: dns.TypeCNAME,
 			answer: []string{"dl.vendor.example. 300 IN CNAME dl.vendor.example.", "other.example. 300 IN CNAME x.example."},
 			want:   [3][]string{{"dl.vendor.example. CNAME dl.vendor.example."}, nil, nil}},
@@ -197,8 +198,74 @@ func TestScrub(t *testing.T) {
 // chainLines is chainAnswer(links) as sections renders it.
 func chainLines(links int) []string {
 	var out []string
-	for i := range links {
-		out = append(out, "c"+itoa(i)+".cdn.vendor.example. CNAME c"+itoa(i+1)+".cdn.vendor.example.")
+	for _, l := range chainAnswer(links) {
+		f := strings.Fields(l) // owner TTL class type data
+		out = append(out, strings.TrimSuffix(f[0]+" "+f[3]+" "+f[4], " 192.0.2.50"))
 	}
-	return append(out, "c"+itoa(links)+".cdn.vendor.example. A")
+	return out
+}
+
+// FuzzScrub feeds arbitrary upstream answers to scrub. Invariant: it never panics, and
+// what it keeps is the chain from the question name (each CNAME owned by the previous
+// link's target, at most maxChainLinks of them), an authority section of SOA and DNSSEC
+// proof records only, and no additional record but OPT.
+func FuzzScrub(f *testing.F) {
+	seeds := []*dns.Msg{
+		upstreamMsg(f, "dl.vendor.example.", dns.TypeA, 0, []string{
+			"dl.vendor.example. 300 IN CNAME x.unlisted-cdn.test.", "x.unlisted-cdn.test. 300 IN A 192.0.2.4"},
+			[]string{"vendor.example. 300 IN NS ns.evil.test."}, []string{"ns.evil.test. 300 IN A 203.0.113.9"}),
+		upstreamMsg(f, "update.vendor-old.example.", dns.TypeA, 0, []string{
+			"vendor-old.example. 300 IN DNAME vendor.example.", "update.vendor.example. 300 IN A 192.0.2.1"}, nil, nil),
+		upstreamMsg(f, "loop.example.", dns.TypeAAAA, 3, []string{
+			"loop.example. 300 IN CNAME b.example.", "b.example. 300 IN CNAME loop.example."},
+			[]string{"example. 900 IN SOA ns.example. host.example. 1 3600 600 86400 30"}, nil),
+	}
+	for _, m := range seeds {
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false)
+		f.Add(b, true)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte, do bool) {
+		up := new(dns.Msg)
+		if up.Unpack(pkt) != nil || len(up.Question) != 1 {
+			return
+		}
+		q := up.Question[0]
+		name := canonical(q.Name)
+		out, err := scrub(name, q.Qtype, do, up)
+		if err != nil {
+			return
+		}
+		cur, links := name, 0
+		for _, rr := range out.Answer {
+			switch v := rr.(type) {
+			case *dns.CNAME:
+				if q.Qtype == dns.TypeCNAME {
+					continue
+				}
+				if !sameName(v.Hdr.Name, cur) {
+					t.Fatalf("CNAME %v is not owned by the chain's name %q", v, cur)
+				}
+				cur, links = canonical(v.Target), links+1
+			}
+		}
+		if links > maxChainLinks {
+			t.Fatalf("chain of %d links kept", links)
+		}
+		for _, rr := range out.Ns {
+			switch rr.Header().Rrtype {
+			case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+			default:
+				t.Fatalf("authority keeps %v", rr)
+			}
+		}
+		for _, rr := range out.Extra {
+			if rr.Header().Rrtype != dns.TypeOPT {
+				t.Fatalf("additional keeps %v", rr)
+			}
+		}
+	})
 }
