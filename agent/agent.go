@@ -20,25 +20,15 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/patchgate/patchgate/atomicfile"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
 )
-
-// Clock is the agent's time source: the poll loop waits on it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options are an Agent's collaborators; only Logger is required.
 type Options struct {
 	Logger  *slog.Logger
-	Clock   Clock  // nil: the real clock
-	Version string // reported as agent_version
+	Clock   clock.Clock // nil: the real clock
+	Version string      // reported as agent_version
 	// HTTPClient talks to the appliance (nil: one with sane timeouts, trusting
 	// Config.CAFile for https).
 	HTTPClient *http.Client
@@ -59,7 +49,7 @@ const (
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	clock  Clock
+	clock  clock.Clock
 	client *client
 	trust  map[string]*trust
 	facts  func(ctx context.Context) Facts
@@ -101,7 +91,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		trust: map[string]*trust{}, reported: map[int64]string{},
 	}
 	if a.clock == nil {
-		a.clock = realClock{}
+		a.clock = clock.Real{}
 	}
 	if a.ver == "" {
 		a.ver = "dev"
