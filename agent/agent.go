@@ -19,31 +19,22 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/atomicfile"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
 )
-
-// Clock is the agent's time source: the poll loop waits on it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options are an Agent's collaborators; only Logger is required.
 type Options struct {
 	Logger  *slog.Logger
-	Clock   Clock  // nil: the real clock
-	Version string // reported as agent_version
+	Clock   clock.Clock // nil: the real clock
+	Version string      // reported as agent_version
 	// HTTPClient talks to the appliance (nil: one with sane timeouts, trusting
 	// Config.CAFile for https).
 	HTTPClient *http.Client
 	// Facts gathers the inventory facts (nil: GatherFacts).
-	Facts func(ctx context.Context) Facts
+	Facts func(ctx context.Context) agentapi.Facts
 }
 
 // Poll bounds: the contract asks for at least 10s between polls.
@@ -59,10 +50,10 @@ const (
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	clock  Clock
+	clock  clock.Clock
 	client *client
 	trust  map[string]*trust
-	facts  func(ctx context.Context) Facts
+	facts  func(ctx context.Context) agentapi.Facts
 	ver    string
 
 	cycleMu   sync.Mutex // one cycle at a time
@@ -101,13 +92,13 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		trust: map[string]*trust{}, reported: map[int64]string{},
 	}
 	if a.clock == nil {
-		a.clock = realClock{}
+		a.clock = clock.Real{}
 	}
 	if a.ver == "" {
 		a.ver = "dev"
 	}
 	if a.facts == nil {
-		a.facts = func(ctx context.Context) Facts { return GatherFacts(ctx, a.ver) }
+		a.facts = func(ctx context.Context) agentapi.Facts { return GatherFacts(ctx, a.ver) }
 	}
 	a.client = &client{base: cfg.baseURL(), http: hc, credential: a.credential, userAgent: "patchgate-agent/" + a.ver}
 	for repo, rootFile := range cfg.Repos {
@@ -252,9 +243,9 @@ func (a *Agent) ensureEnrolled(ctx context.Context) error {
 	a.mu.Lock()
 	a.lastFacts = time.Time{} // send the full facts at the first check-in
 	a.mu.Unlock()
-	resp, err := a.client.enroll(ctx, EnrollRequest{
-		Token: strings.TrimSpace(string(tok)), Hostname: f.Hostname, OS: f.OS,
-		OSVersion: f.OSVersion, Arch: f.Arch, AgentVersion: a.ver,
+	resp, err := a.client.enroll(ctx, agentapi.EnrollRequest{
+		Token: strings.TrimSpace(string(tok)), Facts: agentapi.Facts{Hostname: f.Hostname, OS: f.OS,
+			OSVersion: f.OSVersion, Arch: f.Arch, AgentVersion: a.ver},
 	})
 	if err != nil {
 		return err
@@ -279,7 +270,7 @@ func (a *Agent) forgetCredential() {
 }
 
 // checkin reports the facts: all of them at most hourly, else only the small ones.
-func (a *Agent) checkin(ctx context.Context) (CheckinResponse, error) {
+func (a *Agent) checkin(ctx context.Context) (agentapi.OffersResponse, error) {
 	f := a.facts(ctx)
 	now := a.clock.Now()
 	a.mu.Lock()
@@ -299,25 +290,25 @@ func (a *Agent) checkin(ctx context.Context) (CheckinResponse, error) {
 
 // work moves one offer as far as it may go now and says when to look again (0: no
 // opinion).
-func (a *Agent) work(ctx context.Context, off Offer) (time.Duration, error) {
+func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, error) {
 	log := a.log.With("deployment", off.ID, "release", off.Release.Name, "attempt", off.Attempt)
-	retry := time.Duration(off.RetryAfter) * time.Second
+	retry := time.Duration(off.RetryAfterSeconds) * time.Second
 	// An outcome that could not be delivered last time is sent again, not redone.
 	if o, ok := a.pendingOutcome(off); ok {
 		return 0, a.sendOutcome(ctx, log, off, o)
 	}
 	tr, ok := a.trust[off.Repo]
 	if !ok {
-		return 0, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1,
+		return 0, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
 			Detail: fmt.Sprintf("this agent has no trusted root for repository %q", off.Repo)})
 	}
 	if len(off.Targets) == 0 {
-		return 0, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1, Detail: "the offer lists no targets"})
+		return 0, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: "the offer lists no targets"})
 	}
 	if !off.DownloadAllowed {
 		return retry, nil
 	}
-	if err := a.progress(ctx, off, StateDownloading, ""); err != nil {
+	if err := a.progress(ctx, off, agentapi.StateDownloading, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
 	var files []string
@@ -327,7 +318,7 @@ func (a *Agent) work(ctx context.Context, off Offer) (time.Duration, error) {
 			if transient(err) {
 				return retry, err
 			}
-			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1,
+			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
 				Detail: "TUF verification of the metadata failed: " + err.Error()}))
 		}
 		file, err := a.download(ctx, t.URL, ti)
@@ -338,13 +329,13 @@ func (a *Agent) work(ctx context.Context, off Offer) (time.Duration, error) {
 			return we.after, nil
 		case errors.Is(err, ErrVerification):
 			log.Warn("downloaded bytes failed TUF verification; deleted", "target", t.Path, "err", err)
-			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeFailed, ExitCode: -1, Detail: err.Error()}))
+			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))
 		case err != nil:
 			return retry, err
 		}
 		files = append(files, file)
 	}
-	if err := a.progress(ctx, off, StateDownloaded, ""); err != nil {
+	if err := a.progress(ctx, off, agentapi.StateDownloaded, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
 	if !off.InstallAllowed {
@@ -362,19 +353,19 @@ func (a *Agent) work(ctx context.Context, off Offer) (time.Duration, error) {
 		cancel()
 		if r.Err == nil {
 			log.Info("release already installed; skipping")
-			return 0, a.sendOutcome(ctx, log, off, OutcomeRequest{Status: OutcomeSkipped, ExitCode: 0, LogTail: r.LogTail, Detail: "the check command says the release is installed"})
+			return 0, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeSkipped, ExitCode: new(0), LogTail: r.LogTail, Detail: "the check command says the release is installed"})
 		}
 	}
-	if err := a.progress(ctx, off, StateInstalling, ""); err != nil {
+	if err := a.progress(ctx, off, agentapi.StateInstalling, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
 	log.Info("installing", "files", len(files))
 	ictx, cancel := context.WithTimeout(ctx, a.cfg.installTimeout())
 	r := run(ictx, a.cfg.Install, d, dir)
 	cancel()
-	o := OutcomeRequest{Status: OutcomeSucceeded, ExitCode: r.ExitCode, LogTail: r.LogTail}
+	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded, ExitCode: new(r.ExitCode), LogTail: r.LogTail}
 	if r.Err != nil {
-		o.Status, o.Detail = OutcomeFailed, r.Err.Error()
+		o.Status, o.Detail = agentapi.OutcomeFailed, r.Err.Error()
 	}
 	a.keepOutcome(off, o)
 	return 0, a.sendOutcome(ctx, log, off, o)
@@ -416,7 +407,7 @@ func waitOf(err error, def time.Duration) time.Duration {
 // progress reports a state once per deployment (the appliance needs each only once).
 // A 409 with a retry time (installing while the window is closed) is a wait, not an
 // error.
-func (a *Agent) progress(ctx context.Context, off Offer, state, detail string) error {
+func (a *Agent) progress(ctx context.Context, off agentapi.Offer, state, detail string) error {
 	err := a.sendProgress(ctx, off, state, detail)
 	if statusOf(err) == http.StatusConflict && waitOf(err, 0) > 0 {
 		a.log.Info("appliance says not now", "deployment", off.ID, "state", state, "err", err)
@@ -425,8 +416,8 @@ func (a *Agent) progress(ctx context.Context, off Offer, state, detail string) e
 	return err
 }
 
-func (a *Agent) sendProgress(ctx context.Context, off Offer, state, detail string) error {
-	order := []string{"offered", StateDownloading, StateDownloaded, StateInstalling}
+func (a *Agent) sendProgress(ctx context.Context, off agentapi.Offer, state, detail string) error {
+	order := []string{agentapi.StateOffered, agentapi.StateDownloading, agentapi.StateDownloaded, agentapi.StateInstalling}
 	a.mu.Lock()
 	last := a.reported[off.ID]
 	a.mu.Unlock()
@@ -444,11 +435,11 @@ func (a *Agent) sendProgress(ctx context.Context, off Offer, state, detail strin
 
 // Outcomes are written to state_dir/outcomes before they are sent, so an install is
 // never run twice because its report got lost.
-func (a *Agent) outcomePath(off Offer) string {
+func (a *Agent) outcomePath(off agentapi.Offer) string {
 	return filepath.Join(a.cfg.StateDir, "outcomes", fmt.Sprintf("%d-%d.json", off.ID, off.Attempt))
 }
 
-func (a *Agent) keepOutcome(off Offer, o OutcomeRequest) {
+func (a *Agent) keepOutcome(off agentapi.Offer, o agentapi.OutcomeRequest) {
 	data, _ := json.Marshal(o)
 	if err := os.MkdirAll(filepath.Dir(a.outcomePath(off)), 0o700); err == nil {
 		err = atomicfile.Write(a.outcomePath(off), data, 0o600)
@@ -458,19 +449,19 @@ func (a *Agent) keepOutcome(off Offer, o OutcomeRequest) {
 	}
 }
 
-func (a *Agent) pendingOutcome(off Offer) (OutcomeRequest, bool) {
+func (a *Agent) pendingOutcome(off agentapi.Offer) (agentapi.OutcomeRequest, bool) {
 	data, err := os.ReadFile(a.outcomePath(off))
 	if err != nil {
-		return OutcomeRequest{}, false
+		return agentapi.OutcomeRequest{}, false
 	}
-	var o OutcomeRequest
+	var o agentapi.OutcomeRequest
 	if json.Unmarshal(data, &o) != nil {
-		return OutcomeRequest{}, false
+		return agentapi.OutcomeRequest{}, false
 	}
 	return o, true
 }
 
-func (a *Agent) sendOutcome(ctx context.Context, log *slog.Logger, off Offer, o OutcomeRequest) error {
+func (a *Agent) sendOutcome(ctx context.Context, log *slog.Logger, off agentapi.Offer, o agentapi.OutcomeRequest) error {
 	resp, err := a.client.outcome(ctx, off.ID, o)
 	st := statusOf(err)
 	if err != nil && st != http.StatusConflict && st != http.StatusNotFound {
@@ -484,7 +475,11 @@ func (a *Agent) sendOutcome(ctx context.Context, log *slog.Logger, off Offer, o 
 		log.Info("appliance no longer takes this outcome", "status", o.Status, "err", err)
 		return nil
 	}
-	log.Info("outcome reported", "status", o.Status, "exit_code", o.ExitCode, "state", resp.State, "retry_at", resp.RetryAt)
+	attrs := []any{"status", o.Status}
+	if o.ExitCode != nil { // the agent always sets it
+		attrs = append(attrs, "exit_code", *o.ExitCode)
+	}
+	log.Info("outcome reported", append(attrs, "state", resp.State, "retry_at", resp.RetryAt)...)
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
@@ -40,10 +41,10 @@ type appliance struct {
 	mu           sync.Mutex
 	token        string
 	creds        map[string]string // credential -> agent id
-	offers       []agent.Offer
+	offers       []agentapi.Offer
 	progress     []string // "ID:state"
-	outcomes     []agent.OutcomeRequest
-	checkins     []agent.Facts
+	outcomes     []agentapi.OutcomeRequest
+	checkins     []agentapi.Facts
 	targetGets   []string                                          // Range header of each target GET ("" for none)
 	targetHook   func(w http.ResponseWriter, r *http.Request) bool // true: answered
 	outcomeFails int                                               // answer this many outcome reports with 500
@@ -102,7 +103,7 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(resp.Body)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	case p == "/agent/v1/enroll":
-		var req agent.EnrollRequest
+		var req agentapi.EnrollRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -113,18 +114,18 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		id := fmt.Sprintf("ag-%d", len(a.creds)+1)
 		cred := "pga1." + id + ".secret"
 		a.creds[cred] = id
-		writeJSON(w, 200, agent.EnrollResponse{AgentID: id, Credential: cred, PollIntervalSeconds: 300})
+		writeJSON(w, 200, agentapi.EnrollResponse{AgentID: id, Credential: cred, PollIntervalSeconds: 300})
 	case p == "/agent/v1/checkin":
 		if !a.authed(r) {
 			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
 			return
 		}
-		var f agent.Facts
+		var f agentapi.Facts
 		json.NewDecoder(r.Body).Decode(&f)
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.checkins = append(a.checkins, f)
-		writeJSON(w, 200, agent.CheckinResponse{AgentID: "ag-1", Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers})
+		writeJSON(w, 200, agentapi.OffersResponse{AgentID: "ag-1", Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers})
 	case strings.HasPrefix(p, "/agent/v1/deployments/"):
 		if !a.authed(r) {
 			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
@@ -136,7 +137,7 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		defer a.mu.Unlock()
 		switch what {
 		case "progress":
-			var req agent.ProgressRequest
+			var req agentapi.ProgressRequest
 			json.NewDecoder(r.Body).Decode(&req)
 			if a.progressHook != nil {
 				if status, body := a.progressHook(req.State); status != 0 {
@@ -153,11 +154,11 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 				writeJSON(w, 500, map[string]string{"error": "database is locked"})
 				return
 			}
-			var req agent.OutcomeRequest
+			var req agentapi.OutcomeRequest
 			json.NewDecoder(r.Body).Decode(&req)
 			a.outcomes = append(a.outcomes, req)
 			a.offers = nil // finished: no longer offered
-			writeJSON(w, 200, agent.OutcomeResponse{State: req.Status, Attempt: 1, MaxAttempts: 3})
+			writeJSON(w, 200, agentapi.OutcomeResponse{State: req.Status, Attempt: 1, MaxAttempts: 3})
 		default:
 			http.NotFound(w, r)
 		}
@@ -166,27 +167,27 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *appliance) setOffers(offers ...agent.Offer) {
+func (a *appliance) setOffers(offers ...agentapi.Offer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.offers = offers
 }
 
-func (a *appliance) snapshot() (progress []string, outcomes []agent.OutcomeRequest, gets []string) {
+func (a *appliance) snapshot() (progress []string, outcomes []agentapi.OutcomeRequest, gets []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]string(nil), a.progress...), append([]agent.OutcomeRequest(nil), a.outcomes...), append([]string(nil), a.targetGets...)
+	return append([]string(nil), a.progress...), append([]agentapi.OutcomeRequest(nil), a.outcomes...), append([]string(nil), a.targetGets...)
 }
 
 // offer is a deployment of target path of the demo repository.
-func offer(id int64, path string, download, install bool) agent.Offer {
-	return agent.Offer{
+func offer(id int64, path string, download, install bool) agentapi.Offer {
+	return agentapi.Offer{
 		ID: id, RolloutID: 1, Repo: "demo", State: "offered", Attempt: 1, MaxAttempts: 3,
-		Release:         agent.OfferRelease{ID: 1, Name: "tool 1.1", Version: "1.1", Severity: "high"},
-		Targets:         []agent.OfferTarget{{Path: path, URL: "/repos/demo/targets/" + path}},
+		Release:         agentapi.OfferRelease{ID: 1, Name: "tool 1.1", Version: "1.1", Severity: "high"},
+		Targets:         []agentapi.OfferTarget{{Path: path, URL: "/repos/demo/targets/" + path}},
 		DownloadAllowed: download, InstallAllowed: install,
-		Window:     agent.OfferWindow{Open: install},
-		RetryAfter: map[bool]int{true: 0, false: 3600}[install],
+		Window:            agentapi.OfferWindow{Open: install},
+		RetryAfterSeconds: map[bool]int64{true: 0, false: 3600}[install],
 	}
 }
 
@@ -259,8 +260,8 @@ func (e *env) start(t *testing.T) {
 	a, err := agent.New(e.cfg, agent.Options{
 		Logger:  slog.New(slog.DiscardHandler),
 		Version: "test",
-		Facts: func(context.Context) agent.Facts {
-			return agent.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agent.Package{{Name: "openssl", Version: "3.0.13"}}}
+		Facts: func(context.Context) agentapi.Facts {
+			return agentapi.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agentapi.Package{{Name: "openssl", Version: "3.0.13"}}}
 		},
 	})
 	if err != nil {
@@ -313,7 +314,7 @@ func TestAgentEnrolsDownloadsVerifiesInstallsReports(t *testing.T) {
 	if diff := cmp.Diff([]string{"42:downloading", "42:downloaded", "42:installing"}, progress); diff != "" {
 		t.Errorf("progress reports (-want +got):\n%s", diff)
 	}
-	if len(outcomes) != 1 || outcomes[0].Status != agent.OutcomeSucceeded || outcomes[0].ExitCode != 0 {
+	if len(outcomes) != 1 || outcomes[0].Status != agentapi.OutcomeSucceeded || outcomes[0].ExitCode == nil || *outcomes[0].ExitCode != 0 {
 		t.Fatalf("outcomes = %+v, want one succeeded with exit 0", outcomes)
 	}
 	tail := outcomes[0].LogTail
@@ -392,7 +393,7 @@ func TestAgentHonoursRetryAfterAndResumes(t *testing.T) {
 	if diff := cmp.Diff([]string{"", "", "bytes=100000-"}, gets); diff != "" {
 		t.Errorf("Range headers of the target GETs (-want +got):\n%s", diff)
 	}
-	if len(outcomes) != 1 || outcomes[0].Status != agent.OutcomeSucceeded {
+	if len(outcomes) != 1 || outcomes[0].Status != agentapi.OutcomeSucceeded {
 		t.Errorf("outcomes = %+v, want one success", outcomes)
 	}
 	if got := e.installs(t); len(got) != 2 || got[0] != sum(data) {
@@ -454,7 +455,7 @@ func TestAgentRefusesWhatTUFDoesNotVouchFor(t *testing.T) {
 				t.Error("Cycle: no error, want the verification failure")
 			}
 			_, outcomes, _ := e.app.snapshot()
-			if len(outcomes) != 1 || outcomes[0].Status != agent.OutcomeFailed || !strings.Contains(outcomes[0].Detail, tc.detail) {
+			if len(outcomes) != 1 || outcomes[0].Status != agentapi.OutcomeFailed || !strings.Contains(outcomes[0].Detail, tc.detail) {
 				t.Errorf("outcomes = %+v, want one failure mentioning %q", outcomes, tc.detail)
 			}
 			if runs := e.installs(t); len(runs) != 0 {
@@ -480,7 +481,7 @@ func TestAgentReportsFailureAndResendsLostOutcome(t *testing.T) {
 	// Next cycle: the offer is still there; the outcome is sent again, not the install.
 	e.cycle(t)
 	_, outcomes, _ := e.app.snapshot()
-	if len(outcomes) != 1 || outcomes[0].Status != agent.OutcomeFailed || outcomes[0].ExitCode != 17 {
+	if len(outcomes) != 1 || outcomes[0].Status != agentapi.OutcomeFailed || outcomes[0].ExitCode == nil || *outcomes[0].ExitCode != 17 {
 		t.Errorf("outcomes = %+v, want one failure with exit code 17", outcomes)
 	}
 	if runs := e.installs(t); len(runs) != 2 {
@@ -492,7 +493,7 @@ func TestAgentWaitsWhenInstallingIsRefused(t *testing.T) {
 	e := newEnv(t, []byte("patch"))
 	e.app.setOffers(offer(12, "pkgs/tool_1.1.deb", true, true))
 	e.app.progressHook = func(state string) (int, string) {
-		if state == agent.StateInstalling {
+		if state == agentapi.StateInstalling {
 			return 409, `{"error": "the window closed", "retry_after_seconds": 60}`
 		}
 		return 0, ""

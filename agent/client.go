@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // maxResponse bounds an API answer the agent reads (the appliance's own limit on
@@ -103,11 +105,11 @@ func (c *client) call(ctx context.Context, op, method, path string, body, out an
 
 func apiError(op string, resp *http.Response, data []byte) *APIError {
 	e := &APIError{Op: op, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	var eb errorBody
+	var eb agentapi.Error
 	if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
 		e.Message = eb.Error
-		if eb.RetryAfter > 0 && e.RetryAfter == 0 {
-			e.RetryAfter = time.Duration(eb.RetryAfter) * time.Second
+		if eb.RetryAfterSeconds > 0 && e.RetryAfter == 0 {
+			e.RetryAfter = time.Duration(eb.RetryAfterSeconds) * time.Second
 		}
 	} else {
 		e.Message = strings.TrimSpace(string(data[:min(len(data), 200)]))
@@ -143,8 +145,8 @@ func (c *client) resolve(path string) string {
 	return c.base.ResolveReference(ref).String()
 }
 
-func (c *client) enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, error) {
-	var out EnrollResponse
+func (c *client) enroll(ctx context.Context, req agentapi.EnrollRequest) (agentapi.EnrollResponse, error) {
+	var out agentapi.EnrollResponse
 	err := c.call(ctx, "enroll", http.MethodPost, "/agent/v1/enroll", req, &out, false)
 	if err == nil && (out.AgentID == "" || out.Credential == "") {
 		err = errors.New("agent: enroll: answer without agent_id or credential")
@@ -152,19 +154,19 @@ func (c *client) enroll(ctx context.Context, req EnrollRequest) (EnrollResponse,
 	return out, err
 }
 
-func (c *client) checkin(ctx context.Context, f Facts) (CheckinResponse, error) {
-	var out CheckinResponse
+func (c *client) checkin(ctx context.Context, f agentapi.Facts) (agentapi.OffersResponse, error) {
+	var out agentapi.OffersResponse
 	err := c.call(ctx, "checkin", http.MethodPost, "/agent/v1/checkin", f, &out, true)
 	return out, err
 }
 
 func (c *client) progress(ctx context.Context, id int64, state, detail string) error {
 	op := fmt.Sprintf("deployment %d: progress %s", id, state)
-	return c.call(ctx, op, http.MethodPost, fmt.Sprintf("/agent/v1/deployments/%d/progress", id), ProgressRequest{State: state, Detail: detail}, nil, true)
+	return c.call(ctx, op, http.MethodPost, fmt.Sprintf("/agent/v1/deployments/%d/progress", id), agentapi.ProgressRequest{State: state, Detail: detail}, nil, true)
 }
 
-func (c *client) outcome(ctx context.Context, id int64, o OutcomeRequest) (OutcomeResponse, error) {
-	var out OutcomeResponse
+func (c *client) outcome(ctx context.Context, id int64, o agentapi.OutcomeRequest) (agentapi.OutcomeResponse, error) {
+	var out agentapi.OutcomeResponse
 	op := fmt.Sprintf("deployment %d: outcome %s", id, o.Status)
 	err := c.call(ctx, op, http.MethodPost, fmt.Sprintf("/agent/v1/deployments/%d/outcome", id), o, &out, true)
 	return out, err

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // Limits the appliance puts on facts (appliance/rollout/README.md).
@@ -21,9 +23,9 @@ const (
 // build, architecture, serial number where readable, and the installed packages
 // where that is cheap (dpkg-query or rpm on Linux; not elsewhere). Anything it cannot
 // read is left empty. version is the agent's own version.
-func GatherFacts(ctx context.Context, version string) Facts {
+func GatherFacts(ctx context.Context, version string) agentapi.Facts {
 	host, _ := os.Hostname()
-	f := Facts{Hostname: host, OS: runtime.GOOS, Arch: runtime.GOARCH, AgentVersion: version}
+	f := agentapi.Facts{Hostname: host, OS: runtime.GOOS, Arch: runtime.GOARCH, AgentVersion: version}
 	if f.Hostname == "" {
 		f.Hostname = "unknown"
 	}
@@ -66,8 +68,8 @@ func output(ctx context.Context, name string, args ...string) []byte {
 
 // parsePackages reads "name<TAB>version" lines, at most maxPackages of them, skipping
 // lines that would break the appliance's limits.
-func parsePackages(out []byte) []Package {
-	var pkgs []Package
+func parsePackages(out []byte) []agentapi.Package {
+	var pkgs []agentapi.Package
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() && len(pkgs) < maxPackages {
 		name, version, ok := strings.Cut(sc.Text(), "\t")
@@ -75,7 +77,7 @@ func parsePackages(out []byte) []Package {
 		if !ok || name == "" || len(name) > maxFactBytes || len(version) > maxFactBytes {
 			continue
 		}
-		pkgs = append(pkgs, Package{Name: name, Version: version})
+		pkgs = append(pkgs, agentapi.Package{Name: name, Version: version})
 	}
 	return pkgs
 }

@@ -7,11 +7,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // platformFacts reads /etc/os-release, the kernel release, the DMI serial (root only)
 // and the package list from dpkg-query or rpm.
-func platformFacts(ctx context.Context, f *Facts) {
+func platformFacts(ctx context.Context, f *agentapi.Facts) {
 	if data, err := os.ReadFile("/etc/os-release"); err == nil {
 		f.OSVersion = osRelease(data)
 	}

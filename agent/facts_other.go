@@ -2,7 +2,11 @@
 
 package agent
 
-import "context"
+import (
+	"context"
+
+	"github.com/patchgate/patchgate/agentapi"
+)
 
 // platformFacts knows nothing more on other systems.
-func platformFacts(context.Context, *Facts) {}
+func platformFacts(context.Context, *agentapi.Facts) {}

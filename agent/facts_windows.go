@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"regexp"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 var (
@@ -13,7 +15,7 @@ var (
 // platformFacts reads the version from `cmd /c ver` ("Microsoft Windows [Version
 // 10.0.26100.2314]": build 26100.2314). Installed software is not listed: reading it
 // is not cheap on Windows.
-func platformFacts(ctx context.Context, f *Facts) {
+func platformFacts(ctx context.Context, f *agentapi.Facts) {
 	out := output(ctx, "cmd", "/c", "ver")
 	m := winVer.FindSubmatch(out)
 	if m == nil {

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -57,7 +59,7 @@ func TestOSRelease(t *testing.T) {
 
 func TestParsePackages(t *testing.T) {
 	in := "openssl\t3.0.13-1\n\nbroken-line\nlibc6\t2.41-6\n" + strings.Repeat("x", 201) + "\t1\n"
-	want := []Package{{"openssl", "3.0.13-1"}, {"libc6", "2.41-6"}}
+	want := []agentapi.Package{{Name: "openssl", Version: "3.0.13-1"}, {Name: "libc6", Version: "2.41-6"}}
 	if diff := cmp.Diff(want, parsePackages([]byte(in))); diff != "" {
 		t.Errorf("parsePackages (-want +got):\n%s", diff)
 	}

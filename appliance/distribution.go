@@ -206,21 +206,10 @@ func (u *updatesService) Run(ctx context.Context) error {
 
 func (u *updatesService) Health() []health.Problem {
 	var out []health.Problem
-	sev := func(s string) health.Severity {
-		if s == "error" {
-			return health.Error
-		}
-		return health.Warning
-	}
 	for _, m := range u.u.mirrors {
-		for _, p := range m.Health() {
-			out = append(out, health.Problem{Code: p.Code, Severity: sev(string(p.Severity)), Text: p.Text})
-		}
+		out = append(out, m.Health()...)
 	}
-	for _, p := range u.u.cache.Health() {
-		out = append(out, health.Problem{Code: p.Code, Severity: sev(string(p.Severity)), Text: p.Text})
-	}
-	return out
+	return append(out, u.u.cache.Health()...)
 }
 
 // cachePanel shows the repositories, their metadata expiry and the cached objects.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/netscan"
@@ -63,7 +64,7 @@ func (x inventoryAssets) List(ctx context.Context) ([]rollout.Asset, error) {
 
 // AgentFacts merges an agent's check-in into the inventory as an observation of the
 // device it runs on (keyed on the agent's ID, joined by serial or address).
-func (x inventoryAssets) AgentFacts(ctx context.Context, agentID string, addr netip.Addr, f rollout.Facts) error {
+func (x inventoryAssets) AgentFacts(ctx context.Context, agentID string, addr netip.Addr, f agentapi.Facts) error {
 	o := netscan.Observation{Source: inventory.SourceAgent, Addr: addr.Unmap()}
 	o.Add(inventory.KeyAgentID, agentID)
 	o.Add(netscan.KeyHostname, f.Hostname)

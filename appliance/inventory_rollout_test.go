@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/inventory"
-	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/netscan"
 )
@@ -27,7 +27,7 @@ func TestInventoryAssetsForRollout(t *testing.T) {
 	}
 	x := inventoryAssets{inv}
 	addr := netip.MustParseAddr("192.0.2.30")
-	if err := x.AgentFacts(ctx, "ag-1", addr, rollout.Facts{Hostname: "RX-WS-01", OS: "Windows", OSVersion: "11 Pro", OSBuild: "22631.4037", Serial: "5CG1234XYZ"}); err != nil {
+	if err := x.AgentFacts(ctx, "ag-1", addr, agentapi.Facts{Hostname: "RX-WS-01", OS: "Windows", OSVersion: "11 Pro", OSBuild: "22631.4037", Serial: "5CG1234XYZ"}); err != nil {
 		t.Fatal(err)
 	}
 	// An SNMP reading of the same device (same serial) joins the agent's asset.

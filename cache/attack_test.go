@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
@@ -242,17 +243,18 @@ func TestAttackMixAndMatch(t *testing.T) {
 }
 
 func TestAttackFreeze(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clk := clock.NewFake(time.Now()) // for the mirror's expiry checks
+	clk.SetAutoAdvance(true)         // retries need no driving
 	repo := tuftest.New(t)
 	repo.AddTarget("app.bin", goodV1)
 	repo.SetExpires("timestamp", time.Now().Add(time.Hour).UTC().Truncate(time.Second))
 	repo.Publish()
-	e := newEnv(t, repo, withMirrorClock(clock))
+	e := newEnv(t, repo, withMirrorClock(clk))
 	e.refresh(t)
 	wantStillV1(t, e) // cached now
 	// The attacker freezes the upstream: it keeps serving this timestamp,
 	// which expires.
-	clock.Set(time.Now().Add(2 * time.Hour))
+	clk.Set(time.Now().Add(2 * time.Hour))
 	refreshMustFail(t, e)
 	code, body := endpointGets(t, e)
 	if code != http.StatusServiceUnavailable || bytes.Contains(body, goodV1) {

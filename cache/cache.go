@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -50,7 +52,7 @@ type Config struct {
 type Options struct {
 	Logger     *slog.Logger          // required
 	Registerer prometheus.Registerer // required
-	Clock      Clock                 // nil: the real clock
+	Clock      clock.Clock           // nil: the real clock
 	// Upstream paces upstream target bodies (e.g. *Shaper's upstream cap);
 	// nil: no pacing beyond each mirror's own cap.
 	Upstream UpstreamPacer
@@ -65,17 +67,6 @@ type UpstreamPacer interface {
 	UpstreamReader(ctx context.Context, r io.Reader) io.Reader
 }
 
-// Clock is the time source of this package; appliance/clock satisfies it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Cache is the verified update cache over a set of upstream mirrors. It is
 // safe for concurrent use. Run runs its scrubber until ctx is done; Close
 // stops downloads in flight.
@@ -85,7 +76,7 @@ type Cache struct {
 	// onIntegrity is Options.OnIntegrity; nil for none.
 	onIntegrity func(IntegrityEvent)
 	log         *slog.Logger
-	clock       Clock
+	clock       clock.Clock
 	met         *metrics
 	store       *store
 	small       *smallObjects
@@ -106,7 +97,7 @@ type Cache struct {
 type pinKey struct{ repo, path string }
 
 type problemRecord struct {
-	p  Problem
+	p  health.Problem
 	at time.Time
 }
 
@@ -138,7 +129,7 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 		failLogs: logLimiter{interval: 10 * time.Second},
 	}
 	if c.clock == nil {
-		c.clock = realClock{}
+		c.clock = clock.Real{}
 	}
 	for _, m := range mirrors {
 		if _, dup := c.mirrors[m.Name()]; dup {
@@ -302,7 +293,7 @@ func (c *Cache) dropDamaged(key, why string) {
 	c.removeObject(key)
 	c.met.damaged.Inc()
 	c.integrity(IntegrityEvent{Kind: IntegrityStoredDamaged, Key: key, Detail: why})
-	c.setProblem(Problem{Code: "cache-object-damaged", Severity: SeverityWarning,
+	c.setProblem(health.Problem{Code: "cache-object-damaged", Severity: health.Warning,
 		Text: fmt.Sprintf("stored object %s was damaged (%s) and was dropped; it will be fetched again", key, why)})
 	c.log.Warn("dropped damaged object", "key", key, "why", why)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -29,7 +30,7 @@ type env struct {
 	tufDir  string
 	dir     string
 	cfg     cache.Config
-	clock   tuf.Clock // nil: real
+	clock   clock.Clock // nil: real
 
 	mu        sync.Mutex
 	integrity []cache.IntegrityEvent // what the cache reported through OnIntegrity
@@ -48,7 +49,7 @@ func withConfig(f func(*cache.Config)) envOption { return func(e *env) { f(&e.cf
 
 // withMirrorClock gives the mirror a clock (for expiry); the cache keeps
 // the real one.
-func withMirrorClock(c tuf.Clock) envOption { return func(e *env) { e.clock = c } }
+func withMirrorClock(c clock.Clock) envOption { return func(e *env) { e.clock = c } }
 
 func newEnv(t testing.TB, repo *tuftest.Repo, opts ...envOption) *env {
 	t.Helper()
@@ -165,29 +166,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// fakeClock is a settable clock for the mirror's expiry checks; After fires
-// at once.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *fakeClock) After(time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	ch <- c.Now()
-	return ch
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/patchgate/patchgate/health"
 )
 
 // Run runs the scrubber until ctx is done: it re-hashes every stored object
@@ -56,7 +58,7 @@ func (c *Cache) Scrub(ctx context.Context) (checked, dropped int, err error) {
 			c.met.scrubMismatch.Inc()
 			c.integrity(IntegrityEvent{Kind: IntegrityScrubMismatch, Repo: e.repo, Path: e.path, Key: e.key,
 				Detail: "stored bytes no longer match their sha256"})
-			c.setProblem(Problem{Code: "cache-scrub-mismatch", Severity: SeverityWarning,
+			c.setProblem(health.Problem{Code: "cache-scrub-mismatch", Severity: health.Warning,
 				Text: fmt.Sprintf("the scrubber found stored object %s damaged and dropped it; check the disk", e.key)})
 			c.log.Warn("scrub: stored object damaged, dropped", "key", e.key, "repo", e.repo, "path", e.path)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
 )
 
 // The shaping tests pace real sockets on loopback for a second or two each: pacing is
@@ -235,15 +236,6 @@ func TestShaperSharesFairly(t *testing.T) {
 	}
 }
 
-// shapeClock is a settable clock for the schedule.
-type shapeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *shapeClock) Now() time.Time  { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *shapeClock) Set(t time.Time) { f.mu.Lock(); defer f.mu.Unlock(); f.t = t }
-
 func shapeBusinessHours(t *testing.T) cache.ShaperConfig {
 	t.Helper()
 	ny, err := time.LoadLocation("America/New_York")
@@ -291,7 +283,7 @@ func TestShaperSchedule(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.now, func(t *testing.T) {
-			clk := &shapeClock{t: at(tc.now)}
+			clk := clock.NewFake(at(tc.now))
 			s, _ := newShapeTestShaper(t, cfg, clk.Now)
 			st := s.Status()
 			if st.Percent != tc.percent {
@@ -317,7 +309,7 @@ func TestShaperScheduleTurnsLive(t *testing.T) {
 	cfg := shapeBusinessHours(t)
 	cfg.Site, cfg.Client = 10*mb, 0
 	day := time.Date(2026, 3, 4, 17, 59, 0, 0, cfg.Location)
-	clk := &shapeClock{t: day}
+	clk := clock.NewFake(day)
 	s, reg := newShapeTestShaper(t, cfg, clk.Now)
 
 	if got, want := shapeCaps(s.Status())["site/"], int64(2*mb); got != want {

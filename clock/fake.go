@@ -12,6 +12,7 @@ type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []*waiter
+	auto    bool // After moves the clock itself (SetAutoAdvance)
 }
 
 type waiter struct {
@@ -31,9 +32,29 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// After returns a channel that receives once the fake time has advanced by d.
+// After returns a channel that receives once the fake time has advanced by d. With
+// auto-advance on, After first moves the clock forward by d itself, so the channel has
+// already fired when it is returned.
 func (f *Fake) After(d time.Duration) <-chan time.Time {
+	f.mu.Lock()
+	auto := f.auto
+	f.mu.Unlock()
+	if auto && d > 0 {
+		w := f.add(d, 0)
+		f.Advance(d)
+		return w.ch
+	}
 	return f.add(d, 0).ch
+}
+
+// SetAutoAdvance turns auto-advance on or off. When on, every After(d) moves the clock
+// forward by d at once: code that waits (retry backoff, pacing) runs straight through
+// while the fake time still adds up every wait, so a test can read how long the waits
+// would have taken (Now minus the time before) without sleeping or driving the clock.
+func (f *Fake) SetAutoAdvance(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.auto = on
 }
 
 // NewTicker returns a ticker firing every d of fake time.

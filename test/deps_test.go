@@ -16,16 +16,18 @@ const module = "github.com/patchgate/patchgate"
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
 // imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
 // project's and anything may import it; so are the other leaves: clock (real and fake
-// time), health (problems as data) and conf (config values and problems). Only the wiring,
+// time), health (problems as data), conf (config values and problems) and agentapi (the
+// agent API's wire types, shared by agent and appliance/rollout). Only the wiring,
 // appliance, renders through appliance/web: the services expose their status as data.
 func allowed(from, to string) bool {
 	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 	leaf := func(p string) bool {
-		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf")
+		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf") ||
+			within(p, "agentapi")
 	}
 	switch {
-	case leaf(to): // crash-safe writes, time, health problems and config values, for every package
+	case leaf(to): // crash-safe writes, time, health problems, config values and agent wire types, for every package
 		return !leaf(from) // leaves import nothing of the project's
 	case leaf(from):
 		return false
@@ -124,6 +126,17 @@ func TestAllowedRules(t *testing.T) {
 		{"agent", "tuf", true},
 		{"agent", "appliance/config", false},
 		{"appliance/inventory", "cmd/patchgate", false},
+		{"agent", "agentapi", true},
+		{"appliance/rollout", "agentapi", true},
+		{"cache", "agentapi", true},
+		{"agentapi", "agent", false},
+		{"agentapi", "appliance/rollout", false},
+		{"agentapi", "clock", false},
+		{"agent", "appliance/rollout", false},
+		{"appliance/rollout", "agent", false},
+		{"cache", "clock", true},
+		{"tuf", "health", true},
+		{"clock", "health", false},
 	}
 	for _, tt := range tests {
 		if got := allowed(tt.from, tt.to); got != tt.want {

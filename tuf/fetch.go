@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/patchgate/patchgate/clock"
 )
 
 // NewHTTPClient returns the HTTP client a Mirror uses by default: bounded
@@ -42,7 +44,7 @@ func NewHTTPClient() *http.Client {
 // transport is the upstream side of a Mirror: its client and retry policy.
 type transport struct {
 	client          *http.Client
-	clock           Clock
+	clock           clock.Clock
 	retries         int
 	backoff         time.Duration
 	metadataTimeout time.Duration

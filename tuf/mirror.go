@@ -21,6 +21,9 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/health"
 )
 
 // MirrorConfig configures one upstream repository.
@@ -61,7 +64,7 @@ type MirrorConfig struct {
 type Options struct {
 	Logger     *slog.Logger          // required
 	Registerer prometheus.Registerer // required
-	Clock      Clock                 // nil: the real clock
+	Clock      clock.Clock           // nil: the real clock
 }
 
 // Mirror keeps the verified metadata of one upstream TUF repository. It is
@@ -70,7 +73,7 @@ type Options struct {
 type Mirror struct {
 	cfg    MirrorConfig
 	log    *slog.Logger
-	clock  Clock
+	clock  clock.Clock
 	t      *transport
 	pace   *pacer
 	met    *mirrorMetrics
@@ -120,22 +123,22 @@ func NewMirror(cfg MirrorConfig, opts Options) (*Mirror, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = NewHTTPClient()
 	}
-	clock := opts.Clock
-	if clock == nil {
-		clock = realClock{}
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	m := &Mirror{
 		cfg:    cfg,
 		log:    opts.Logger.With("repo", cfg.Name),
-		clock:  clock,
+		clock:  clk,
 		pinned: cfg.TrustedRoot,
-		t: &transport{client: cfg.HTTPClient, clock: clock, retries: cfg.Retries, backoff: cfg.RetryBackoff,
+		t: &transport{client: cfg.HTTPClient, clock: clk, retries: cfg.Retries, backoff: cfg.RetryBackoff,
 			metadataTimeout: cfg.MetadataTimeout, userAgent: cfg.UserAgent},
 	}
 	if cfg.UpstreamBytesPerSecond > 0 {
-		m.pace = &pacer{rate: cfg.UpstreamBytesPerSecond, clock: clock}
+		m.pace = &pacer{rate: cfg.UpstreamBytesPerSecond, clock: clk}
 	}
-	if _, _, err := verifyChain(cfg.TrustedRoot, nil, clock.Now()); err != nil {
+	if _, _, err := verifyChain(cfg.TrustedRoot, nil, clk.Now()); err != nil {
 		return nil, fmt.Errorf("tuf: new mirror %s: trusted root: %w", cfg.Name, err)
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, clientDir), 0o700); err != nil {
@@ -601,13 +604,13 @@ func (m *Mirror) Status() Status {
 }
 
 // Health returns the mirror's current problems (none when all is well).
-func (m *Mirror) Health() []Problem {
+func (m *Mirror) Health() []health.Problem {
 	m.mu.Lock()
 	lastErr, loadErr, lastAttempt := m.lastErr, m.loadErr, m.lastAttempt
 	m.mu.Unlock()
 	name := m.cfg.Name
 	s := m.state.Load()
-	var out []Problem
+	var out []health.Problem
 	switch {
 	case s == nil:
 		why := "no refresh has completed yet"
@@ -616,22 +619,22 @@ func (m *Mirror) Health() []Problem {
 		} else if loadErr != nil {
 			why = loadErr.Error()
 		}
-		out = append(out, Problem{Code: "tuf-no-metadata", Severity: SeverityError,
+		out = append(out, health.Problem{Code: "tuf-no-metadata", Severity: health.Error,
 			Text: fmt.Sprintf("repository %s: no verified metadata, nothing is served (%s)", name, why)})
 	case m.clock.Now().After(s.expires):
 		text := fmt.Sprintf("repository %s: verified metadata expired at %s; its targets are not served until a refresh succeeds", name, s.expires.UTC().Format(time.RFC3339))
 		if lastErr != nil {
 			text += " (last refresh failed: " + lastErr.Error() + ")"
 		}
-		out = append(out, Problem{Code: "tuf-metadata-expired", Severity: SeverityError, Text: text})
+		out = append(out, health.Problem{Code: "tuf-metadata-expired", Severity: health.Error, Text: text})
 	case lastErr != nil:
-		out = append(out, Problem{Code: "tuf-refresh-failed", Severity: SeverityWarning,
+		out = append(out, health.Problem{Code: "tuf-refresh-failed", Severity: health.Warning,
 			Text: fmt.Sprintf("repository %s: refresh failed at %s (%v); serving metadata verified at %s, which expires at %s", name,
 				lastAttempt.UTC().Format(time.RFC3339), lastErr, s.p.VerifiedAt.UTC().Format(time.RFC3339), s.expires.UTC().Format(time.RFC3339))})
 	}
 	if s != nil {
 		for _, role := range sortedKeys(s.missing) {
-			out = append(out, Problem{Code: "tuf-role-unavailable", Severity: SeverityWarning,
+			out = append(out, health.Problem{Code: "tuf-role-unavailable", Severity: health.Warning,
 				Text: fmt.Sprintf("repository %s: delegated role %s did not verify, its targets are not served: %s", name, role, s.missing[role])})
 		}
 	}

@@ -6,47 +6,28 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
-// testClock is a settable clock; After fires at once (tests never wait).
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *testClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	ch <- c.Now()
-	return ch
+// newTestClock is a settable clock whose waits pass at once (tests never wait).
+func newTestClock() *clock.Fake {
+	c := clock.NewFake(time.Now())
+	c.SetAutoAdvance(true)
+	return c
 }
 
 type mirrorEnv struct {
 	repo  *tuftest.Repo
 	dir   string
-	clock *testClock
+	clock *clock.Fake
 	reg   *prometheus.Registry
 }
 

@@ -5,13 +5,15 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/patchgate/patchgate/clock"
 )
 
 // pacer spreads reads so that, summed over every reader sharing it, at most
 // rate bytes per second go through. It is safe for concurrent use.
 type pacer struct {
 	rate  int64
-	clock Clock
+	clock clock.Clock
 
 	mu   sync.Mutex
 	next time.Time

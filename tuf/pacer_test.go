@@ -5,50 +5,28 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
-
-// waitClock advances its own time by every wait asked of it, at once, so a
-// test can read how long pacing would have taken without sleeping.
-type waitClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	waited time.Duration
-}
-
-func (c *waitClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *waitClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.waited += d
-	now := c.now
-	c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	ch <- now
-	return ch
-}
 
 func TestUpstreamBandwidthCap(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 1<<20)
 	repo := tuftest.New(t)
 	repo.AddTarget("big.bin", data)
 	repo.Publish()
-	clock := &waitClock{now: time.Now()}
+	// The fake clock advances by every wait asked of it, at once, so the test reads
+	// how long pacing would have taken without sleeping.
+	clk := clock.NewFake(time.Now())
+	clk.SetAutoAdvance(true)
 	m, err := tuf.NewMirror(tuf.MirrorConfig{Name: "capped", MetadataURL: repo.MetadataURL(), TargetsURL: repo.TargetsURL(),
 		TrustedRoot: repo.Root(), StateDir: t.TempDir(), UpstreamBytesPerSecond: 256 << 10},
-		tuf.Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(), Clock: clock})
+		tuf.Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +37,7 @@ func TestUpstreamBandwidthCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.mu.Lock()
-	clock.waited = 0
-	clock.mu.Unlock()
+	start := clk.Now()
 	body, err := m.OpenTarget(context.Background(), ti, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -72,9 +48,7 @@ func TestUpstreamBandwidthCap(t *testing.T) {
 		t.Fatalf("read %d bytes, %v", n, err)
 	}
 	// 1 MiB at 256 KiB/s: about 4 s of pacing (the first chunk goes at once).
-	clock.mu.Lock()
-	waited := clock.waited
-	clock.mu.Unlock()
+	waited := clk.Now().Sub(start)
 	if waited < 3500*time.Millisecond || waited > 4*time.Second {
 		t.Errorf("paced for %s, want about 4s for 1 MiB at 256 KiB/s", waited)
 	}

@@ -13,59 +13,30 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
-// Facts are what an agent reports about its device at check-in.
-type Facts struct {
-	Hostname     string    `json:"hostname"`
-	OS           string    `json:"os,omitempty"`
-	OSVersion    string    `json:"os_version,omitempty"`
-	OSBuild      string    `json:"os_build,omitempty"`
-	Arch         string    `json:"arch,omitempty"`
-	AgentVersion string    `json:"agent_version,omitempty"`
-	Serial       string    `json:"serial,omitempty"`
-	Packages     []Package `json:"packages,omitempty"`
-}
-
-// Package is one installed package.
-type Package struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-}
-
-// Validate bounds what an agent may send.
-func (f *Facts) Validate() error {
-	if f.Hostname == "" || len(f.Hostname) > 253 {
-		return fmt.Errorf("%w: hostname: must be 1-253 characters", ErrInvalid)
-	}
-	for _, s := range []string{f.OS, f.OSVersion, f.OSBuild, f.Arch, f.AgentVersion, f.Serial} {
-		if len(s) > 200 {
-			return fmt.Errorf("%w: a fact is longer than 200 characters", ErrInvalid)
-		}
-	}
-	if len(f.Packages) > 5000 {
-		return fmt.Errorf("%w: packages: at most 5000, got %d", ErrInvalid, len(f.Packages))
-	}
-	for i, p := range f.Packages {
-		if p.Name == "" || len(p.Name) > 200 || len(p.Version) > 200 {
-			return fmt.Errorf("%w: packages[%d]: name must be 1-200 and version at most 200 characters", ErrInvalid, i)
-		}
+// validFacts bounds what an agent may send (agentapi.Facts.Validate) as an ErrInvalid.
+func validFacts(f agentapi.Facts) error {
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
 
 // Agent is an enrolled endpoint agent.
 type Agent struct {
-	ID         string     `json:"id"`
-	TokenID    string     `json:"token_id"`
-	Hostname   string     `json:"hostname"`
-	Ring       string     `json:"ring,omitempty"`
-	Tags       []string   `json:"tags,omitempty"`
-	Facts      Facts      `json:"facts"`
-	EnrolledAt time.Time  `json:"enrolled_at"`
-	LastSeen   time.Time  `json:"last_seen,omitzero"`
-	LastAddr   netip.Addr `json:"last_addr,omitzero"`
-	RevokedAt  time.Time  `json:"revoked_at,omitzero"`
+	ID         string         `json:"id"`
+	TokenID    string         `json:"token_id"`
+	Hostname   string         `json:"hostname"`
+	Ring       string         `json:"ring,omitempty"`
+	Tags       []string       `json:"tags,omitempty"`
+	Facts      agentapi.Facts `json:"facts"`
+	EnrolledAt time.Time      `json:"enrolled_at"`
+	LastSeen   time.Time      `json:"last_seen,omitzero"`
+	LastAddr   netip.Addr     `json:"last_addr,omitzero"`
+	RevokedAt  time.Time      `json:"revoked_at,omitzero"`
 	secretSHA  string
 }
 
@@ -209,8 +180,8 @@ func (e *Engine) RevokeToken(ctx context.Context, actor, id string) error {
 
 // Enroll exchanges an enrolment token for a new agent and its credential (returned
 // once; only its hash is stored).
-func (e *Engine) Enroll(ctx context.Context, token string, f Facts, addr netip.Addr) (*Agent, string, error) {
-	if err := f.Validate(); err != nil {
+func (e *Engine) Enroll(ctx context.Context, token string, f agentapi.Facts, addr netip.Addr) (*Agent, string, error) {
+	if err := validFacts(f); err != nil {
 		return nil, "", fmt.Errorf("rollout: enroll: %w", err)
 	}
 	id, secret, ok := splitSecret(token, tokenPrefix)
@@ -358,8 +329,8 @@ func (e *Engine) assetOfAgent(ctx context.Context, ag *Agent) (Asset, error) {
 }
 
 // checkIn stores an agent's facts and address, and passes them to the inventory.
-func (e *Engine) checkIn(ctx context.Context, ag *Agent, f Facts, addr netip.Addr) error {
-	if err := f.Validate(); err != nil {
+func (e *Engine) checkIn(ctx context.Context, ag *Agent, f agentapi.Facts, addr netip.Addr) error {
+	if err := validFacts(f); err != nil {
 		return err
 	}
 	now := e.clock.Now()

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // ActorFunc names the person (or API token) behind an admin request, or refuses it.
@@ -182,12 +184,12 @@ func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.H
 	return func(w http.ResponseWriter, r *http.Request) {
 		actor, err := a.actor(r)
 		if err != nil {
-			writeJSON(w, http.StatusForbidden, apiError{Error: err.Error()})
+			writeJSON(w, http.StatusForbidden, agentapi.Error{Error: err.Error()})
 			return
 		}
 		v, err := fn(r, actor)
 		if errors.Is(err, errTooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: err.Error()})
+			writeJSON(w, http.StatusRequestEntityTooLarge, agentapi.Error{Error: err.Error()})
 			return
 		}
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // maxBody bounds every API request body.
@@ -32,11 +34,6 @@ func remoteAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
-}
-
-type apiError struct {
-	Error             string `json:"error"`
-	RetryAfterSeconds int64  `json:"retry_after_seconds,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -74,7 +71,7 @@ func fail(w http.ResponseWriter, log *slog.Logger, err error, retry time.Duratio
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(seconds(retry), 10))
 	}
-	writeJSON(w, code, apiError{Error: msg, RetryAfterSeconds: seconds(retry)})
+	writeJSON(w, code, agentapi.Error{Error: msg, RetryAfterSeconds: seconds(retry)})
 }
 
 // decode reads a JSON body of at most maxBody bytes into v; unknown fields are ignored.
@@ -94,32 +91,21 @@ var errTooLarge = errors.New("request body larger than 1 MiB")
 
 func failDecode(w http.ResponseWriter, log *slog.Logger, err error) {
 	if errors.Is(err, errTooLarge) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusRequestEntityTooLarge, agentapi.Error{Error: err.Error()})
 		return
 	}
 	fail(w, log, err, 0)
 }
 
-type enrollRequest struct {
-	Token string `json:"token"`
-	Facts
-}
-
-type enrollResponse struct {
-	AgentID             string `json:"agent_id"`
-	Credential          string `json:"credential"`
-	PollIntervalSeconds int64  `json:"poll_interval_seconds"`
-}
-
 func (e *Engine) handleEnroll(w http.ResponseWriter, r *http.Request) {
-	var req enrollRequest
+	var req agentapi.EnrollRequest
 	if err := decode(w, r, &req); err != nil {
 		failDecode(w, e.log, err)
 		return
 	}
 	ag, cred, err := e.Enroll(r.Context(), req.Token, req.Facts, remoteAddr(r))
 	if errors.Is(err, ErrUnauthenticated) {
-		writeJSON(w, http.StatusForbidden, apiError{Error: "enrolment token unknown, expired, revoked or used up"})
+		writeJSON(w, http.StatusForbidden, agentapi.Error{Error: "enrolment token unknown, expired, revoked or used up"})
 		return
 	}
 	if err != nil {
@@ -127,7 +113,7 @@ func (e *Engine) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.log.Info("rollout: agent enrolled", "agent", ag.ID, "hostname", ag.Hostname, "ring", ag.Ring, "addr", ag.LastAddr)
-	writeJSON(w, http.StatusOK, enrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)})
+	writeJSON(w, http.StatusOK, agentapi.EnrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)})
 }
 
 // withAgent authenticates the agent's Bearer credential.
@@ -136,7 +122,7 @@ func (e *Engine) withAgent(h func(http.ResponseWriter, *http.Request, *Agent)) h
 		cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="patchgate-agent"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing Authorization: Bearer <credential>"})
+			writeJSON(w, http.StatusUnauthorized, agentapi.Error{Error: "missing Authorization: Bearer <credential>"})
 			return
 		}
 		ag, err := e.Authenticate(r.Context(), strings.TrimSpace(cred))
@@ -149,16 +135,8 @@ func (e *Engine) withAgent(h func(http.ResponseWriter, *http.Request, *Agent)) h
 	}
 }
 
-type offersResponse struct {
-	AgentID             string  `json:"agent_id,omitempty"`
-	AssetID             string  `json:"asset_id,omitempty"`
-	Ring                string  `json:"ring"`
-	PollIntervalSeconds int64   `json:"poll_interval_seconds"`
-	Deployments         []Offer `json:"deployments"`
-}
-
 func (e *Engine) handleCheckIn(w http.ResponseWriter, r *http.Request, ag *Agent) {
-	var f Facts
+	var f agentapi.Facts
 	if err := decode(w, r, &f); err != nil {
 		failDecode(w, e.log, err)
 		return
@@ -172,7 +150,7 @@ func (e *Engine) handleCheckIn(w http.ResponseWriter, r *http.Request, ag *Agent
 		fail(w, e.log, err, 0)
 		return
 	}
-	writeJSON(w, http.StatusOK, offersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+	writeJSON(w, http.StatusOK, agentapi.OffersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
 }
 
 func (e *Engine) handleOffers(w http.ResponseWriter, r *http.Request, ag *Agent) {
@@ -181,7 +159,7 @@ func (e *Engine) handleOffers(w http.ResponseWriter, r *http.Request, ag *Agent)
 		fail(w, e.log, err, 0)
 		return
 	}
-	writeJSON(w, http.StatusOK, offersResponse{Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+	writeJSON(w, http.StatusOK, agentapi.OffersResponse{Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
 }
 
 func pathID(r *http.Request) (int64, error) {
@@ -192,35 +170,23 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-type progressRequest struct {
-	State  DeploymentState `json:"state"`
-	Detail string          `json:"detail"`
-}
-
 func (e *Engine) handleProgress(w http.ResponseWriter, r *http.Request, ag *Agent) {
 	id, err := pathID(r)
 	if err != nil {
 		fail(w, e.log, err, 0)
 		return
 	}
-	var req progressRequest
+	var req agentapi.ProgressRequest
 	if err := decode(w, r, &req); err != nil {
 		failDecode(w, e.log, err)
 		return
 	}
-	d, wait, err := e.Progress(r.Context(), ag, id, req.State, req.Detail)
+	d, wait, err := e.Progress(r.Context(), ag, id, DeploymentState(req.State), req.Detail)
 	if err != nil {
 		fail(w, e.log, err, wait)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]DeploymentState{"state": d.State})
-}
-
-type outcomeResponse struct {
-	State       DeploymentState `json:"state"`
-	Attempt     int             `json:"attempt"`
-	MaxAttempts int             `json:"max_attempts"`
-	RetryAt     time.Time       `json:"retry_at,omitzero"`
+	writeJSON(w, http.StatusOK, agentapi.ProgressResponse{State: string(d.State)})
 }
 
 func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent) {
@@ -229,7 +195,7 @@ func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent
 		fail(w, e.log, err, 0)
 		return
 	}
-	var o Outcome
+	var o agentapi.OutcomeRequest
 	if err := decode(w, r, &o); err != nil {
 		failDecode(w, e.log, err)
 		return
@@ -239,5 +205,5 @@ func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent
 		fail(w, e.log, err, 0)
 		return
 	}
-	writeJSON(w, http.StatusOK, outcomeResponse{State: d.State, Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, RetryAt: d.RetryAt.UTC()})
+	writeJSON(w, http.StatusOK, agentapi.OutcomeResponse{State: string(d.State), Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, RetryAt: d.RetryAt.UTC()})
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -112,7 +114,7 @@ func TestAgentAPI(t *testing.T) {
 			}
 		})
 	}
-	var enr enrollResponse
+	var enr agentapi.EnrollResponse
 	if code, raw := anon.do("POST", "/agent/v1/enroll", map[string]string{"token": tok.Token, "hostname": "rx-ws-03", "os": "linux"}, &enr); code != 200 {
 		t.Fatalf("enroll: %d %s", code, raw)
 	}
@@ -143,8 +145,8 @@ func TestAgentAPI(t *testing.T) {
 	v.tick(t)
 
 	// 12:00, window closed: offered, download and install not allowed, come back at 22:00.
-	var resp offersResponse
-	if code, raw := ag.do("POST", "/agent/v1/checkin", Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []Package{{"openssl", "3.0.13"}}}, &resp); code != 200 {
+	var resp agentapi.OffersResponse
+	if code, raw := ag.do("POST", "/agent/v1/checkin", agentapi.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agentapi.Package{{Name: "openssl", Version: "3.0.13"}}}, &resp); code != 200 {
 		t.Fatalf("checkin: %d %s", code, raw)
 	}
 	golden(t, "checkin.json", normalize(t, &resp, enr.AgentID))
@@ -163,22 +165,22 @@ func TestAgentAPI(t *testing.T) {
 	}
 
 	path := "/agent/v1/deployments/" + itoa(o.ID)
-	var e apiError
-	if code, _ := ag.do("POST", path+"/progress", progressRequest{State: DepInstalling}, &e); code != 409 || e.RetryAfterSeconds != 10*3600 {
+	var e agentapi.Error
+	if code, _ := ag.do("POST", path+"/progress", agentapi.ProgressRequest{State: string(DepInstalling)}, &e); code != 409 || e.RetryAfterSeconds != 10*3600 {
 		t.Errorf("installing outside the window = %d %+v, want 409 with retry_after_seconds", code, e)
 	}
-	if code, raw := ag.do("POST", path+"/progress", progressRequest{State: "succeeded"}, nil); code != 400 {
+	if code, raw := ag.do("POST", path+"/progress", agentapi.ProgressRequest{State: "succeeded"}, nil); code != 400 {
 		t.Errorf("progress to succeeded = %d %s, want 400", code, raw)
 	}
 	v.clk.Set(start.Add(10 * time.Hour))
 	for _, s := range []DeploymentState{DepDownloading, DepDownloaded, DepInstalling} {
-		if code, raw := ag.do("POST", path+"/progress", progressRequest{State: s}, nil); code != 200 {
+		if code, raw := ag.do("POST", path+"/progress", agentapi.ProgressRequest{State: string(s)}, nil); code != 200 {
 			t.Fatalf("progress %s in the window = %d %s", s, code, raw)
 		}
 	}
-	var out outcomeResponse
+	var out agentapi.OutcomeResponse
 	code, raw := ag.do("POST", path+"/outcome", map[string]any{"status": "failed", "exit_code": 1, "log_tail": strings.Repeat("x", MaxLogTail) + "THE END"}, &out)
-	if code != 200 || out.State != DepFailed || out.RetryAt.IsZero() || out.Attempt != 1 || out.MaxAttempts != 3 {
+	if code != 200 || out.State != string(DepFailed) || out.RetryAt.IsZero() || out.Attempt != 1 || out.MaxAttempts != 3 {
 		t.Fatalf("outcome failed = %d %s", code, raw)
 	}
 	d := v.deployment(t, r.ID, "agent:"+enr.AgentID)
@@ -191,7 +193,7 @@ func TestAgentAPI(t *testing.T) {
 	// Another agent cannot touch it.
 	var tok2 tokenResponse
 	dora.do("POST", "/api/v1/enrolment-tokens", tokenRequest{Name: "other"}, &tok2)
-	var enr2 enrollResponse
+	var enr2 agentapi.EnrollResponse
 	anon.do("POST", "/agent/v1/enroll", map[string]string{"token": tok2.Token, "hostname": "other"}, &enr2)
 	if code, _ := anon.with("Authorization", "Bearer "+enr2.Credential).do("POST", path+"/outcome", map[string]any{"status": "succeeded"}, nil); code != 404 {
 		t.Errorf("another agent's report = %d, want 404", code)

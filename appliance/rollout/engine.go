@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/health"
@@ -35,7 +36,7 @@ type Assets interface {
 
 // FactSink receives what agents report at check-in (the inventory implements it).
 type FactSink interface {
-	AgentFacts(ctx context.Context, agentID string, addr netip.Addr, f Facts) error
+	AgentFacts(ctx context.Context, agentID string, addr netip.Addr, f agentapi.Facts) error
 }
 
 // Prestager is the cache as the engine sees it: *cache.Cache implements it.

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // TestPilotThenCoreAfterSoak walks a rollout through two rings with agentless devices:
@@ -133,7 +135,7 @@ func TestFailingPilotPauses(t *testing.T) {
 			t.Fatalf("%s has %d offers, want 1", asset, len(offers))
 		}
 		code := 2
-		return must(t)(v.e.Outcome(ctx, ag, offers[0].ID, Outcome{Status: DepFailed, ExitCode: &code, LogTail: "dpkg: error"})).(*Deployment)
+		return must(t)(v.e.Outcome(ctx, ag, offers[0].ID, agentapi.OutcomeRequest{Status: string(DepFailed), ExitCode: &code, LogTail: "dpkg: error"})).(*Deployment)
 	}
 	d := fail(agP1, "p1")
 	if d.State != DepFailed || !d.RetryAt.Equal(v.clk.Now().Add(10*time.Minute)) {
@@ -172,7 +174,7 @@ func TestFailingPilotPauses(t *testing.T) {
 		t.Fatalf("after the back-off: %s attempt %d, want scheduled attempt 2", d.State, d.Attempt)
 	}
 	offers := v.offers(t, agP1)
-	if len(offers) != 1 || offers[0].Attempt != 2 || offers[0].State != DepOffered {
+	if len(offers) != 1 || offers[0].Attempt != 2 || offers[0].State != string(DepOffered) {
 		t.Fatalf("re-offer: %+v", offers)
 	}
 	// Halting cancels what is open; the core never had a byte.
@@ -198,7 +200,7 @@ func (v *env) agentFor(t *testing.T, id string) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag, _, err := v.e.Enroll(ctx, tok, Facts{Hostname: id}, v.addrOf(id))
+	ag, _, err := v.e.Enroll(ctx, tok, agentapi.Facts{Hostname: id}, v.addrOf(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +226,7 @@ func TestRetriesUpToMaxAttempts(t *testing.T) {
 		if len(offers) != 1 || offers[0].Attempt != attempt {
 			t.Fatalf("attempt %d: offers %+v", attempt, offers)
 		}
-		d := must(t)(v.e.Outcome(ctx, ag, offers[0].ID, Outcome{Status: DepFailed})).(*Deployment)
+		d := must(t)(v.e.Outcome(ctx, ag, offers[0].ID, agentapi.OutcomeRequest{Status: string(DepFailed)})).(*Deployment)
 		if final := attempt == 2; final != d.RetryAt.IsZero() {
 			t.Fatalf("attempt %d: retry at %v", attempt, d.RetryAt)
 		}
@@ -457,7 +459,7 @@ func TestAgentRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	enrol := func(host string) *Agent {
-		ag, _, err := v.e.Enroll(ctx, tok, Facts{Hostname: host}, v.addrOf("p1"))
+		ag, _, err := v.e.Enroll(ctx, tok, agentapi.Facts{Hostname: host}, v.addrOf("p1"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
 )
@@ -232,7 +233,7 @@ func must2(t *testing.T) func(any, any, error) (any, any) {
 	}
 }
 
-func (v *env) offers(t *testing.T, ag *Agent) []Offer {
+func (v *env) offers(t *testing.T, ag *Agent) []agentapi.Offer {
 	t.Helper()
 	_, _, offers, err := v.e.Offers(context.Background(), ag)
 	if err != nil {

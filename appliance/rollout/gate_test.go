@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
@@ -112,7 +113,7 @@ func TestGateDecisions(t *testing.T) {
 			running(t, v, nil)
 			inWindow(v)
 			tok, _, _ := v.e.CreateToken(ctx, "dora", "t", "pilot", nil, time.Hour, 1)
-			_, cred, err := v.e.Enroll(ctx, tok, Facts{Hostname: "laptop"}, netip.MustParseAddr("192.0.2.7"))
+			_, cred, err := v.e.Enroll(ctx, tok, agentapi.Facts{Hostname: "laptop"}, netip.MustParseAddr("192.0.2.7"))
 			if err != nil {
 				t.Fatal(err)
 			}

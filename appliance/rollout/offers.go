@@ -7,40 +7,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
-
-// Offer is one deployment as an agent sees it (see README.md, the agent API).
-type Offer struct {
-	ID                int64           `json:"id"`
-	RolloutID         int64           `json:"rollout_id"`
-	Release           OfferRelease    `json:"release"`
-	Repo              string          `json:"repo"`
-	Targets           []OfferTarget   `json:"targets"`
-	State             DeploymentState `json:"state"`
-	Attempt           int             `json:"attempt"`
-	MaxAttempts       int             `json:"max_attempts"`
-	DownloadAllowed   bool            `json:"download_allowed"`
-	InstallAllowed    bool            `json:"install_allowed"`
-	Window            Opening         `json:"window"`
-	Deadline          time.Time       `json:"deadline"`
-	RetryAfterSeconds int64           `json:"retry_after_seconds"`
-}
-
-// OfferRelease is the part of a release an agent needs.
-type OfferRelease struct {
-	ID             int64    `json:"id"`
-	Name           string   `json:"name"`
-	Version        string   `json:"version,omitempty"`
-	Severity       Severity `json:"severity"`
-	CVEs           []string `json:"cves"`
-	KnownExploited bool     `json:"known_exploited"`
-}
-
-// OfferTarget is a target to download: its TUF path and the URL path to get it at.
-type OfferTarget struct {
-	Path string `json:"path"`
-	URL  string `json:"url"`
-}
 
 func targetURL(repo, path string) string {
 	segs := strings.Split(path, "/")
@@ -60,7 +29,7 @@ func seconds(d time.Duration) int64 {
 // Offers returns what an agent's device should work on: its open deployments of
 // rollouts that have released its ring (creating those of a device that joined late),
 // marking new ones offered.
-func (e *Engine) Offers(ctx context.Context, ag *Agent) (Asset, string, []Offer, error) {
+func (e *Engine) Offers(ctx context.Context, ag *Agent) (Asset, string, []agentapi.Offer, error) {
 	a, err := e.assetOfAgent(ctx, ag)
 	if err != nil {
 		return Asset{}, "", nil, fmt.Errorf("rollout: offers: %w", err)
@@ -70,7 +39,7 @@ func (e *Engine) Offers(ctx context.Context, ag *Agent) (Asset, string, []Offer,
 		return a, "", nil, fmt.Errorf("rollout: offers: %w", err)
 	}
 	ring := e.ringOf(a, s.rings)
-	offers := []Offer{}
+	offers := []agentapi.Offer{}
 	if ring == "" {
 		return a, "", offers, nil
 	}
@@ -102,17 +71,18 @@ func (e *Engine) Offers(ctx context.Context, ag *Agent) (Asset, string, []Offer,
 		}
 		acc := e.access(s, r, ring, a.Segment, now)
 		rel := r.Release
-		o := Offer{
-			ID: d.ID, RolloutID: r.ID, Repo: rel.Repo, State: d.State, Attempt: d.Attempt, MaxAttempts: d.MaxAttempts,
-			Release:         OfferRelease{ID: rel.ID, Name: rel.Name, Version: rel.Version, Severity: rel.Severity, CVEs: nonNil(rel.CVEs), KnownExploited: rel.KnownExploited},
+		o := agentapi.Offer{
+			ID: d.ID, RolloutID: r.ID, Repo: rel.Repo, State: string(d.State), Attempt: d.Attempt, MaxAttempts: d.MaxAttempts,
+			Release: agentapi.OfferRelease{ID: rel.ID, Name: rel.Name, Version: rel.Version, Severity: string(rel.Severity),
+				CVEs: nonNil(rel.CVEs), KnownExploited: rel.KnownExploited},
 			DownloadAllowed: acc.download, InstallAllowed: acc.install, Deadline: d.Deadline.UTC(),
-			Window: Opening{Open: acc.opening.Open, Start: acc.opening.Start.UTC(), End: acc.opening.End.UTC()},
+			Window: agentapi.OfferWindow{Open: acc.opening.Open, OpensAt: acc.opening.Start.UTC(), ClosesAt: acc.opening.End.UTC()},
 		}
 		if !acc.download || !acc.install {
 			o.RetryAfterSeconds = seconds(acc.retryAfter)
 		}
 		for _, p := range rel.Targets {
-			o.Targets = append(o.Targets, OfferTarget{Path: p, URL: targetURL(rel.Repo, p)})
+			o.Targets = append(o.Targets, agentapi.OfferTarget{Path: p, URL: targetURL(rel.Repo, p)})
 		}
 		offers = append(offers, o)
 	}
@@ -185,14 +155,6 @@ func (e *Engine) Progress(ctx context.Context, ag *Agent, id int64, state Deploy
 	return d, 0, nil
 }
 
-// Outcome is an agent's final report on one attempt.
-type Outcome struct {
-	Status   DeploymentState `json:"status"` // succeeded, failed or skipped
-	ExitCode *int            `json:"exit_code"`
-	LogTail  string          `json:"log_tail"`
-	Detail   string          `json:"detail"`
-}
-
 // MaxLogTail is how much of an installer's log tail is kept (the end of it).
 const MaxLogTail = 64 << 10
 
@@ -209,8 +171,9 @@ func tail(s string, n int) string {
 
 // Outcome records an attempt's result. A failure with attempts left is retried after
 // the back-off.
-func (e *Engine) Outcome(ctx context.Context, ag *Agent, id int64, o Outcome) (*Deployment, error) {
-	if o.Status != DepSucceeded && o.Status != DepFailed && o.Status != DepSkipped {
+func (e *Engine) Outcome(ctx context.Context, ag *Agent, id int64, o agentapi.OutcomeRequest) (*Deployment, error) {
+	status := DeploymentState(o.Status)
+	if status != DepSucceeded && status != DepFailed && status != DepSkipped {
 		return nil, fmt.Errorf("rollout: outcome: %w: status must be succeeded, failed or skipped, got %q", ErrInvalid, o.Status)
 	}
 	if _, _, err := e.ownDeployment(ctx, ag, id); err != nil {
@@ -224,11 +187,11 @@ func (e *Engine) Outcome(ctx context.Context, ag *Agent, id int64, o Outcome) (*
 			return fmt.Errorf("deployment %d: %w (it is %s)", id, ErrState, d.State)
 		}
 		d.ExitCode, d.LogTail, d.Detail = o.ExitCode, tail(o.LogTail, MaxLogTail), tail(o.Detail, 1000)
-		if o.Status == DepFailed {
+		if status == DepFailed {
 			d.fail(b, now)
 			return nil
 		}
-		d.to(o.Status, now)
+		d.to(status, now)
 		d.ResultAt = now
 		return nil
 	})

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -193,7 +194,7 @@ func (s *site) newAgent(name, ring, addr string, exit int) *endpoint {
 		Repos:     map[string]string{repoName: filepath.Join(s.dir, "vendor-root.json")},
 		Install:   []string{os.Args[0], "-test.run=^TestInstallerHelper$", "--", "{{.File}}", name, strconv.Itoa(exit)},
 	}, agent.Options{Logger: slog.New(slog.DiscardHandler), Version: "e2e", HTTPClient: hc,
-		Facts: func(context.Context) agent.Facts { return agent.Facts{Hostname: name, OS: "linux"} }})
+		Facts: func(context.Context) agentapi.Facts { return agentapi.Facts{Hostname: name, OS: "linux"} }})
 	if err != nil {
 		t.Fatal(err)
 	}
