@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // ActorFunc names the person (or API token) behind an admin request, or refuses it.
@@ -172,7 +174,7 @@ func (a *API) get(fn func(r *http.Request) (any, error)) http.HandlerFunc {
 			fail(w, a.log, err, 0)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		httpapi.WriteJSON(w, http.StatusOK, v)
 	}
 }
 
@@ -182,12 +184,12 @@ func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.H
 	return func(w http.ResponseWriter, r *http.Request) {
 		actor, err := a.actor(r)
 		if err != nil {
-			writeJSON(w, http.StatusForbidden, apiError{Error: err.Error()})
+			httpapi.WriteError(w, http.StatusForbidden, err.Error())
 			return
 		}
 		v, err := fn(r, actor)
-		if errors.Is(err, errTooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: err.Error()})
+		if errors.Is(err, httpapi.ErrTooLarge) {
+			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
 		if err != nil {
@@ -198,7 +200,7 @@ func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.H
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		httpapi.WriteJSON(w, http.StatusOK, v)
 	}
 }
 

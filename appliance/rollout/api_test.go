@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -163,7 +165,7 @@ func TestAgentAPI(t *testing.T) {
 	}
 
 	path := "/agent/v1/deployments/" + itoa(o.ID)
-	var e apiError
+	var e httpapi.Error
 	if code, _ := ag.do("POST", path+"/progress", progressRequest{State: DepInstalling}, &e); code != 409 || e.RetryAfterSeconds != 10*3600 {
 		t.Errorf("installing outside the window = %d %+v, want 409 with retry_after_seconds", code, e)
 	}
