@@ -16,12 +16,13 @@ const module = "github.com/patchgate/patchgate"
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
 // imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
 // project's and anything may import it; so are the other leaves: clock (real and fake
-// time), health (problems as data) and conf (config values and problems).
+// time), health (problems as data), conf (config values and problems) and metric
+// (Prometheus metrics named patchgate_<subsystem>_<name> on a given registry).
 func allowed(from, to string) bool {
 	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 	leaf := func(p string) bool {
-		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf")
+		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf") || within(p, "metric")
 	}
 	switch {
 	case leaf(to): // crash-safe writes, time, health problems and config values, for every package
