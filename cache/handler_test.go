@@ -20,14 +20,22 @@ import (
 func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 func sha512Hex(b []byte) string { s := sha512.Sum512(b); return hex.EncodeToString(s[:]) }
 
-func TestServeTarget(t *testing.T) {
-	data := bytes.Repeat([]byte("patch "), 1000)
+// patchEnv is an env whose repository lists one target, path, of 6000 bytes, with the
+// metadata verified; it returns the target's bytes and ETag too.
+func patchEnv(t *testing.T, path string) (e *env, data []byte, etag string) {
+	t.Helper()
+	data = bytes.Repeat([]byte("patch "), 1000)
 	repo := tuftest.New(t)
-	repo.AddTarget("dir/fix.bin", data)
+	repo.AddTarget(path, data)
 	repo.Publish()
-	e := newEnv(t, repo)
+	e = newEnv(t, repo)
 	e.refresh(t)
-	etag := `"` + sha256Hex(data) + `"`
+	return e, data, `"` + sha256Hex(data) + `"`
+}
+
+func TestServeTarget(t *testing.T) {
+	e, data, etag := patchEnv(t, "dir/fix.bin")
+	repo := e.repo
 
 	tests := []struct {
 		name       string
@@ -129,13 +137,7 @@ func (g *servedGate) Admit(context.Context, cache.GateRequest) (cache.Decision, 
 // TestGateDone: the handler calls an admitting gate's done once per request with the
 // status and body bytes it sent, and says whether they reached the target's end.
 func TestGateDone(t *testing.T) {
-	data := bytes.Repeat([]byte("patch "), 1000)
-	repo := tuftest.New(t)
-	repo.AddTarget("fix.bin", data)
-	repo.Publish()
-	e := newEnv(t, repo)
-	e.refresh(t)
-	etag := `"` + sha256Hex(data) + `"`
+	e, data, etag := patchEnv(t, "fix.bin")
 	n := int64(len(data))
 
 	tests := []struct {
