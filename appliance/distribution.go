@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/health"
@@ -22,7 +23,7 @@ import (
 
 // updateCache is the distribution side of the appliance: the TUF mirrors of the
 // upstream repositories, the verified cache over them, and the handler endpoints pull
-// updates from. Rollout wiring sets handler.Gate (before Run) and calls cache.Prefetch,
+// updates from. Rollout wiring sets handler.Gate to a servingGate (before Run) and calls cache.Prefetch,
 // Pin and Unpin.
 type updateCache struct {
 	mirrors []*tuf.Mirror
@@ -95,6 +96,22 @@ func (s *System) buildDistribution(ctx context.Context) error {
 	s.services = append(s.services, &updatesService{u: s.updates})
 	s.AddPanel(cachePanel{u: s.updates, clock: s.clock.Now})
 	return nil
+}
+
+// servingGate puts the rollout engine's serving gate in front of the cache: the cache
+// asks it before serving a target and tells it afterwards what it sent, so a complete
+// download counts as delivered.
+type servingGate struct{ g *rollout.Gate }
+
+// Admit implements cache.Gate.
+func (s servingGate) Admit(ctx context.Context, req cache.GateRequest) (cache.Decision, func(cache.Served)) {
+	d, done := s.g.Admit(ctx, rollout.Request{Repo: req.Repo, Path: req.Target.Path, Addr: req.Remote.Addr(),
+		Authorization: req.Header.Get("Authorization")})
+	cd := cache.Decision{Allow: d.Allow, Status: d.Status, RetryAfter: d.RetryAfter, Reason: d.Reason}
+	if done == nil {
+		return cd, nil
+	}
+	return cd, func(sv cache.Served) { done(sv.Complete) }
 }
 
 // buildDemoUpstream publishes the demo repository on first start (later starts

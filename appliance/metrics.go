@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // newRegistry makes the System's one registry, with the Go and process collectors and
@@ -15,23 +17,29 @@ func newRegistry(b Build) *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "patchgate_system_build_info",
-		Help:        "Always 1; the labels say which Patchgate is running.",
-		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.Go},
-	})
-	info.Set(1)
-	reg.MustRegister(info)
+	ms := metric.New(reg, "system")
+	ms.ConstLabels = prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.Go}
+	ms.Gauge("build_info", "Always 1; the labels say which Patchgate is running.").Set(1)
+	mustRegister(ms)
 	return reg
+}
+
+// mustRegister panics on a registration error: the System's own metrics go on its
+// fresh registry, so one is a programming error.
+func mustRegister(ms *metric.Set) {
+	if err := ms.Err(); err != nil {
+		panic(err)
+	}
 }
 
 // registerServiceMetrics exports each service's readiness and problem count, read at
 // scrape time.
 func (s *System) registerServiceMetrics() {
-	ready := prometheus.NewDesc("patchgate_system_service_ready", "1 when the service is ready, else 0.", []string{"service"}, nil)
-	problems := prometheus.NewDesc("patchgate_system_service_problems", "Current health problems of the service, by severity.", []string{"service", "severity"}, nil)
-	start := prometheus.NewDesc("patchgate_system_start_time_seconds", "When the System was built, in Unix seconds.", nil, nil)
-	s.registry.MustRegister(collectorFunc{
+	ms := metric.New(s.registry, "system")
+	ready := ms.Desc("service_ready", "1 when the service is ready, else 0.", "service")
+	problems := ms.Desc("service_problems", "Current health problems of the service, by severity.", "service", "severity")
+	start := ms.Desc("start_time_seconds", "When the System was built, in Unix seconds.")
+	ms.Register(collectorFunc{
 		descs: []*prometheus.Desc{ready, problems, start},
 		collect: func(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(start, prometheus.GaugeValue, float64(s.started.UnixNano())/1e9)
@@ -51,6 +59,7 @@ func (s *System) registerServiceMetrics() {
 			}
 		},
 	})
+	mustRegister(ms)
 }
 
 // collectorFunc is a prometheus.Collector from a function.

@@ -70,10 +70,7 @@ func (s *System) buildRollout(ctx context.Context) error {
 	}
 	rollout.NewAPI(e, actor).Register(s.admin.mux)
 	if s.updates != nil && c.Gate == "enforce" {
-		gate := e.Gate()
-		s.updates.handler.Gate = gate
-		// Count completed downloads of admitted targets as delivered (agentless devices).
-		s.dist.srv.Handler = gate.Track(s.dist.srv.Handler)
+		s.updates.handler.Gate = servingGate{e.Gate()} // distribution.go
 	}
 	s.AddPanel(rolloutPanel(e))
 	return nil

@@ -19,7 +19,7 @@ import (
 
 // TestRolloutWiring runs the System on the dev config with the gate enforced: the demo
 // upstream's target is held until a rollout releases it to an enrolled agent's ring,
-// then served through the gate and counted as delivered; the agent's report completes
+// then served through the gate and counted as delivered once the whole of it is sent; the agent's report completes
 // the rollout; every step is in the audit trail and the panel is on the status page.
 func TestRolloutWiring(t *testing.T) {
 	ctx := context.Background()
@@ -124,6 +124,22 @@ func TestRolloutWiring(t *testing.T) {
 	if err := e.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// An interrupted download (the first bytes only) is not a delivery.
+	req, _ := http.NewRequest("GET", target, nil)
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Range", "bytes=0-9")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(b) != "Hello from" {
+		t.Fatalf("GET hello.txt bytes 0-9: %d %q, want 206 \"Hello from\"", resp.StatusCode, b)
+	}
+	if ds, err := e.Deployments(ctx, rollout.DeploymentFilter{RolloutID: r.ID}); err != nil || len(ds) != 1 || ds[0].State != rollout.DepDownloading {
+		t.Fatalf("deployments after a partial download: %+v %v, want one downloading", ds, err)
+	}
 	code, body = getWith(t, target, auth)
 	if code != 200 || !strings.Contains(body, "Hello from Patchgate") {
 		t.Fatalf("GET hello.txt after the rollout released the pilot: %d %q", code, body)
@@ -160,7 +176,7 @@ func TestRolloutWiring(t *testing.T) {
 
 	// The panel is on the status page, drawn.
 	var st web.Status
-	req, _ := http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
+	req, _ = http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
 	req.Header.Set("Accept", "application/json")
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {

@@ -21,12 +21,31 @@ import (
 	"github.com/patchgate/patchgate/tuf"
 )
 
-// Gate decides whether an endpoint may have a target now. The rollout
-// engine implements it (rings, windows, approvals); AllowAll is the default.
+// Gate decides whether an endpoint may have a target now. The appliance
+// wires the rollout engine's serving gate (rings, windows, approvals) in;
+// AllowAll is the default.
 type Gate interface {
 	// Admit is called for every target request after the target is known
-	// to the verified metadata and before any byte is sent.
-	Admit(ctx context.Context, req GateRequest) Decision
+	// to the verified metadata and before any byte is sent. When it allows
+	// the request and done is not nil, the handler calls done exactly once,
+	// after the response is written (or failed), with what it sent; done
+	// must not block for long, since the request waits for it.
+	Admit(ctx context.Context, req GateRequest) (d Decision, done func(Served))
+}
+
+// Served is what the handler sent for an admitted target request: the
+// status and the body bytes really written, and whether they carried the
+// target through its last byte.
+type Served struct {
+	// Status is the HTTP status sent.
+	Status int
+	// Bytes is the number of body bytes written.
+	Bytes int64
+	// Complete is true when a GET's body carried the target's end: a 200
+	// with the whole target, or a single-range 206 whose range ends at the
+	// target's last byte, every byte of it written. A resumed download is
+	// complete when its last range is.
+	Complete bool
 }
 
 // GateRequest describes a target request to the Gate.
@@ -55,7 +74,9 @@ type Decision struct {
 type AllowAll struct{}
 
 // Admit implements Gate.
-func (AllowAll) Admit(context.Context, GateRequest) Decision { return Decision{Allow: true} }
+func (AllowAll) Admit(context.Context, GateRequest) (Decision, func(Served)) {
+	return Decision{Allow: true}, nil
+}
 
 // ResponseShaper wraps the ResponseWriter of one target response, e.g. to
 // cap bandwidth per site, segment and client (*Shaper implements it). Wrap
@@ -211,20 +232,55 @@ func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request, m *tuf.M
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	rec := NewRecorder(w)
+	rec := newRecorder(w)
 	http.ServeContent(rec, r, "", time.Time{}, bytes.NewReader(data))
 	return rec.Code()
 }
 
 func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, rm *repoMetrics, name string) int {
-	c := h.Cache
 	ti, err := lookupTarget(m, name)
 	if err != nil {
 		return h.fail(w, r, m.Name(), name, err)
 	}
-	if status, ok := h.admit(w, r, m, ti); !ok {
+	status, ok, done := h.admit(w, r, m, ti)
+	if !ok {
 		return status
 	}
+	if done == nil {
+		return h.serveAdmitted(w, r, m, rm, name, ti)
+	}
+	rec := newRecorder(w)
+	status = h.serveAdmitted(rec, r, m, rm, name, ti)
+	done(served(r, rec, status, ti.Length))
+	return status
+}
+
+// served describes the response rec recorded; status is the handler's
+// answer (499 when the client went away before one was written).
+func served(r *http.Request, rec *recorder, status int, length int64) Served {
+	s := Served{Status: status, Bytes: rec.Bytes()}
+	if rec.Status() != 0 {
+		s.Status = rec.Status()
+	}
+	if r.Method != http.MethodGet {
+		return s
+	}
+	switch s.Status {
+	case http.StatusOK:
+		s.Complete = s.Bytes == length
+	case http.StatusPartialContent:
+		// bytes FIRST-LAST/TOTAL (a multipart answer has none: not complete)
+		var first, last, total int64
+		if _, err := fmt.Sscanf(rec.Header().Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &total); err == nil {
+			s.Complete = total == length && last == total-1 && s.Bytes == last-first+1
+		}
+	}
+	return s
+}
+
+// serveAdmitted answers an admitted target request.
+func (h *Handler) serveAdmitted(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, rm *repoMetrics, name string, ti tuf.TargetInfo) int {
+	c := h.Cache
 	immutable := name != ti.Path
 	if fullBody(r) {
 		if it := c.memoryHit(m.Name(), ti); it != nil {
@@ -247,7 +303,7 @@ func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mir
 		out, done = h.Shaper.Wrap(w, r)
 		defer done()
 	}
-	rec := NewRecorder(out)
+	rec := newRecorder(out)
 	if obj.File != nil {
 		http.ServeContent(rec, r, "", time.Time{}, obj.File)
 	} else {
@@ -258,19 +314,20 @@ func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mir
 }
 
 // admit asks the gate; when it refuses, admit answers and returns the
-// status. The default gate (nil or AllowAll) costs nothing.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, ti tuf.TargetInfo) (int, bool) {
+// status. When it allows, done is the gate's callback for the response (may
+// be nil). The default gate (nil or AllowAll) costs nothing.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, ti tuf.TargetInfo) (int, bool, func(Served)) {
 	switch h.Gate.(type) {
 	case nil, AllowAll:
-		return 0, true
+		return 0, true, nil
 	}
 	gr := GateRequest{Repo: m.Name(), Target: ti, Header: r.Header}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		gr.Remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	d := h.Gate.Admit(r.Context(), gr)
+	d, done := h.Gate.Admit(r.Context(), gr)
 	if d.Allow {
-		return 0, true
+		return 0, true, done
 	}
 	h.Cache.met.refusals.WithLabelValues(m.Name()).Inc()
 	status := d.Status
@@ -281,7 +338,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, t
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	plain(w, status, cmp.Or(d.Reason, "not now"))
-	return status, false
+	return status, false, nil
 }
 
 // Header values shared by every target response; never written to (a

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,14 +20,22 @@ import (
 func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 func sha512Hex(b []byte) string { s := sha512.Sum512(b); return hex.EncodeToString(s[:]) }
 
-func TestServeTarget(t *testing.T) {
-	data := bytes.Repeat([]byte("patch "), 1000)
+// patchEnv is an env whose repository lists one target, path, of 6000 bytes, with the
+// metadata verified; it returns the target's bytes and ETag too.
+func patchEnv(t *testing.T, path string) (e *env, data []byte, etag string) {
+	t.Helper()
+	data = bytes.Repeat([]byte("patch "), 1000)
 	repo := tuftest.New(t)
-	repo.AddTarget("dir/fix.bin", data)
+	repo.AddTarget(path, data)
 	repo.Publish()
-	e := newEnv(t, repo)
+	e = newEnv(t, repo)
 	e.refresh(t)
-	etag := `"` + sha256Hex(data) + `"`
+	return e, data, `"` + sha256Hex(data) + `"`
+}
+
+func TestServeTarget(t *testing.T) {
+	e, data, etag := patchEnv(t, "dir/fix.bin")
+	repo := e.repo
 
 	tests := []struct {
 		name       string
@@ -102,11 +111,80 @@ func TestServeMetadataByteForByte(t *testing.T) {
 
 type refuseGate struct{}
 
-func (refuseGate) Admit(_ context.Context, r cache.GateRequest) cache.Decision {
+func (refuseGate) Admit(_ context.Context, r cache.GateRequest) (cache.Decision, func(cache.Served)) {
 	if r.Target.Path == "closed.bin" {
-		return cache.Decision{Status: 503, RetryAfter: 90 * time.Second, Reason: "window opens at 22:00"}
+		return cache.Decision{Status: 503, RetryAfter: 90 * time.Second, Reason: "window opens at 22:00"}, func(cache.Served) {
+			panic("done called for a refused request")
+		}
 	}
-	return cache.Decision{Allow: true}
+	return cache.Decision{Allow: true}, nil
+}
+
+// servedGate admits everything and keeps what the handler reports to done.
+type servedGate struct {
+	mu     sync.Mutex
+	served []cache.Served
+}
+
+func (g *servedGate) Admit(context.Context, cache.GateRequest) (cache.Decision, func(cache.Served)) {
+	return cache.Decision{Allow: true}, func(s cache.Served) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.served = append(g.served, s)
+	}
+}
+
+// TestGateDone: the handler calls an admitting gate's done once per request with the
+// status and body bytes it sent, and says whether they reached the target's end.
+func TestGateDone(t *testing.T) {
+	e, data, etag := patchEnv(t, "fix.bin")
+	n := int64(len(data))
+
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		header []string
+		want   cache.Served
+	}{
+		{"whole", "GET", "fix.bin", nil, cache.Served{Status: 200, Bytes: n, Complete: true}},
+		{"whole again (memory)", "GET", "fix.bin", nil, cache.Served{Status: 200, Bytes: n, Complete: true}},
+		{"first part", "GET", "fix.bin", []string{"Range", "bytes=0-99"}, cache.Served{Status: 206, Bytes: 100}},
+		{"the rest", "GET", "fix.bin", []string{"Range", "bytes=100-"}, cache.Served{Status: 206, Bytes: n - 100, Complete: true}},
+		{"the last byte", "GET", "fix.bin", []string{"Range", "bytes=-1"}, cache.Served{Status: 206, Bytes: 1, Complete: true}},
+		{"two ranges", "GET", "fix.bin", []string{"Range", "bytes=0-1,5-"}, cache.Served{Status: 206, Bytes: -1}},
+		{"head", "HEAD", "fix.bin", nil, cache.Served{Status: 200}},
+		{"not modified", "GET", "fix.bin", []string{"If-None-Match", etag}, cache.Served{Status: 304}},
+		{"unsatisfiable range", "GET", "fix.bin", []string{"Range", "bytes=99999-"}, cache.Served{Status: 416, Bytes: -1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &servedGate{}
+			h := *e.handler
+			h.Gate = g
+			req := httptest.NewRequest(tc.method, "/repos/demo/targets/"+tc.path, nil)
+			req.RemoteAddr = "192.0.2.7:40000"
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				req.Header.Set(tc.header[i], tc.header[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req) // done runs before ServeHTTP returns
+			resp, body := rec.Result(), rec.Body.Bytes()
+			if len(g.served) != 1 {
+				t.Fatalf("%s %s: done called %d times, want once", tc.method, tc.path, len(g.served))
+			}
+			got := g.served[0]
+			if got.Status != resp.StatusCode {
+				t.Errorf("Served.Status = %d, the response's is %d", got.Status, resp.StatusCode)
+			}
+			if tc.want.Bytes < 0 { // the body's size is net/http's business: what was sent
+				tc.want.Bytes = int64(len(body))
+			}
+			if got != tc.want {
+				t.Errorf("%s %s %v: Served = %+v, want %+v", tc.method, tc.path, tc.header, got, tc.want)
+			}
+		})
+	}
 }
 
 type countingShaper struct {

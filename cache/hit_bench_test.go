@@ -202,6 +202,6 @@ func (w *discardWriter) ReadFrom(r io.Reader) (int64, error) {
 // cost of asking a real gate).
 type admitAll struct{}
 
-func (admitAll) Admit(context.Context, cache.GateRequest) cache.Decision {
-	return cache.Decision{Allow: true}
+func (admitAll) Admit(context.Context, cache.GateRequest) (cache.Decision, func(cache.Served)) {
+	return cache.Decision{Allow: true}, nil
 }

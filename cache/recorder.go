@@ -5,25 +5,25 @@ import (
 	"net/http"
 )
 
-// Recorder is an http.ResponseWriter that notes the status and the body bytes of the
+// recorder is an http.ResponseWriter that notes the status and the body bytes of the
 // response written through it. It passes ReadFrom on, so http.ServeContent over an
 // *os.File still reaches the connection's sendfile path, and Unwrap and Flush, for
-// http.ResponseController. The cache's handler and the rollout gate's delivery count
-// use it.
-type Recorder struct {
+// http.ResponseController. The handler counts served bytes and tells the Gate what it
+// sent (Served) with it.
+type recorder struct {
 	http.ResponseWriter
 	status int
 	n      int64
 }
 
-// NewRecorder records what is written to w.
-func NewRecorder(w http.ResponseWriter) *Recorder { return &Recorder{ResponseWriter: w} }
+// newRecorder records what is written to w.
+func newRecorder(w http.ResponseWriter) *recorder { return &recorder{ResponseWriter: w} }
 
 // Status is the status sent, 0 while nothing is.
-func (r *Recorder) Status() int { return r.status }
+func (r *recorder) Status() int { return r.status }
 
 // Code is the status sent, 200 while nothing is (what net/http sends then).
-func (r *Recorder) Code() int {
+func (r *recorder) Code() int {
 	if r.status == 0 {
 		return http.StatusOK
 	}
@@ -31,10 +31,10 @@ func (r *Recorder) Code() int {
 }
 
 // Bytes is the number of body bytes written.
-func (r *Recorder) Bytes() int64 { return r.n }
+func (r *recorder) Bytes() int64 { return r.n }
 
 // WriteHeader implements http.ResponseWriter.
-func (r *Recorder) WriteHeader(code int) {
+func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
@@ -42,7 +42,7 @@ func (r *Recorder) WriteHeader(code int) {
 }
 
 // Write implements http.ResponseWriter.
-func (r *Recorder) Write(p []byte) (int, error) {
+func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
@@ -52,7 +52,7 @@ func (r *Recorder) Write(p []byte) (int, error) {
 }
 
 // ReadFrom hands src to the underlying writer's ReadFrom (sendfile) when it has one.
-func (r *Recorder) ReadFrom(src io.Reader) (int64, error) {
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
@@ -68,10 +68,10 @@ func (r *Recorder) ReadFrom(src io.Reader) (int64, error) {
 }
 
 // Unwrap returns the underlying writer, for http.ResponseController.
-func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush flushes the underlying writer if it can.
-func (r *Recorder) Flush() {
+func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -59,7 +59,7 @@ func TestRecorder(t *testing.T) {
 				req.Header.Set("Range", tc.rangeHdr)
 			}
 			under := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
-			rec := NewRecorder(under)
+			rec := newRecorder(under)
 			tc.handler(rec, req)
 			if rec.Status() != tc.status || rec.Code() != tc.code || rec.Bytes() != tc.bytes {
 				t.Errorf("status %d code %d bytes %d, want %d %d %d", rec.Status(), rec.Code(), rec.Bytes(), tc.status, tc.code, tc.bytes)

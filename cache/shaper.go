@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // DefaultShapeChunk is the largest number of bytes a shaped download writes at once:
@@ -170,14 +172,16 @@ func NewShaper(cfg ShaperConfig, opts ShaperOptions) (*Shaper, error) {
 		s.clientKey = remoteIP
 	}
 	s.bufs.New = func() any { b := make([]byte, 16*s.chunk); return &b }
-	s.met = newShaperMetrics(s)
+	ms := metric.New(opts.Registerer, "shaper")
+	s.met = newShaperMetrics(s, ms)
 	s.site = s.newBudget("site", cfg.Site)
 	s.upstream = s.newBudget("upstream", cfg.Upstream)
 	for _, sc := range cfg.Segments {
 		s.segments = append(s.segments, s.newSegment(sc.Name, sc.Clients, sc.Rate))
 	}
 	s.other = s.newSegment("other", nil, 0)
-	if err := s.met.register(opts.Registerer); err != nil {
+	ms.Register(s.met) // its gauges read the budgets at scrape time: now they are built
+	if err := ms.Err(); err != nil {
 		return nil, fmt.Errorf("cache: shaper: %w", err)
 	}
 	s.mu.Lock()

@@ -1,12 +1,13 @@
 package cache
 
 import (
-	"errors"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // shaperMetrics are the shaper's Prometheus metrics. The caps and the schedule's
@@ -21,37 +22,19 @@ type shaperMetrics struct {
 	active    *prometheus.Desc
 }
 
-func newShaperMetrics(s *Shaper) *shaperMetrics {
+// newShaperMetrics makes the shaper's counters on ms; the caller registers the
+// shaperMetrics itself (the gauges read at scrape time) once s is built.
+func newShaperMetrics(s *Shaper, ms *metric.Set) *shaperMetrics {
 	return &shaperMetrics{
-		s: s,
-		served: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_shaper_served_bytes_total",
-			Help: "Bytes of target bodies served, by the client's segment (other: in no segment).",
-		}, []string{"segment"}),
-		upstream: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_shaper_upstream_bytes_total",
-			Help: "Bytes fetched from upstream through the upstream budget.",
-		}),
-		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_shaper_throttled_seconds_total",
-			Help: "Time downloads spent waiting for a budget (site, segment, client, upstream), summed over downloads.",
-		}, []string{"budget"}),
-		caps: prometheus.NewDesc("patchgate_shaper_cap_bytes_per_second",
-			"Current cap of a budget after the schedule's scaling; absent when the budget is not capped.",
-			[]string{"budget", "segment"}, nil),
-		percent: prometheus.NewDesc("patchgate_shaper_schedule_percent",
-			"Percent of the configured rates the schedule allows now.", nil, nil),
-		active: prometheus.NewDesc("patchgate_shaper_active_downloads",
-			"Shaped downloads in flight.", nil, nil),
+		s:         s,
+		served:    ms.CounterVec("served_bytes_total", "Bytes of target bodies served, by the client's segment (other: in no segment).", "segment"),
+		upstream:  ms.Counter("upstream_bytes_total", "Bytes fetched from upstream through the upstream budget."),
+		throttled: ms.CounterVec("throttled_seconds_total", "Time downloads spent waiting for a budget (site, segment, client, upstream), summed over downloads.", "budget"),
+		caps: ms.Desc("cap_bytes_per_second",
+			"Current cap of a budget after the schedule's scaling; absent when the budget is not capped.", "budget", "segment"),
+		percent: ms.Desc("schedule_percent", "Percent of the configured rates the schedule allows now."),
+		active:  ms.Desc("active_downloads", "Shaped downloads in flight."),
 	}
-}
-
-func (m *shaperMetrics) register(reg prometheus.Registerer) error {
-	var errs []error
-	for _, c := range []prometheus.Collector{m.served, m.upstream, m.throttled, m} {
-		errs = append(errs, reg.Register(c))
-	}
-	return errors.Join(errs...)
 }
 
 // Describe and Collect make the gauges read at scrape time.

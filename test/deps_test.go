@@ -16,7 +16,8 @@ const module = "github.com/patchgate/patchgate"
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
 // imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
 // project's and anything may import it; so are the other leaves: clock (real and fake
-// time), health (problems as data), conf (config values and problems) and agentapi (the
+// time), health (problems as data), conf (config values and problems), metric (Prometheus
+// metrics named patchgate_<subsystem>_<name> on a given registry) and agentapi (the
 // agent API's wire types, shared by agent and appliance/rollout). Only the wiring,
 // appliance, renders through appliance/web: the services expose their status as data.
 func allowed(from, to string) bool {
@@ -24,7 +25,7 @@ func allowed(from, to string) bool {
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 	leaf := func(p string) bool {
 		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf") ||
-			within(p, "agentapi")
+			within(p, "agentapi") || within(p, "metric")
 	}
 	switch {
 	case leaf(to): // crash-safe writes, time, health problems, config values and agent wire types, for every package

@@ -113,9 +113,3 @@ func Export(ctx context.Context, db *sql.DB, from, to time.Time, format string, 
 	cw.Flush()
 	return cw.Error()
 }
-
-func encodeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // Renderer draws a page template (web.Pages implements it).
@@ -100,28 +102,21 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	h.pages.Render(w, "audit.html", pg)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	encodeJSON(w, v)
-}
-
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	q, err := h.query(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	recs, err := h.log.Records(r.Context(), q)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		httpapi.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if recs == nil {
 		recs = []Record{}
 	}
-	writeJSON(w, http.StatusOK, recs)
+	httpapi.WriteJSON(w, http.StatusOK, recs)
 }
 
 func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
@@ -134,14 +129,14 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("format: want csv or json, got %q", format)
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	e := h.actor(r)
 	e.Action, e.Object = "audit.export", "audit"
 	e.Details = map[string]string{"from": q.From.Format(time.RFC3339), "to": q.To.Format(time.RFC3339), "format": format}
 	if err := h.log.Record(r.Context(), e); err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		httpapi.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	ct := map[string]string{"csv": "text/csv; charset=utf-8", "json": "application/json"}[format]
@@ -162,13 +157,13 @@ func (h *Handler) checkpoints(w http.ResponseWriter, r *http.Request) {
 	pub, _ := os.ReadFile(filepath.Join(h.log.dir, PublicKeyFile))
 	cps, err := ReadCheckpoints(filepath.Join(h.log.dir, CheckpointsFile))
 	if err != nil && !os.IsNotExist(unwrapAll(err)) {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		httpapi.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if cps == nil {
 		cps = []Checkpoint{}
 	}
-	writeJSON(w, http.StatusOK, CheckpointSet{PublicKeyPEM: string(pub), Checkpoints: cps})
+	httpapi.WriteJSON(w, http.StatusOK, CheckpointSet{PublicKeyPEM: string(pub), Checkpoints: cps})
 }
 
 func unwrapAll(err error) error {
@@ -184,10 +179,10 @@ func unwrapAll(err error) error {
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	rep, err := h.log.Verify(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		httpapi.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	httpapi.WriteJSON(w, http.StatusOK, rep)
 }
 
 // Verify checks the trail this Log writes (see the package function Verify).

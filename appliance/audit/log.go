@@ -107,7 +107,9 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Log, error) {
 	}
 	l := &Log{db: db, dir: opts.Dir, every: opts.CheckpointEvery, clock: opts.Clock, log: opts.Logger,
 		key: key, tree: newTree(), last: genesis}
-	l.m = newMetrics(opts.Registerer, l)
+	if l.m, err = newMetrics(opts.Registerer, l); err != nil {
+		return nil, fmt.Errorf("audit: metrics: %w", err)
+	}
 	path := filepath.Join(opts.Dir, RecordsFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {

@@ -1,6 +1,10 @@
 package audit
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
+)
 
 type metrics struct {
 	records     prometheus.Counter
@@ -9,23 +13,18 @@ type metrics struct {
 	latency     prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, l *Log) *metrics {
+func newMetrics(reg prometheus.Registerer, l *Log) (*metrics, error) {
+	s := metric.New(reg, "audit")
 	m := &metrics{
-		records: prometheus.NewCounter(prometheus.CounterOpts{Name: "patchgate_audit_records_total",
-			Help: "Audit records written (file synced and database committed)."}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "patchgate_audit_write_failures_total",
-			Help: "Audit writes that failed; the actions they guarded did not take effect."}),
-		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "patchgate_audit_checkpoints_total",
-			Help: "Signed audit checkpoints made."}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "patchgate_audit_write_duration_seconds",
-			Help: "Time to write one audit record, including fsync and commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		records:     s.Counter("records_total", "Audit records written (file synced and database committed)."),
+		failures:    s.Counter("write_failures_total", "Audit writes that failed; the actions they guarded did not take effect."),
+		checkpoints: s.Counter("checkpoints_total", "Signed audit checkpoints made."),
+		latency:     s.Histogram("write_duration_seconds", "Time to write one audit record, including fsync and commit.", prometheus.ExponentialBuckets(0.0005, 2, 14)),
 	}
-	if reg != nil {
-		reg.MustRegister(m.records, m.failures, m.checkpoints, m.latency,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "patchgate_audit_file_size_bytes",
-				Help: "Size of the append-only audit file."}, func() float64 { return float64(l.Stats().FileBytes) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "patchgate_audit_last_sequence",
-				Help: "Sequence number of the newest audit record."}, func() float64 { return float64(l.Stats().Records) }))
+	s.GaugeFunc("file_size_bytes", "Size of the append-only audit file.", func() float64 { return float64(l.Stats().FileBytes) })
+	s.GaugeFunc("last_sequence", "Sequence number of the newest audit record.", func() float64 { return float64(l.Stats().Records) })
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
-	return m
+	return m, nil
 }

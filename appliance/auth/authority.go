@@ -116,7 +116,11 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Authority, error) {
 	}
 	a := &Authority{db: db, policy: *p, clock: opts.Clock, log: opts.Logger, audit: opts.Audit, pages: opts.Pages,
 		argon: defaultArgon, sessions: map[string]*session{}, sources: map[string]*failures{}, usedSteps: map[string]int64{}}
-	a.m = newMetrics(opts.Registerer, a)
+	m, err := newMetrics(opts.Registerer, a)
+	if err != nil {
+		return nil, fmt.Errorf("auth: metrics: %w", err)
+	}
+	a.m = m
 	n, err := a.countUsers(ctx)
 	if err != nil {
 		return nil, err

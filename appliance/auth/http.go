@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // writeError answers an error: JSON {"error": msg} for API clients, a short page for
@@ -16,7 +18,7 @@ import (
 func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	if wantsJSON(r) || isForm(r) && r.Method != http.MethodGet && !acceptsHTML(r) {
-		writeJSON(w, code, map[string]string{"error": msg})
+		httpapi.WriteError(w, code, msg)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -30,17 +32,8 @@ func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		http.Error(w, "internal error encoding JSON", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
-}
+// writeJSON answers v as JSON (httpapi.WriteJSON).
+var writeJSON = httpapi.WriteJSON
 
 func isForm(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

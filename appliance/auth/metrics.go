@@ -1,6 +1,10 @@
 package auth
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
+)
 
 type metrics struct {
 	logins     *prometheus.CounterVec
@@ -8,23 +12,20 @@ type metrics struct {
 	breakGlass prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, a *Authority) *metrics {
+func newMetrics(reg prometheus.Registerer, a *Authority) (*metrics, error) {
+	s := metric.New(reg, "auth")
 	m := &metrics{
-		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchgate_auth_logins_total",
-			Help: "Login attempts by outcome (ok, bad_credentials, locked, bad_code, mfa_ok)."}, []string{"outcome"}),
-		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchgate_auth_denied_requests_total",
-			Help: "Admin requests refused, by reason (unauthenticated, forbidden, mfa_required, cross_origin, unknown_route)."}, []string{"reason"}),
-		breakGlass: prometheus.NewCounter(prometheus.CounterOpts{Name: "patchgate_auth_breakglass_elevations_total",
-			Help: "Break-glass elevations started."}),
+		logins:     s.CounterVec("logins_total", "Login attempts by outcome (ok, bad_credentials, locked, bad_code, mfa_ok).", "outcome"),
+		denied:     s.CounterVec("denied_requests_total", "Admin requests refused, by reason (unauthenticated, forbidden, mfa_required, cross_origin, unknown_route).", "reason"),
+		breakGlass: s.Counter("breakglass_elevations_total", "Break-glass elevations started."),
 	}
-	if reg != nil {
-		reg.MustRegister(m.logins, m.denied, m.breakGlass,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "patchgate_auth_sessions",
-				Help: "Live admin sessions."}, func() float64 {
-				a.mu.Lock()
-				defer a.mu.Unlock()
-				return float64(len(a.sessions))
-			}))
+	s.GaugeFunc("sessions", "Live admin sessions.", func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return float64(len(a.sessions))
+	})
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
-	return m
+	return m, nil
 }

@@ -3,12 +3,13 @@ package compliance
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // Renderer draws a page template (web.Pages implements it).
@@ -142,11 +143,7 @@ func (h *Handler) json(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(rep)
+	httpapi.WriteJSON(w, http.StatusOK, rep)
 }
 
 // csv writes the report as rows of section, key, metric, value.

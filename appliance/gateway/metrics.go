@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // metrics are the gateway's Prometheus metrics. Decisions and set sizes come from the
@@ -19,6 +21,8 @@ type metrics struct {
 	ignored      prometheus.Counter
 	lookups      *prometheus.CounterVec
 	logged       *prometheus.CounterVec
+	decisions    *prometheus.Desc // read from the kernel
+	sets         *prometheus.Desc
 
 	mu    sync.Mutex
 	stats stats // last read from the kernel
@@ -32,61 +36,26 @@ type stats struct {
 	segments []string
 }
 
-var (
-	decisionsDesc = prometheus.NewDesc("patchgate_gateway_decisions_total",
-		"Verdicts of the egress policy on new flows, from the nftables counters: path is output (the appliance's own traffic) or forward (a segment's), decision allowed or denied. Replies are not counted.",
-		[]string{"path", "segment", "decision"}, nil)
-	setDesc = prometheus.NewDesc("patchgate_gateway_set_elements",
-		"Addresses in a learned nftables set now, by segment (empty for the appliance itself) and family.",
-		[]string{"segment", "family"}, nil)
-)
-
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	s := metric.New(reg, "gateway")
 	m := &metrics{
-		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_gateway_applies_total",
-			Help: "Atomic applications of the whole ruleset (start, reload, repair), by result: ok or error.",
-		}, []string{"result"}),
-		applied: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "patchgate_gateway_ruleset_applied",
-			Help: "1 when the ruleset is in place, 0 when it could not be applied.",
-		}),
-		learned: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_gateway_learned_addresses_total",
-			Help: "Addresses written into a learned set (new or with a longer timeout), by segment (empty for the appliance itself).",
-		}, []string{"segment"}),
-		learnBatches: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "patchgate_gateway_learn_batch_elements",
-			Help:    "Set elements written per netlink batch of learned addresses.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 7),
-		}),
-		learnLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "patchgate_gateway_learn_seconds",
-			Help:    "Time from a DNS answer handed to the gateway to its addresses being in the set.",
-			Buckets: prometheus.ExponentialBuckets(0.00005, 3, 10),
-		}),
-		learnErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_gateway_learn_errors_total",
-			Help: "Netlink batches of learned addresses that failed.",
-		}),
-		ignored: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_gateway_answers_ignored_total",
-			Help: "DNS answers for segments the gateway does not route for.",
-		}),
-		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_gateway_egress_lookups_total",
-			Help: "Look-ups of egress host names (repositories, time servers), by result: ok or error.",
-		}, []string{"result"}),
-		logged: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_gateway_denied_logged_total",
-			Help: "Denied flows logged (read back from NFLOG, after the per-segment rate limit), by segment (empty for the appliance itself).",
-		}, []string{"segment"}),
+		applies:      s.CounterVec("applies_total", "Atomic applications of the whole ruleset (start, reload, repair), by result: ok or error.", "result"),
+		applied:      s.Gauge("ruleset_applied", "1 when the ruleset is in place, 0 when it could not be applied."),
+		learned:      s.CounterVec("learned_addresses_total", "Addresses written into a learned set (new or with a longer timeout), by segment (empty for the appliance itself).", "segment"),
+		learnBatches: s.Histogram("learn_batch_elements", "Set elements written per netlink batch of learned addresses.", prometheus.ExponentialBuckets(1, 4, 7)),
+		learnLatency: s.Histogram("learn_seconds", "Time from a DNS answer handed to the gateway to its addresses being in the set.", prometheus.ExponentialBuckets(0.00005, 3, 10)),
+		learnErrors:  s.Counter("learn_errors_total", "Netlink batches of learned addresses that failed."),
+		ignored:      s.Counter("answers_ignored_total", "DNS answers for segments the gateway does not route for."),
+		lookups:      s.CounterVec("egress_lookups_total", "Look-ups of egress host names (repositories, time servers), by result: ok or error.", "result"),
+		logged:       s.CounterVec("denied_logged_total", "Denied flows logged (read back from NFLOG, after the per-segment rate limit), by segment (empty for the appliance itself).", "segment"),
+		decisions: s.Desc("decisions_total",
+			"Verdicts of the egress policy on new flows, from the nftables counters: path is output (the appliance's own traffic) or forward (a segment's), decision allowed or denied. Replies are not counted.",
+			"path", "segment", "decision"),
+		sets: s.Desc("set_elements", "Addresses in a learned nftables set now, by segment (empty for the appliance itself) and family.", "segment", "family"),
 	}
-	for _, c := range []prometheus.Collector{m.applies, m.applied, m.learned, m.learnBatches,
-		m.learnLatency, m.learnErrors, m.ignored, m.lookups, m.logged, m} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	s.Register(m) // the kernel-read metrics
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -99,8 +68,8 @@ func (m *metrics) setStats(s stats) {
 
 // Describe implements prometheus.Collector for the kernel-read metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- decisionsDesc
-	ch <- setDesc
+	ch <- m.decisions
+	ch <- m.sets
 }
 
 // Collect implements prometheus.Collector.
@@ -112,7 +81,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	counter := func(name, path, seg, decision string) {
-		ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue,
+		ch <- prometheus.MustNewConstMetric(m.decisions, prometheus.CounterValue,
 			float64(s.counters[name].Packets), path, seg, decision)
 	}
 	counter(outputAllowed, "output", "", "allowed")
@@ -130,6 +99,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		if set.V6 {
 			fam = "ipv6"
 		}
-		ch <- prometheus.MustNewConstMetric(setDesc, prometheus.GaugeValue, float64(s.sizes[set.Name]), set.Segment, fam)
+		ch <- prometheus.MustNewConstMetric(m.sets, prometheus.GaugeValue, float64(s.sizes[set.Name]), set.Segment, fam)
 	}
 }

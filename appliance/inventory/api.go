@@ -3,11 +3,12 @@ package inventory
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // API serves the inventory's JSON API on the admin listener:
@@ -46,27 +47,11 @@ func FilterFrom(q url.Values) Filter {
 		NewOnly: q.Get("new") == "1" || q.Get("new") == "true", Query: q.Get("q")}
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		http.Error(w, "internal error encoding JSON", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
 func (a API) list(w http.ResponseWriter, r *http.Request) {
 	assets, err := a.Inv.List(r.Context(), FilterFrom(r.URL.Query()))
 	if err != nil {
 		a.Inv.log.Error("inventory api: list", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the inventory")
+		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the inventory")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -78,7 +63,7 @@ func (a API) csv(w http.ResponseWriter, r *http.Request) {
 	assets, err := a.Inv.List(r.Context(), FilterFrom(r.URL.Query()))
 	if err != nil {
 		a.Inv.log.Error("inventory api: csv", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the inventory")
+		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the inventory")
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -91,12 +76,12 @@ func (a API) get(w http.ResponseWriter, r *http.Request) {
 	as, err := a.Inv.Get(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, "no such asset")
+		httpapi.WriteError(w, http.StatusNotFound, "no such asset")
 	case err != nil:
 		a.Inv.log.Error("inventory api: get", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the asset")
+		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the asset")
 	default:
-		writeJSON(w, http.StatusOK, as)
+		httpapi.WriteJSON(w, http.StatusOK, as)
 	}
 }
 
@@ -111,16 +96,14 @@ func (a API) update(w http.ResponseWriter, r *http.Request) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&attrs); err != nil {
-			writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		if err := httpapi.DecodeJSON(w, r, &attrs, 64<<10); err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
 			return
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			writeError(w, http.StatusBadRequest, "form: "+err.Error())
+			httpapi.WriteError(w, http.StatusBadRequest, "form: "+err.Error())
 			return
 		}
 		b, _ := json.Marshal(formAttrs(r.PostForm))
@@ -129,7 +112,7 @@ func (a API) update(w http.ResponseWriter, r *http.Request) {
 			ret = v
 		}
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, "want application/json or a form")
+		httpapi.WriteError(w, http.StatusUnsupportedMediaType, "want application/json or a form")
 		return
 	}
 	by := "admin"
@@ -150,18 +133,18 @@ func (a API) update(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, ret, http.StatusSeeOther)
 				return
 			}
-			writeJSON(w, http.StatusOK, after)
+			httpapi.WriteJSON(w, http.StatusOK, after)
 			return
 		}
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, "no such asset")
+		httpapi.WriteError(w, http.StatusNotFound, "no such asset")
 	case errors.Is(err, ErrInvalid):
-		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "inventory: update "+id+": "))
+		httpapi.WriteError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "inventory: update "+id+": "))
 	default:
 		a.Inv.log.Error("inventory api: update", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not update the asset")
+		httpapi.WriteError(w, http.StatusInternalServerError, "could not update the asset")
 	}
 }
 
@@ -235,35 +218,35 @@ func (a API) sightings(w http.ResponseWriter, r *http.Request) {
 	s, err := a.Inv.Sightings(r.Context(), 500)
 	if err != nil {
 		a.Inv.log.Error("inventory api: sightings", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read sightings")
+		httpapi.WriteError(w, http.StatusInternalServerError, "could not read sightings")
 		return
 	}
 	if s == nil {
 		s = []Sighting{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sightings": s})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"sightings": s})
 }
 
 func (a API) scanStatus(w http.ResponseWriter, r *http.Request) {
 	if a.Discovery == nil {
-		writeError(w, http.StatusServiceUnavailable, "discovery is not configured")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "discovery is not configured")
 		return
 	}
-	writeJSON(w, http.StatusOK, a.Discovery.Status())
+	httpapi.WriteJSON(w, http.StatusOK, a.Discovery.Status())
 }
 
 func (a API) scanNow(w http.ResponseWriter, r *http.Request) {
 	if a.Discovery == nil {
-		writeError(w, http.StatusServiceUnavailable, "discovery is not configured")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "discovery is not configured")
 		return
 	}
 	if err := a.Discovery.ScanNow(); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
+		httpapi.WriteError(w, http.StatusConflict, err.Error())
 		return
 	}
 	if ret := r.FormValue("return"); strings.HasPrefix(ret, "/") && !strings.HasPrefix(ret, "//") {
 		http.Redirect(w, r, ret, http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scan started"})
+	httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "scan started"})
 }

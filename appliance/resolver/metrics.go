@@ -5,6 +5,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // metrics are the resolver's Prometheus metrics; README.md lists them.
@@ -29,70 +31,26 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, entries func() float64) (*metrics, error) {
+	s := metric.New(reg, "resolver")
 	m := &metrics{
-		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_resolver_queries_total",
-			Help: "DNS queries answered, by decision (allowed, rewritten, blocked, refused) and response code.",
-		}, []string{"decision", "rcode"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "patchgate_resolver_query_duration_seconds",
-			Help:    "Time from reading a query to writing its answer, by decision.",
-			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
-		}, []string{"decision"}),
-		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_resolver_cache_hits_total",
-			Help: "Allowed queries answered from the answer cache.",
-		}),
-		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_resolver_cache_misses_total",
-			Help: "Allowed queries that had to be forwarded upstream.",
-		}),
-		cacheEntries: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "patchgate_resolver_cache_entries",
-			Help: "Answers in the cache (expired ones not yet dropped included).",
-		}, entries),
-		upstreamErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_resolver_upstream_errors_total",
-			Help: "Failed upstream exchanges, by upstream and kind (timeout, network, rcode, bad_answer).",
-		}, []string{"upstream", "kind"}),
-		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "patchgate_resolver_upstream_up",
-			Help: "1 when the upstream answers (health checks and queries), else 0.",
-		}, []string{"upstream"}),
-		prefetches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_resolver_prefetches_total",
-			Help: "Popular cached answers refreshed before they expired.",
-		}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_resolver_dropped_total",
-			Help: "Packets not answered, by reason (malformed, response, overload, tcp_limit).",
-		}, []string{"reason"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_resolver_list_reloads_total",
-			Help: "List (re)loads, by result (ok, error: the previous lists were kept).",
-		}, []string{"result"}),
-		listEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "patchgate_resolver_list_entries",
-			Help: "Entries (names and wildcards) in each loaded list.",
-		}, []string{"list"}),
-		events: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_resolver_blocked_events_total",
-			Help: "Blocked-query bursts (one device, one name, one event window) reported.",
-		}),
-		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "patchgate_resolver_tcp_connections",
-			Help: "Open client TCP connections.",
-		}),
-		rebinding: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_resolver_rebinding_blocked_total",
-			Help: "Answers for public names that lost site addresses (DNS rebinding), by segment.",
-		}, []string{"segment"}),
+		queries: s.CounterVec("queries_total", "DNS queries answered, by decision (allowed, rewritten, blocked, refused) and response code.", "decision", "rcode"),
+		latency: s.HistogramVec("query_duration_seconds", "Time from reading a query to writing its answer, by decision.",
+			[]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}, "decision"),
+		cacheHits:    s.Counter("cache_hits_total", "Allowed queries answered from the answer cache."),
+		cacheMisses:  s.Counter("cache_misses_total", "Allowed queries that had to be forwarded upstream."),
+		cacheEntries: s.GaugeFunc("cache_entries", "Answers in the cache (expired ones not yet dropped included).", entries),
+		upstreamErrs: s.CounterVec("upstream_errors_total", "Failed upstream exchanges, by upstream and kind (timeout, network, rcode, bad_answer).", "upstream", "kind"),
+		upstreamUp:   s.GaugeVec("upstream_up", "1 when the upstream answers (health checks and queries), else 0.", "upstream"),
+		prefetches:   s.Counter("prefetches_total", "Popular cached answers refreshed before they expired."),
+		dropped:      s.CounterVec("dropped_total", "Packets not answered, by reason (malformed, response, overload, tcp_limit).", "reason"),
+		reloads:      s.CounterVec("list_reloads_total", "List (re)loads, by result (ok, error: the previous lists were kept).", "result"),
+		listEntries:  s.GaugeVec("list_entries", "Entries (names and wildcards) in each loaded list.", "list"),
+		events:       s.Counter("blocked_events_total", "Blocked-query bursts (one device, one name, one event window) reported."),
+		tcpConns:     s.Gauge("tcp_connections", "Open client TCP connections."),
+		rebinding:    s.CounterVec("rebinding_blocked_total", "Answers for public names that lost site addresses (DNS rebinding), by segment.", "segment"),
 	}
-	for _, c := range []prometheus.Collector{m.rebinding, m.queries, m.latency, m.cacheHits, m.cacheMisses, m.cacheEntries,
-		m.upstreamErrs, m.upstreamUp, m.prefetches, m.dropped, m.reloads, m.listEntries, m.events, m.tcpConns} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("resolver: register metrics: %w", err)
-		}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("resolver: register metrics: %w", err)
 	}
 	for d := range m.fast {
 		name := Decision(d).String()

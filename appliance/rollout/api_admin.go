@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // ActorFunc names the person (or API token) behind an admin request, or refuses it.
@@ -174,7 +175,7 @@ func (a *API) get(fn func(r *http.Request) (any, error)) http.HandlerFunc {
 			fail(w, a.log, err, 0)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		httpapi.WriteJSON(w, http.StatusOK, v)
 	}
 }
 
@@ -184,12 +185,12 @@ func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.H
 	return func(w http.ResponseWriter, r *http.Request) {
 		actor, err := a.actor(r)
 		if err != nil {
-			writeJSON(w, http.StatusForbidden, agentapi.Error{Error: err.Error()})
+			httpapi.WriteJSON(w, http.StatusForbidden, agentapi.Error{Error: err.Error()})
 			return
 		}
 		v, err := fn(r, actor)
-		if errors.Is(err, errTooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, agentapi.Error{Error: err.Error()})
+		if errors.Is(err, httpapi.ErrTooLarge) {
+			httpapi.WriteJSON(w, http.StatusRequestEntityTooLarge, agentapi.Error{Error: err.Error()})
 			return
 		}
 		if err != nil {
@@ -200,7 +201,7 @@ func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.H
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		httpapi.WriteJSON(w, http.StatusOK, v)
 	}
 }
 

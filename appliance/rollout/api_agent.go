@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 // maxBody bounds every API request body.
@@ -34,17 +34,6 @@ func remoteAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error": "internal error encoding the response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
 }
 
 // fail writes err as a JSON error with the status its kind calls for. Errors that are
@@ -71,27 +60,24 @@ func fail(w http.ResponseWriter, log *slog.Logger, err error, retry time.Duratio
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(seconds(retry), 10))
 	}
-	writeJSON(w, code, agentapi.Error{Error: msg, RetryAfterSeconds: seconds(retry)})
+	httpapi.WriteJSON(w, code, agentapi.Error{Error: msg, RetryAfterSeconds: seconds(retry)})
 }
 
-// decode reads a JSON body of at most maxBody bytes into v; unknown fields are ignored.
+// decode reads a JSON body of at most maxBody bytes into v; unknown fields are ignored
+// (the agent API promises so; see README.md).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	if err := json.NewDecoder(body).Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errTooLarge
+	if err := httpapi.DecodeJSONLenient(w, r, v, maxBody); err != nil {
+		if errors.Is(err, httpapi.ErrTooLarge) {
+			return err
 		}
 		return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
 	}
 	return nil
 }
 
-var errTooLarge = errors.New("request body larger than 1 MiB")
-
 func failDecode(w http.ResponseWriter, log *slog.Logger, err error) {
-	if errors.Is(err, errTooLarge) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, agentapi.Error{Error: err.Error()})
+	if errors.Is(err, httpapi.ErrTooLarge) {
+		httpapi.WriteJSON(w, http.StatusRequestEntityTooLarge, agentapi.Error{Error: err.Error()})
 		return
 	}
 	fail(w, log, err, 0)
@@ -105,7 +91,7 @@ func (e *Engine) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	ag, cred, err := e.Enroll(r.Context(), req.Token, req.Facts, remoteAddr(r))
 	if errors.Is(err, ErrUnauthenticated) {
-		writeJSON(w, http.StatusForbidden, agentapi.Error{Error: "enrolment token unknown, expired, revoked or used up"})
+		httpapi.WriteJSON(w, http.StatusForbidden, agentapi.Error{Error: "enrolment token unknown, expired, revoked or used up"})
 		return
 	}
 	if err != nil {
@@ -113,7 +99,7 @@ func (e *Engine) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.log.Info("rollout: agent enrolled", "agent", ag.ID, "hostname", ag.Hostname, "ring", ag.Ring, "addr", ag.LastAddr)
-	writeJSON(w, http.StatusOK, agentapi.EnrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)})
+	httpapi.WriteJSON(w, http.StatusOK, agentapi.EnrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)})
 }
 
 // withAgent authenticates the agent's Bearer credential.
@@ -122,7 +108,7 @@ func (e *Engine) withAgent(h func(http.ResponseWriter, *http.Request, *Agent)) h
 		cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="patchgate-agent"`)
-			writeJSON(w, http.StatusUnauthorized, agentapi.Error{Error: "missing Authorization: Bearer <credential>"})
+			httpapi.WriteJSON(w, http.StatusUnauthorized, agentapi.Error{Error: "missing Authorization: Bearer <credential>"})
 			return
 		}
 		ag, err := e.Authenticate(r.Context(), strings.TrimSpace(cred))
@@ -150,7 +136,7 @@ func (e *Engine) handleCheckIn(w http.ResponseWriter, r *http.Request, ag *Agent
 		fail(w, e.log, err, 0)
 		return
 	}
-	writeJSON(w, http.StatusOK, agentapi.OffersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+	httpapi.WriteJSON(w, http.StatusOK, agentapi.OffersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
 }
 
 func (e *Engine) handleOffers(w http.ResponseWriter, r *http.Request, ag *Agent) {
@@ -159,7 +145,7 @@ func (e *Engine) handleOffers(w http.ResponseWriter, r *http.Request, ag *Agent)
 		fail(w, e.log, err, 0)
 		return
 	}
-	writeJSON(w, http.StatusOK, agentapi.OffersResponse{Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+	httpapi.WriteJSON(w, http.StatusOK, agentapi.OffersResponse{Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
 }
 
 func pathID(r *http.Request) (int64, error) {
@@ -186,7 +172,7 @@ func (e *Engine) handleProgress(w http.ResponseWriter, r *http.Request, ag *Agen
 		fail(w, e.log, err, wait)
 		return
 	}
-	writeJSON(w, http.StatusOK, agentapi.ProgressResponse{State: string(d.State)})
+	httpapi.WriteJSON(w, http.StatusOK, agentapi.ProgressResponse{State: string(d.State)})
 }
 
 func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent) {
@@ -205,5 +191,5 @@ func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent
 		fail(w, e.log, err, 0)
 		return
 	}
-	writeJSON(w, http.StatusOK, agentapi.OutcomeResponse{State: string(d.State), Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, RetryAt: d.RetryAt.UTC()})
+	httpapi.WriteJSON(w, http.StatusOK, agentapi.OutcomeResponse{State: string(d.State), Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, RetryAt: d.RetryAt.UTC()})
 }

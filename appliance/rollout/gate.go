@@ -11,13 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/patchgate/patchgate/cache"
 )
 
 // Gate is the serving gate: it decides, for each target request, whether the device
-// asking may have the target now. It implements cache.Gate. It is safe for concurrent
-// use.
+// asking may have the target now, and counts complete downloads as delivered. The
+// appliance puts it in front of the cache. It is safe for concurrent use.
 type Gate struct{ e *Engine }
 
 // Gate returns the engine's serving gate.
@@ -241,37 +239,24 @@ func (e *Engine) deploymentFor(ctx context.Context, r *Rollout, a Asset, ring st
 	return d, err
 }
 
-// Admit implements cache.Gate.
-func (g *Gate) Admit(ctx context.Context, req cache.GateRequest) cache.Decision {
-	d := g.Decide(ctx, Request{Repo: req.Repo, Path: req.Target.Path, Addr: req.Remote.Addr(), Authorization: req.Header.Get("Authorization")})
-	if t, ok := ctx.Value(trackKey{}).(*tracked); ok && d.Allow {
-		t.deployment, t.repo, t.path = d.DeploymentID, req.Repo, req.Target.Path
+// Admit decides req like Decide. When the request is allowed for a deployment, done
+// is not nil: call it once the response is sent, with whether it carried the target
+// through its end (a whole body, or the last range of a resumed download); a complete
+// download counts toward the deployment's delivery (agentless devices have nothing
+// else to report it).
+func (g *Gate) Admit(ctx context.Context, req Request) (d Decision, done func(complete bool)) {
+	d = g.Decide(ctx, req)
+	if !d.Allow || d.DeploymentID == 0 {
+		return d, nil
 	}
-	return cache.Decision{Allow: d.Allow, Status: d.Status, RetryAfter: d.RetryAfter, Reason: d.Reason}
-}
-
-// Track wraps the distribution handler so that a completed download of an admitted
-// target counts as delivered. Downloads are complete when a 200 response carried the
-// whole body, or a 206 response carried the last byte of the target.
-func (g *Gate) Track(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t := &tracked{}
-		rec := cache.NewRecorder(w)
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), trackKey{}, t)))
-		if t.deployment == 0 || r.Method != http.MethodGet || !complete(rec) {
+	return d, func(complete bool) {
+		if !complete {
 			return
 		}
-		if err := g.e.delivered(context.WithoutCancel(r.Context()), t.deployment, t.path); err != nil {
-			g.e.log.Warn("rollout: record a delivery", "deployment", t.deployment, "path", t.path, "err", err)
+		if err := g.e.delivered(context.WithoutCancel(ctx), d.DeploymentID, req.Path); err != nil {
+			g.e.log.Warn("rollout: record a delivery", "deployment", d.DeploymentID, "path", req.Path, "err", err)
 		}
-	})
-}
-
-type trackKey struct{}
-
-type tracked struct {
-	deployment int64
-	repo, path string
+	}
 }
 
 // delivered records that path of deployment id was downloaded completely; once every
@@ -306,22 +291,4 @@ func (e *Engine) delivered(ctx context.Context, id int64, path string) error {
 		return nil
 	})
 	return err
-}
-
-// complete reports whether the response delivered the whole target or its end.
-func complete(c *cache.Recorder) bool {
-	h := c.Header()
-	switch c.Status() {
-	case http.StatusOK:
-		n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
-		return err == nil && n == c.Bytes()
-	case http.StatusPartialContent:
-		// bytes FIRST-LAST/TOTAL
-		var first, last, total int64
-		if _, err := fmt.Sscanf(h.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &total); err != nil {
-			return false
-		}
-		return last == total-1 && c.Bytes() == last-first+1
-	}
-	return false
 }

@@ -2,20 +2,12 @@ package rollout
 
 import (
 	"context"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/patchgate/patchgate/agentapi"
-	"github.com/patchgate/patchgate/cache"
-	"github.com/patchgate/patchgate/tuf"
-	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
 func TestGateDecisions(t *testing.T) {
@@ -157,102 +149,56 @@ func TestGateDecisions(t *testing.T) {
 	}
 }
 
-// TestGateThroughCache puts the gate in front of the real cache over a real TUF
-// repository (tuftest): a refused device gets no byte and a Retry-After, an admitted
-// one the verified target, and a completed download counts as delivered; an
-// interrupted one does not.
-func TestGateThroughCache(t *testing.T) {
-	content := strings.Repeat("firmware 2.0 ", 5000)
-	repo := tuftest.New(t)
-	repo.AddTarget("fw/fw-2.0.bin", []byte(content))
-	repo.Publish()
+// TestGateAdmitDone: a refused device gets a Retry-After and no done callback; an
+// admitted one a done callback, and a completed download counts as delivered; an
+// interrupted one does not. (The cache reports "complete": cache.TestGateDone; the
+// appliance wires the two: appliance.TestRolloutWiring.)
+func TestGateAdmitDone(t *testing.T) {
+	ctx := context.Background()
 	v := newEnv(t)
 	v.devices()
-	srv := cacheServer(t, repo, v.e.Gate())
 	rel := v.release(t, Release{})
 	r := v.scheduled(t, pilotCore(rel.ID))
 	v.tick(t)
 
-	get := func(addr, rangeHdr string) *http.Response {
+	admit := func(t *testing.T, id string) (Decision, func(bool)) {
 		t.Helper()
-		req := httptest.NewRequest("GET", srv.url+"/repos/demo/targets/fw/fw-2.0.bin", nil)
-		req.RemoteAddr = addr + ":40000"
-		if rangeHdr != "" {
-			req.Header.Set("Range", rangeHdr)
-		}
-		rec := httptest.NewRecorder()
-		srv.h.ServeHTTP(rec, req)
-		return rec.Result()
+		return v.e.Gate().Admit(ctx, Request{Repo: "demo", Path: "fw/fw-2.0.bin", Addr: netip.MustParseAddr(deviceAddrs[id])})
 	}
-	resp := get(deviceAddrs["p1"], "")
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "36000" {
-		t.Fatalf("outside the window: %d Retry-After %q, want 503 36000", resp.StatusCode, resp.Header.Get("Retry-After"))
+	d, done := admit(t, "p1")
+	if d.Allow || d.Status != 503 || d.RetryAfter != 10*time.Hour || done != nil {
+		t.Fatalf("outside the window: %+v (done %v), want 503 Retry-After 10h (36000 s) and no done", d, done != nil)
 	}
 	v.clk.Set(start.Add(10 * time.Hour))
 	// An interrupted download (first half) is not a delivery; the resumed rest is.
-	resp = get(deviceAddrs["p1"], "bytes=0-99")
-	if resp.StatusCode != 206 {
-		t.Fatalf("range in the window: %d", resp.StatusCode)
+	d, done = admit(t, "p1")
+	if !d.Allow || done == nil {
+		t.Fatalf("range in the window: %+v (done %v), want allowed with done", d, done != nil)
 	}
+	done(false)
 	if d := v.deployment(t, r.ID, "p1"); d.State != DepDownloading {
 		t.Fatalf("after a partial download: %s, want downloading", d.State)
 	}
-	resp = get(deviceAddrs["p1"], "bytes=100-")
-	if resp.StatusCode != 206 {
-		t.Fatalf("resume: %d", resp.StatusCode)
+	d, done = admit(t, "p1")
+	if !d.Allow || done == nil {
+		t.Fatalf("resume: %+v (done %v)", d, done != nil)
 	}
+	done(true)
 	if d := v.deployment(t, r.ID, "p1"); d.State != DepDownloaded || len(d.Delivered) != 1 {
 		t.Fatalf("after the rest: %s delivered %v, want downloaded", d.State, d.Delivered)
 	}
-	resp = get(deviceAddrs["p2"], "")
-	if resp.StatusCode != 200 || resp.ContentLength != int64(len(content)) {
-		t.Fatalf("whole download: %d length %d", resp.StatusCode, resp.ContentLength)
+	d, done = admit(t, "p2")
+	if !d.Allow || done == nil {
+		t.Fatalf("whole download: %+v (done %v)", d, done != nil)
 	}
+	done(true)
 	if d := v.deployment(t, r.ID, "p2"); d.State != DepDownloaded {
 		t.Fatalf("after a whole download: %s, want downloaded", d.State)
 	}
-	if resp := get(deviceAddrs["c1"], ""); resp.StatusCode != 503 {
-		t.Fatalf("core device: %d, want 503", resp.StatusCode)
+	if d, done := admit(t, "c1"); d.Status != 503 || done != nil {
+		t.Fatalf("core device: %+v (done %v), want 503 and no done", d, done != nil)
 	}
 	if got := value(t, v.e.met.gate.WithLabelValues("serve")); got != 3 {
 		t.Errorf("patchgate_rollout_gate_decisions_total{decision=serve} = %v, want 3", got)
 	}
-}
-
-type cacheSrv struct {
-	url string
-	h   http.Handler
-}
-
-// cacheServer is the cache package's Handler over a mirror of repo, with gate, wrapped
-// in gate.Track as the appliance wires it.
-func cacheServer(t *testing.T, repo *tuftest.Repo, gate *Gate) cacheSrv {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	c, m := newCache(t, repo, reg)
-	if err := m.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h := gate.Track(&cacheHandler{Cache: c, Gate: gate})
-	return cacheSrv{url: "http://patchgate.test", h: h}
-}
-
-type cacheHandler = cache.Handler
-
-// newCache is a real cache over a mirror named "demo" of repo.
-func newCache(t *testing.T, repo *tuftest.Repo, reg *prometheus.Registry) (*cache.Cache, *tuf.Mirror) {
-	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	m, err := tuf.NewMirror(tuf.MirrorConfig{Name: "demo", MetadataURL: repo.MetadataURL(), TargetsURL: repo.TargetsURL(),
-		TrustedRoot: repo.Root(), StateDir: t.TempDir(), Retries: 1, RetryBackoff: time.Millisecond}, tuf.Options{Logger: log, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(cache.Config{Dir: t.TempDir(), RetryBackoff: time.Millisecond, StallTimeout: 5 * time.Second}, []*tuf.Mirror{m},
-		cache.Options{Logger: log, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, m
 }

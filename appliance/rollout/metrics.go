@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // metrics are the engine's Prometheus metrics. The gauges are refreshed on every tick.
@@ -13,23 +15,15 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, _ *Engine) (*metrics, error) {
+	ms := metric.New(reg, "rollout")
 	m := &metrics{
-		rollouts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "patchgate_rollout_rollouts",
-			Help: "Rollouts by state.",
-		}, []string{"state"}),
-		deployments: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "patchgate_rollout_deployments",
-			Help: "Deployments (device x release) by state.",
-		}, []string{"state"}),
-		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "patchgate_rollout_overdue_assets",
-			Help: "Devices past the SLA deadline of a release they do not have yet, by the release's severity.",
-		}, []string{"severity"}),
-		gate: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_rollout_gate_decisions_total",
-			Help: "Serving gate decisions: serve, later (503), refused (403), unauthenticated (401), error.",
-		}, []string{"decision"}),
+		rollouts:    ms.GaugeVec("rollouts", "Rollouts by state.", "state"),
+		deployments: ms.GaugeVec("deployments", "Deployments (device x release) by state.", "state"),
+		overdue:     ms.GaugeVec("overdue_assets", "Devices past the SLA deadline of a release they do not have yet, by the release's severity.", "severity"),
+		gate:        ms.CounterVec("gate_decisions_total", "Serving gate decisions: serve, later (503), refused (403), unauthenticated (401), error.", "decision"),
+	}
+	if err := ms.Err(); err != nil {
+		return nil, err
 	}
 	for _, s := range States {
 		m.rollouts.WithLabelValues(string(s))
@@ -42,13 +36,6 @@ func newMetrics(reg prometheus.Registerer, _ *Engine) (*metrics, error) {
 	}
 	for _, d := range []string{"serve", "later", "refused", "unauthenticated", "error"} {
 		m.gate.WithLabelValues(d)
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rollouts, m.deployments, m.overdue, m.gate} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return m, nil
 }

@@ -426,31 +426,6 @@ func (s *Service) Status() Status {
 	return st
 }
 
-type metrics struct {
-	available, staged prometheus.Gauge
-	requests          *prometheus.CounterVec
-	results           *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		available: prometheus.NewGauge(prometheus.GaugeOpts{Name: "patchgate_selfupdate_available",
-			Help: "1 when the update repository publishes an appliance version newer than the running one."}),
-		staged: prometheus.NewGauge(prometheus.GaugeOpts{Name: "patchgate_selfupdate_staged",
-			Help: "1 when a newer appliance version's files are verified and pinned in the cache."}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchgate_selfupdate_requests_total",
-			Help: "Install and rollback requests handed to the installer, by action."}, []string{"action"}),
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchgate_selfupdate_results_total",
-			Help: "Installer results recorded, by action and result (ok, failed)."}, []string{"action", "result"}),
-	}
-	for _, c := range []prometheus.Collector{m.available, m.staged, m.requests, m.results} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
 func boolFloat(b bool) float64 {
 	if b {
 		return 1

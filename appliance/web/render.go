@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
 //go:embed templates static
@@ -42,14 +44,14 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", p.status)
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, p.src.Status(r.Context()))
+		httpapi.WriteJSON(w, http.StatusOK, p.src.Status(r.Context()))
 	})
 }
 
 func (p *Pages) status(w http.ResponseWriter, r *http.Request) {
 	st := p.src.Status(r.Context())
 	if WantsJSON(r) {
-		WriteJSON(w, http.StatusOK, st)
+		httpapi.WriteJSON(w, http.StatusOK, st)
 		return
 	}
 	p.Render(w, "status.html", st)
@@ -122,19 +124,6 @@ func WantsJSON(r *http.Request) bool {
 		}
 	}
 	return best == "application/json"
-}
-
-// WriteJSON writes v as indented JSON with status code.
-func WriteJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		http.Error(w, "internal error encoding JSON", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }

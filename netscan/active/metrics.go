@@ -2,6 +2,8 @@ package active
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // Metrics counts what scans do. Create it once per registry; it is safe
@@ -16,33 +18,16 @@ type Metrics struct {
 
 // NewMetrics registers the active scan metrics on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	s := metric.New(reg, "netscan")
 	m := &Metrics{
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_probe_packets_total",
-			Help: "Packets sent by active probes (as charged to the rate caps), by probe.",
-		}, []string{"probe"}),
-		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_scans_total",
-			Help: "Active scans run, by result (ok, error, canceled).",
-		}, []string{"result"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "patchgate_netscan_scan_duration_seconds",
-			Help:    "Wall time of active scans.",
-			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800},
-		}),
-		live: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "patchgate_netscan_live_hosts",
-			Help: "Live hosts found by the last active scan.",
-		}),
-		excluded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "patchgate_netscan_excluded_hosts_total",
-			Help: "Addresses skipped because an exclusion matched.",
-		}),
+		packets:  s.CounterVec("probe_packets_total", "Packets sent by active probes (as charged to the rate caps), by probe.", "probe"),
+		scans:    s.CounterVec("scans_total", "Active scans run, by result (ok, error, canceled).", "result"),
+		duration: s.Histogram("scan_duration_seconds", "Wall time of active scans.", []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800}),
+		live:     s.Gauge("live_hosts", "Live hosts found by the last active scan."),
+		excluded: s.Counter("excluded_hosts_total", "Addresses skipped because an exclusion matched."),
 	}
-	for _, c := range []prometheus.Collector{m.packets, m.scans, m.duration, m.live, m.excluded} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

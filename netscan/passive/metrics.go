@@ -2,6 +2,8 @@ package passive
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/metric"
 )
 
 // Metrics counts what every Capture of one process saw, by interface.
@@ -16,32 +18,16 @@ type Metrics struct {
 
 // NewMetrics registers the passive capture metrics on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	s := metric.New(reg, "netscan")
 	m := &Metrics{
-		seen: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_frames_seen_total",
-			Help: "Frames read from the capture socket (after the BPF filter).",
-		}, []string{"iface"}),
-		decoded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_frames_decoded_total",
-			Help: "Frames that yielded at least one observation.",
-		}, []string{"iface"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_frames_dropped_total",
-			Help: "Malformed frames counted and dropped.",
-		}, []string{"iface"}),
-		kernelDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_kernel_drops_total",
-			Help: "Frames the kernel dropped because the capture ring was full.",
-		}, []string{"iface"}),
-		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "patchgate_netscan_observations_total",
-			Help: "Observations passed on after repeats were suppressed, by source.",
-		}, []string{"source"}),
+		seen:        s.CounterVec("frames_seen_total", "Frames read from the capture socket (after the BPF filter).", "iface"),
+		decoded:     s.CounterVec("frames_decoded_total", "Frames that yielded at least one observation.", "iface"),
+		dropped:     s.CounterVec("frames_dropped_total", "Malformed frames counted and dropped.", "iface"),
+		kernelDrops: s.CounterVec("kernel_drops_total", "Frames the kernel dropped because the capture ring was full.", "iface"),
+		emitted:     s.CounterVec("observations_total", "Observations passed on after repeats were suppressed, by source.", "source"),
 	}
-	for _, c := range []prometheus.Collector{m.seen, m.decoded, m.dropped, m.kernelDrops, m.emitted} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
