@@ -22,7 +22,7 @@ func (s *System) buildGateway(context.Context) error {
 	if !s.cfg.Gateway.Enabled {
 		return nil
 	}
-	p, err := gateway.PolicyFrom(s.cfg)
+	p, err := gateway.PolicyFrom(s.cfg.Gateway, gateway.Refs{Segments: s.segments, Upstreams: s.cfg.Resolver.Upstreams})
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (g *gatewayService) reload() {
 		g.log.Warn("gateway: reload: gateway.enabled is now false; restart patchgate to turn the gateway off (the rules in force stay)")
 		return
 	}
-	p, err := gateway.PolicyFrom(cfg)
+	p, err := gateway.PolicyFrom(cfg.Gateway, cfg.GatewayRefs())
 	if err == nil {
 		err = g.Reconfigure(p)
 	}
