@@ -14,7 +14,8 @@ const module = "github.com/patchgate/patchgate"
 // allowed says which of the project's packages a package may import, by DESIGN.md:
 // cmd -> appliance -> appliance/* -> {cache, tuf, netscan, image/abupdate}; agent -> tuf;
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
-// imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
+// imports appliance but cmd (and the end-to-end tests), and of appliance/* only the
+// wiring imports appliance/config, which assembles the subsystems' sections. atomicfile imports nothing of the
 // project's and anything may import it; so are the other leaves: clock (real and fake
 // time), health (problems as data) and conf (config values and problems).
 func allowed(from, to string) bool {
@@ -34,6 +35,11 @@ func allowed(from, to string) bool {
 		return false
 	case within(from, "appliance"):
 		if to == "appliance" {
+			return from == "appliance"
+		}
+		// appliance/config assembles the subsystems' sections; they must not need it
+		// (what a section refers to outside itself is handed to its Validate).
+		if to == "appliance/config" {
 			return from == "appliance"
 		}
 		// appliance/selfupdate installs appliance versions with the image's A/B updater.
@@ -116,6 +122,12 @@ func TestAllowedRules(t *testing.T) {
 		{"netscan", "tuf", false},
 		{"agent", "tuf", true},
 		{"agent", "appliance/config", false},
+		{"appliance", "appliance/config", true},
+		{"appliance/config", "appliance/resolver", true},
+		{"appliance/resolver", "appliance/config", false},
+		{"appliance/gateway", "appliance/segment", true},
+		{"cache", "appliance/segment", false},
+		{"tuf", "conf", true},
 		{"appliance/inventory", "cmd/patchgate", false},
 	}
 	for _, tt := range tests {
