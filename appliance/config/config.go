@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -48,6 +49,29 @@ type Config struct {
 	Inventory    inventory.Section  `yaml:"inventory"`
 	Rollout      rollout.Section    `yaml:"rollout"`
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
+}
+
+// Default returns the configuration used for every key a file leaves out: the root's
+// own defaults here, each subsystem's from its DefaultSection. configs/patchgate.yaml
+// documents them.
+func Default() Config {
+	return Config{
+		Log:          Log{Level: "info"},
+		State:        State{Dir: "/var/lib/patchgate"},
+		Shutdown:     Shutdown{Timeout: conf.Duration(15 * time.Second)},
+		Admin:        Listener{Listen: "127.0.0.1:9080"},
+		Distribution: Listener{Listen: ":8080"},
+		Auth:         auth.DefaultSection(),
+		Audit:        audit.DefaultSection(),
+		Resolver:     resolver.DefaultSection(),
+		Gateway:      gateway.DefaultSection(),
+		Bandwidth:    cache.DefaultBandwidth(),
+		TUF:          tuf.DefaultSection(),
+		Cache:        cache.DefaultSection(),
+		Inventory:    inventory.DefaultSection(),
+		Rollout:      rollout.DefaultSection(),
+		SelfUpdate:   selfupdate.DefaultSection(),
+	}
 }
 
 // Validate checks every section and the references between them, each section given
