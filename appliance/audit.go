@@ -23,7 +23,7 @@ import (
 // and puts its state on the status page. Other subsystems record through s.audit.
 func (s *System) buildAudit(ctx context.Context) error {
 	l, err := audit.Open(ctx, s.db, audit.Options{
-		Dir:             s.cfg.Audit.Path(s.cfg.State),
+		Dir:             s.cfg.AuditDir(),
 		CheckpointEvery: s.cfg.Audit.CheckpointEvery.D(),
 		Clock:           s.clock,
 		Logger:          s.log.With("svc", "audit"),

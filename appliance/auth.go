@@ -13,21 +13,17 @@ import (
 // buildAuth guards the admin listener: users, sessions, MFA, tokens and exceptions,
 // every admin route checked against auth.AdminRoutes, and HTTPS (self-signed at first
 // start, or the admin's own certificate; plain HTTP only on loopback, see
-// config.AdminTLS). With no user yet, the one-time setup token is logged.
+// auth.AdminTLS). With no user yet, the one-time setup token is logged.
 func (s *System) buildAuth(ctx context.Context) error {
 	pages, err := web.NewPages(s, s.log)
 	if err != nil {
 		return err
 	}
 	c := s.cfg.Auth
-	secure := c.TLS.Mode != "off"
+	policy := c.Policy()
+	secure := policy.SecureCookies
 	a, err := auth.New(ctx, s.db, auth.Options{
-		Policy: auth.Policy{
-			SessionIdle: c.SessionIdle.D(), SessionLifetime: c.SessionLifetime.D(),
-			LockoutAfter: c.LockoutAfter, LockoutBase: c.LockoutBase.D(), LockoutMax: c.LockoutMax.D(),
-			BreakGlassMax: c.BreakGlassMax.D(), TokenLifetime: c.TokenLifetime.D(),
-			LoopbackViewer: c.LoopbackViewer, SecureCookies: secure, TrustedOrigins: c.TrustedOrigins,
-		},
+		Policy:     policy,
 		Clock:      s.clock,
 		Logger:     s.log.With("svc", "auth"),
 		Registerer: s.registry,

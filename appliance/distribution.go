@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/tuf"
 )
@@ -42,7 +42,7 @@ func (s *System) buildDistribution(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		repos = append([]config.TUFRepository{demo}, repos...)
+		repos = append([]tuf.Repository{demo}, repos...)
 	}
 	var mirrors []*tuf.Mirror
 	for _, r := range repos {
@@ -50,24 +50,11 @@ func (s *System) buildDistribution(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tuf repository %s: root: %w", r.Name, err)
 		}
-		m, err := tuf.NewMirror(tuf.MirrorConfig{
-			Name:                   r.Name,
-			MetadataURL:            r.MetadataURL,
-			TargetsURL:             r.TargetsURL,
-			TrustedRoot:            root,
-			StateDir:               s.cfg.State.Path("tuf", r.Name),
-			RefreshInterval:        r.RefreshInterval.D(),
-			UpstreamBytesPerSecond: int64(r.UpstreamBandwidth),
-		}, tuf.Options{Logger: log, Registerer: s.registry, Clock: s.clock})
+		m, err := tuf.NewMirror(r.MirrorConfig(root, s.cfg.State.Path("tuf", r.Name)), tuf.Options{Logger: log, Registerer: s.registry, Clock: s.clock})
 		if err != nil {
 			return fmt.Errorf("tuf repository %s: %w", r.Name, err)
 		}
 		mirrors = append(mirrors, m)
-	}
-	cc := s.cfg.Cache
-	dir := cc.Dir
-	if dir == "" {
-		dir = s.cfg.State.Path("cache")
 	}
 	opts := cache.Options{Logger: log, Registerer: s.registry, Clock: s.clock}
 	if s.audit != nil {
@@ -76,13 +63,7 @@ func (s *System) buildDistribution(ctx context.Context) error {
 	if s.shaper != nil {
 		opts.Upstream = s.shaper
 	}
-	c, err := cache.New(cache.Config{
-		Dir:                 dir,
-		QuotaBytes:          int64(cc.Quota),
-		ScrubBytesPerSecond: int64(cc.ScrubRate),
-		ScrubPause:          cc.ScrubPause.D(),
-		StallTimeout:        cc.StallTimeout.D(),
-	}, mirrors, opts)
+	c, err := cache.New(s.cfg.Cache.Config(s.cfg.State.Path("cache")), mirrors, opts)
 	if err != nil {
 		return err
 	}
@@ -118,20 +99,20 @@ func (s servingGate) Admit(ctx context.Context, req cache.GateRequest) (cache.De
 // re-publish it, so its timestamp never expires under a developer), serves it under
 // /demo-upstream/metadata/ and /demo-upstream/targets/ on the distribution listener,
 // and returns the repository that mirrors it through that listener's bound address.
-func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (config.TUFRepository, error) {
+func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (tuf.Repository, error) {
 	dir := s.cfg.TUF.Demo.Dir
 	if dir == "" {
 		dir = s.cfg.State.Path("tuf-demo")
 	}
 	p, err := PublishDemo(ctx, dir)
 	if err != nil {
-		return config.TUFRepository{}, fmt.Errorf("tuf.demo: %w", err)
+		return tuf.Repository{}, fmt.Errorf("tuf.demo: %w", err)
 	}
 	s.dist.mux.Handle("GET /demo-upstream/metadata/", http.StripPrefix("/demo-upstream/metadata/", noListing(http.FileServer(http.Dir(p.MetadataDir())))))
 	s.dist.mux.Handle("GET /demo-upstream/targets/", http.StripPrefix("/demo-upstream/targets/", noListing(http.FileServer(http.Dir(p.TargetsDir())))))
 	addr, ok := s.dist.ln.Addr().(*net.TCPAddr)
 	if !ok {
-		return config.TUFRepository{}, fmt.Errorf("tuf.demo: distribution listener is not TCP")
+		return tuf.Repository{}, fmt.Errorf("tuf.demo: distribution listener is not TCP")
 	}
 	host := addr.IP
 	if host.IsUnspecified() { // bound to all addresses: reach it on loopback
@@ -142,8 +123,8 @@ func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (confi
 	}
 	base := "http://" + net.JoinHostPort(host.String(), fmt.Sprint(addr.Port)) + "/demo-upstream"
 	log.Info("demo upstream repository published", "dir", dir, "upstream", base, "repo", s.cfg.TUF.Demo.Name)
-	return config.TUFRepository{Name: s.cfg.TUF.Demo.Name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
-		Root: p.RootPath(), RefreshInterval: config.Duration(time.Minute)}, nil
+	return tuf.Repository{Name: s.cfg.TUF.Demo.Name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
+		Root: p.RootPath(), RefreshInterval: conf.Duration(time.Minute)}, nil
 }
 
 // demoTargets are the demo repository's signed targets.

@@ -20,7 +20,7 @@ func (s *System) buildGateway(context.Context) error {
 	if !s.cfg.Gateway.Enabled {
 		return nil
 	}
-	p, err := gateway.PolicyFrom(s.cfg)
+	p, err := gateway.PolicyFrom(s.cfg.Gateway, gateway.Refs{Segments: s.segments, Upstreams: s.cfg.Resolver.Upstreams})
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (g gatewayReload) Reload(context.Context) error {
 		g.log.Warn("gateway: reload: gateway.enabled is now false; restart patchgate to turn the gateway off (the rules in force stay)")
 		return nil
 	}
-	p, err := gateway.PolicyFrom(cfg)
+	p, err := gateway.PolicyFrom(cfg.Gateway, cfg.GatewayRefs())
 	if err == nil {
 		err = g.gw.Reconfigure(p)
 	}

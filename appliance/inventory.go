@@ -10,12 +10,9 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/auth"
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/web"
-	"github.com/patchgate/patchgate/netscan/active"
 	"github.com/patchgate/patchgate/netscan/fingerprint"
-	"github.com/patchgate/patchgate/netscan/passive"
 )
 
 // buildInventory opens the asset inventory and builds discovery (passive capture on
@@ -47,7 +44,7 @@ func (s *System) buildInventory(ctx context.Context) error {
 	}
 	inv, err := inventory.Open(ctx, s.db, inventory.Options{
 		Clock: s.clock, Logger: log, Registerer: s.registry, Classifier: fingerprint.New(rules),
-		NewFor: ic.NewFor.D(), FragileTag: ic.FragileTag, SegmentOf: s.segmentOf,
+		NewFor: ic.NewFor.D(), FragileTag: ic.FragileTag, SegmentOf: s.segments.NameOf,
 	})
 	if err != nil {
 		return err
@@ -69,7 +66,7 @@ func (s *System) buildInventory(ctx context.Context) error {
 		s.rollout.SetFacts(inventoryAssets{inv})
 		inv.SetFirmwareObserver(s.rollout)
 	}
-	d, err := inventory.NewDiscovery(inv, discoveryConfig(s.cfg), s.registry, s.log.With("svc", "discovery"), s.clock)
+	d, err := inventory.NewDiscovery(inv, ic.Discovery(s.segments), s.registry, s.log.With("svc", "discovery"), s.clock)
 	if err != nil {
 		return err
 	}
@@ -112,69 +109,6 @@ func (s *System) Discovery() *inventory.Discovery {
 		}
 	}
 	return nil
-}
-
-// discoveryConfig translates the inventory section into discovery's configuration.
-func discoveryConfig(c *config.Config) inventory.DiscoveryConfig {
-	ic := c.Inventory
-	var dc inventory.DiscoveryConfig
-	if ic.Passive.Enabled {
-		ifaces := slices.Clone(ic.Passive.Interfaces)
-		for _, name := range ic.Passive.Segments {
-			if seg, ok := c.SegmentNamed(name); ok && seg.Device() != "" && !slices.Contains(ifaces, seg.Device()) {
-				ifaces = append(ifaces, seg.Device())
-			}
-		}
-		for _, ifc := range ifaces {
-			dc.Passive = append(dc.Passive, passive.Config{Interface: ifc, Promiscuous: ic.Passive.Promiscuous,
-				RepeatWindow: ic.Passive.RepeatWindow.D()})
-		}
-	}
-	if !ic.Scan.Enabled {
-		return dc
-	}
-	sc := ic.Scan
-	ac := &active.Config{HostRate: float64(sc.HostRate), GlobalRate: float64(sc.GlobalRate), Timeout: sc.Timeout.D(),
-		MaxAddresses: sc.MaxAddresses}
-	for _, name := range sc.Segments {
-		seg, ok := c.SegmentNamed(name)
-		if !ok {
-			continue
-		}
-		if seg.Device() != "" && !slices.Contains(ac.Interfaces, seg.Device()) {
-			ac.Interfaces = append(ac.Interfaces, seg.Device())
-		}
-		for _, p := range seg.Clients {
-			ac.Subnets = append(ac.Subnets, p.Prefix)
-		}
-	}
-	for _, p := range sc.Subnets {
-		ac.Subnets = append(ac.Subnets, p.Prefix)
-	}
-	for _, p := range sc.ExcludeHosts {
-		ac.ExcludeSubnets = append(ac.ExcludeSubnets, p.Prefix)
-	}
-	for _, p := range sc.ExcludeSubnets {
-		ac.ExcludeSubnets = append(ac.ExcludeSubnets, p.Prefix)
-	}
-	// The appliance's own addresses are never probed.
-	for _, seg := range c.Segments {
-		for _, a := range seg.Addresses {
-			ac.ExcludeHosts = append(ac.ExcludeHosts, a.Addr())
-		}
-	}
-	for _, p := range sc.Probes {
-		ac.Probes = append(ac.Probes, active.Probe(p))
-	}
-	for _, p := range sc.Ports {
-		ac.Ports = append(ac.Ports, uint16(p))
-	}
-	for _, cm := range sc.Communities {
-		ac.Communities = append(ac.Communities, cm.Value())
-	}
-	dc.Scan = ac
-	dc.Schedule = sc.Schedule
-	return dc
 }
 
 // inventoryPanel is the status page's inventory box.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // TestInventoryWiring runs the System with an on-demand scan of one loopback address
@@ -36,8 +36,8 @@ func TestInventoryWiring(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	cfg := testConfig(t)
-	cfg.Inventory.Scan = config.InventoryScan{Enabled: true, Subnets: []config.Prefix{config.MustPrefix("127.0.5.1/32")},
-		Probes: []string{"tcp"}, Ports: []int{port}, HostRate: 40, GlobalRate: 1000, Timeout: config.Duration(time.Second),
+	cfg.Inventory.Scan = inventory.ScanSection{Enabled: true, Subnets: []conf.Prefix{conf.MustPrefix("127.0.5.1/32")},
+		Probes: []string{"tcp"}, Ports: []int{port}, HostRate: 40, GlobalRate: 1000, Timeout: conf.Duration(time.Second),
 		MaxAddresses: 16}
 	sys, err := New(context.Background(), cfg, Options{})
 	if err != nil {

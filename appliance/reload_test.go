@@ -14,7 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchgate/patchgate/appliance/audit"
-	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // calls records the Reloaders called, in order.
@@ -118,8 +119,8 @@ func TestReloadHandler(t *testing.T) {
 // reload is in the audit trail.
 func TestSIGHUPReloadsResolverLists(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Resolver.ReloadInterval = config.Duration(time.Hour)
-	cfg.Resolver.Upstreams = []config.ResolverUpstream{{Address: "127.0.0.1:9", Protocol: "udp"}}
+	cfg.Resolver.ReloadInterval = conf.Duration(time.Hour)
+	cfg.Resolver.Upstreams = []resolver.Upstream{{Address: "127.0.0.1:9", Protocol: "udp"}}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "allowlists"), 0o755); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/resolver"
 )
 
 // TestResolverWiring runs the System on the dev config and asks its resolver, over real
@@ -36,7 +36,7 @@ func TestResolverWiring(t *testing.T) {
 			}
 		}
 	}
-	cfg.Resolver.Upstreams = []config.ResolverUpstream{{Address: "127.0.0.1:9", Protocol: "udp"}} // discard port: nothing forwarded here
+	cfg.Resolver.Upstreams = []resolver.Upstream{{Address: "127.0.0.1:9", Protocol: "udp"}} // discard port: nothing forwarded here
 	sys, err := New(context.Background(), cfg, Options{ConfigPath: filepath.Join(dir, "patchgate.yaml")})
 	if err != nil {
 		t.Fatal(err)

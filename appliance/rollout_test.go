@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // TestRolloutWiring runs the System on the dev config with the gate enforced: the demo
@@ -26,7 +26,7 @@ func TestRolloutWiring(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Rollout.Gate = "enforce"
 	cfg.Rollout.DefaultRing = ""
-	cfg.Rollout.Windows = []config.RolloutWindow{{Name: "always", Cron: "0 * * * *", Duration: config.Duration(2 * time.Hour)}}
+	cfg.Rollout.Windows = []rollout.SeedWindow{{Name: "always", Cron: "0 * * * *", Duration: conf.Duration(2 * time.Hour)}}
 	sys, err := New(ctx, cfg, Options{Build: Build{Version: "test"}})
 	if err != nil {
 		t.Fatal(err)

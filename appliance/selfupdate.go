@@ -19,8 +19,7 @@ import (
 // results. The root installer (patchgate image apply) does the writing.
 func (s *System) buildSelfUpdate(context.Context) error {
 	c := s.cfg.SelfUpdate
-	cfg := selfupdate.Config{Repo: c.Repository, Prefix: c.Prefix, Interval: c.CheckInterval.D(), ESP: c.ESP,
-		Dir: s.cfg.State.Path("selfupdate"), Running: s.opts.Build.Version}
+	cfg := c.Config(s.cfg.State.Path("selfupdate"), s.opts.Build.Version)
 	opts := selfupdate.Options{Clock: s.clock, Log: s.log.With("svc", "selfupdate"), Registerer: s.registry}
 	if c.Repository != "" {
 		var m *tuf.Mirror

@@ -10,11 +10,11 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/appliance/selfupdate/selfupdatetest"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
+	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
@@ -47,7 +47,7 @@ func TestSelfUpdateThroughTheDaemon(t *testing.T) {
 	write(filepath.Join(esp, "EFI/Linux/patchgate_0.9.efi"), abupdatetest.UKI("root=UUID="+uuidOld))
 
 	cfg := testConfig(t)
-	cfg.TUF.Repositories = append(cfg.TUF.Repositories, config.TUFRepository{Name: "vendor", MetadataURL: repo.MetadataURL(),
+	cfg.TUF.Repositories = append(cfg.TUF.Repositories, tuf.Repository{Name: "vendor", MetadataURL: repo.MetadataURL(),
 		TargetsURL: repo.TargetsURL(), Root: rootFile})
 	cfg.SelfUpdate.Repository, cfg.SelfUpdate.ESP = "vendor", esp
 	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "1.0"}})

@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
@@ -14,30 +13,11 @@ import (
 // (cache.Options.Upstream); with no caps configured it only counts bytes per segment
 // and responses keep the sendfile path.
 func (s *System) buildShaper(context.Context) error {
-	bw := s.cfg.Bandwidth
-	sc := cache.ShaperConfig{
-		Site:           int64(bw.Site),
-		Client:         int64(bw.Client),
-		Upstream:       int64(bw.Upstream),
-		DefaultPercent: bw.DefaultPercent,
-		Location:       bw.Location(),
+	var segs []cache.ShaperSegment
+	for _, seg := range s.segments.All() {
+		segs = append(segs, cache.ShaperSegment{Name: seg.Name, Clients: seg.ClientPrefixes()})
 	}
-	// Every segment is counted; those listed under bandwidth.segments are also capped.
-	rates := map[string]int64{}
-	for _, b := range bw.Segments {
-		rates[b.Segment] = int64(b.Rate)
-	}
-	for _, seg := range s.cfg.Segments {
-		var clients []netip.Prefix
-		for _, p := range seg.Clients {
-			clients = append(clients, p.Prefix)
-		}
-		sc.Segments = append(sc.Segments, cache.ShaperSegment{Name: seg.Name, Clients: clients, Rate: rates[seg.Name]})
-	}
-	for _, p := range bw.Schedule {
-		sc.Schedule = append(sc.Schedule, cache.ShapePeriod{Days: p.Weekdays(), From: p.From.D(), To: p.To.D(), Percent: p.Percent})
-	}
-	sh, err := cache.NewShaper(sc, cache.ShaperOptions{
+	sh, err := cache.NewShaper(s.cfg.Bandwidth.ShaperConfig(segs), cache.ShaperOptions{
 		Logger:     s.log.With("svc", "shaper"),
 		Registerer: s.registry,
 		Now:        s.clock.Now,

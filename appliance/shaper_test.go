@@ -9,19 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
 )
 
 func TestBandwidthWiring(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Bandwidth = config.Bandwidth{
+	cfg.Bandwidth = cache.Bandwidth{
 		Zone: "America/New_York", Site: 10_000_000, Client: 2_000_000, Upstream: 5_000_000, DefaultPercent: 90,
-		Segments: []config.BandwidthSegment{{Segment: "loopback", Rate: 4_000_000}},
-		Schedule: []config.BandwidthPeriod{{Days: []string{"wed"}, From: config.TimeOfDay(8 * time.Hour), To: config.TimeOfDay(18 * time.Hour), Percent: 20}},
+		Segments: []cache.BandwidthSegment{{Segment: "loopback", Rate: 4_000_000}},
+		Schedule: []cache.BandwidthPeriod{{Days: []string{"wed"}, From: cache.TimeOfDay(8 * time.Hour), To: cache.TimeOfDay(18 * time.Hour), Percent: 20}},
 	}
-	var ps config.Problems
-	if cfg.Bandwidth.Validate("bandwidth", cfg, &ps); len(ps) > 0 {
+	var ps conf.Problems
+	if cfg.Bandwidth.Validate("bandwidth", []string{"loopback"}, &ps); len(ps) > 0 {
 		t.Fatalf("config: %v", ps)
 	}
 	ny, _ := time.LoadLocation("America/New_York")

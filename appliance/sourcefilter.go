@@ -9,34 +9,27 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/segment"
 )
 
 // listenerServices maps a listener to the segment services that may reach it: the admin
 // UI and /metrics only where a segment lists admin; the distribution listener (targets
 // and the agent API) where it lists distribution or agent.
 var listenerServices = map[string][]string{
-	"admin":        {config.ServiceAdmin},
-	"distribution": {config.ServiceDistribution, config.ServiceAgent},
+	"admin":        {segment.ServiceAdmin},
+	"distribution": {segment.ServiceDistribution, segment.ServiceAgent},
 }
 
 // allowedSources returns the client prefixes that may connect to the named listener, and
 // false when no segments are configured (then nothing is filtered: the listen address
 // alone decides). Loopback is always allowed, for local tools and health checks.
-func allowedSources(cfg *config.Config, listener string) ([]netip.Prefix, bool) {
-	if len(cfg.Segments) == 0 {
+func allowedSources(segs *segment.Table, listener string) ([]netip.Prefix, bool) {
+	if segs.Len() == 0 {
 		return nil, false
 	}
 	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	for _, seg := range cfg.Segments {
-		for _, svc := range listenerServices[listener] {
-			if seg.Serves(svc) {
-				for _, c := range seg.Clients {
-					allow = append(allow, c.Prefix)
-				}
-				break
-			}
-		}
+	if svcs := listenerServices[listener]; len(svcs) > 0 {
+		allow = append(allow, segs.Clients(svcs...)...)
 	}
 	return allow, true
 }
@@ -97,7 +90,7 @@ func (s *System) filterSources() {
 	}, []string{"listener"})
 	s.registry.MustRegister(refused)
 	for _, h := range []*httpService{s.admin, s.dist} {
-		allow, ok := allowedSources(s.cfg, h.name)
+		allow, ok := allowedSources(s.segments, h.name)
 		refused.WithLabelValues(h.name)
 		if !ok {
 			continue

@@ -10,16 +10,18 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
 )
 
 func TestAllowedSources(t *testing.T) {
 	cfg := config.Default()
-	if _, ok := allowedSources(&cfg, "admin"); ok {
+	if _, ok := allowedSources(cfg.SegmentTable(), "admin"); ok {
 		t.Fatal("filtering with no segments configured")
 	}
-	cfg.Segments = []config.Segment{
-		{Name: "management", Clients: []config.Prefix{config.MustPrefix("10.10.0.0/24")}, Services: []string{"admin"}},
-		{Name: "devices", Clients: []config.Prefix{config.MustPrefix("10.30.0.0/24")}},
+	cfg.Segments = []segment.Segment{
+		{Name: "management", Clients: []conf.Prefix{conf.MustPrefix("10.10.0.0/24")}, Services: []string{"admin"}},
+		{Name: "devices", Clients: []conf.Prefix{conf.MustPrefix("10.30.0.0/24")}},
 	}
 	tests := []struct {
 		name, listener, addr string
@@ -35,7 +37,7 @@ func TestAllowedSources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			allow, ok := allowedSources(&cfg, tt.listener)
+			allow, ok := allowedSources(cfg.SegmentTable(), tt.listener)
 			if !ok {
 				t.Fatal("no filter with segments configured")
 			}
@@ -98,12 +100,12 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // refused like any unknown address.
 func TestResolverOnlyForDNSSegments(t *testing.T) {
 	cfg := config.Default()
-	cfg.Segments = []config.Segment{
-		{Name: "management", Clients: []config.Prefix{config.MustPrefix("10.10.0.0/24")}, Services: []string{"admin"}},
-		{Name: "devices", Clients: []config.Prefix{config.MustPrefix("10.30.0.0/24")}},
+	cfg.Segments = []segment.Segment{
+		{Name: "management", Clients: []conf.Prefix{conf.MustPrefix("10.10.0.0/24")}, Services: []string{"admin"}},
+		{Name: "devices", Clients: []conf.Prefix{conf.MustPrefix("10.30.0.0/24")}},
 	}
 	var names []string
-	for _, g := range resolverConfig(&cfg).Segments {
+	for _, g := range cfg.Resolver.Config(cfg.SegmentTable()).Segments {
 		names = append(names, g.Name)
 	}
 	if len(names) != 1 || names[0] != "devices" {

@@ -23,6 +23,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
@@ -48,6 +49,7 @@ type Options struct {
 // concurrent use.
 type System struct {
 	cfg      *config.Config
+	segments *segment.Table // the configured segments, built once; every subsystem looks clients up here
 	opts     Options
 	log      *slog.Logger
 	clock    clock.Clock
@@ -92,6 +94,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 	opts.Build.Go = runtime.Version()
 	s := &System{
 		cfg:      cfg,
+		segments: cfg.SegmentTable(),
 		opts:     opts,
 		log:      opts.Logger,
 		clock:    opts.Clock,

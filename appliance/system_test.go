@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/web"
+	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -30,7 +31,7 @@ func testConfig(t *testing.T) *config.Config {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Distribution.Listen = "127.0.0.1:0"
 	cfg.Resolver.Listen = []string{"127.0.0.1:0"}
-	cfg.Shutdown.Timeout = config.Duration(3 * time.Second)
+	cfg.Shutdown.Timeout = conf.Duration(3 * time.Second)
 	return cfg
 }
 
@@ -197,7 +198,7 @@ func TestShutdownTimeoutNamesLateService(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sys.Close()
-	sys.cfg.Shutdown.Timeout = config.Duration(300 * time.Millisecond)
+	sys.cfg.Shutdown.Timeout = conf.Duration(300 * time.Millisecond)
 	sys.services = append([]Service{stuck}, sys.services...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -126,3 +127,20 @@ func (p Prefix) MarshalYAML() (any, error) { return p.String(), nil }
 
 // MustPrefix parses s and panics on error; for defaults and tests.
 func MustPrefix(s string) Prefix { return Prefix{netip.MustParsePrefix(s)} }
+
+// CheckHostPort checks a listen address: host:port with an IP address, localhost or no
+// host, and a port 0-65535. Its error says what is wanted, for a Problem.
+func CheckHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port")
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("want an IP address or empty host")
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("want a port 0-65535")
+	}
+	return nil
+}

@@ -14,7 +14,8 @@ const module = "github.com/patchgate/patchgate"
 // allowed says which of the project's packages a package may import, by DESIGN.md:
 // cmd -> appliance -> appliance/* -> {cache, tuf, netscan, image/abupdate}; agent -> tuf;
 // cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
-// imports appliance but cmd (and the end-to-end tests). atomicfile imports nothing of the
+// imports appliance but cmd (and the end-to-end tests), and of appliance/* only the
+// wiring imports appliance/config, which assembles the subsystems' sections. atomicfile imports nothing of the
 // project's and anything may import it; so are the other leaves: clock (real and fake
 // time), health (problems as data), conf (config values and problems), metric (Prometheus
 // metrics named patchgate_<subsystem>_<name> on a given registry) and agentapi (the
@@ -39,6 +40,11 @@ func allowed(from, to string) bool {
 	case within(from, "appliance"):
 		if to == "appliance" || within(to, "appliance/web") {
 			return from == "appliance" || within(from, "appliance/web")
+		}
+		// appliance/config assembles the subsystems' sections; they must not need it
+		// (what a section refers to outside itself is handed to its Validate).
+		if to == "appliance/config" {
+			return from == "appliance"
 		}
 		// appliance/selfupdate installs appliance versions with the image's A/B updater.
 		return within(to, "appliance") || within(to, "cache") || within(to, "tuf") || within(to, "netscan") ||
@@ -126,6 +132,12 @@ func TestAllowedRules(t *testing.T) {
 		{"netscan", "tuf", false},
 		{"agent", "tuf", true},
 		{"agent", "appliance/config", false},
+		{"appliance", "appliance/config", true},
+		{"appliance/config", "appliance/resolver", true},
+		{"appliance/resolver", "appliance/config", false},
+		{"appliance/gateway", "appliance/segment", true},
+		{"cache", "appliance/segment", false},
+		{"tuf", "conf", true},
 		{"appliance/inventory", "cmd/patchgate", false},
 		{"agent", "agentapi", true},
 		{"appliance/rollout", "agentapi", true},

@@ -11,58 +11,116 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/gateway"
+	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/appliance/selfupdate"
+	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/tuf"
 )
 
-// Config is the whole appliance configuration. The zero value is not useful; start from
+// Config is the whole appliance configuration: the root's own sections (log, state,
+// shutdown, the two listeners) and each subsystem's section, declared with its defaults
+// and validation in the subsystem's package. The zero value is not useful; start from
 // Default or Load.
 type Config struct {
-	Log          Log        `yaml:"log"`
-	State        State      `yaml:"state"`
-	Shutdown     Shutdown   `yaml:"shutdown"`
-	Admin        Listener   `yaml:"admin"`
-	Distribution Listener   `yaml:"distribution"`
-	Segments     []Segment  `yaml:"segments"`
-	Auth         Auth       `yaml:"auth"`
-	Audit        Audit      `yaml:"audit"`
-	Resolver     Resolver   `yaml:"resolver"`
-	Gateway      Gateway    `yaml:"gateway"`
-	Bandwidth    Bandwidth  `yaml:"bandwidth"`
-	TUF          TUF        `yaml:"tuf"`
-	Cache        Cache      `yaml:"cache"`
-	Inventory    Inventory  `yaml:"inventory"`
-	Rollout      Rollout    `yaml:"rollout"`
-	SelfUpdate   SelfUpdate `yaml:"selfupdate"`
+	Log          Log                `yaml:"log"`
+	State        State              `yaml:"state"`
+	Shutdown     Shutdown           `yaml:"shutdown"`
+	Admin        Listener           `yaml:"admin"`
+	Distribution Listener           `yaml:"distribution"`
+	Segments     segment.Section    `yaml:"segments"`
+	Auth         auth.Section       `yaml:"auth"`
+	Audit        audit.Section      `yaml:"audit"`
+	Resolver     resolver.Section   `yaml:"resolver"`
+	Gateway      gateway.Section    `yaml:"gateway"`
+	Bandwidth    cache.Bandwidth    `yaml:"bandwidth"`
+	TUF          tuf.Section        `yaml:"tuf"`
+	Cache        cache.Section      `yaml:"cache"`
+	Inventory    inventory.Section  `yaml:"inventory"`
+	Rollout      rollout.Section    `yaml:"rollout"`
+	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
 }
 
-// Validate checks every section and the references between them.
-func (c *Config) Validate() Problems {
-	var ps Problems
+// Default returns the configuration used for every key a file leaves out: the root's
+// own defaults here, each subsystem's from its DefaultSection. configs/patchgate.yaml
+// documents them.
+func Default() Config {
+	return Config{
+		Log:          Log{Level: "info"},
+		State:        State{Dir: "/var/lib/patchgate"},
+		Shutdown:     Shutdown{Timeout: conf.Duration(15 * time.Second)},
+		Admin:        Listener{Listen: "127.0.0.1:9080"},
+		Distribution: Listener{Listen: ":8080"},
+		Auth:         auth.DefaultSection(),
+		Audit:        audit.DefaultSection(),
+		Resolver:     resolver.DefaultSection(),
+		Gateway:      gateway.DefaultSection(),
+		Bandwidth:    cache.DefaultBandwidth(),
+		TUF:          tuf.DefaultSection(),
+		Cache:        cache.DefaultSection(),
+		Inventory:    inventory.DefaultSection(),
+		Rollout:      rollout.DefaultSection(),
+		SelfUpdate:   selfupdate.DefaultSection(),
+	}
+}
+
+// Validate checks every section and the references between them, each section given
+// what it refers to outside itself.
+func (c *Config) Validate() conf.Problems {
+	var ps conf.Problems
+	segs := c.SegmentTable()
 	c.Log.Validate("log", &ps)
 	c.State.Validate("state", &ps)
 	c.Shutdown.Validate("shutdown", &ps)
 	c.Admin.Validate("admin", &ps)
 	c.Distribution.Validate("distribution", &ps)
-	validateSegments(c.Segments, "segments", &ps)
-	c.validateAuth(&ps)
+	c.Segments.Validate("segments", &ps)
+	c.Auth.Validate("auth", c.Admin.Listen, &ps)
 	c.Audit.Validate("audit", &ps)
-	c.Resolver.Validate("resolver", c, &ps)
-	c.Gateway.Validate("gateway", c, &ps)
-	c.Bandwidth.Validate("bandwidth", c, &ps)
+	c.Resolver.Validate("resolver", segs, &ps)
+	c.Gateway.Validate("gateway", c.GatewayRefs(), &ps)
+	c.Bandwidth.Validate("bandwidth", segmentNames(c.Segments), &ps)
 	c.TUF.Validate("tuf", &ps)
 	c.Cache.Validate("cache", &ps)
-	c.Inventory.Validate("inventory", c, &ps)
-	c.Rollout.Validate("rollout", c, &ps)
-	c.SelfUpdate.Validate("selfupdate", c, &ps)
+	c.Inventory.Validate("inventory", segs, &ps)
+	c.Rollout.Validate("rollout", segs, &ps)
+	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}
 	return ps
 }
 
+// SegmentTable builds the table of the configured segments, which the wiring hands to
+// every subsystem that looks clients up by segment.
+func (c *Config) SegmentTable() *segment.Table { return segment.NewTable(c.Segments) }
+
+// GatewayRefs are what the gateway section refers to: the segments and the resolver's
+// upstreams.
+func (c *Config) GatewayRefs() gateway.Refs {
+	return gateway.Refs{Segments: c.SegmentTable(), Upstreams: c.Resolver.Upstreams}
+}
+
+func segmentNames(segs segment.Section) []string {
+	names := make([]string, len(segs))
+	for i, s := range segs {
+		names[i] = s.Name
+	}
+	return names
+}
+
 // Load reads, decodes strictly and validates the config file at path, on top of Default.
-// A config with problems returns *Error listing all of them.
+// A config with problems returns *conf.Error listing all of them.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -77,18 +135,18 @@ func Parse(name string, data []byte) (*Config, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, &Error{Problems: Problems{syntaxProblem(name, err)}}
+		return nil, &conf.Error{Problems: conf.Problems{syntaxProblem(name, err)}}
 	}
 	if doc.Kind == 0 { // empty file: all defaults
 		return finish(name, &cfg, nil, nil)
 	}
 	pos := positions{}
-	var ps Problems
+	var ps conf.Problems
 	walk(doc.Content[0], typeOfConfig, "", pos, &ps)
 	if err := doc.Decode(&cfg); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			return nil, &Error{Problems: Problems{{File: name, Msg: err.Error()}}}
+			return nil, &conf.Error{Problems: conf.Problems{{File: name, Msg: err.Error()}}}
 		}
 		for _, msg := range te.Errors {
 			ps = append(ps, typeProblem(msg, pos))
@@ -97,7 +155,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	return finish(name, &cfg, pos, ps)
 }
 
-func finish(name string, cfg *Config, pos positions, ps Problems) (*Config, error) {
+func finish(name string, cfg *Config, pos positions, ps conf.Problems) (*Config, error) {
 	// Validate too, but say nothing more about a key that did not decode: its value is
 	// still the default and a second message about it would mislead.
 	decodeProblems := slices.Clone(ps)
@@ -116,11 +174,11 @@ func finish(name string, cfg *Config, pos positions, ps Problems) (*Config, erro
 		}
 	}
 	ps.Sort()
-	return nil, &Error{Problems: ps}
+	return nil, &conf.Error{Problems: ps}
 }
 
 // related reports whether key is, contains or is inside a key that has a problem.
-func related(key string, ps Problems) bool {
+func related(key string, ps conf.Problems) bool {
 	within := func(a, b string) bool {
 		return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(a, b+"[")
 	}
@@ -134,18 +192,18 @@ func related(key string, ps Problems) bool {
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-func syntaxProblem(name string, err error) Problem {
+func syntaxProblem(name string, err error) conf.Problem {
 	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return Problem{File: name, Line: n, Msg: "yaml: " + m[2]}
+		return conf.Problem{File: name, Line: n, Msg: "yaml: " + m[2]}
 	}
-	return Problem{File: name, Msg: err.Error()}
+	return conf.Problem{File: name, Msg: err.Error()}
 }
 
-func typeProblem(msg string, pos positions) Problem {
+func typeProblem(msg string, pos positions) conf.Problem {
 	m := lineRE.FindStringSubmatch(msg)
 	if m == nil {
-		return Problem{Msg: msg}
+		return conf.Problem{Msg: msg}
 	}
 	n, _ := strconv.Atoi(m[1])
 	text := m[2]
@@ -154,7 +212,7 @@ func typeProblem(msg string, pos positions) Problem {
 	} else if sub := cannotKindRE.FindStringSubmatch(text); sub != nil {
 		text = fmt.Sprintf("want %s, got a %s", sub[2], kindNames[sub[1]])
 	}
-	return Problem{Line: n, Key: pos.keyAt(n), Msg: text}
+	return conf.Problem{Line: n, Key: pos.keyAt(n), Msg: text}
 }
 
 var (

@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,9 +32,9 @@ func TestBadConfigs(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load(%s) = %+v, nil; want an error", f, cfg)
 			}
-			var ce *Error
+			var ce *conf.Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("Load(%s) error %T %v, want *config.Error", f, err, err)
+				t.Fatalf("Load(%s) error %T %v, want *conf.Error", f, err, err)
 			}
 			got := err.Error() + "\n"
 			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
@@ -86,64 +87,6 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 	if diff := cmp.Diff(Default(), *cfg); diff != "" {
 		t.Errorf("empty config differs from Default (-want +got):\n%s", diff)
 	}
-}
-
-func TestByteSize(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    ByteSize
-		wantErr bool
-	}{
-		{"0", 0, false},
-		{"512", 512, false},
-		{"4KiB", 4096, false},
-		{"20 GiB", 20 << 30, false},
-		{"1TiB", 1 << 40, false},
-		{"-1", 0, true},
-		{"1.5GiB", 0, true},
-		{"GiB", 0, true},
-		{"99999999999TiB", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseByteSize(tt.in)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("ParseByteSize(%q) = %d, %v; want %d, err=%v", tt.in, got, err, tt.want, tt.wantErr)
-			}
-			if err == nil {
-				back, err := ParseByteSize(got.String())
-				if err != nil || back != got {
-					t.Errorf("round trip %q -> %s -> %d, %v", tt.in, got, back, err)
-				}
-			}
-		})
-	}
-}
-
-func TestSecretNeverPrints(t *testing.T) {
-	s := Secret("hunter2")
-	if s.Value() != "hunter2" {
-		t.Fatalf("Value() = %q", s.Value())
-	}
-	out, err := yaml.Marshal(struct {
-		Token Secret `yaml:"token"`
-	}{s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, got := range []string{s.String(), mustText(t, s), strings.Trim(strings.TrimSpace(strings.TrimPrefix(string(out), "token:")), "'")} {
-		if strings.Contains(got, "hunter2") || got != "********" {
-			t.Errorf("secret printed as %q", got)
-		}
-	}
-}
-
-func mustText(t *testing.T, s Secret) string {
-	b, err := s.MarshalText()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func TestDurationRejectsNumbers(t *testing.T) {

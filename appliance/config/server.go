@@ -1,11 +1,11 @@
 package config
 
 import (
-	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
 // Log sets the daemon's logging. Logs are JSON on stderr, which journald keeps.
@@ -21,7 +21,7 @@ func (l Log) SlogLevel() slog.Level {
 }
 
 // Validate checks the log section.
-func (l Log) Validate(key string, ps *Problems) {
+func (l Log) Validate(key string, ps *conf.Problems) {
 	switch strings.ToLower(l.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -41,7 +41,7 @@ func (s State) Path(elem ...string) string {
 }
 
 // Validate checks the state section.
-func (s State) Validate(key string, ps *Problems) {
+func (s State) Validate(key string, ps *conf.Problems) {
 	if s.Dir == "" {
 		ps.Addf(key+".dir", "must be set")
 	}
@@ -49,11 +49,11 @@ func (s State) Validate(key string, ps *Problems) {
 
 // Shutdown bounds how long a stop may take.
 type Shutdown struct {
-	Timeout Duration `yaml:"timeout"`
+	Timeout conf.Duration `yaml:"timeout"`
 }
 
 // Validate checks the shutdown section.
-func (s Shutdown) Validate(key string, ps *Problems) {
+func (s Shutdown) Validate(key string, ps *conf.Problems) {
 	if s.Timeout.D() <= 0 || s.Timeout.D() > 5*60*1e9 {
 		ps.Addf(key+".timeout", "must be between 1s and 5m, got %s", s.Timeout.D())
 	}
@@ -67,23 +67,11 @@ type Listener struct {
 }
 
 // Validate checks a listener section.
-func (l Listener) Validate(key string, ps *Problems) {
-	if err := checkHostPort(l.Listen); err != nil {
+func (l Listener) Validate(key string, ps *conf.Problems) {
+	if err := conf.CheckHostPort(l.Listen); err != nil {
 		ps.Addf(key+".listen", "%v, got %q", err, l.Listen)
 	}
 }
 
-func checkHostPort(s string) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return fmt.Errorf("want host:port")
-	}
-	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
-		return fmt.Errorf("want an IP address or empty host")
-	}
-	var p int
-	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("want a port 0-65535")
-	}
-	return nil
-}
+// AuditDir is the audit trail's directory: audit.dir, or STATE/audit.
+func (c *Config) AuditDir() string { return c.Audit.Path(c.State.Path("audit")) }

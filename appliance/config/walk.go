@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
 var (
@@ -43,7 +45,7 @@ func (p positions) keyAt(n int) string {
 }
 
 // walk records the position of every key under n and reports keys that t has no field for.
-func walk(n *yaml.Node, t reflect.Type, key string, pos positions, ps *Problems) {
+func walk(n *yaml.Node, t reflect.Type, key string, pos positions, ps *conf.Problems) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -65,7 +67,7 @@ func walk(n *yaml.Node, t reflect.Type, key string, pos positions, ps *Problems)
 			pos[child] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
-				*ps = append(*ps, Problem{Line: k.Line, Key: child, Msg: "unknown key" + suggest(k.Value, fields)})
+				*ps = append(*ps, conf.Problem{Line: k.Line, Key: child, Msg: "unknown key" + suggest(k.Value, fields)})
 				continue
 			}
 			walk(v, ft, child, pos, ps)

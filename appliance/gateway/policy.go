@@ -7,11 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/patchgate/patchgate/appliance/config"
 )
 
-// Policy is what the gateway enforces, taken from the config by PolicyFrom. Build
+// Policy is what the gateway enforces, taken from the gateway section by PolicyFrom. Build
 // turns it into the ruleset.
 type Policy struct {
 	// Segments are the segments the appliance routes for.
@@ -57,9 +55,9 @@ func (e Endpoint) String() string {
 	return net.JoinHostPort(e.Addr.String(), strconv.Itoa(int(e.Port)))
 }
 
-// PolicyFrom takes the gateway's policy from a validated config.
-func PolicyFrom(c *config.Config) (Policy, error) {
-	g := c.Gateway
+// PolicyFrom takes the gateway's policy from a validated gateway section and what it
+// refers to.
+func PolicyFrom(g Section, refs Refs) (Policy, error) {
 	p := Policy{
 		Grace:      g.Grace.D(),
 		MaxTimeout: g.MaxTimeout.D(),
@@ -70,7 +68,7 @@ func PolicyFrom(c *config.Config) (Policy, error) {
 		Stats:      g.StatsInterval.D(),
 	}
 	for _, name := range g.Segments {
-		s, ok := c.SegmentNamed(name)
+		s, ok := refs.Segments.Named(name)
 		if !ok {
 			return Policy{}, fmt.Errorf("gateway: no segment named %q", name)
 		}
@@ -80,18 +78,16 @@ func PolicyFrom(c *config.Config) (Policy, error) {
 		}
 		p.Segments = append(p.Segments, seg)
 	}
-	for _, s := range c.Segments {
-		for _, cl := range s.Clients {
-			p.Local = append(p.Local, cl.Masked())
-		}
-		for _, a := range s.Addresses {
-			p.Local = append(p.Local, a.Masked())
-		}
+	for _, cl := range refs.Segments.Clients() {
+		p.Local = append(p.Local, cl.Masked())
+	}
+	for _, a := range refs.Segments.Addresses() {
+		p.Local = append(p.Local, a.Masked())
 	}
 	p.Local = coverPrefixes(p.Local)
 	add := func(list []string, dst *[]netip.Prefix) error {
 		for _, s := range list {
-			d, err := config.ParseDestination(s)
+			d, err := ParseDestination(s)
 			if err != nil {
 				return fmt.Errorf("gateway: egress %q: %w", s, err)
 			}
@@ -119,7 +115,7 @@ func PolicyFrom(c *config.Config) (Policy, error) {
 		p.Lookup = append(p.Lookup, e)
 	}
 	// The resolver's upstreams are egress the appliance needs: one definition.
-	for _, u := range c.Resolver.Upstreams {
+	for _, u := range refs.Upstreams {
 		host, port, err := net.SplitHostPort(u.Address)
 		if err != nil {
 			continue // validated by the resolver section

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/patchgate/patchgate/appliance/config"
 )
 
 func TestPolicyFrom(t *testing.T) {
@@ -54,20 +52,20 @@ func TestTimeout(t *testing.T) {
 func TestParseDestination(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    config.Destination
+		want    Destination
 		wantErr bool
 	}{
-		{"Updates.Example.com.", config.Destination{Host: "updates.example.com"}, false},
-		{"192.0.2.1", config.Destination{Prefix: netip.MustParsePrefix("192.0.2.1/32")}, false},
-		{"::ffff:192.0.2.1", config.Destination{Prefix: netip.MustParsePrefix("192.0.2.1/32")}, false},
-		{"2001:db8::/32", config.Destination{Prefix: netip.MustParsePrefix("2001:db8::/32")}, false},
-		{"192.0.2.1/24", config.Destination{}, true},
-		{"localhost", config.Destination{}, true},
-		{"1.2.3.999", config.Destination{}, true},
-		{"-bad.example", config.Destination{}, true},
+		{"Updates.Example.com.", Destination{Host: "updates.example.com"}, false},
+		{"192.0.2.1", Destination{Prefix: netip.MustParsePrefix("192.0.2.1/32")}, false},
+		{"::ffff:192.0.2.1", Destination{Prefix: netip.MustParsePrefix("192.0.2.1/32")}, false},
+		{"2001:db8::/32", Destination{Prefix: netip.MustParsePrefix("2001:db8::/32")}, false},
+		{"192.0.2.1/24", Destination{}, true},
+		{"localhost", Destination{}, true},
+		{"1.2.3.999", Destination{}, true},
+		{"-bad.example", Destination{}, true},
 	}
 	for _, tt := range tests {
-		got, err := config.ParseDestination(tt.in)
+		got, err := ParseDestination(tt.in)
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseDestination(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}

@@ -9,19 +9,42 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/patchgate/patchgate/appliance/config"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// policyFile builds the policy of a config in testdata/policies.
+// policyFile builds the policy of a config in testdata/policies: its segments,
+// resolver upstreams and gateway sections, on top of their defaults, validated.
 func policyFile(t *testing.T, path string) Policy {
 	t.Helper()
-	cfg, err := config.Load(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := struct {
+		Segments segment.Section `yaml:"segments"`
+		Resolver struct {
+			Upstreams []resolver.Upstream `yaml:"upstreams"`
+		} `yaml:"resolver"`
+		Gateway Section `yaml:"gateway"`
+	}{Gateway: DefaultSection()}
+	cfg.Resolver.Upstreams = resolver.DefaultSection().Upstreams
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
-	p, err := PolicyFrom(cfg)
+	refs := Refs{Segments: segment.NewTable(cfg.Segments), Upstreams: cfg.Resolver.Upstreams}
+	var ps conf.Problems
+	cfg.Segments.Validate("segments", &ps)
+	cfg.Gateway.Validate("gateway", refs, &ps)
+	if len(ps) > 0 {
+		t.Fatalf("load %s: %v", path, (&conf.Error{Problems: ps}).Error())
+	}
+	p, err := PolicyFrom(cfg.Gateway, refs)
 	if err != nil {
 		t.Fatalf("PolicyFrom(%s): %v", path, err)
 	}

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Config is what the resolver serves and how. The appliance builds it from the
-// resolver section of patchgate.yaml (appliance/config.Resolver), which documents every
-// field and its default; Validate there has checked it.
+// Config is what the resolver serves and how. Section.Config builds it from the
+// resolver section of patchgate.yaml (section.go), which documents every field and its
+// default; Section.Validate has checked it.
 type Config struct {
 	Listen          []string // host:port, served over UDP and TCP
 	Upstreams       []Upstream
@@ -29,19 +29,23 @@ type Config struct {
 	PrivateDomains []string `yaml:"private_domains"`
 }
 
-// Upstream is one upstream resolver.
+// Upstream is one upstream resolver (resolver.upstreams[] in patchgate.yaml).
 type Upstream struct {
-	Address       string // ip:port
-	Protocol      string // "udp" (TCP when truncated), "tcp" or "tls"
-	TLSServerName string
-	TLSCAFile     string // PEM; empty means the system roots
+	Address  string `yaml:"address"`  // ip:port
+	Protocol string `yaml:"protocol"` // udp (TCP on truncation; the default), tcp or tls (DNS-over-TLS)
+	// TLSServerName is the name checked in the upstream's certificate (tls only).
+	TLSServerName string `yaml:"tls_server_name"`
+	// TLSCAFile is a PEM bundle to trust instead of the system roots (tls only).
+	TLSCAFile string `yaml:"tls_ca_file"`
 }
 
-// List is a named list of names: inline entries and list files.
+// List is a named list of names (resolver.lists[] in patchgate.yaml): inline names and
+// list files (one name a line, # comments). Relative file paths are relative to
+// Options.BaseDir, the config file's directory.
 type List struct {
-	Name  string
-	Files []string // relative paths are relative to Options.BaseDir
-	Names []string
+	Name  string   `yaml:"name"`
+	Files []string `yaml:"files"`
+	Names []string `yaml:"names"`
 }
 
 // BlockedAnswer is what a blocked name gets.

@@ -62,12 +62,12 @@ records it covers. Exit status: 0 good, 2 bad (the first bad record is named), 1
 			}
 			defer db.Close()
 			opts := audit.VerifyOptions{ExtraCheckpoints: extra, PublicKey: pub}
-			rep, err := audit.Verify(ctx, db.DB, cfg.Audit.Path(cfg.State), opts)
+			rep, err := audit.Verify(ctx, db.DB, cfg.AuditDir(), opts)
 			if err == nil && !rep.OK && strings.Contains(rep.Problem, "missing from the database") {
 				// The running appliance syncs a record to the file just before its
 				// transaction commits: look again once before calling it bad.
 				time.Sleep(time.Second)
-				rep, err = audit.Verify(ctx, db.DB, cfg.Audit.Path(cfg.State), opts)
+				rep, err = audit.Verify(ctx, db.DB, cfg.AuditDir(), opts)
 			}
 			if err != nil {
 				return fmt.Errorf("audit verify: %w", err)

@@ -30,7 +30,7 @@ load it yourself with: patchgate gateway rules --config FILE | nft -c -f -`,
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: 1, err: fmt.Errorf("gateway rules: %s is not valid", path)}
 			}
-			p, err := gateway.PolicyFrom(cfg)
+			p, err := gateway.PolicyFrom(cfg.Gateway, cfg.GatewayRefs())
 			if err != nil {
 				return err
 			}

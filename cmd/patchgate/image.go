@@ -24,6 +24,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/image/firstboot"
+	"github.com/patchgate/patchgate/tuf"
 )
 
 // newImageCmd is the appliance image's own tooling: its boot-time units call firstboot,
@@ -340,7 +341,7 @@ appliance restarts into the new version (or the previous one, for a rollback).`,
 				ac.Running = st.Running
 			}
 			if name := cfg.SelfUpdate.Repository; name != "" {
-				i := slices.IndexFunc(cfg.TUF.Repositories, func(r config.TUFRepository) bool { return r.Name == name })
+				i := slices.IndexFunc(cfg.TUF.Repositories, func(r tuf.Repository) bool { return r.Name == name })
 				if i < 0 {
 					return fmt.Errorf("image apply: selfupdate.repository %s is not among tuf.repositories (the demo repository's root lives in the daemon's own state, so it cannot be trusted here)", name)
 				}

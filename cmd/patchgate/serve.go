@@ -14,6 +14,7 @@ import (
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/logring"
+	"github.com/patchgate/patchgate/conf"
 )
 
 func newServeCmd() *cobra.Command {
@@ -33,7 +34,7 @@ func newServeCmd() *cobra.Command {
 func serve(ctx context.Context, path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
-		var ce *config.Error
+		var ce *conf.Error
 		if errors.As(err, &ce) {
 			return fmt.Errorf("serve: %s is not valid; nothing was started:\n%w", path, err)
 		}

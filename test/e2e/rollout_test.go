@@ -24,7 +24,10 @@ import (
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
@@ -111,19 +114,19 @@ func newSite(t *testing.T) *site {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Distribution.Listen = "127.0.0.1:0"
 	cfg.Resolver.Listen = []string{"127.0.0.1:0"}
-	cfg.Shutdown.Timeout = config.Duration(5 * time.Second)
+	cfg.Shutdown.Timeout = conf.Duration(5 * time.Second)
 	// One segment per agent, so that the shaper counts each one's bytes apart.
-	cfg.Segments = []config.Segment{
-		{Name: "loopback", Clients: []config.Prefix{config.MustPrefix("127.0.0.1/32")}},
-		{Name: "pilot", Clients: []config.Prefix{config.MustPrefix(pilotAddr + "/32")}},
-		{Name: "core", Clients: []config.Prefix{config.MustPrefix(coreAddr + "/32")}},
+	cfg.Segments = []segment.Segment{
+		{Name: "loopback", Clients: []conf.Prefix{conf.MustPrefix("127.0.0.1/32")}},
+		{Name: "pilot", Clients: []conf.Prefix{conf.MustPrefix(pilotAddr + "/32")}},
+		{Name: "core", Clients: []conf.Prefix{conf.MustPrefix(coreAddr + "/32")}},
 	}
 	cfg.TUF.Demo.Enabled = false
-	cfg.TUF.Repositories = []config.TUFRepository{{Name: repoName, MetadataURL: s.repo.MetadataURL(), TargetsURL: s.repo.TargetsURL(), Root: root}}
+	cfg.TUF.Repositories = []tuf.Repository{{Name: repoName, MetadataURL: s.repo.MetadataURL(), TargetsURL: s.repo.TargetsURL(), Root: root}}
 	cfg.Rollout.Gate = "enforce"
 	cfg.Rollout.DefaultRing = ""
 	// A window that is always open: this test is about rings and soak, not windows.
-	cfg.Rollout.Windows = []config.RolloutWindow{{Name: "always", Cron: "0 * * * *", Duration: config.Duration(2 * time.Hour)}}
+	cfg.Rollout.Windows = []rollout.SeedWindow{{Name: "always", Cron: "0 * * * *", Duration: conf.Duration(2 * time.Hour)}}
 	if ps := cfg.Validate(); len(ps) > 0 {
 		// Both listeners on port 0 is the one expected complaint.
 		for _, p := range ps {

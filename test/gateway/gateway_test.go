@@ -70,7 +70,7 @@ func startGateway(t *testing.T, l *Lab, logs io.Writer) *gw.Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := gw.PolicyFrom(cfg)
+	p, err := gw.PolicyFrom(cfg.Gateway, cfg.GatewayRefs())
 	if err != nil {
 		t.Fatal(err)
 	}

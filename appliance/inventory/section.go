@@ -1,4 +1,4 @@
-package config
+package inventory
 
 import (
 	"net/netip"
@@ -8,27 +8,32 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/netscan/active"
+	"github.com/patchgate/patchgate/netscan/passive"
 )
 
-// Inventory configures discovery (passive listening and active scans) and the asset
+// Section is the inventory section of patchgate.yaml: it configures discovery (passive listening and active scans) and the asset
 // inventory they feed. Both kinds of discovery are off unless enabled: listening needs
 // CAP_NET_RAW, and scanning a site's network is the site's decision.
-type Inventory struct {
+type Section struct {
 	// Passive listens on interfaces for ARP, DHCP, mDNS, SSDP, LLDP and NetBIOS.
-	Passive InventoryPassive `yaml:"passive"`
+	Passive PassiveSection `yaml:"passive"`
 	// Scan probes subnets on a schedule and on demand.
-	Scan InventoryScan `yaml:"scan"`
+	Scan ScanSection `yaml:"scan"`
 	// FragileTag marks assets that are never probed (tag them in the inventory).
 	FragileTag string `yaml:"fragile_tag"`
 	// NewFor is how long a device counts as new (highlighted on the status page).
-	NewFor Duration `yaml:"new_for"`
+	NewFor conf.Duration `yaml:"new_for"`
 	// RulesFile adds a site's own fingerprint rules (same format as the built-in
 	// rules, see netscan/fingerprint); its rules are applied after the built-in ones.
 	RulesFile string `yaml:"rules_file"`
 }
 
-// InventoryPassive configures passive listening.
-type InventoryPassive struct {
+// PassiveSection configures passive listening.
+type PassiveSection struct {
 	Enabled bool `yaml:"enabled"`
 	// Segments to listen on (their interfaces); Interfaces adds interfaces by name.
 	Segments   []string `yaml:"segments"`
@@ -36,13 +41,13 @@ type InventoryPassive struct {
 	// Promiscuous also captures unicast frames for other hosts (a mirror port).
 	Promiscuous bool `yaml:"promiscuous"`
 	// RepeatWindow passes an identical observation on at most once per window.
-	RepeatWindow Duration `yaml:"repeat_window"`
+	RepeatWindow conf.Duration `yaml:"repeat_window"`
 }
 
-// InventoryScan configures active scans. Every probe stays under the netscan/active
+// ScanSection configures active scans. Every probe stays under the netscan/active
 // safety rules whatever is set here: printer ports never get data, one connection at
 // a time per host, the rate caps, exclusions.
-type InventoryScan struct {
+type ScanSection struct {
 	Enabled bool `yaml:"enabled"`
 	// Schedule is a cron expression (minute hour day-of-month month day-of-week) in
 	// the appliance's local time zone; empty means on demand only.
@@ -50,21 +55,21 @@ type InventoryScan struct {
 	// Segments to scan: their client subnets, swept with ARP from their interface.
 	Segments []string `yaml:"segments"`
 	// Subnets adds subnets to scan (routed ones are found with TCP connects).
-	Subnets []Prefix `yaml:"subnets"`
+	Subnets []conf.Prefix `yaml:"subnets"`
 	// ExcludeHosts and ExcludeSubnets are never sent anything.
-	ExcludeHosts   []Prefix `yaml:"exclude_hosts"`
-	ExcludeSubnets []Prefix `yaml:"exclude_subnets"`
+	ExcludeHosts   []conf.Prefix `yaml:"exclude_hosts"`
+	ExcludeSubnets []conf.Prefix `yaml:"exclude_subnets"`
 	// Probes to run (arp, tcp, snmp, mdns, ssdp, http, ipp); empty means all.
 	Probes []string `yaml:"probes"`
 	// Ports for TCP connect probes; empty means the built-in short list.
 	Ports []int `yaml:"ports"`
 	// Communities are the SNMP v2c read communities tried, in order.
-	Communities []Secret `yaml:"communities"`
+	Communities []conf.Secret `yaml:"communities"`
 	// HostRate and GlobalRate cap packets per second to one host and in all.
 	HostRate   int `yaml:"host_rate"`
 	GlobalRate int `yaml:"global_rate"`
 	// Timeout bounds each probe's wait for an answer.
-	Timeout Duration `yaml:"timeout"`
+	Timeout conf.Duration `yaml:"timeout"`
 	// MaxAddresses refuses scans larger than this many addresses.
 	MaxAddresses int `yaml:"max_addresses"`
 }
@@ -73,8 +78,8 @@ var scanProbes = []string{"arp", "tcp", "snmp", "mdns", "ssdp", "http", "ipp"}
 
 var tagPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
 
-// Validate checks the inventory section and its references to the segments of c.
-func (v Inventory) Validate(key string, c *Config, ps *Problems) {
+// Validate checks the inventory section and its references to the segments.
+func (v Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 	if !tagPattern.MatchString(v.FragileTag) {
 		ps.Addf(key+".fragile_tag", "must be a tag of lower-case letters, digits, _ . or - (max 32), got %q", v.FragileTag)
 	}
@@ -87,8 +92,8 @@ func (v Inventory) Validate(key string, c *Config, ps *Problems) {
 	}
 	checkSegments := func(k string, names []string, needInterface bool) {
 		for i, name := range names {
-			seg, ok := c.SegmentNamed(name)
-			ik := k + "[" + itoa(i) + "]"
+			seg, ok := segs.Named(name)
+			ik := conf.Index(k+"", i)
 			switch {
 			case !ok:
 				ps.Addf(ik, "no segment named %q", name)
@@ -102,8 +107,8 @@ func (v Inventory) Validate(key string, c *Config, ps *Problems) {
 	}
 	checkSegments(key+".passive.segments", p.Segments, true)
 	for i, ifc := range p.Interfaces {
-		if !validInterface(ifc) {
-			ps.Addf(key+".passive.interfaces["+itoa(i)+"]", "must be an interface name of 1-15 characters without /, : or spaces, got %q", ifc)
+		if !segment.ValidInterface(ifc) {
+			ps.Addf(conf.Index(key+".passive.interfaces", i), "must be an interface name of 1-15 characters without /, : or spaces, got %q", ifc)
 		}
 	}
 	if p.Enabled && len(p.Segments)+len(p.Interfaces) == 0 {
@@ -123,14 +128,14 @@ func (v Inventory) Validate(key string, c *Config, ps *Problems) {
 	}
 	total := 0
 	for _, name := range s.Segments {
-		if seg, ok := c.SegmentNamed(name); ok {
+		if seg, ok := segs.Named(name); ok {
 			for _, cl := range seg.Clients {
 				total += prefixSize(cl.Prefix)
 			}
 		}
 	}
 	for i, sub := range s.Subnets {
-		k := sk + ".subnets[" + itoa(i) + "]"
+		k := conf.Index(sk+".subnets", i)
 		switch {
 		case !sub.Addr().Is4() && sub.Bits() != 128:
 			ps.Addf(k, "IPv6 subnets cannot be swept; list single addresses (/128), got %s", sub)
@@ -146,17 +151,17 @@ func (v Inventory) Validate(key string, c *Config, ps *Problems) {
 	}
 	for i, pr := range s.Probes {
 		if !slices.Contains(scanProbes, pr) {
-			ps.Addf(sk+".probes["+itoa(i)+"]", "must be one of %s, got %q", strings.Join(scanProbes, ", "), pr)
+			ps.Addf(conf.Index(sk+".probes", i), "must be one of %s, got %q", strings.Join(scanProbes, ", "), pr)
 		}
 	}
 	for i, port := range s.Ports {
 		if port < 1 || port > 65535 {
-			ps.Addf(sk+".ports["+itoa(i)+"]", "must be 1-65535, got %d", port)
+			ps.Addf(conf.Index(sk+".ports", i), "must be 1-65535, got %d", port)
 		}
 	}
 	for i, cm := range s.Communities {
 		if cm.Value() == "" || len(cm.Value()) > 64 {
-			ps.Addf(sk+".communities["+itoa(i)+"]", "must be 1-64 characters")
+			ps.Addf(conf.Index(sk+".communities", i), "must be 1-64 characters")
 		}
 	}
 	if s.HostRate < 1 || s.HostRate > 1000 {
@@ -177,4 +182,75 @@ func prefixSize(p netip.Prefix) int {
 		return 1
 	}
 	return 1 << (32 - p.Bits())
+}
+
+// DefaultSection is the inventory section of a config that leaves it out: discovery off.
+func DefaultSection() Section {
+	return Section{FragileTag: "fragile", NewFor: conf.Duration(7 * 24 * time.Hour),
+		Passive: PassiveSection{RepeatWindow: conf.Duration(10 * time.Minute)},
+		Scan: ScanSection{Schedule: "30 2 * * *", HostRate: 40, GlobalRate: 1000, Timeout: conf.Duration(2 * time.Second),
+			MaxAddresses: 4096, Communities: []conf.Secret{"public"}}}
+}
+
+// Discovery is discovery's configuration for section ic: passive listening on the
+// listed segments' interfaces and the listed interfaces, and scans of the listed
+// segments' client subnets and the listed subnets, never of the appliance's own
+// addresses.
+func (ic Section) Discovery(segs *segment.Table) DiscoveryConfig {
+	var dc DiscoveryConfig
+	if ic.Passive.Enabled {
+		ifaces := slices.Clone(ic.Passive.Interfaces)
+		for _, name := range ic.Passive.Segments {
+			if seg, ok := segs.Named(name); ok && seg.Device() != "" && !slices.Contains(ifaces, seg.Device()) {
+				ifaces = append(ifaces, seg.Device())
+			}
+		}
+		for _, ifc := range ifaces {
+			dc.Passive = append(dc.Passive, passive.Config{Interface: ifc, Promiscuous: ic.Passive.Promiscuous,
+				RepeatWindow: ic.Passive.RepeatWindow.D()})
+		}
+	}
+	if !ic.Scan.Enabled {
+		return dc
+	}
+	sc := ic.Scan
+	ac := &active.Config{HostRate: float64(sc.HostRate), GlobalRate: float64(sc.GlobalRate), Timeout: sc.Timeout.D(),
+		MaxAddresses: sc.MaxAddresses}
+	for _, name := range sc.Segments {
+		seg, ok := segs.Named(name)
+		if !ok {
+			continue
+		}
+		if seg.Device() != "" && !slices.Contains(ac.Interfaces, seg.Device()) {
+			ac.Interfaces = append(ac.Interfaces, seg.Device())
+		}
+		for _, p := range seg.Clients {
+			ac.Subnets = append(ac.Subnets, p.Prefix)
+		}
+	}
+	for _, p := range sc.Subnets {
+		ac.Subnets = append(ac.Subnets, p.Prefix)
+	}
+	for _, p := range sc.ExcludeHosts {
+		ac.ExcludeSubnets = append(ac.ExcludeSubnets, p.Prefix)
+	}
+	for _, p := range sc.ExcludeSubnets {
+		ac.ExcludeSubnets = append(ac.ExcludeSubnets, p.Prefix)
+	}
+	// The appliance's own addresses are never probed.
+	for _, a := range segs.Addresses() {
+		ac.ExcludeHosts = append(ac.ExcludeHosts, a.Addr())
+	}
+	for _, p := range sc.Probes {
+		ac.Probes = append(ac.Probes, active.Probe(p))
+	}
+	for _, p := range sc.Ports {
+		ac.Ports = append(ac.Ports, uint16(p))
+	}
+	for _, cm := range sc.Communities {
+		ac.Communities = append(ac.Communities, cm.Value())
+	}
+	dc.Scan = ac
+	dc.Schedule = sc.Schedule
+	return dc
 }

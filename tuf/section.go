@@ -1,24 +1,26 @@
-package config
+package tuf
 
 import (
 	"fmt"
 	"net/url"
 	"regexp"
 	"time"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
-// TUF lists the upstream TUF repositories the update cache mirrors. Every byte the
+// Section is the tuf section of patchgate.yaml: the upstream TUF repositories the update cache mirrors. Every byte the
 // cache serves is vouched for by the verified metadata of one of them.
-type TUF struct {
-	Repositories []TUFRepository `yaml:"repositories"`
+type Section struct {
+	Repositories []Repository `yaml:"repositories"`
 	// Demo publishes a small signed demo repository on first start, serves it on the
 	// distribution listener under /demo-upstream/ and mirrors it as one more repository
 	// (configs/dev.yaml turns it on). Never for production.
-	Demo TUFDemo `yaml:"demo"`
+	Demo Demo `yaml:"demo"`
 }
 
-// TUFRepository is one upstream repository.
-type TUFRepository struct {
+// Repository is one upstream repository (tuf.repositories[]).
+type Repository struct {
 	// Name is the repository's name in /repos/NAME/..., metrics and logs.
 	Name string `yaml:"name"`
 	// MetadataURL and TargetsURL are the upstream's base URLs.
@@ -28,14 +30,14 @@ type TUFRepository struct {
 	// relative to the working directory.
 	Root string `yaml:"root"`
 	// RefreshInterval is the time between metadata refreshes (0: 5m).
-	RefreshInterval Duration `yaml:"refresh_interval"`
+	RefreshInterval conf.Duration `yaml:"refresh_interval"`
 	// UpstreamBandwidth caps this repository's target downloads (0: no cap of its own;
 	// bandwidth.upstream caps all of them together).
-	UpstreamBandwidth Rate `yaml:"upstream_bandwidth"`
+	UpstreamBandwidth conf.Rate `yaml:"upstream_bandwidth"`
 }
 
-// TUFDemo is the newcomer's demo repository.
-type TUFDemo struct {
+// Demo is the newcomer's demo repository.
+type Demo struct {
 	Enabled bool `yaml:"enabled"`
 	// Name is the repository name it is mirrored as (/repos/NAME/...).
 	Name string `yaml:"name"`
@@ -46,7 +48,7 @@ type TUFDemo struct {
 var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Validate checks the tuf section.
-func (t TUF) Validate(key string, ps *Problems) {
+func (t Section) Validate(key string, ps *conf.Problems) {
 	seen := map[string]bool{}
 	if t.Demo.Enabled {
 		if !repoNameRE.MatchString(t.Demo.Name) {
@@ -77,5 +79,35 @@ func (t TUF) Validate(key string, ps *Problems) {
 		if r.UpstreamBandwidth < 0 {
 			ps.Addf(k+".upstream_bandwidth", "must not be negative, got %s", r.UpstreamBandwidth)
 		}
+	}
+}
+
+// DefaultSection is the tuf section of a config that leaves it out: no repositories.
+func DefaultSection() Section { return Section{Demo: Demo{Name: "demo"}} }
+
+// Names returns the names of the mirrored repositories: the demo's first when it is
+// enabled, then the configured ones.
+func (t Section) Names() []string {
+	var names []string
+	if t.Demo.Enabled {
+		names = append(names, t.Demo.Name)
+	}
+	for _, r := range t.Repositories {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// MirrorConfig is the mirror's configuration for repository r: root is its pinned
+// root.json, stateDir where its verified metadata is kept.
+func (r Repository) MirrorConfig(root []byte, stateDir string) MirrorConfig {
+	return MirrorConfig{
+		Name:                   r.Name,
+		MetadataURL:            r.MetadataURL,
+		TargetsURL:             r.TargetsURL,
+		TrustedRoot:            root,
+		StateDir:               stateDir,
+		RefreshInterval:        r.RefreshInterval.D(),
+		UpstreamBytesPerSecond: int64(r.UpstreamBandwidth),
 	}
 }

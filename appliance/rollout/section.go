@@ -1,18 +1,23 @@
-package config
+package rollout
 
 import (
+	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // zones are checked by name; the appliance image may have no zoneinfo
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
 )
 
-// Rollout configures staged distribution: the serving gate, the engine's pace, the SLA
+// Section is the rollout section of patchgate.yaml: it configures staged distribution: the serving gate, the engine's pace, the SLA
 // by severity, pre-staging, and the rings and windows seeded into an empty store (after
 // that, rings and windows are managed through the admin API).
-type Rollout struct {
+type Section struct {
 	// Zone is the site's IANA time zone: seeded windows, the off-peak hours and KEV due
 	// dates are read in it.
 	Zone string `yaml:"zone"`
@@ -23,15 +28,15 @@ type Rollout struct {
 	// ring: they get nothing).
 	DefaultRing string `yaml:"default_ring"`
 	// Tick is how often running rollouts are evaluated.
-	Tick Duration `yaml:"tick"`
+	Tick conf.Duration `yaml:"tick"`
 	// PollInterval is what agents are told to poll at.
-	PollInterval Duration `yaml:"poll_interval"`
+	PollInterval conf.Duration `yaml:"poll_interval"`
 	// Recheck is the Retry-After when no opening is known (a paused rollout, a ring
 	// waiting for the one before it).
-	Recheck Duration `yaml:"recheck"`
+	Recheck conf.Duration `yaml:"recheck"`
 	// DownloadTimeout: a download older than this stops counting against a stage's
 	// concurrency limit.
-	DownloadTimeout Duration `yaml:"download_timeout"`
+	DownloadTimeout conf.Duration `yaml:"download_timeout"`
 	// Approvals a rollout needs, and EmergencyApprovals an emergency needs (at least 2);
 	// never the requester's.
 	Approvals          int `yaml:"approvals"`
@@ -39,35 +44,35 @@ type Rollout struct {
 	// MaxAttempts per device and release; failed attempts are retried after
 	// RetryBackoff, doubling up to RetryBackoffMax.
 	MaxAttempts     int             `yaml:"max_attempts"`
-	RetryBackoff    Duration        `yaml:"retry_backoff"`
-	RetryBackoffMax Duration        `yaml:"retry_backoff_max"`
-	SLA             RolloutSLA      `yaml:"sla"`
-	Prefetch        RolloutPrefetch `yaml:"prefetch"`
+	RetryBackoff    conf.Duration   `yaml:"retry_backoff"`
+	RetryBackoffMax conf.Duration   `yaml:"retry_backoff_max"`
+	SLA             SLASection      `yaml:"sla"`
+	Prefetch        PrefetchSection `yaml:"prefetch"`
 	// Rings and Windows are created on first start, when the store has no rings.
-	Rings   []RolloutRing   `yaml:"rings"`
-	Windows []RolloutWindow `yaml:"windows"`
+	Rings   []SeedRing   `yaml:"rings"`
+	Windows []SeedWindow `yaml:"windows"`
 }
 
-// RolloutSLA is the time a device has to get a release, by severity. A known-exploited
+// SLASection is the time a device has to get a release, by severity. A known-exploited
 // release is due by the sooner of its KEV due date and the critical SLA.
-type RolloutSLA struct {
-	Critical Duration `yaml:"critical"`
-	High     Duration `yaml:"high"`
-	Medium   Duration `yaml:"medium"`
-	Low      Duration `yaml:"low"`
+type SLASection struct {
+	Critical conf.Duration `yaml:"critical"`
+	High     conf.Duration `yaml:"high"`
+	Medium   conf.Duration `yaml:"medium"`
+	Low      conf.Duration `yaml:"low"`
 }
 
-// RolloutPrefetch says when scheduled rollouts' targets are pre-staged into the cache:
+// PrefetchSection says when scheduled rollouts' targets are pre-staged into the cache:
 // in the off-peak hours (a cron expression in the site's zone and a duration), or
 // anyway once the first window opens within Lead.
-type RolloutPrefetch struct {
-	OffPeak         string   `yaml:"off_peak"`
-	OffPeakDuration Duration `yaml:"off_peak_duration"`
-	Lead            Duration `yaml:"lead"`
+type PrefetchSection struct {
+	OffPeak         string        `yaml:"off_peak"`
+	OffPeakDuration conf.Duration `yaml:"off_peak_duration"`
+	Lead            conf.Duration `yaml:"lead"`
 }
 
-// RolloutRing is a ring seeded on first start.
-type RolloutRing struct {
+// SeedRing is a ring seeded on first start.
+type SeedRing struct {
 	Name        string   `yaml:"name"`
 	Order       int      `yaml:"order"`
 	Tags        []string `yaml:"tags"`
@@ -76,22 +81,20 @@ type RolloutRing struct {
 	Assets      []string `yaml:"assets"`
 }
 
-// RolloutWindow is a maintenance window seeded on first start, in the site's zone.
-type RolloutWindow struct {
-	Name     string   `yaml:"name"`
-	Cron     string   `yaml:"cron"`
-	Duration Duration `yaml:"duration"`
-	Ring     string   `yaml:"ring"`
-	Segment  string   `yaml:"segment"`
+// SeedWindow is a maintenance window seeded on first start, in the site's zone.
+type SeedWindow struct {
+	Name     string        `yaml:"name"`
+	Cron     string        `yaml:"cron"`
+	Duration conf.Duration `yaml:"duration"`
+	Ring     string        `yaml:"ring"`
+	Segment  string        `yaml:"segment"`
 }
-
-var rolloutCron = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 func rolloutCronOK(expr string) bool {
 	if strings.Contains(expr, "TZ=") {
 		return false
 	}
-	s, err := rolloutCron.Parse(expr)
+	s, err := cronParser.Parse(expr)
 	if err != nil {
 		return false
 	}
@@ -100,7 +103,7 @@ func rolloutCronOK(expr string) bool {
 }
 
 // Location returns the site's zone (UTC if Zone is not valid; Validate reports it).
-func (r Rollout) Location() *time.Location {
+func (r Section) Location() *time.Location {
 	if loc, err := time.LoadLocation(r.Zone); err == nil && r.Zone != "Local" {
 		return loc
 	}
@@ -108,14 +111,14 @@ func (r Rollout) Location() *time.Location {
 }
 
 // Validate checks the rollout section and its references to segments.
-func (r Rollout) Validate(key string, c *Config, ps *Problems) {
+func (r Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 	if _, err := time.LoadLocation(r.Zone); err != nil || r.Zone == "" || r.Zone == "Local" {
 		ps.Addf(key+".zone", "must be an IANA time zone such as America/New_York or UTC, got %q", r.Zone)
 	}
 	if r.Gate != "enforce" && r.Gate != "open" {
 		ps.Addf(key+".gate", "must be enforce or open, got %q", r.Gate)
 	}
-	between := func(k string, d Duration, lo, hi time.Duration) {
+	between := func(k string, d conf.Duration, lo, hi time.Duration) {
 		if d.D() < lo || d.D() > hi {
 			ps.Addf(key+"."+k, "must be between %s and %s, got %s", lo, hi, d.D())
 		}
@@ -137,7 +140,7 @@ func (r Rollout) Validate(key string, c *Config, ps *Problems) {
 	}
 	for _, s := range []struct {
 		name string
-		d    Duration
+		d    conf.Duration
 	}{{"critical", r.SLA.Critical}, {"high", r.SLA.High}, {"medium", r.SLA.Medium}, {"low", r.SLA.Low}} {
 		between("sla."+s.name, s.d, time.Hour, 366*24*time.Hour)
 	}
@@ -151,8 +154,8 @@ func (r Rollout) Validate(key string, c *Config, ps *Problems) {
 
 	names := map[string]bool{}
 	for i, rg := range r.Rings {
-		k := key + ".rings[" + itoa(i) + "]"
-		if !segmentName.MatchString(rg.Name) {
+		k := conf.Index(key+".rings", i)
+		if !ringName.MatchString(rg.Name) {
 			ps.Addf(k+".name", "must be lower-case letters, digits, - or _ (max 32), got %q", rg.Name)
 		} else if names[rg.Name] {
 			ps.Addf(k+".name", "duplicate ring name %q", rg.Name)
@@ -162,8 +165,8 @@ func (r Rollout) Validate(key string, c *Config, ps *Problems) {
 			ps.Addf(k+".order", "must be 0-1000, got %d", rg.Order)
 		}
 		for j, s := range rg.Segments {
-			if _, ok := c.SegmentNamed(s); !ok {
-				ps.Addf(k+".segments["+itoa(j)+"]", "no segment named %q in segments", s)
+			if _, ok := segs.Named(s); !ok {
+				ps.Addf(conf.Index(k+".segments", j), "no segment named %q in segments", s)
 			}
 		}
 	}
@@ -171,19 +174,19 @@ func (r Rollout) Validate(key string, c *Config, ps *Problems) {
 		ps.Addf(key+".default_ring", "must name one of the rings (%s) or be empty, got %q", strings.Join(ringNames(names), ", "), r.DefaultRing)
 	}
 	for i, w := range r.Windows {
-		k := key + ".windows[" + itoa(i) + "]"
+		k := conf.Index(key+".windows", i)
 		if strings.TrimSpace(w.Name) == "" {
 			ps.Addf(k+".name", "must not be empty")
 		}
 		if !rolloutCronOK(w.Cron) {
 			ps.Addf(k+".cron", "must be a 5-field cron expression (minute hour day month weekday), got %q", w.Cron)
 		}
-		between("windows["+itoa(i)+"].duration", w.Duration, time.Minute, 7*24*time.Hour)
+		between(conf.Index("windows", i)+".duration", w.Duration, time.Minute, 7*24*time.Hour)
 		if w.Ring != "" && !names[w.Ring] {
 			ps.Addf(k+".ring", "no ring named %q in rollout.rings", w.Ring)
 		}
 		if w.Segment != "" {
-			if _, ok := c.SegmentNamed(w.Segment); !ok {
+			if _, ok := segs.Named(w.Segment); !ok {
 				ps.Addf(k+".segment", "no segment named %q in segments", w.Segment)
 			}
 		}
@@ -197,4 +200,54 @@ func ringNames(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// ringName is what a ring may be called: what a segment may (appliance/segment).
+var ringName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// DefaultSection is the rollout section of a config that leaves it out: three rings
+// (pilot, core, critical) and a nightly window to seed an empty store with.
+func DefaultSection() Section {
+	return Section{Zone: "UTC", Gate: "enforce", DefaultRing: "core", Tick: conf.Duration(30 * time.Second),
+		PollInterval: conf.Duration(5 * time.Minute), Recheck: conf.Duration(15 * time.Minute), DownloadTimeout: conf.Duration(2 * time.Hour),
+		Approvals: 1, EmergencyApprovals: 2, MaxAttempts: 3, RetryBackoff: conf.Duration(10 * time.Minute), RetryBackoffMax: conf.Duration(6 * time.Hour),
+		SLA: SLASection{Critical: conf.Duration(72 * time.Hour), High: conf.Duration(7 * 24 * time.Hour), Medium: conf.Duration(30 * 24 * time.Hour),
+			Low: conf.Duration(90 * 24 * time.Hour)},
+		Prefetch: PrefetchSection{OffPeak: "0 1 * * *", OffPeakDuration: conf.Duration(4 * time.Hour), Lead: conf.Duration(2 * time.Hour)},
+		Rings: []SeedRing{{Name: "pilot", Order: 0, Tags: []string{"pilot"}}, {Name: "core", Order: 1},
+			{Name: "critical", Order: 2, Tags: []string{"critical"}}},
+		Windows: []SeedWindow{{Name: "nightly", Cron: "0 22 * * *", Duration: conf.Duration(6 * time.Hour)}}}
+}
+
+// Config is the engine's configuration for section r; segmentOf names the segment of an
+// address (the segment table's NameOf).
+func (r Section) Config(segmentOf func(netip.Addr) string) Config {
+	cfg := Config{
+		Zone:               r.Location(),
+		Policy:             Policy{Critical: r.SLA.Critical.D(), High: r.SLA.High.D(), Medium: r.SLA.Medium.D(), Low: r.SLA.Low.D()},
+		Approvals:          r.Approvals,
+		EmergencyApprovals: r.EmergencyApprovals,
+		MaxAttempts:        r.MaxAttempts,
+		RetryBase:          r.RetryBackoff.D(),
+		RetryMax:           r.RetryBackoffMax.D(),
+		Tick:               r.Tick.D(),
+		PollInterval:       r.PollInterval.D(),
+		Recheck:            r.Recheck.D(),
+		DownloadTimeout:    r.DownloadTimeout.D(),
+		PrefetchLead:       r.Prefetch.Lead.D(),
+		DefaultRing:        r.DefaultRing,
+		Segment:            segmentOf,
+	}
+	if r.Prefetch.OffPeak != "" {
+		cfg.OffPeak = &Window{Name: "off-peak", Cron: r.Prefetch.OffPeak, Duration: Duration(r.Prefetch.OffPeakDuration.D()), Zone: r.Zone}
+	}
+	for _, rg := range r.Rings {
+		cfg.SeedRings = append(cfg.SeedRings, Ring{Name: rg.Name, Order: rg.Order, Selector: Selector{
+			Tags: rg.Tags, DeviceTypes: rg.DeviceTypes, Segments: rg.Segments, Assets: rg.Assets}})
+	}
+	for _, w := range r.Windows {
+		cfg.SeedWindows = append(cfg.SeedWindows, Window{Name: w.Name, Cron: w.Cron, Duration: Duration(w.Duration.D()),
+			Zone: r.Zone, Ring: w.Ring, Segment: w.Segment})
+	}
+	return cfg
 }

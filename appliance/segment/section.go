@@ -1,9 +1,13 @@
-package config
+package segment
 
 import (
+	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
 // Segment is a named network segment the appliance serves: management, clinical,
@@ -14,14 +18,18 @@ type Segment struct {
 	Interface string `yaml:"interface"` // e.g. eth1 or eth1.20; empty on a dev box
 	// VLAN, when set, is the 802.1Q id on Interface: the segment is then on the
 	// sub-interface Interface.VLAN (eth1 with vlan 30 is eth1.30).
-	VLAN      int      `yaml:"vlan"`
-	Addresses []Prefix `yaml:"addresses"` // the appliance's own addresses on the segment, e.g. 10.20.0.1/24
-	Clients   []Prefix `yaml:"clients"`   // the client subnets behind it
+	VLAN      int           `yaml:"vlan"`
+	Addresses []conf.Prefix `yaml:"addresses"` // the appliance's own addresses on the segment, e.g. 10.20.0.1/24
+	Clients   []conf.Prefix `yaml:"clients"`   // the client subnets behind it
 	// Services lists what the appliance offers on the segment: dns, distribution,
 	// agent, admin (the admin UI and /metrics). Left out, a segment gets
-	// DefaultSegmentServices; admin must be asked for.
+	// DefaultServices; admin must be asked for.
 	Services []string `yaml:"services"`
 }
+
+// Section is the segments section: the list of segments. The zero value (no segments)
+// is the default: then nothing is filtered by segment.
+type Section []Segment
 
 // Segment services, the values of Segment.Services.
 const (
@@ -31,11 +39,11 @@ const (
 	ServiceAdmin        = "admin"
 )
 
-// DefaultSegmentServices are what a segment that lists no services gets: everything an
+// DefaultServices are what a segment that lists no services gets: everything an
 // endpoint needs, not the admin UI.
-var DefaultSegmentServices = []string{ServiceDNS, ServiceDistribution, ServiceAgent}
+var DefaultServices = []string{ServiceDNS, ServiceDistribution, ServiceAgent}
 
-var segmentServices = []string{ServiceDNS, ServiceDistribution, ServiceAgent, ServiceAdmin}
+var services = []string{ServiceDNS, ServiceDistribution, ServiceAgent, ServiceAdmin}
 
 // Device is the network interface the segment is on as the kernel names it: Interface,
 // or Interface.VLAN for a VLAN sub-interface. Empty when no interface is configured.
@@ -43,30 +51,40 @@ func (s Segment) Device() string {
 	if s.Interface == "" || s.VLAN == 0 {
 		return s.Interface
 	}
-	return s.Interface + "." + itoa(s.VLAN)
+	return s.Interface + "." + strconv.Itoa(s.VLAN)
+}
+
+// ClientPrefixes returns the segment's client subnets as netip prefixes.
+func (s Segment) ClientPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, len(s.Clients))
+	for i, c := range s.Clients {
+		out[i] = c.Prefix
+	}
+	return out
 }
 
 // Serves reports whether the appliance offers service (ServiceDNS...) on the segment.
 func (s Segment) Serves(service string) bool {
 	if s.Services == nil {
-		return slices.Contains(DefaultSegmentServices, service)
+		return slices.Contains(DefaultServices, service)
 	}
 	return slices.Contains(s.Services, service)
 }
 
-// validInterface follows the kernel's dev_valid_name: 1-15 bytes, not . or .., no /,
+// ValidInterface follows the kernel's dev_valid_name: 1-15 bytes, not . or .., no /,
 // colon or white space.
-func validInterface(name string) bool {
+func ValidInterface(name string) bool {
 	return len(name) > 0 && len(name) < 16 && name != "." && name != ".." &&
 		!strings.ContainsAny(name, "/: \t\n")
 }
 
 var segmentName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
-func validateSegments(segs []Segment, key string, ps *Problems) {
+// Validate checks the segments section.
+func (segs Section) Validate(key string, ps *conf.Problems) {
 	seen := map[string]bool{}
 	for i, s := range segs {
-		k := key + "[" + itoa(i) + "]"
+		k := conf.Index(key, i)
 		if !segmentName.MatchString(s.Name) {
 			ps.Addf(k+".name", "must be lower-case letters, digits, - or _ (max 32), got %q", s.Name)
 		} else if seen[s.Name] {
@@ -76,7 +94,7 @@ func validateSegments(segs []Segment, key string, ps *Problems) {
 		if len(s.Clients) == 0 {
 			ps.Addf(k+".clients", "must list at least one client subnet")
 		}
-		if s.Interface != "" && !validInterface(s.Interface) {
+		if s.Interface != "" && !ValidInterface(s.Interface) {
 			ps.Addf(k+".interface", "must be an interface name of 1-15 characters without /, : or spaces, got %q", s.Interface)
 		}
 		if s.VLAN != 0 {
@@ -84,25 +102,25 @@ func validateSegments(segs []Segment, key string, ps *Problems) {
 				ps.Addf(k+".vlan", "must be 1-4094, got %d", s.VLAN)
 			} else if s.Interface == "" {
 				ps.Addf(k+".vlan", "needs an interface to be a VLAN of")
-			} else if validInterface(s.Interface) && !validInterface(s.Device()) {
+			} else if ValidInterface(s.Interface) && !ValidInterface(s.Device()) {
 				ps.Addf(k+".vlan", "makes the interface name %q longer than 15 characters", s.Device())
 			}
 		}
 		for j, a := range s.Addresses {
 			if a.Addr().IsValid() && a.Addr() == a.Masked().Addr() && a.Bits() < a.Addr().BitLen()-1 {
-				ps.Addf(k+".addresses["+itoa(j)+"]", "is the network address of its subnet, want the appliance's own address such as %s", a.Addr().Next().String()+"/"+itoa(a.Bits()))
+				ps.Addf(conf.Index(k+".addresses", j), "is the network address of its subnet, want the appliance's own address such as %s", a.Addr().Next().String()+"/"+strconv.Itoa(a.Bits()))
 			}
 		}
 		for j, svc := range s.Services {
-			if !slices.Contains(segmentServices, svc) {
-				ps.Addf(k+".services["+itoa(j)+"]", "must be one of %s, got %q", strings.Join(segmentServices, ", "), svc)
+			if !slices.Contains(services, svc) {
+				ps.Addf(conf.Index(k+".services", j), "must be one of %s, got %q", strings.Join(services, ", "), svc)
 			} else if slices.Index(s.Services, svc) != j {
-				ps.Addf(k+".services["+itoa(j)+"]", "%q listed twice", svc)
+				ps.Addf(conf.Index(k+".services", j), "%q listed twice", svc)
 			}
 		}
 		for j, c := range s.Clients {
 			if c.Addr().IsValid() && c.Masked() != c.Prefix {
-				ps.Addf(k+".clients["+itoa(j)+"]", "has host bits set, want %s, got %s", c.Masked(), c)
+				ps.Addf(conf.Index(k+".clients", j), "has host bits set, want %s, got %s", c.Masked(), c)
 			}
 		}
 	}
@@ -112,20 +130,10 @@ func validateSegments(segs []Segment, key string, ps *Problems) {
 			for _, a := range segs[i].Clients {
 				for _, b := range segs[j].Clients {
 					if a.Overlaps(b.Prefix) {
-						ps.Addf(key+"["+itoa(i)+"].clients", "%s overlaps %s of segment %q", a, b, segs[j].Name)
+						ps.Addf(conf.Index(key, i)+".clients", "%s overlaps %s of segment %q", a, b, segs[j].Name)
 					}
 				}
 			}
 		}
 	}
-}
-
-// SegmentNamed returns the segment called name.
-func (c *Config) SegmentNamed(name string) (Segment, bool) {
-	for _, s := range c.Segments {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Segment{}, false
 }

@@ -1,19 +1,23 @@
-package config
+package gateway
 
 import (
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
 )
 
-// Gateway is the egress policy the appliance enforces with nftables, in a table of its
+// Section is the gateway section of patchgate.yaml: the egress policy the appliance enforces with nftables, in a table of its
 // own (inet patchgate). The appliance's own outbound traffic may go only to the
 // configured egress destinations and to addresses learned from allowlisted DNS answers;
 // traffic it forwards for the segments listed in Segments may go only to addresses
 // learned from that segment's DNS answers. Programming nftables needs CAP_NET_ADMIN, so
 // the gateway is off unless Enabled.
-type Gateway struct {
+type Section struct {
 	Enabled bool `yaml:"enabled"`
 	// FailClosed leaves the table in place when patchgate stops, so nothing but the
 	// static egress destinations is reachable until it starts again. Otherwise the
@@ -25,11 +29,11 @@ type Gateway struct {
 	Segments []string `yaml:"segments"`
 	// Grace is added to each answer's TTL: the set entry lives TTL+grace, so a client
 	// that connects just before its cached answer expires is not cut off.
-	Grace Duration `yaml:"grace"`
+	Grace conf.Duration `yaml:"grace"`
 	// MaxTimeout caps an entry's lifetime whatever the TTL says.
-	MaxTimeout Duration `yaml:"max_timeout"`
+	MaxTimeout conf.Duration `yaml:"max_timeout"`
 	// Egress lists where the appliance itself may connect besides learned addresses.
-	Egress GatewayEgress `yaml:"egress"`
+	Egress EgressSection `yaml:"egress"`
 	// LogGroup is the NFLOG group denied flows are logged to (read back by patchgate
 	// and logged with the device's inventory name). LogRate bounds the log lines per
 	// second per segment; 0 turns the logging off (the counters still count).
@@ -37,30 +41,45 @@ type Gateway struct {
 	LogRate  int    `yaml:"log_rate"`
 	// StatsInterval is how often the nftables counters and set sizes are read for the
 	// metrics and the status page.
-	StatsInterval Duration `yaml:"stats_interval"`
+	StatsInterval conf.Duration `yaml:"stats_interval"`
 }
 
-// GatewayEgress lists the appliance's own outbound destinations. Each entry is an
+// EgressSection lists the appliance's own outbound destinations. Each entry is an
 // address, a prefix (203.0.113.0/24) or a host name; host names are resolved through
 // Resolvers and their addresses kept for their TTL (plus the gateway's grace).
-type GatewayEgress struct {
+type EgressSection struct {
 	// Repositories may be reached on any port (the upstream TUF repositories and the
 	// hosts their targets come from).
 	Repositories []string `yaml:"repositories"`
 	// Resolvers may be reached on 53/udp, 53/tcp and 853/tcp. Addresses only. The
 	// resolver's upstreams (resolver.upstreams) are allowed too, on their own ports,
 	// without being listed here.
-	Resolvers []Prefix `yaml:"resolvers"`
+	Resolvers []conf.Prefix `yaml:"resolvers"`
 	// TimeServers may be reached on 123/udp.
 	TimeServers []string `yaml:"time_servers"`
 	// Refresh is how often host names are resolved again at the latest (sooner when
 	// their TTL runs out).
-	Refresh Duration `yaml:"refresh"`
+	Refresh conf.Duration `yaml:"refresh"`
 }
 
-// Validate checks the gateway section and its references to the segments of c.
-func (g Gateway) Validate(key string, c *Config, ps *Problems) {
-	segs := c.Segments
+// DefaultSection is the gateway section of a config that leaves it out: off.
+func DefaultSection() Section {
+	return Section{Grace: conf.Duration(30 * time.Second), MaxTimeout: conf.Duration(24 * time.Hour), LogGroup: 1717, LogRate: 10,
+		StatsInterval: conf.Duration(15 * time.Second), Egress: EgressSection{Refresh: conf.Duration(time.Hour)}}
+}
+
+// Refs are what the gateway section refers to outside itself.
+type Refs struct {
+	// Segments are the configured segments.
+	Segments *segment.Table
+	// Upstreams are the resolver's upstreams (resolver.upstreams): the appliance may
+	// reach them without listing them in gateway.egress.resolvers.
+	Upstreams []resolver.Upstream
+}
+
+// Validate checks the gateway section and its references to the segments.
+func (g Section) Validate(key string, refs Refs, ps *conf.Problems) {
+	segs := refs.Segments.All()
 	if g.Grace.D() < 0 || g.Grace.D() > time.Hour {
 		ps.Addf(key+".grace", "must be between 0s and 1h, got %s", g.Grace.D())
 	}
@@ -75,8 +94,8 @@ func (g Gateway) Validate(key string, c *Config, ps *Problems) {
 	}
 	seen := map[string]bool{}
 	for i, name := range g.Segments {
-		k := key + ".segments[" + itoa(i) + "]"
-		var seg *Segment
+		k := conf.Index(key+".segments", i)
+		var seg *segment.Segment
 		for j := range segs {
 			if segs[j].Name == name {
 				seg = &segs[j]
@@ -94,10 +113,10 @@ func (g Gateway) Validate(key string, c *Config, ps *Problems) {
 		}
 		seen[name] = true
 	}
-	g.Egress.validate(key+".egress", len(c.Resolver.Upstreams) > 0, ps)
+	g.Egress.validate(key+".egress", len(refs.Upstreams) > 0, ps)
 }
 
-func (e GatewayEgress) validate(key string, haveUpstreams bool, ps *Problems) {
+func (e EgressSection) validate(key string, haveUpstreams bool, ps *conf.Problems) {
 	names := false
 	for _, list := range []struct {
 		key     string
@@ -106,14 +125,14 @@ func (e GatewayEgress) validate(key string, haveUpstreams bool, ps *Problems) {
 		for i, s := range list.entries {
 			d, err := ParseDestination(s)
 			if err != nil {
-				ps.Addf(key+"."+list.key+"["+itoa(i)+"]", "%v, got %q", err, s)
+				ps.Addf(conf.Index(key+"."+list.key, i), "%v, got %q", err, s)
 			}
 			names = names || d.Host != ""
 		}
 	}
 	for i, r := range e.Resolvers {
 		if r.Addr().IsValid() && r.Bits() != r.Addr().BitLen() {
-			ps.Addf(key+".resolvers["+itoa(i)+"]", "must be a single address, got %s", r)
+			ps.Addf(conf.Index(key+".resolvers", i), "must be a single address, got %s", r)
 		}
 	}
 	if names && len(e.Resolvers) == 0 && !haveUpstreams {

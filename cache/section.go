@@ -1,17 +1,72 @@
-package config
+package cache
 
 import (
 	"fmt"
-	"github.com/patchgate/patchgate/conf"
-	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
-// Bandwidth sets the shaper: how fast the appliance serves updates to endpoints (one
+// Section is the cache section of patchgate.yaml: the update cache's store.
+type Section struct {
+	// Dir holds the objects (empty: STATE/cache).
+	Dir string `yaml:"dir"`
+	// Quota bounds the stored bytes; least recently used objects no rollout pins are
+	// evicted past it (0: no quota).
+	Quota conf.ByteSize `yaml:"quota"`
+	// ScrubRate is how fast the scrubber re-hashes stored objects (0: never).
+	ScrubRate conf.Rate `yaml:"scrub_rate"`
+	// ScrubPause is the rest between two scrub passes.
+	ScrubPause conf.Duration `yaml:"scrub_pause"`
+	// StallTimeout gives up an upstream attempt that sent nothing for this long (the
+	// next attempt resumes with a Range request).
+	StallTimeout conf.Duration `yaml:"stall_timeout"`
+}
+
+// Validate checks the cache section.
+func (c Section) Validate(key string, ps *conf.Problems) {
+	if c.Quota < 0 {
+		ps.Addf(key+".quota", "must not be negative, got %s", c.Quota)
+	}
+	if c.ScrubRate < 0 {
+		ps.Addf(key+".scrub_rate", "must not be negative, got %s", c.ScrubRate)
+	}
+	if c.ScrubPause.D() < time.Minute {
+		ps.Addf(key+".scrub_pause", "must be at least 1m, got %s", c.ScrubPause.D())
+	}
+	if c.StallTimeout.D() < time.Second {
+		ps.Addf(key+".stall_timeout", "must be at least 1s, got %s", c.StallTimeout.D())
+	}
+}
+
+// DefaultSection is the cache section of a config that leaves it out.
+func DefaultSection() Section {
+	return Section{Quota: 20 << 30, ScrubRate: 4 << 20, ScrubPause: conf.Duration(time.Hour),
+		StallTimeout: conf.Duration(60 * time.Second)}
+}
+
+// Config is the store's configuration for section c; defaultDir is the directory used
+// when c.Dir is empty (the wiring passes STATE/cache).
+func (c Section) Config(defaultDir string) Config {
+	dir := c.Dir
+	if dir == "" {
+		dir = defaultDir
+	}
+	return Config{
+		Dir:                 dir,
+		QuotaBytes:          int64(c.Quota),
+		ScrubBytesPerSecond: int64(c.ScrubRate),
+		ScrubPause:          c.ScrubPause.D(),
+		StallTimeout:        c.StallTimeout.D(),
+	}
+}
+
+// Bandwidth is the bandwidth section of patchgate.yaml: it sets the shaper: how fast the appliance serves updates to endpoints (one
 // budget for the whole site, one per segment, one per client, shared fairly between
 // concurrent downloads) and how fast it fetches them from upstream. Every rate is the
 // rate at 100%; the schedule scales all of them by time of day, in Zone.
@@ -19,11 +74,11 @@ type Bandwidth struct {
 	// Zone is the IANA time zone the schedule is read in; "Local" is the appliance's.
 	Zone string `yaml:"zone"`
 	// Site caps everything served to endpoints, summed (0: no cap).
-	Site Rate `yaml:"site"`
+	Site conf.Rate `yaml:"site"`
 	// Client caps what one endpoint gets over all its downloads (0: no cap).
-	Client Rate `yaml:"client"`
+	Client conf.Rate `yaml:"client"`
 	// Upstream caps fetches from the upstream repositories, summed (0: no cap).
-	Upstream Rate `yaml:"upstream"`
+	Upstream conf.Rate `yaml:"upstream"`
 	// Segments caps what each listed segment gets, summed over its clients.
 	Segments []BandwidthSegment `yaml:"segments"`
 	// Schedule lists the periods when the caps are some percent of their rates; the
@@ -35,8 +90,8 @@ type Bandwidth struct {
 
 // BandwidthSegment is one segment's cap.
 type BandwidthSegment struct {
-	Segment string `yaml:"segment"`
-	Rate    Rate   `yaml:"rate"`
+	Segment string    `yaml:"segment"`
+	Rate    conf.Rate `yaml:"rate"`
 }
 
 // BandwidthPeriod is a time-of-day period of the schedule. To earlier than From spans
@@ -72,8 +127,9 @@ func (b Bandwidth) Location() *time.Location {
 	return loc
 }
 
-// Validate checks the bandwidth section and its references to the segments of c.
-func (b Bandwidth) Validate(key string, c *Config, ps *Problems) {
+// Validate checks the bandwidth section and its references to segments, the names of
+// the configured ones.
+func (b Bandwidth) Validate(key string, segments []string, ps *conf.Problems) {
 	if _, err := time.LoadLocation(b.Zone); err != nil || b.Zone == "" {
 		ps.Addf(key+".zone", "must be an IANA time zone such as Europe/Berlin or Local, got %q", b.Zone)
 	}
@@ -82,8 +138,8 @@ func (b Bandwidth) Validate(key string, c *Config, ps *Problems) {
 	}
 	seen := map[string]bool{}
 	for i, s := range b.Segments {
-		k := key + ".segments[" + itoa(i) + "]"
-		if _, ok := c.SegmentNamed(s.Segment); !ok {
+		k := conf.Index(key+".segments", i)
+		if !slices.Contains(segments, s.Segment) {
 			ps.Addf(k+".segment", "no segment named %q in segments", s.Segment)
 		} else if seen[s.Segment] {
 			ps.Addf(k+".segment", "segment %q listed twice", s.Segment)
@@ -94,10 +150,10 @@ func (b Bandwidth) Validate(key string, c *Config, ps *Problems) {
 		}
 	}
 	for i, p := range b.Schedule {
-		k := key + ".schedule[" + itoa(i) + "]"
+		k := conf.Index(key+".schedule", i)
 		for j, d := range p.Days {
 			if _, ok := weekdays[strings.ToLower(d)]; !ok {
-				ps.Addf(k+".days["+itoa(j)+"]", "must be one of mon, tue, wed, thu, fri, sat, sun, got %q", d)
+				ps.Addf(conf.Index(k+".days", j), "must be one of mon, tue, wed, thu, fri, sat, sun, got %q", d)
 			}
 		}
 		if p.From == p.To {
@@ -110,60 +166,6 @@ func (b Bandwidth) Validate(key string, c *Config, ps *Problems) {
 			ps.Addf(k+".percent", "must be 1-100, got %d", p.Percent)
 		}
 	}
-}
-
-// Rate is a rate in bytes per second, written with its unit: "20Mbit/s", "2.5MB/s",
-// "512KiB/s", "0" (no cap). Decimal units (kB, MB, GB, kbit, Mbit, Gbit) count in
-// thousands, binary ones (KiB, MiB, GiB) in 1024s.
-type Rate int64
-
-var rateUnits = []struct {
-	suffix string
-	mult   float64 // bytes per second per unit
-}{
-	{"Gbit/s", 1e9 / 8}, {"Mbit/s", 1e6 / 8}, {"kbit/s", 1e3 / 8},
-	{"GiB/s", 1 << 30}, {"MiB/s", 1 << 20}, {"KiB/s", 1 << 10},
-	{"GB/s", 1e9}, {"MB/s", 1e6}, {"kB/s", 1e3}, {"B/s", 1},
-}
-
-// ParseRate parses a rate such as "20Mbit/s" or "2MB/s".
-func ParseRate(s string) (Rate, error) {
-	s = strings.TrimSpace(s)
-	if s == "0" {
-		return 0, nil
-	}
-	for _, u := range rateUnits {
-		num, ok := strings.CutSuffix(s, u.suffix)
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v*u.mult > 1<<50 {
-			break
-		}
-		return Rate(math.Round(v * u.mult)), nil
-	}
-	return 0, fmt.Errorf("want a rate like 20Mbit/s, 2MB/s or 512KiB/s")
-}
-
-// UnmarshalYAML parses rates.
-func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseRate(n.Value)
-	if n.Kind != yaml.ScalarNode || err != nil {
-		return conf.TypeError(n, "want a rate like 20Mbit/s, 2MB/s or 512KiB/s, got %q", n.Value)
-	}
-	*r = v
-	return nil
-}
-
-// MarshalYAML writes the rate back in bytes per second.
-func (r Rate) MarshalYAML() (any, error) { return r.String(), nil }
-
-func (r Rate) String() string {
-	if r == 0 {
-		return "0"
-	}
-	return strconv.FormatInt(int64(r), 10) + "B/s"
 }
 
 // TimeOfDay is a wall-clock time "HH:MM", from 00:00 to 24:00.
@@ -192,3 +194,31 @@ func (t *TimeOfDay) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes "HH:MM".
 func (t TimeOfDay) MarshalYAML() (any, error) { return t.String(), nil }
+
+// DefaultBandwidth is the bandwidth section of a config that leaves it out: no caps.
+func DefaultBandwidth() Bandwidth { return Bandwidth{Zone: "Local", DefaultPercent: 100} }
+
+// ShaperConfig is the shaper's configuration for section b. segments are the configured
+// segments with their client subnets: every one is counted, those listed in b.Segments
+// are also capped.
+func (b Bandwidth) ShaperConfig(segments []ShaperSegment) ShaperConfig {
+	sc := ShaperConfig{
+		Site:           int64(b.Site),
+		Client:         int64(b.Client),
+		Upstream:       int64(b.Upstream),
+		DefaultPercent: b.DefaultPercent,
+		Location:       b.Location(),
+	}
+	rates := map[string]int64{}
+	for _, s := range b.Segments {
+		rates[s.Segment] = int64(s.Rate)
+	}
+	for _, s := range segments {
+		s.Rate = rates[s.Name]
+		sc.Segments = append(sc.Segments, s)
+	}
+	for _, p := range b.Schedule {
+		sc.Schedule = append(sc.Schedule, ShapePeriod{Days: p.Weekdays(), From: p.From.D(), To: p.To.D(), Percent: p.Percent})
+	}
+	return sc
+}

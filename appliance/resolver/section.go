@@ -1,60 +1,47 @@
-package config
+package resolver
 
 import (
+	"errors"
 	"net/netip"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
 )
 
-// Resolver is the allowlisting DNS server for the managed segments. Its client groups
+// Section is the resolver section of patchgate.yaml: the allowlisting DNS server for the
+// managed segments. Its client groups
 // are the root config's segments: resolver.segments gives each segment (by name) its
 // allowlists and its answer for everything else. Addresses in no segment get REFUSED.
-type Resolver struct {
+type Section struct {
 	Enabled bool `yaml:"enabled"`
 	// Listen are the host:port addresses served over UDP and TCP.
 	Listen []string `yaml:"listen"`
 	// Upstreams are tried in order; unhealthy ones last.
-	Upstreams       []ResolverUpstream `yaml:"upstreams"`
-	UpstreamTimeout Duration           `yaml:"upstream_timeout"`
-	HealthInterval  Duration           `yaml:"health_interval"`
+	Upstreams       []Upstream    `yaml:"upstreams"`
+	UpstreamTimeout conf.Duration `yaml:"upstream_timeout"`
+	HealthInterval  conf.Duration `yaml:"health_interval"`
 	// Lists are named name lists (inline names and/or list files) that segments refer to.
-	Lists []ResolverList `yaml:"lists"`
+	Lists []List `yaml:"lists"`
 	// Segments gives each segment's policy, by segment name.
-	Segments []ResolverSegment `yaml:"segments"`
+	Segments []SegmentPolicy `yaml:"segments"`
 	// BlockPublicDoH blocks the shipped list of public DNS-over-HTTPS hostnames in every
 	// segment, even when an allowlist wildcard would allow them.
 	BlockPublicDoH bool `yaml:"block_public_doh"`
 	// ReloadInterval is how often list files are checked for changes (SIGHUP reloads too).
-	ReloadInterval Duration `yaml:"reload_interval"`
+	ReloadInterval conf.Duration `yaml:"reload_interval"`
 	// LocalTTL is the TTL of the answers the resolver makes itself: rewritten names and
 	// blocked ones (also the SOA minimum that clients cache blocked answers for).
-	LocalTTL Duration         `yaml:"local_ttl"`
-	Cache    ResolverCache    `yaml:"cache"`
-	Limits   ResolverLimits   `yaml:"limits"`
-	QueryLog ResolverQueryLog `yaml:"query_log"`
+	LocalTTL conf.Duration   `yaml:"local_ttl"`
+	Cache    CacheSection    `yaml:"cache"`
+	Limits   LimitsSection   `yaml:"limits"`
+	QueryLog QueryLogSection `yaml:"query_log"`
 }
 
-// ResolverUpstream is one upstream resolver.
-type ResolverUpstream struct {
-	Address  string `yaml:"address"`  // host:port
-	Protocol string `yaml:"protocol"` // udp (TCP on truncation; the default), tcp or tls (DNS-over-TLS)
-	// TLSServerName is the name checked in the upstream's certificate (tls only).
-	TLSServerName string `yaml:"tls_server_name"`
-	// TLSCAFile is a PEM bundle to trust instead of the system roots (tls only).
-	TLSCAFile string `yaml:"tls_ca_file"`
-}
-
-// ResolverList is a named list of names: inline names and list files (one name a line,
-// # comments). Relative file paths are relative to the config file's directory.
-type ResolverList struct {
-	Name  string   `yaml:"name"`
-	Files []string `yaml:"files"`
-	Names []string `yaml:"names"`
-}
-
-// ResolverSegment is one segment's DNS policy. A segment without one blocks every name.
-type ResolverSegment struct {
+// SegmentPolicy is one segment's DNS policy (resolver.segments[]). A segment without one blocks every name.
+type SegmentPolicy struct {
 	Segment string `yaml:"segment"`
 	// Allow, Rewrite and Block name lists of resolver.lists.
 	Allow   []string `yaml:"allow"`
@@ -72,50 +59,69 @@ type ResolverSegment struct {
 	CNAMETargets []string `yaml:"cname_targets"`
 }
 
-// ResolverCache bounds the answer cache.
-type ResolverCache struct {
-	Size            int      `yaml:"size"` // entries; 0 disables the cache
-	MinTTL          Duration `yaml:"min_ttl"`
-	MaxTTL          Duration `yaml:"max_ttl"`
-	NegativeTTL     Duration `yaml:"negative_ttl"` // maximum for NXDOMAIN/NODATA
-	Prefetch        bool     `yaml:"prefetch"`
-	PrefetchMinHits int      `yaml:"prefetch_min_hits"`
+// CacheSection bounds the answer cache.
+type CacheSection struct {
+	Size            int           `yaml:"size"` // entries; 0 disables the cache
+	MinTTL          conf.Duration `yaml:"min_ttl"`
+	MaxTTL          conf.Duration `yaml:"max_ttl"`
+	NegativeTTL     conf.Duration `yaml:"negative_ttl"` // maximum for NXDOMAIN/NODATA
+	Prefetch        bool          `yaml:"prefetch"`
+	PrefetchMinHits int           `yaml:"prefetch_min_hits"`
 }
 
-// ResolverLimits protects the resolver and the upstreams.
-type ResolverLimits struct {
-	MaxConcurrent     int      `yaml:"max_concurrent"` // queries being forwarded at once
-	ClientRate        float64  `yaml:"client_rate"`    // queries per second per client address
-	ClientBurst       int      `yaml:"client_burst"`
-	UDPBufferSize     int      `yaml:"udp_buffer_size"` // EDNS size advertised and read buffer
-	TCPIdleTimeout    Duration `yaml:"tcp_idle_timeout"`
-	TCPMaxQueries     int      `yaml:"tcp_max_queries"` // per connection
-	TCPMaxConnections int      `yaml:"tcp_max_connections"`
+// LimitsSection protects the resolver and the upstreams.
+type LimitsSection struct {
+	MaxConcurrent     int           `yaml:"max_concurrent"` // queries being forwarded at once
+	ClientRate        float64       `yaml:"client_rate"`    // queries per second per client address
+	ClientBurst       int           `yaml:"client_burst"`
+	UDPBufferSize     int           `yaml:"udp_buffer_size"` // EDNS size advertised and read buffer
+	TCPIdleTimeout    conf.Duration `yaml:"tcp_idle_timeout"`
+	TCPMaxQueries     int           `yaml:"tcp_max_queries"` // per connection
+	TCPMaxConnections int           `yaml:"tcp_max_connections"`
 }
 
-// ResolverQueryLog sets what is remembered and written about queries.
-type ResolverQueryLog struct {
-	Ring        int      `yaml:"ring"` // recent queries kept for the status page
-	Log         string   `yaml:"log"`  // none, blocked or all
-	LogRate     float64  `yaml:"log_rate"`
-	EventWindow Duration `yaml:"event_window"` // blocked-query bursts are reported once per window
+// QueryLogSection sets what is remembered and written about queries.
+type QueryLogSection struct {
+	Ring        int           `yaml:"ring"` // recent queries kept for the status page
+	Log         string        `yaml:"log"`  // none, blocked or all
+	LogRate     float64       `yaml:"log_rate"`
+	EventWindow conf.Duration `yaml:"event_window"` // blocked-query bursts are reported once per window
+}
+
+// DefaultSection is the resolver section of a config that leaves it out.
+func DefaultSection() Section {
+	return Section{
+		Enabled:         true,
+		Listen:          []string{":53"},
+		Upstreams:       []Upstream{{Address: "9.9.9.9:53", Protocol: "udp"}, {Address: "149.112.112.112:53", Protocol: "udp"}},
+		UpstreamTimeout: conf.Duration(2 * time.Second),
+		HealthInterval:  conf.Duration(15 * time.Second),
+		BlockPublicDoH:  true,
+		ReloadInterval:  conf.Duration(5 * time.Second),
+		LocalTTL:        conf.Duration(60 * time.Second),
+		Cache: CacheSection{Size: 20000, MinTTL: conf.Duration(0), MaxTTL: conf.Duration(24 * time.Hour),
+			NegativeTTL: conf.Duration(5 * time.Minute), Prefetch: true, PrefetchMinHits: 3},
+		Limits: LimitsSection{MaxConcurrent: 512, ClientRate: 100, ClientBurst: 200, UDPBufferSize: 1232,
+			TCPIdleTimeout: conf.Duration(10 * time.Second), TCPMaxQueries: 100, TCPMaxConnections: 256},
+		QueryLog: QueryLogSection{Ring: 1000, Log: "blocked", LogRate: 10, EventWindow: conf.Duration(time.Minute)},
+	}
 }
 
 var listName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 
-// Validate checks the resolver section and its references to the segments of c.
-func (r Resolver) Validate(key string, c *Config, ps *Problems) {
+// Validate checks the resolver section and its references to the segments.
+func (r Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 	if r.Enabled && len(r.Listen) == 0 {
 		ps.Addf(key+".listen", "must list at least one host:port when enabled")
 	}
 	for i, l := range r.Listen {
-		if err := checkHostPort(l); err != nil {
-			ps.Addf(key+".listen["+itoa(i)+"]", "%v, got %q", err, l)
+		if err := conf.CheckHostPort(l); err != nil {
+			ps.Addf(conf.Index(key+".listen", i), "%v, got %q", err, l)
 		}
 	}
 	for i, u := range r.Upstreams {
-		k := key + ".upstreams[" + itoa(i) + "]"
-		if err := checkHostPort(u.Address); err != nil || strings.HasPrefix(u.Address, ":") {
+		k := conf.Index(key+".upstreams", i)
+		if err := conf.CheckHostPort(u.Address); err != nil || strings.HasPrefix(u.Address, ":") {
 			ps.Addf(k+".address", "want an IP address and port like 9.9.9.9:53, got %q", u.Address)
 		}
 		switch u.Protocol {
@@ -138,7 +144,7 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 
 	lists := map[string]bool{}
 	for i, l := range r.Lists {
-		k := key + ".lists[" + itoa(i) + "]"
+		k := conf.Index(key+".lists", i)
 		if !listName.MatchString(l.Name) {
 			ps.Addf(k+".name", "must be lower-case letters, digits, - or _ (max 64), got %q", l.Name)
 		} else if lists[l.Name] {
@@ -149,20 +155,20 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 			ps.Addf(k, "must have files or names")
 		}
 		for j, n := range l.Names {
-			if err := checkListName(n); err != nil {
-				ps.Addf(k+".names["+itoa(j)+"]", "%v, got %q", err, n)
+			if err := checkConfigName(n); err != nil {
+				ps.Addf(conf.Index(k+".names", j), "%v, got %q", err, n)
 			}
 		}
 		for j, f := range l.Files {
 			if f == "" {
-				ps.Addf(k+".files["+itoa(j)+"]", "must not be empty")
+				ps.Addf(conf.Index(k+".files", j), "must not be empty")
 			}
 		}
 	}
 	seen := map[string]bool{}
 	for i, s := range r.Segments {
-		k := key + ".segments[" + itoa(i) + "]"
-		seg, ok := c.SegmentNamed(s.Segment)
+		k := conf.Index(key+".segments", i)
+		seg, ok := segs.Named(s.Segment)
 		switch {
 		case !ok:
 			ps.Addf(k+".segment", "no segment named %q in segments", s.Segment)
@@ -173,13 +179,13 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 		for field, names := range map[string][]string{"allow": s.Allow, "rewrite": s.Rewrite, "block": s.Block} {
 			for j, n := range names {
 				if !lists[n] {
-					ps.Addf(k+"."+field+"["+itoa(j)+"]", "no list named %q in %s.lists", n, key)
+					ps.Addf(conf.Index(k+"."+field, j), "no list named %q in %s.lists", n, key)
 				}
 			}
 		}
 		for j, a := range s.RewriteTo {
 			if _, err := netip.ParseAddr(a); err != nil {
-				ps.Addf(k+".rewrite_to["+itoa(j)+"]", "want an IP address, got %q", a)
+				ps.Addf(conf.Index(k+".rewrite_to", j), "want an IP address, got %q", a)
 			}
 		}
 		if len(s.Rewrite) > 0 && len(s.RewriteTo) == 0 && ok && len(seg.Addresses) == 0 {
@@ -199,7 +205,7 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 		}
 		for j, a := range s.Sinkhole {
 			if _, err := netip.ParseAddr(a); err != nil {
-				ps.Addf(k+".sinkhole["+itoa(j)+"]", "want an IP address, got %q", a)
+				ps.Addf(conf.Index(k+".sinkhole", j), "want an IP address, got %q", a)
 			}
 		}
 		switch s.CNAME {
@@ -208,8 +214,8 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 			ps.Addf(k+".cname", "must be follow or strict, got %q", s.CNAME)
 		}
 		for j, n := range s.CNAMETargets {
-			if err := checkListName(n); err != nil {
-				ps.Addf(k+".cname_targets["+itoa(j)+"]", "%v, got %q", err, n)
+			if err := checkConfigName(n); err != nil {
+				ps.Addf(conf.Index(k+".cname_targets", j), "%v, got %q", err, n)
 			}
 		}
 	}
@@ -263,32 +269,88 @@ func (r Resolver) Validate(key string, c *Config, ps *Problems) {
 	checkRange(ps, key+".query_log.event_window", q.EventWindow.D(), time.Second, 24*time.Hour)
 }
 
-func checkRange(ps *Problems, key string, d, lo, hi time.Duration) {
+func checkRange(ps *conf.Problems, key string, d, lo, hi time.Duration) {
 	if d < lo || d > hi {
 		ps.Addf(key, "must be between %s and %s, got %s", lo, hi, d)
 	}
 }
 
-var listLabel = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
+var configLabel = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
 
-// checkListName checks one allowlist entry written in the config: an exact name or
+// checkConfigName checks one allowlist entry written in the config: an exact name or
 // *.suffix, in A-label form. The resolver package parses list files with the same rules.
-func checkListName(n string) error {
+func checkConfigName(n string) error {
 	n = strings.TrimSuffix(strings.ToLower(n), ".")
 	n = strings.TrimPrefix(n, "*.")
 	if n == "" || len(n) > 253 {
 		return errBadName
 	}
 	for _, l := range strings.Split(n, ".") {
-		if !listLabel.MatchString(l) {
+		if !configLabel.MatchString(l) {
 			return errBadName
 		}
 	}
 	return nil
 }
 
-type configError string
+var errBadName = errors.New("want a DNS name or *.suffix in A-label form (xn--... for IDNs)")
 
-func (e configError) Error() string { return string(e) }
+// Config is what the resolver serves for section r: every segment that offers dns
+// becomes a client group, with its policy from resolver.segments (none: every name
+// blocked) and, unless rewrite_to says otherwise, the segment's own addresses for
+// rewritten names. Clients of segments without dns are in no group: REFUSED.
+func (r Section) Config(segs *segment.Table) Config {
+	out := Config{
+		Listen:          r.Listen,
+		Upstreams:       r.Upstreams,
+		UpstreamTimeout: r.UpstreamTimeout.D(),
+		HealthInterval:  r.HealthInterval.D(),
+		Lists:           r.Lists,
+		BlockPublicDoH:  r.BlockPublicDoH,
+		ReloadInterval:  r.ReloadInterval.D(),
+		LocalTTL:        r.LocalTTL.D(),
+		Cache: CacheConfig{Size: r.Cache.Size, MinTTL: r.Cache.MinTTL.D(), MaxTTL: r.Cache.MaxTTL.D(),
+			NegativeTTL: r.Cache.NegativeTTL.D(), Prefetch: r.Cache.Prefetch, PrefetchMinHits: r.Cache.PrefetchMinHits},
+		Limits: Limits{MaxConcurrent: r.Limits.MaxConcurrent, ClientRate: r.Limits.ClientRate,
+			ClientBurst: r.Limits.ClientBurst, UDPBufferSize: r.Limits.UDPBufferSize,
+			TCPIdleTimeout: r.Limits.TCPIdleTimeout.D(), TCPMaxQueries: r.Limits.TCPMaxQueries,
+			TCPMaxConnections: r.Limits.TCPMaxConnections},
+		QueryLog: QueryLogConfig{Ring: r.QueryLog.Ring, Log: r.QueryLog.Log, LogRate: r.QueryLog.LogRate,
+			EventWindow: r.QueryLog.EventWindow.D()},
+	}
+	for _, seg := range segs.All() {
+		if !seg.Serves(segment.ServiceDNS) {
+			continue
+		}
+		g := Segment{Name: seg.Name, Clients: seg.ClientPrefixes()}
+		for _, a := range seg.Addresses {
+			g.RewriteTo = append(g.RewriteTo, a.Addr())
+		}
+		for _, pol := range r.Segments {
+			if pol.Segment != seg.Name {
+				continue
+			}
+			g.Allow, g.Rewrite, g.Block = pol.Allow, pol.Rewrite, pol.Block
+			if len(pol.RewriteTo) > 0 {
+				g.RewriteTo = parseAddrs(pol.RewriteTo)
+			}
+			g.BlockedAnswer, _ = ParseBlockedAnswer(pol.BlockedAnswer)
+			g.Sinkhole = parseAddrs(pol.Sinkhole)
+			g.StrictCNAME = pol.CNAME == "strict"
+			g.CNAMETargets = pol.CNAMETargets
+		}
+		out.Segments = append(out.Segments, g)
+	}
+	return out
+}
 
-const errBadName = configError("want a DNS name or *.suffix in A-label form (xn--... for IDNs)")
+// parseAddrs parses addresses Validate has checked.
+func parseAddrs(ss []string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,20 +1,22 @@
-package config
+package auth
 
 import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
-// Auth configures who may use the admin listener and how it is served.
-type Auth struct {
-	SessionIdle     Duration `yaml:"session_idle"`     // a session unused this long ends
-	SessionLifetime Duration `yaml:"session_lifetime"` // a session ends this long after login
-	LockoutAfter    int      `yaml:"lockout_after"`    // consecutive failed logins before a lockout
-	LockoutBase     Duration `yaml:"lockout_base"`     // the first lockout; doubles per further failure
-	LockoutMax      Duration `yaml:"lockout_max"`      // the longest lockout
-	BreakGlassMax   Duration `yaml:"break_glass_max"`  // the longest break-glass elevation
-	TokenLifetime   Duration `yaml:"token_lifetime"`   // API tokens expire after this
+// Section is the auth section of patchgate.yaml: who may use the admin listener and how it is served.
+type Section struct {
+	SessionIdle     conf.Duration `yaml:"session_idle"`     // a session unused this long ends
+	SessionLifetime conf.Duration `yaml:"session_lifetime"` // a session ends this long after login
+	LockoutAfter    int           `yaml:"lockout_after"`    // consecutive failed logins before a lockout
+	LockoutBase     conf.Duration `yaml:"lockout_base"`     // the first lockout; doubles per further failure
+	LockoutMax      conf.Duration `yaml:"lockout_max"`      // the longest lockout
+	BreakGlassMax   conf.Duration `yaml:"break_glass_max"`  // the longest break-glass elevation
+	TokenLifetime   conf.Duration `yaml:"token_lifetime"`   // API tokens expire after this
 	// LoopbackViewer lets unauthenticated requests from loopback read the status page
 	// and metrics as viewers: for a developer's machine only.
 	LoopbackViewer bool `yaml:"loopback_viewer"`
@@ -34,12 +36,11 @@ type AdminTLS struct {
 	Hosts    []string `yaml:"hosts"` // extra names/addresses for the self-signed certificate
 }
 
-// validateAuth checks the auth section and how it fits admin.listen.
-func (c *Config) validateAuth(ps *Problems) {
-	a, key := c.Auth, "auth"
+// Validate checks the auth section and how it fits adminListen (admin.listen).
+func (a Section) Validate(key, adminListen string, ps *conf.Problems) {
 	for _, d := range []struct {
 		name     string
-		v        Duration
+		v        conf.Duration
 		min, max time.Duration
 	}{
 		{"session_idle", a.SessionIdle, time.Minute, 24 * time.Hour},
@@ -62,10 +63,10 @@ func (c *Config) validateAuth(ps *Problems) {
 	for i, o := range a.TrustedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
-			ps.Addf(key+".trusted_origins["+itoa(i)+"]", "want an origin like https://patchgate.example:9443, got %q", o)
+			ps.Addf(conf.Index(key+".trusted_origins", i), "want an origin like https://patchgate.example:9443, got %q", o)
 		}
 	}
-	loop := adminOnLoopback(c.Admin.Listen)
+	loop := adminOnLoopback(adminListen)
 	switch a.TLS.Mode {
 	case "self-signed":
 	case "files":
@@ -77,13 +78,13 @@ func (c *Config) validateAuth(ps *Problems) {
 		}
 	case "off":
 		if !loop {
-			ps.Addf(key+".tls.mode", "off is allowed only when admin.listen is a loopback address (a developer's machine), got admin.listen %q", c.Admin.Listen)
+			ps.Addf(key+".tls.mode", "off is allowed only when admin.listen is a loopback address (a developer's machine), got admin.listen %q", adminListen)
 		}
 	default:
 		ps.Addf(key+".tls.mode", "must be self-signed, files or off, got %q", a.TLS.Mode)
 	}
 	if a.LoopbackViewer && !loop {
-		ps.Addf(key+".loopback_viewer", "is allowed only when admin.listen is a loopback address, got admin.listen %q", c.Admin.Listen)
+		ps.Addf(key+".loopback_viewer", "is allowed only when admin.listen is a loopback address, got admin.listen %q", adminListen)
 	}
 }
 
@@ -97,4 +98,21 @@ func adminOnLoopback(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// DefaultSection is the auth section of a config that leaves it out.
+func DefaultSection() Section {
+	return Section{SessionIdle: conf.Duration(15 * time.Minute), SessionLifetime: conf.Duration(12 * time.Hour), LockoutAfter: 5,
+		LockoutBase: conf.Duration(time.Minute), LockoutMax: conf.Duration(time.Hour), BreakGlassMax: conf.Duration(time.Hour),
+		TokenLifetime: conf.Duration(90 * 24 * time.Hour), TLS: AdminTLS{Mode: "self-signed"}}
+}
+
+// Policy is the login and session policy of section a.
+func (a Section) Policy() Policy {
+	return Policy{
+		SessionIdle: a.SessionIdle.D(), SessionLifetime: a.SessionLifetime.D(),
+		LockoutAfter: a.LockoutAfter, LockoutBase: a.LockoutBase.D(), LockoutMax: a.LockoutMax.D(),
+		BreakGlassMax: a.BreakGlassMax.D(), TokenLifetime: a.TokenLifetime.D(),
+		LoopbackViewer: a.LoopbackViewer, SecureCookies: a.TLS.Mode != "off", TrustedOrigins: a.TrustedOrigins,
+	}
 }
