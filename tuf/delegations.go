@@ -75,7 +75,7 @@ type delegation struct {
 	terminating bool
 }
 
-// childrenFor returns the roles md delegates path to, in order; with path ""
+// childrenFor returns the roles md delegates path to, in order; with all,
 // every delegated role (for metadata searches).
 func childrenFor(md *metadata.Metadata[metadata.TargetsType], path string, all bool) []delegation {
 	d := md.Signed.Delegations
@@ -305,7 +305,8 @@ func (m *Mirror) roleBytes(ctx context.Context, s *state, name string, meta *met
 		return nil, err
 	}
 	if rawMatches(data, meta) {
-		if err := os.MkdirAll(filepath.Dir(file), 0o700); err == nil {
+		err := os.MkdirAll(filepath.Dir(file), 0o700)
+		if err == nil {
 			err = atomicfile.Write(file, data, 0o600)
 		}
 		if err != nil {

@@ -164,7 +164,7 @@ func NewMirror(cfg MirrorConfig, opts Options) (*Mirror, error) {
 // the rollback floor below what the other says.
 func (m *Mirror) load() {
 	floor := anchor{}
-	p, err := readPersisted(filepath.Join(m.cfg.StateDir, stateFile))
+	p, err := readJSON[persisted](filepath.Join(m.cfg.StateDir, stateFile))
 	if err == nil && p != nil {
 		var tm *trustedmetadata.TrustedMetadata
 		tm, *p, err = verifyAll(m.pinned, *p, p.VerifiedAt, nil)
@@ -180,7 +180,7 @@ func (m *Mirror) load() {
 		m.loadErr = fmt.Errorf("stored metadata: %w", err)
 		m.log.Warn("stored metadata not usable", "err", err)
 	}
-	a, aerr := readAnchor(filepath.Join(m.cfg.StateDir, anchorFile))
+	a, aerr := readJSON[anchor](filepath.Join(m.cfg.StateDir, anchorFile))
 	if aerr == nil && a != nil {
 		var v anchor
 		if v, aerr = verifyAnchor(m.pinned, *a, m.clock.Now()); aerr == nil {
@@ -288,10 +288,12 @@ func (m *Mirror) Run(ctx context.Context) error {
 }
 
 // Refresh brings the verified metadata up to date with the upstream: root
-// chain, timestamp, snapshot, targets (go-tuf's updater, a fresh one each
-// time) and then every delegated role. The new state replaces the served one
-// only once all of it verified, and is persisted atomically; on failure the
-// last verified state stays in service.
+// chain, timestamp, snapshot, top-level targets (go-tuf's updater, a fresh
+// one each time); delegated roles are resolved later, by lookups. What
+// verified advances the trusted metadata (the rollback floor) even when a
+// later role fails; the served state is replaced only once all of it
+// verified, and both are persisted crash-safely. On failure the last
+// verified state stays in service.
 func (m *Mirror) Refresh(ctx context.Context) error {
 	m.refreshMu.Lock()
 	defer m.refreshMu.Unlock()

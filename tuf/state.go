@@ -267,8 +267,9 @@ func targetInfo(path, role string, tf *metadata.TargetFiles) TargetInfo {
 	return t
 }
 
-// readPersisted reads a verified state file; a missing file is (nil, nil).
-func readPersisted(path string) (*persisted, error) {
+// readJSON reads a state file (verified.json, trusted.json); a missing file
+// is (nil, nil).
+func readJSON[T any](path string) (*T, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -276,11 +277,11 @@ func readPersisted(path string) (*persisted, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p persisted
-	if err := json.Unmarshal(data, &p); err != nil {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &p, nil
+	return &v, nil
 }
 
 // writeJSON writes v to path crash-safely (atomicfile: temp file, fsync,
@@ -291,22 +292,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return atomicfile.Write(path, data, 0o600)
-}
-
-// readAnchor reads STATE/trusted.json; a missing file is (nil, nil).
-func readAnchor(path string) (*anchor, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var a anchor
-	if err := json.Unmarshal(data, &a); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &a, nil
 }
 
 // versionString formats a metadata version for messages.
