@@ -113,6 +113,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 			repo: repo, pinned: root, http: hc,
 			metaURL: a.client.resolve("/repos/" + pathEscape(repo) + "/metadata/"),
 			dir:     filepath.Join(cfg.StateDir, "tuf", repo),
+			now:     a.clock.Now,
 		}
 	}
 	if data, err := os.ReadFile(a.credPath()); err == nil {

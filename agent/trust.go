@@ -29,6 +29,7 @@ type trust struct {
 	pinned  []byte // the root.json IT trusts
 	dir     string
 	http    *http.Client
+	now     func() time.Time // the reference time for expiry checks (the agent's clock)
 
 	mu sync.Mutex // one updater at a time: they share dir
 }
@@ -42,6 +43,9 @@ func (t *trust) targetInfo(ctx context.Context, path string) (tuf.TargetInfo, er
 	if err != nil {
 		return tuf.TargetInfo{}, err
 	}
+	// Expiry is judged on the agent's clock, not the system's (go-tuf v2.4.2 has
+	// no config option for it; this is its setter).
+	up.UnsafeSetRefTime(t.now())
 	if err := up.Refresh(); err != nil {
 		return tuf.TargetInfo{}, fmt.Errorf("agent: tuf %s: refresh metadata: %w", t.repo, err)
 	}

@@ -207,7 +207,7 @@ func (c *Cache) Get(ctx context.Context, repo, path string) (*Object, error) {
 	if !ok {
 		return nil, fmt.Errorf("cache: get %s/%s: %w", repo, path, ErrUnknownRepo)
 	}
-	ti, err := m.Target(path)
+	ti, err := m.Target(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("cache: get %s/%s: %w", repo, path, err)
 	}
@@ -429,12 +429,16 @@ func (c *Cache) pinnedKeys() map[string]bool {
 	}
 	c.mu.Unlock()
 	out := map[string]bool{}
+	// A lookup may fetch a delegated role the current metadata has not
+	// verified yet; bound it, an unresolved pin is only not protected now.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for _, p := range pins {
 		m, ok := c.mirrors[p.repo]
 		if !ok {
 			continue
 		}
-		ti, err := m.Target(p.path)
+		ti, err := m.Target(ctx, p.path)
 		if err != nil {
 			continue
 		}

@@ -220,7 +220,7 @@ func kindLabel(k RequestKind) string {
 }
 
 func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, name string) int {
-	data, err := m.Metadata(name)
+	data, err := m.Metadata(r.Context(), name)
 	if err != nil {
 		return h.fail(w, r, m.Name(), name, err)
 	}
@@ -238,7 +238,7 @@ func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request, m *tuf.M
 }
 
 func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, rm *repoMetrics, name string) int {
-	ti, err := lookupTarget(m, name)
+	ti, err := lookupTarget(r.Context(), m, name)
 	if err != nil {
 		return h.fail(w, r, m.Name(), name, err)
 	}
@@ -400,8 +400,8 @@ func (h *Handler) serveMemory(w http.ResponseWriter, r *http.Request, rm *repoMe
 // lookupTarget resolves a requested name: the path as listed, else a
 // consistent-snapshot name "dir/HASH.base" whose HASH is one of the listed
 // digests of "dir/base".
-func lookupTarget(m *tuf.Mirror, name string) (tuf.TargetInfo, error) {
-	ti, err := m.Target(name)
+func lookupTarget(ctx context.Context, m *tuf.Mirror, name string) (tuf.TargetInfo, error) {
+	ti, err := m.Target(ctx, name)
 	if err == nil || !errors.Is(err, tuf.ErrNotFound) {
 		return ti, err
 	}
@@ -409,7 +409,7 @@ func lookupTarget(m *tuf.Mirror, name string) (tuf.TargetInfo, error) {
 	if perr != nil || tn.Hash == "" {
 		return ti, err
 	}
-	ti2, err2 := m.Target(tn.Path)
+	ti2, err2 := m.Target(ctx, tn.Path)
 	if err2 != nil {
 		if errors.Is(err2, tuf.ErrNotFound) {
 			return ti, err

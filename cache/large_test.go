@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -35,7 +36,7 @@ func TestLargeTargetBoundedMemory(t *testing.T) {
 	}
 	e := newEnv(t, repo, withConfig(func(c *cache.Config) { c.Dir = dir }))
 	e.refresh(t)
-	ti, err := e.mirror.Target("images/big.img")
+	ti, err := e.mirror.Target(context.Background(), "images/big.img")
 	if err != nil {
 		t.Fatal(err)
 	}

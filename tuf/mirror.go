@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/health"
 )
@@ -44,7 +46,9 @@ type MirrorConfig struct {
 	// UpstreamBytesPerSecond caps target downloads from the upstream,
 	// summed over all of them (0: no cap).
 	UpstreamBytesPerSecond int64
-	// MaxDelegatedRoles bounds the delegated roles walked (default 4096).
+	// MaxDelegatedRoles bounds the delegated roles a search for a
+	// delegated role's metadata walks (default 4096); a target lookup visits
+	// at most 32, the specification's limit.
 	MaxDelegatedRoles int
 	// HTTPClient is the upstream client (default NewHTTPClient()). Never
 	// http.DefaultClient.
@@ -82,7 +86,7 @@ type Mirror struct {
 	refreshMu sync.Mutex // one refresh at a time
 	state     atomic.Pointer[state]
 	prevFiles atomic.Pointer[map[string][]byte] // versioned files of the state before
-	roots     atomic.Pointer[[][]byte]          // verified root chain after the pinned root
+	anchor    atomic.Pointer[anchor]            // newest verified root chain, timestamp, snapshot
 
 	mu          sync.Mutex
 	lastAttempt time.Time
@@ -92,6 +96,7 @@ type Mirror struct {
 
 const (
 	stateFile  = "verified.json"
+	anchorFile = "trusted.json"
 	clientDir  = "client"
 	maxTargets = 5_000_000 // go-tuf's default TargetsMaxLength
 )
@@ -153,30 +158,78 @@ func NewMirror(cfg MirrorConfig, opts Options) (*Mirror, error) {
 	return m, nil
 }
 
-// load restores the verified state stored by an earlier run. The state is
-// re-verified against the pinned root as of the time it was verified;
-// expiry is checked against the clock when it is used.
+// load restores the verified state stored by an earlier run, and the
+// anchor. The state is re-verified against the pinned root as of the time it
+// was verified; expiry is checked against the clock when it is used. The
+// anchor is the newer of STATE/trusted.json and the served state, field by
+// field, so losing either file (or go-tuf's client directory) never lowers
+// the rollback floor below what the other says.
 func (m *Mirror) load() {
-	empty := [][]byte{}
-	m.roots.Store(&empty)
-	p, err := readPersisted(filepath.Join(m.cfg.StateDir, stateFile))
+	floor := anchor{}
+	p, err := readJSON[persisted](filepath.Join(m.cfg.StateDir, stateFile))
 	if err == nil && p != nil {
 		var tm *trustedmetadata.TrustedMetadata
-		tm, *p, err = verifyAll(m.pinned, *p, p.VerifiedAt)
+		tm, *p, err = verifyAll(m.pinned, *p, p.VerifiedAt, nil)
 		if err == nil {
-			m.setState(newState(m.pinned, *p, tm, 32))
+			m.setState(newState(m.pinned, *p, tm, maxLookupRoles))
 			m.log.Info("loaded verified metadata", "verified_at", p.VerifiedAt, "expires", m.state.Load().expires)
-			return
-		}
-		// Keep what can be kept: the verified root chain.
-		if _, roots, cerr := verifyChain(m.pinned, p.Roots, p.VerifiedAt); cerr == nil {
-			m.roots.Store(&roots)
+			floor = anchor{Roots: p.Roots, Timestamp: p.Timestamp, Snapshot: p.Snapshot}
+		} else if _, roots, cerr := verifyChain(m.pinned, p.Roots, p.VerifiedAt); cerr == nil {
+			floor.Roots = roots // keep what can be kept: the verified root chain
 		}
 	}
 	if err != nil {
 		m.loadErr = fmt.Errorf("stored metadata: %w", err)
 		m.log.Warn("stored metadata not usable", "err", err)
 	}
+	a, aerr := readJSON[anchor](filepath.Join(m.cfg.StateDir, anchorFile))
+	if aerr == nil && a != nil {
+		var v anchor
+		if v, aerr = verifyAnchor(m.pinned, *a, m.clock.Now()); aerr == nil {
+			floor = newerAnchor(floor, v)
+		}
+	}
+	if aerr != nil {
+		m.log.Warn("stored trusted metadata not usable; the served state is the rollback floor", "err", aerr)
+	}
+	m.anchor.Store(&floor)
+}
+
+// newerAnchor returns, field by field, the newer of two verified anchors.
+func newerAnchor(a, b anchor) anchor {
+	out := a
+	if len(b.Roots) > len(a.Roots) {
+		out.Roots = b.Roots
+	}
+	ats, asnap := a.versions()
+	bts, bsnap := b.versions()
+	if bts > ats {
+		out.Timestamp = b.Timestamp
+	}
+	if bsnap > asnap {
+		out.Snapshot = b.Snapshot
+	}
+	return out
+}
+
+// advance records what verified in a refresh (next: the root chain,
+// timestamp and snapshot go-tuf accepted, even when a later role failed) as
+// the new anchor, after verifying it again from the pinned root and checking
+// that no version went below floor. It persists the anchor crash-safely.
+func (m *Mirror) advance(floor, next anchor, now time.Time) error {
+	v, err := verifyAnchor(m.pinned, next, now)
+	if err != nil {
+		return fmt.Errorf("trusted metadata: %w", err)
+	}
+	v = newerAnchor(floor, v)
+	if len(v.Roots) == len(floor.Roots) && bytes.Equal(v.Timestamp, floor.Timestamp) && bytes.Equal(v.Snapshot, floor.Snapshot) {
+		return nil
+	}
+	if err := writeJSON(filepath.Join(m.cfg.StateDir, anchorFile), v); err != nil {
+		return fmt.Errorf("persist trusted metadata: %w", err)
+	}
+	m.anchor.Store(&v)
+	return nil
 }
 
 func (m *Mirror) setState(s *state) {
@@ -190,8 +243,6 @@ func (m *Mirror) setState(s *state) {
 		m.prevFiles.Store(&prev)
 	}
 	m.state.Store(s)
-	roots := s.p.Roots
-	m.roots.Store(&roots)
 	tm := s.trusted
 	m.met.expiry.Set(float64(s.expires.Unix()))
 	m.met.versions.WithLabelValues(metadata.ROOT).Set(float64(tm.Root.Signed.Version))
@@ -199,7 +250,7 @@ func (m *Mirror) setState(s *state) {
 	m.met.versions.WithLabelValues(metadata.SNAPSHOT).Set(float64(tm.Snapshot.Signed.Version))
 	m.met.versions.WithLabelValues(metadata.TARGETS).Set(float64(tm.Targets[metadata.TARGETS].Signed.Version))
 	m.met.targets.Set(float64(s.numTargets))
-	m.met.rolesMissing.Set(float64(len(s.missing)))
+	m.met.rolesMissing.Set(0)
 }
 
 func (m *Mirror) expiredMetric() float64 {
@@ -239,10 +290,12 @@ func (m *Mirror) Run(ctx context.Context) error {
 }
 
 // Refresh brings the verified metadata up to date with the upstream: root
-// chain, timestamp, snapshot, targets (go-tuf's updater, a fresh one each
-// time) and then every delegated role. The new state replaces the served one
-// only once all of it verified, and is persisted atomically; on failure the
-// last verified state stays in service.
+// chain, timestamp, snapshot, top-level targets (go-tuf's updater, a fresh
+// one each time); delegated roles are resolved later, by lookups. What
+// verified advances the trusted metadata (the rollback floor) even when a
+// later role fails; the served state is replaced only once all of it
+// verified, and both are persisted crash-safely. On failure the last
+// verified state stays in service.
 func (m *Mirror) Refresh(ctx context.Context) error {
 	m.refreshMu.Lock()
 	defer m.refreshMu.Unlock()
@@ -263,16 +316,29 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 }
 
 func (m *Mirror) refresh(ctx context.Context, now time.Time) error {
-	roots := *m.roots.Load()
+	floor := *m.anchor.Load()
 	latest := m.pinned
-	if len(roots) > 0 {
-		latest = roots[len(roots)-1]
+	if len(floor.Roots) > 0 {
+		latest = floor.Roots[len(floor.Roots)-1]
 	}
 	latestRoot, err := metadata.Root().FromBytes(latest)
 	if err != nil {
 		return err
 	}
+	// go-tuf's client directory is a scratch copy of the anchor: seeded from
+	// it each time, so its rollback checks hold even when the directory was
+	// lost.
 	dir := filepath.Join(m.cfg.StateDir, clientDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{metadata.TIMESTAMP: floor.Timestamp, metadata.SNAPSHOT: floor.Snapshot} {
+		if len(data) > 0 {
+			if err := atomicfile.Write(filepath.Join(dir, name+".json"), data, 0o600); err != nil {
+				return fmt.Errorf("seed %s: %w", name, err)
+			}
+		}
+	}
 	f := &refreshFetcher{ctx: ctx, t: m.t, roots: map[int64][]byte{}}
 	cfg, err := config.New(m.cfg.MetadataURL, latest)
 	if err != nil {
@@ -288,166 +354,77 @@ func (m *Mirror) refresh(ctx context.Context, now time.Time) error {
 		return err
 	}
 	up.UnsafeSetRefTime(now)
-	if err := up.Refresh(); err != nil {
-		return err
-	}
+	refreshErr := up.Refresh()
+
+	// Advance the anchor with whatever verified, as the client workflow
+	// does, even if a later role failed: go-tuf writes a file to its
+	// directory only once it verified.
 	trusted := up.GetTrustedMetadataSet()
-	p := persisted{VerifiedAt: now, Roots: slices.Clone(roots), Missing: map[string]string{}}
-	for v := latestRoot.Signed.Version + 1; v <= trusted.Root.Signed.Version; v++ {
+	next := anchor{Roots: slices.Clone(floor.Roots)}
+	for v := latestRoot.Signed.Version + 1; trusted.Root != nil && v <= trusted.Root.Signed.Version; v++ {
 		raw, ok := f.roots[v]
 		if !ok {
 			return fmt.Errorf("root version %d verified but not recorded", v)
 		}
-		p.Roots = append(p.Roots, raw)
+		next.Roots = append(next.Roots, raw)
 	}
+	files := map[string][]byte{}
 	for _, role := range []string{metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS} {
-		data, err := os.ReadFile(filepath.Join(dir, role+".json"))
-		if err != nil {
-			return err
-		}
-		switch role {
-		case metadata.TIMESTAMP:
-			p.Timestamp = data
-		case metadata.SNAPSHOT:
-			p.Snapshot = data
-		default:
-			p.Roles = []persistedRole{{Name: metadata.TARGETS, Parent: metadata.ROOT, Data: data}}
+		if data, err := os.ReadFile(filepath.Join(dir, role+".json")); err == nil {
+			files[role] = data
 		}
 	}
-	// Verify everything again in our own trusted set, from the pinned root:
-	// what we persist and serve is exactly what verified here.
-	tm, p, err := verifyAll(m.pinned, p, now)
+	next.Timestamp, next.Snapshot = files[metadata.TIMESTAMP], files[metadata.SNAPSHOT]
+	if err := m.advance(floor, next, now); err != nil {
+		return errors.Join(refreshErr, err)
+	}
+	if refreshErr != nil {
+		return refreshErr
+	}
+
+	p := persisted{VerifiedAt: now, Roots: next.Roots, Timestamp: files[metadata.TIMESTAMP], Snapshot: files[metadata.SNAPSHOT],
+		Roles: []persistedRole{{Name: metadata.TARGETS, Parent: metadata.ROOT, Data: files[metadata.TARGETS]}}}
+	// Verify everything again in our own trusted set, from the pinned root
+	// and against the anchor as it was before this refresh: what we persist
+	// and serve is exactly what verified here, and never below the floor.
+	tm, p, err := verifyAll(m.pinned, p, now, &floor)
 	if err != nil {
 		return fmt.Errorf("re-verify: %w", err)
 	}
-	if err := m.walkDelegations(ctx, f, tm, &p); err != nil {
-		return err
-	}
-	if len(p.Missing) == 0 {
-		p.Missing = nil
-	}
-	s := newState(m.pinned, p, tm, 32)
+	s := newState(m.pinned, p, tm, maxLookupRoles)
 	old := m.state.Load()
 	// Nothing new upstream (same timestamp, same root chain): the stored state is
 	// still this one, verified at an earlier time; skip rewriting it.
-	unchanged := old != nil && bytes.Equal(old.p.Timestamp, p.Timestamp) && len(old.p.Roots) == len(p.Roots) &&
-		len(old.p.Roles) == len(p.Roles) && len(old.p.Missing) == len(p.Missing)
-	if !unchanged {
-		if err := writePersisted(filepath.Join(m.cfg.StateDir, stateFile), p); err != nil {
-			return fmt.Errorf("persist: %w", err)
-		}
+	unchanged := old != nil && bytes.Equal(old.p.Timestamp, p.Timestamp) && len(old.p.Roots) == len(p.Roots)
+	if unchanged {
+		return nil // keep the served state and the delegated roles it verified
+	}
+	if err := writeJSON(filepath.Join(m.cfg.StateDir, stateFile), p); err != nil {
+		return fmt.Errorf("persist: %w", err)
 	}
 	m.setState(s)
-	if old == nil || !bytes.Equal(old.p.Timestamp, s.p.Timestamp) {
-		m.log.Info("metadata refreshed", "timestamp", tm.Timestamp.Signed.Version, "snapshot", tm.Snapshot.Signed.Version,
-			"targets", s.numTargets, "expires", s.expires)
+	var oldSnap *metadata.Metadata[metadata.SnapshotType]
+	if old != nil {
+		oldSnap = old.trusted.Snapshot
 	}
-	for role, why := range s.missing {
-		m.log.Warn("delegated role unavailable", "role", role, "err", why)
-	}
+	m.pruneRoles(tm.Snapshot, oldSnap)
+	m.log.Info("metadata refreshed", "timestamp", tm.Timestamp.Signed.Version, "snapshot", tm.Snapshot.Signed.Version,
+		"targets", s.numTargets, "expires", s.expires)
 	return nil
 }
 
-// walkDelegations loads every delegated role reachable from targets,
-// breadth first, reusing the bytes of the served state when the snapshot
-// lists the same version. A role that fails verification is recorded in
-// p.Missing (its targets cannot be served); a transport failure fails the
-// refresh.
-func (m *Mirror) walkDelegations(ctx context.Context, f *refreshFetcher, tm *trustedmetadata.TrustedMetadata, p *persisted) error {
-	prev := map[string][]byte{}
-	if s := m.state.Load(); s != nil {
-		for _, r := range s.p.Roles {
-			prev[r.Name] = r.Data
-		}
-	}
-	consistent := tm.Root.Signed.ConsistentSnapshot
-	visited := map[string]bool{metadata.TARGETS: true}
-	queue := []string{metadata.TARGETS}
-	loaded := 0
-	for len(queue) > 0 {
-		parent := queue[0]
-		queue = queue[1:]
-		d := tm.Targets[parent].Signed.Delegations
-		if d == nil {
-			continue
-		}
-		var names []string
-		switch {
-		case d.Roles != nil:
-			for _, r := range d.Roles {
-				names = append(names, r.Name)
-			}
-		case d.SuccinctRoles != nil:
-			if _, n := d.SuccinctRoles.GetSuffixLen(); n > m.cfg.MaxDelegatedRoles {
-				p.Missing[d.SuccinctRoles.NamePrefix+"-*"] = fmt.Sprintf("%d hash bins, over the limit of %d delegated roles", n, m.cfg.MaxDelegatedRoles)
-				continue
-			}
-			names = d.SuccinctRoles.GetRoles()
-		}
-		for _, name := range names {
-			if visited[name] {
-				continue
-			}
-			visited[name] = true
-			if loaded >= m.cfg.MaxDelegatedRoles {
-				p.Missing[name] = fmt.Sprintf("over the limit of %d delegated roles", m.cfg.MaxDelegatedRoles)
-				continue
-			}
-			meta, ok := tm.Snapshot.Signed.Meta[name+".json"]
-			if !ok {
-				p.Missing[name] = "not listed in snapshot"
-				continue
-			}
-			var err error
-			data, ok := prev[name]
-			if ok {
-				if _, err = tm.UpdateDelegatedTargets(data, name, parent); err != nil {
-					ok = false
-				}
-			}
-			if !ok {
-				data, err = m.downloadRole(ctx, f, name, meta, consistent)
-				if err != nil {
-					return fmt.Errorf("role %s: %w", name, err)
-				}
-				_, err = tm.UpdateDelegatedTargets(data, name, parent)
-			}
-			if err != nil {
-				p.Missing[name] = err.Error()
-				continue
-			}
-			loaded++
-			p.Roles = append(p.Roles, persistedRole{Name: name, Parent: parent, Data: data})
-			queue = append(queue, name)
-		}
-	}
-	return nil
-}
-
-func (m *Mirror) downloadRole(ctx context.Context, f *refreshFetcher, name string, meta *metadata.MetaFiles, consistent bool) ([]byte, error) {
-	file := url.PathEscape(name) + ".json"
-	if consistent {
-		file = versionString(meta.Version) + "." + file
-	}
-	u, err := url.JoinPath(m.cfg.MetadataURL, file)
-	if err != nil {
-		return nil, err
-	}
-	length := meta.Length
-	if length == 0 {
-		length = maxTargets
-	}
-	return f.t.getBytes(ctx, u, length)
-}
-
-// Target returns what the verified metadata says of path (no hash prefix).
-// Errors wrap ErrNotFound, ErrNoMetadata, ErrExpired or ErrRoleUnavailable.
-func (m *Mirror) Target(path string) (TargetInfo, error) {
+// Target returns what the verified metadata says of path (no hash prefix),
+// resolved through the delegations in the specification's pre-order
+// depth-first order. Delegated roles are fetched and verified on first use
+// (against the delegator on the lookup's path), so Target may block on the
+// upstream until ctx is done. Errors wrap ErrNotFound, ErrNoMetadata,
+// ErrExpired or ErrRoleUnavailable.
+func (m *Mirror) Target(ctx context.Context, path string) (TargetInfo, error) {
 	s := m.state.Load()
 	if s == nil {
 		return TargetInfo{}, fmt.Errorf("tuf: %s: %w", m.cfg.Name, m.noMetadataErr())
 	}
-	t, err := s.lookup(path, m.clock.Now())
+	t, err := m.lookup(ctx, s, path)
 	if err != nil {
 		return TargetInfo{}, fmt.Errorf("tuf: %s: %w", m.cfg.Name, err)
 	}
@@ -467,8 +444,10 @@ func (m *Mirror) noMetadataErr() error {
 // ("root.json", "3.root.json", "timestamp.json", "7.snapshot.json",
 // "7.targets.json", "ROLE.json", ...). Root versions are served even when the
 // rest has expired (a client needs them to follow a rotation); other files
-// are refused with ErrExpired once the state expired.
-func (m *Mirror) Metadata(name string) ([]byte, error) {
+// are refused with ErrExpired once the state expired. A delegated role not
+// yet verified is fetched and verified against a delegator first, so
+// Metadata may block on the upstream until ctx is done.
+func (m *Mirror) Metadata(ctx context.Context, name string) ([]byte, error) {
 	n, err := ParseMetadataName(name)
 	if err != nil {
 		return nil, fmt.Errorf("tuf: %s: %w: %w", m.cfg.Name, ErrNotFound, err)
@@ -488,11 +467,21 @@ func (m *Mirror) Metadata(name string) ([]byte, error) {
 			return data, nil
 		}
 	}
+	if !slices.Contains(metadata.TOP_LEVEL_ROLE_NAMES[:], n.Role) {
+		data, err := m.delegatedMetadata(ctx, s, n)
+		if err == nil {
+			return data, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("tuf: %s: metadata %s: %w", m.cfg.Name, name, err)
+		}
+	}
 	return nil, fmt.Errorf("tuf: %s: metadata %s: %w", m.cfg.Name, name, ErrNotFound)
 }
 
-// Targets lists every target of the verified metadata, sorted by path (for
-// status pages and tests; lookups use Target).
+// Targets lists the targets of the top-level targets role and of the
+// delegated roles verified so far (delegations are resolved lazily, by
+// Target), sorted by path, for status pages and tests; lookups use Target.
 func (m *Mirror) Targets() []TargetInfo {
 	s := m.state.Load()
 	if s == nil {
@@ -500,14 +489,20 @@ func (m *Mirror) Targets() []TargetInfo {
 	}
 	seen := map[string]bool{}
 	var out []TargetInfo
-	for _, r := range s.p.Roles {
-		for path, tf := range s.trusted.Targets[r.Name].Signed.Targets {
+	add := func(role string, md *metadata.Metadata[metadata.TargetsType]) {
+		for path, tf := range md.Signed.Targets {
 			if !seen[path] {
 				seen[path] = true
-				out = append(out, targetInfo(path, r.Name, tf))
+				out = append(out, targetInfo(path, role, tf))
 			}
 		}
 	}
+	add(metadata.TARGETS, s.trusted.Targets[metadata.TARGETS])
+	s.roles.mu.Lock()
+	for key, md := range s.roles.verified {
+		add(lastRole(key), md)
+	}
+	s.roles.mu.Unlock()
 	slices.SortFunc(out, func(a, b TargetInfo) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
@@ -572,10 +567,16 @@ type Status struct {
 	TimestampVersion int64
 	SnapshotVersion  int64
 	TargetsVersion   int64
-	Targets          int
-	DelegatedRoles   int
-	LastAttempt      time.Time
-	LastError        string
+	// Trusted*Version are the newest versions that verified (the rollback
+	// floor); they run ahead of the served ones when a refresh failed after
+	// its root, timestamp or snapshot verified.
+	TrustedRootVersion      int64
+	TrustedTimestampVersion int64
+	TrustedSnapshotVersion  int64
+	Targets                 int // top-level targets
+	DelegatedRoles          int // delegated roles verified so far
+	LastAttempt             time.Time
+	LastError               string
 }
 
 // Status returns the mirror's current status.
@@ -598,7 +599,25 @@ func (m *Mirror) Status() Status {
 		st.SnapshotVersion = tm.Snapshot.Signed.Version
 		st.TargetsVersion = tm.Targets[metadata.TARGETS].Signed.Version
 		st.Targets = s.numTargets
-		st.DelegatedRoles = len(s.p.Roles) - 1
+		names := map[string]bool{}
+		s.roles.mu.Lock()
+		for key := range s.roles.verified {
+			names[lastRole(key)] = true
+		}
+		s.roles.mu.Unlock()
+		st.DelegatedRoles = len(names)
+	}
+	if a := m.anchor.Load(); a != nil {
+		st.TrustedRootVersion = 1
+		if r, err := metadata.Root().FromBytes(m.pinned); err == nil {
+			st.TrustedRootVersion = r.Signed.Version
+		}
+		if len(a.Roots) > 0 {
+			if r, err := metadata.Root().FromBytes(a.Roots[len(a.Roots)-1]); err == nil {
+				st.TrustedRootVersion = r.Signed.Version
+			}
+		}
+		st.TrustedTimestampVersion, st.TrustedSnapshotVersion = a.versions()
 	}
 	return st
 }
@@ -633,9 +652,10 @@ func (m *Mirror) Health() []health.Problem {
 				lastAttempt.UTC().Format(time.RFC3339), lastErr, s.p.VerifiedAt.UTC().Format(time.RFC3339), s.expires.UTC().Format(time.RFC3339))})
 	}
 	if s != nil {
-		for _, role := range sortedKeys(s.missing) {
+		missing := s.missing()
+		for _, role := range sortedKeys(missing) {
 			out = append(out, health.Problem{Code: "tuf-role-unavailable", Severity: health.Warning,
-				Text: fmt.Sprintf("repository %s: delegated role %s did not verify, its targets are not served: %s", name, role, s.missing[role])})
+				Text: fmt.Sprintf("repository %s: delegated role %s did not verify, its targets are not served: %s", name, role, missing[role])})
 		}
 	}
 	return out

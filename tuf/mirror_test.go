@@ -55,13 +55,13 @@ func TestMirrorRefreshAndLookup(t *testing.T) {
 	e.repo.AddTarget("dir/b.bin", []byte("world!"))
 	e.repo.Publish()
 	m := e.mirror(t)
-	if _, err := m.Target("a.bin"); !errors.Is(err, tuf.ErrNoMetadata) {
+	if _, err := m.Target(context.Background(), "a.bin"); !errors.Is(err, tuf.ErrNoMetadata) {
 		t.Fatalf("Target before refresh: err = %v, want ErrNoMetadata", err)
 	}
 	if err := m.Refresh(context.Background()); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	got, err := m.Target("dir/b.bin")
+	got, err := m.Target(context.Background(), "dir/b.bin")
 	if err != nil {
 		t.Fatalf("Target: %v", err)
 	}
@@ -71,11 +71,11 @@ func TestMirrorRefreshAndLookup(t *testing.T) {
 	if _, ok := got.SHA256(); !ok {
 		t.Errorf("Target has no sha256: %+v", got)
 	}
-	if _, err := m.Target("nope"); !errors.Is(err, tuf.ErrNotFound) {
+	if _, err := m.Target(context.Background(), "nope"); !errors.Is(err, tuf.ErrNotFound) {
 		t.Errorf("Target(nope) err = %v, want ErrNotFound", err)
 	}
 	for _, name := range []string{"1.root.json", "root.json", "timestamp.json", "2.snapshot.json", "snapshot.json", "2.targets.json", "targets.json"} {
-		data, err := m.Metadata(name)
+		data, err := m.Metadata(context.Background(), name)
 		if err != nil {
 			t.Errorf("Metadata(%s): %v", name, err)
 			continue
@@ -84,7 +84,7 @@ func TestMirrorRefreshAndLookup(t *testing.T) {
 			t.Errorf("Metadata(%s) differs from upstream bytes", name)
 		}
 	}
-	if _, err := m.Metadata("9.targets.json"); !errors.Is(err, tuf.ErrNotFound) {
+	if _, err := m.Metadata(context.Background(), "9.targets.json"); !errors.Is(err, tuf.ErrNotFound) {
 		t.Errorf("Metadata(9.targets.json) err = %v, want ErrNotFound", err)
 	}
 	if n := metricValue(t, e.reg, "patchgate_tuf_targets"); n != 2 {
@@ -102,7 +102,7 @@ func TestMirrorRefreshAndLookup(t *testing.T) {
 		t.Fatalf("Refresh: %v", err)
 	}
 	for _, name := range []string{"2.targets.json", "3.targets.json", "2.snapshot.json"} {
-		if _, err := m.Metadata(name); err != nil {
+		if _, err := m.Metadata(context.Background(), name); err != nil {
 			t.Errorf("Metadata(%s) after a second refresh: %v", name, err)
 		}
 	}
@@ -119,18 +119,18 @@ func TestMirrorDelegations(t *testing.T) {
 	if err := m.Refresh(context.Background()); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	got, err := m.Target("vendor/printers/fw.bin")
+	got, err := m.Target(context.Background(), "vendor/printers/fw.bin")
 	if err != nil {
 		t.Fatalf("Target: %v", err)
 	}
 	if got.Role != "vendor/printers" || string(got.Custom) != `{"model":"x"}` {
 		t.Errorf("Target = %+v", got)
 	}
-	if _, err := m.Target("vendor/tool.bin"); err != nil {
+	if _, err := m.Target(context.Background(), "vendor/tool.bin"); err != nil {
 		t.Errorf("Target(vendor/tool.bin): %v", err)
 	}
 	for _, name := range []string{"vendor.json", "1.vendor.json", "vendor/printers.json", "1.vendor/printers.json"} {
-		if _, err := m.Metadata(name); err != nil {
+		if _, err := m.Metadata(context.Background(), name); err != nil {
 			t.Errorf("Metadata(%s): %v", name, err)
 		}
 	}
@@ -161,10 +161,10 @@ func TestMirrorRestartOffline(t *testing.T) {
 	if err := m.Refresh(context.Background()); err == nil {
 		t.Fatalf("Refresh with upstream down succeeded")
 	}
-	if _, err := m.Target("a.bin"); err != nil {
+	if _, err := m.Target(context.Background(), "a.bin"); err != nil {
 		t.Fatalf("Target after offline restart: %v", err)
 	}
-	if _, err := m.Metadata("2.root.json"); err != nil {
+	if _, err := m.Metadata(context.Background(), "2.root.json"); err != nil {
 		t.Errorf("Metadata(2.root.json) after restart: %v", err)
 	}
 	h := m.Health()
@@ -174,13 +174,13 @@ func TestMirrorRestartOffline(t *testing.T) {
 
 	// Past the timestamp's expiry the state is no longer served.
 	e.clock.Set(time.Now().Add(48 * time.Hour))
-	if _, err := m.Target("a.bin"); !errors.Is(err, tuf.ErrExpired) {
+	if _, err := m.Target(context.Background(), "a.bin"); !errors.Is(err, tuf.ErrExpired) {
 		t.Errorf("Target after expiry: err = %v, want ErrExpired", err)
 	}
-	if _, err := m.Metadata("timestamp.json"); !errors.Is(err, tuf.ErrExpired) {
+	if _, err := m.Metadata(context.Background(), "timestamp.json"); !errors.Is(err, tuf.ErrExpired) {
 		t.Errorf("Metadata(timestamp.json) after expiry: err = %v, want ErrExpired", err)
 	}
-	if _, err := m.Metadata("2.root.json"); err != nil {
+	if _, err := m.Metadata(context.Background(), "2.root.json"); err != nil {
 		t.Errorf("Metadata(2.root.json) after expiry: %v (root chain stays served)", err)
 	}
 	h = m.Health()
@@ -200,7 +200,7 @@ func TestMirrorOpenTarget(t *testing.T) {
 	if err := m.Refresh(context.Background()); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	ti, err := m.Target("dir/a.bin")
+	ti, err := m.Target(context.Background(), "dir/a.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestMirrorWithoutConsistentSnapshot(t *testing.T) {
 	if err := m.Refresh(context.Background()); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	ti, err := m.Target("a.bin")
+	ti, err := m.Target(context.Background(), "a.bin")
 	if err != nil {
 		t.Fatal(err)
 	}

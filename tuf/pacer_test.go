@@ -33,7 +33,7 @@ func TestUpstreamBandwidthCap(t *testing.T) {
 	if err := m.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ti, err := m.Target("big.bin")
+	ti, err := m.Target(context.Background(), "big.bin")
 	if err != nil {
 		t.Fatal(err)
 	}

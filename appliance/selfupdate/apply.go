@@ -115,7 +115,7 @@ func install(ctx context.Context, cfg ApplyConfig, version string) error {
 	if err := m.Refresh(ctx); err != nil {
 		return fmt.Errorf("install %s: %w", version, err)
 	}
-	v, err := resolve(cfg.Prefix, ManifestPath(cfg.Prefix, version), m.Target)
+	v, err := resolve(cfg.Prefix, ManifestPath(cfg.Prefix, version), func(p string) (tuf.TargetInfo, error) { return m.Target(ctx, p) })
 	if err != nil {
 		return fmt.Errorf("install %s: %w", version, err)
 	}

@@ -46,6 +46,7 @@ type Repo struct {
 	content   map[string]Content // served target names -> content
 	overrides map[string]http.Handler
 	gets      map[string]int // request path -> GETs
+	requests  []string       // request paths in order
 }
 
 // Option configures New.
@@ -213,29 +214,48 @@ func (r *Repo) RemoveTarget(role, path string) {
 }
 
 // Delegate creates delegated role name under parent for paths (glob
-// patterns), with a fresh key.
+// patterns), with a fresh key (or, when the role exists already, its keys).
 func (r *Repo) Delegate(parent, name string, paths []string, terminating bool) {
+	r.t.Helper()
+	r.DelegateRole(parent, metadata.DelegatedRole{Name: name, Paths: paths, Terminating: terminating})
+}
+
+// DelegateRole adds role to parent's delegations, as given (Paths or
+// PathHashPrefixes, Terminating), trusting keys with a threshold of
+// len(keys). Without keys the delegation trusts the role's own keys. A new
+// role is created, signed by keys (a fresh key when none are given); an
+// existing one keeps its signing keys, so a delegation may name keys that do
+// not sign the role.
+func (r *Repo) DelegateRole(parent string, role metadata.DelegatedRole, keys ...ed25519.PrivateKey) {
 	r.t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.targets[parent]
 	if !ok {
-		r.t.Fatalf("tuftest: delegate %s: no parent %s", name, parent)
+		r.t.Fatalf("tuftest: delegate %s: no parent %s", role.Name, parent)
 	}
-	k := NewKey()
-	r.keys[name] = []ed25519.PrivateKey{k}
+	if _, exists := r.targets[role.Name]; !exists {
+		if len(keys) == 0 {
+			keys = []ed25519.PrivateKey{NewKey()}
+		}
+		r.keys[role.Name] = keys
+		r.targets[role.Name] = metadata.Targets(time.Now())
+		r.targets[role.Name].Signed.Version = 0 // the first publish makes it 1
+		r.order = append(r.order, role.Name)
+	} else if len(keys) == 0 {
+		keys = r.keys[role.Name]
+	}
 	if p.Signed.Delegations == nil {
 		p.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{}}
 	}
-	p.Signed.Delegations.Keys[KeyID(k)] = tufKey(k)
-	p.Signed.Delegations.Roles = append(p.Signed.Delegations.Roles, metadata.DelegatedRole{
-		Name: name, KeyIDs: []string{KeyID(k)}, Threshold: 1, Terminating: terminating, Paths: paths,
-	})
-	r.targets[name] = metadata.Targets(time.Now())
-	r.targets[name].Signed.Version = 0 // the first publish makes it 1
-	r.order = append(r.order, name)
+	role.KeyIDs, role.Threshold = nil, len(keys)
+	for _, k := range keys {
+		p.Signed.Delegations.Keys[KeyID(k)] = tufKey(k)
+		role.KeyIDs = append(role.KeyIDs, KeyID(k))
+	}
+	p.Signed.Delegations.Roles = append(p.Signed.Delegations.Roles, role)
 	r.dirty[parent] = true
-	r.dirty[name] = true
+	r.dirty[role.Name] = true
 }
 
 // SetExpires sets the expiry used for role from the next publish on.
@@ -487,6 +507,13 @@ func (r *Repo) TargetGets(path string) int {
 	return n
 }
 
+// Requests returns the paths of every request so far, in order.
+func (r *Repo) Requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.requests)
+}
+
 // TotalGets returns all requests served so far.
 func (r *Repo) TotalGets() int {
 	r.mu.Lock()
@@ -501,6 +528,7 @@ func (r *Repo) TotalGets() int {
 func (r *Repo) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.gets[req.URL.Path]++
+	r.requests = append(r.requests, req.URL.Path)
 	h := r.overrides[req.URL.Path]
 	var data []byte
 	var c Content
