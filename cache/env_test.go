@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -30,6 +31,8 @@ type env struct {
 	dir     string
 	cfg     cache.Config
 	clock   tuf.Clock // nil: real
+	// cacheClock, if set, is the cache's clock (the mirror keeps its own).
+	cacheClock *clock.Fake
 
 	mu        sync.Mutex
 	integrity []cache.IntegrityEvent // what the cache reported through OnIntegrity
@@ -49,6 +52,10 @@ func withConfig(f func(*cache.Config)) envOption { return func(e *env) { f(&e.cf
 // withMirrorClock gives the mirror a clock (for expiry); the cache keeps
 // the real one.
 func withMirrorClock(c tuf.Clock) envOption { return func(e *env) { e.clock = c } }
+
+// withCacheClock gives the cache a fake clock (for its deadlines, watchdog
+// and back-off); the mirror keeps the real one.
+func withCacheClock(c *clock.Fake) envOption { return func(e *env) { e.cacheClock = c } }
 
 func newEnv(t testing.TB, repo *tuftest.Repo, opts ...envOption) *env {
 	t.Helper()
@@ -80,12 +87,16 @@ func (e *env) startPinned(t testing.TB, root []byte) {
 	if err != nil {
 		t.Fatalf("NewMirror: %v", err)
 	}
-	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, cache.Options{Logger: log, Registerer: e.reg,
+	opts := cache.Options{Logger: log, Registerer: e.reg,
 		OnIntegrity: func(ev cache.IntegrityEvent) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.integrity = append(e.integrity, ev)
-		}})
+		}}
+	if e.cacheClock != nil {
+		opts.Clock = e.cacheClock
+	}
+	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, opts)
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
 	}

@@ -17,11 +17,13 @@ type metrics struct {
 	resumes        *prometheus.CounterVec
 	coalesced      *prometheus.CounterVec
 	verifyFailures *prometheus.CounterVec
-	evictions      prometheus.Counter
-	evictedBytes   prometheus.Counter
-	scrubbedBytes  prometheus.Counter
-	scrubMismatch  prometheus.Counter
-	damaged        prometheus.Counter
+	// upstreamFailures counts downloads given up on, by reason.
+	upstreamFailures *prometheus.CounterVec
+	evictions        prometheus.Counter
+	evictedBytes     prometheus.Counter
+	scrubbedBytes    prometheus.Counter
+	scrubMismatch    prometheus.Counter
+	damaged          prometheus.Counter
 
 	// repos holds each configured repository's per-request series,
 	// resolved once (read-only after New).
@@ -57,21 +59,22 @@ func newMetrics(reg prometheus.Registerer, c *Cache) (*metrics, error) {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
 	m := &metrics{
-		requests:       counterVec("patchgate_cache_requests_total", "Endpoint requests by repository, kind (target, metadata) and HTTP status code.", "repo", "kind", "code"),
-		hits:           counterVec("patchgate_cache_hits_total", "Target requests answered from the store.", "repo"),
-		misses:         counterVec("patchgate_cache_misses_total", "Target requests that needed an upstream download (or a wait for one).", "repo"),
-		servedBytes:    counterVec("patchgate_cache_served_bytes_total", "Target bytes sent to endpoints.", "repo"),
-		refusals:       counterVec("patchgate_cache_gate_refusals_total", "Target requests the serving gate refused.", "repo"),
-		fetches:        counterVec("patchgate_cache_upstream_fetches_total", "Upstream target downloads by result (ok, verify_failed, error).", "repo", "result"),
-		upstreamBytes:  counterVec("patchgate_cache_upstream_bytes_total", "Target bytes received from upstreams.", "repo"),
-		resumes:        counterVec("patchgate_cache_upstream_resumes_total", "Upstream downloads resumed with a Range request.", "repo"),
-		coalesced:      counterVec("patchgate_cache_coalesced_requests_total", "Requests that waited for a download already in flight instead of starting one.", "repo"),
-		verifyFailures: counterVec("patchgate_cache_verification_failures_total", "Upstream downloads discarded because length or hashes did not match verified metadata.", "repo"),
-		evictions:      counter("patchgate_cache_evictions_total", "Objects evicted to stay within the quota."),
-		evictedBytes:   counter("patchgate_cache_evicted_bytes_total", "Bytes evicted to stay within the quota."),
-		scrubbedBytes:  counter("patchgate_cache_scrubbed_bytes_total", "Stored bytes re-hashed by the scrubber."),
-		scrubMismatch:  counter("patchgate_cache_scrub_mismatches_total", "Stored objects the scrubber found damaged and dropped."),
-		damaged:        counter("patchgate_cache_damaged_objects_total", "Stored objects found with the wrong size when served, and dropped."),
+		requests:         counterVec("patchgate_cache_requests_total", "Endpoint requests by repository, kind (target, metadata) and HTTP status code.", "repo", "kind", "code"),
+		hits:             counterVec("patchgate_cache_hits_total", "Target requests answered from the store.", "repo"),
+		misses:           counterVec("patchgate_cache_misses_total", "Target requests that needed an upstream download (or a wait for one).", "repo"),
+		servedBytes:      counterVec("patchgate_cache_served_bytes_total", "Target bytes sent to endpoints.", "repo"),
+		refusals:         counterVec("patchgate_cache_gate_refusals_total", "Target requests the serving gate refused.", "repo"),
+		fetches:          counterVec("patchgate_cache_upstream_fetches_total", "Upstream target downloads by result (ok, verify_failed, error).", "repo", "result"),
+		upstreamBytes:    counterVec("patchgate_cache_upstream_bytes_total", "Target bytes received from upstreams.", "repo"),
+		resumes:          counterVec("patchgate_cache_upstream_resumes_total", "Upstream downloads resumed with a Range request.", "repo"),
+		coalesced:        counterVec("patchgate_cache_coalesced_requests_total", "Requests that waited for a download already in flight instead of starting one.", "repo"),
+		verifyFailures:   counterVec("patchgate_cache_verification_failures_total", "Upstream downloads discarded because length or hashes did not match verified metadata.", "repo"),
+		upstreamFailures: counterVec("patchgate_cache_upstream_failures_total", "Upstream downloads given up because the upstream did not deliver, by reason (deadline, stalled, too_slow, short_body, status, error).", "repo", "reason"),
+		evictions:        counter("patchgate_cache_evictions_total", "Objects evicted to stay within the quota."),
+		evictedBytes:     counter("patchgate_cache_evicted_bytes_total", "Bytes evicted to stay within the quota."),
+		scrubbedBytes:    counter("patchgate_cache_scrubbed_bytes_total", "Stored bytes re-hashed by the scrubber."),
+		scrubMismatch:    counter("patchgate_cache_scrub_mismatches_total", "Stored objects the scrubber found damaged and dropped."),
+		damaged:          counter("patchgate_cache_damaged_objects_total", "Stored objects found with the wrong size when served, and dropped."),
 	}
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "patchgate_cache_objects", Help: "Objects in the store."},
@@ -85,7 +88,7 @@ func newMetrics(reg prometheus.Registerer, c *Cache) (*metrics, error) {
 	}
 	var errs []error
 	for _, col := range append([]prometheus.Collector{m.requests, m.hits, m.misses, m.servedBytes, m.refusals, m.fetches,
-		m.upstreamBytes, m.resumes, m.coalesced, m.verifyFailures, m.evictions, m.evictedBytes, m.scrubbedBytes,
+		m.upstreamBytes, m.resumes, m.coalesced, m.verifyFailures, m.upstreamFailures, m.evictions, m.evictedBytes, m.scrubbedBytes,
 		m.scrubMismatch, m.damaged}, gauges...) {
 		errs = append(errs, reg.Register(col))
 	}
