@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/clock"
 )
 
 // A stored object damaged on disk is found by the scrubber, dropped, and recorded in
@@ -49,5 +53,31 @@ func TestCacheIntegrityFailuresAreAudited(t *testing.T) {
 	}
 	if len(recs) != 1 || recs[0].Object != "target/demo/hello.txt" || recs[0].Actor != "system:cache" {
 		t.Fatalf("audit records for the damaged object = %+v, want one scrub_mismatch for target/demo/hello.txt", recs)
+	}
+}
+
+// A download the cache gave up because the upstream did not deliver is recorded with
+// its reason (issue 14: hostile upstreams are audited).
+func TestCacheUpstreamFailureIsAudited(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "patchgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	l, err := audit.Open(ctx, db, audit.Options{Dir: filepath.Join(dir, "audit"), Clock: clock.NewFake(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	cacheAudit{l, slog.New(slog.DiscardHandler)}.Integrity(cache.IntegrityEvent{Kind: cache.IntegrityUpstreamFailed,
+		Repo: "demo", Path: "fw.bin", Reason: "too_slow", Detail: "2 attempts in a row without new verified progress"})
+	recs, err := l.Records(ctx, audit.Query{Action: "cache.integrity.upstream_failed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Object != "target/demo/fw.bin" || recs[0].Actor != "system:cache" || recs[0].Details["reason"] != "too_slow" {
+		t.Fatalf("audit records = %+v, want one upstream_failed for target/demo/fw.bin with reason too_slow", recs)
 	}
 }
