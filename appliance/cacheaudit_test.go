@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,9 +10,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
-	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/cache"
-	"github.com/patchgate/patchgate/clock"
 )
 
 // A stored object damaged on disk is found by the scrubber, dropped, and recorded in
@@ -56,24 +53,17 @@ func TestCacheIntegrityFailuresAreAudited(t *testing.T) {
 	}
 }
 
-// A download the cache gave up because the upstream did not deliver is recorded with
-// its reason (issue 14: hostile upstreams are audited).
+// A download the cache gave up because the upstream did not deliver is recorded, by the
+// System's wiring, with its reason (issue 14: hostile upstreams are audited).
 func TestCacheUpstreamFailureIsAudited(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "patchgate.db"))
+	sys, err := New(context.Background(), testConfig(t), Options{Build: Build{Version: "test"}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { db.Close() })
-	l, err := audit.Open(ctx, db, audit.Options{Dir: filepath.Join(dir, "audit"), Clock: clock.NewFake(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	cacheAudit{l, slog.New(slog.DiscardHandler)}.Integrity(cache.IntegrityEvent{Kind: cache.IntegrityUpstreamFailed,
+	t.Cleanup(func() { sys.Close() })
+	cacheAudit{sys.audit, sys.log}.Integrity(cache.IntegrityEvent{Kind: cache.IntegrityUpstreamFailed,
 		Repo: "demo", Path: "fw.bin", Reason: "too_slow", Detail: "2 attempts in a row without new verified progress"})
-	recs, err := l.Records(ctx, audit.Query{Action: "cache.integrity.upstream_failed"})
+	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "cache.integrity.upstream_failed"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
@@ -144,8 +146,9 @@ func do(t *testing.T, method, url string, header ...string) (*http.Response, []b
 	return resp, body
 }
 
-// metricValue returns the sum of a metric family's values in reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// metricValue returns the sum of a metric family's values in reg; label pairs
+// (name, value, ...) keep only the series that carry them.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -157,10 +160,22 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			if hasLabels(m.GetLabel(), labels) {
+				sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
 		}
 	}
 	return sum
+}
+
+// hasLabels reports whether got holds every (name, value) pair of want.
+func hasLabels(got []*dto.LabelPair, want []string) bool {
+	for i := 0; i+1 < len(want); i += 2 {
+		if !slices.ContainsFunc(got, func(lp *dto.LabelPair) bool { return lp.GetName() == want[i] && lp.GetValue() == want[i+1] }) {
+			return false
+		}
+	}
+	return true
 }
 
 var zeroTime time.Time

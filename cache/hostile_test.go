@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf/tuftest"
@@ -96,7 +94,7 @@ func TestHostileUpstreams(t *testing.T) {
 				evs[0].Repo != "demo" || evs[0].Path != "fw.bin" {
 				t.Errorf("integrity events = %+v, want one upstream_failed (%s) for demo/fw.bin", evs, tc.reason)
 			}
-			if n := labeledValue(t, e.reg, "patchgate_cache_upstream_failures_total", "reason", tc.reason); n != 1 {
+			if n := metricValue(t, e.reg, "patchgate_cache_upstream_failures_total", "reason", tc.reason); n != 1 {
 				t.Errorf("patchgate_cache_upstream_failures_total{reason=%q} = %v, want 1", tc.reason, n)
 			}
 			if st := e.cache.Status(); st.Objects != 0 {
@@ -148,28 +146,4 @@ func getWithin(t *testing.T, url string, limit time.Duration) (int, []byte) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
-}
-
-// labeledValue returns the value of the series of a counter family whose
-// label has the given value (0 if none).
-func labeledValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
 }
