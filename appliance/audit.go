@@ -197,7 +197,8 @@ func (a resolverAudit) Blocked(b resolver.BlockedBurst) {
 }
 
 // cacheAudit records the cache's failed integrity checks: upstream bytes refused,
-// stored objects found damaged.
+// downloads given up because the upstream did not deliver (with the reason), stored
+// objects found damaged.
 type cacheAudit struct {
 	l   *audit.Log
 	log *slog.Logger
@@ -208,8 +209,12 @@ func (a cacheAudit) Integrity(ev cache.IntegrityEvent) {
 	if ev.Repo != "" {
 		obj = "target/" + ev.Repo + "/" + ev.Path
 	}
+	details := map[string]string{"key": ev.Key, "detail": ev.Detail}
+	if ev.Reason != "" {
+		details["reason"] = ev.Reason
+	}
 	err := a.l.Record(context.Background(), audit.Entry{Actor: "system:cache", Action: "cache.integrity." + ev.Kind, Object: obj,
-		Details: map[string]string{"key": ev.Key, "detail": ev.Detail}})
+		Details: details})
 	if err != nil {
 		a.log.Error("audit: cache integrity failure not recorded", "err", err, "kind", ev.Kind)
 	}

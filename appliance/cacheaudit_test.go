@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/cache"
 )
 
 // A stored object damaged on disk is found by the scrubber, dropped, and recorded in
@@ -49,5 +50,24 @@ func TestCacheIntegrityFailuresAreAudited(t *testing.T) {
 	}
 	if len(recs) != 1 || recs[0].Object != "target/demo/hello.txt" || recs[0].Actor != "system:cache" {
 		t.Fatalf("audit records for the damaged object = %+v, want one scrub_mismatch for target/demo/hello.txt", recs)
+	}
+}
+
+// A download the cache gave up because the upstream did not deliver is recorded, by the
+// System's wiring, with its reason (issue 14: hostile upstreams are audited).
+func TestCacheUpstreamFailureIsAudited(t *testing.T) {
+	sys, err := New(context.Background(), testConfig(t), Options{Build: Build{Version: "test"}})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { sys.Close() })
+	cacheAudit{sys.audit, sys.log}.Integrity(cache.IntegrityEvent{Kind: cache.IntegrityUpstreamFailed,
+		Repo: "demo", Path: "fw.bin", Reason: "too_slow", Detail: "2 attempts in a row without new verified progress"})
+	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "cache.integrity.upstream_failed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Object != "target/demo/fw.bin" || recs[0].Actor != "system:cache" || recs[0].Details["reason"] != "too_slow" {
+		t.Fatalf("audit records = %+v, want one upstream_failed for target/demo/fw.bin with reason too_slow", recs)
 	}
 }

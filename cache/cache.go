@@ -32,15 +32,26 @@ type Config struct {
 	ScrubBytesPerSecond int64
 	// ScrubPause is the rest between two scrub passes (default 1h).
 	ScrubPause time.Duration
-	// FetchRetries is how many upstream attempts in a row may fail to make
-	// progress before a download is given up (default 5).
-	FetchRetries int
-	// RetryBackoff is the first wait between attempts, doubled each time
-	// (default 1s).
+	// MaxAttempts is how many upstream attempts in a row may fail (end
+	// without adding new verified bytes at MinRate or better) before a
+	// download is given up (default 5).
+	MaxAttempts int
+	// RetryBackoff is the first wait between attempts, doubled after each
+	// failed one up to 64 times it (default 1s).
 	RetryBackoff time.Duration
 	// StallTimeout aborts an upstream attempt that delivered no byte for
 	// this long (default 60s); the next attempt resumes with Range.
 	StallTimeout time.Duration
+	// DownloadDeadline bounds one download, every attempt and back-off
+	// included; past it the download is given up (default 1h).
+	DownloadDeadline time.Duration
+	// MinRate is the fewest bytes per second an attempt must receive over
+	// every MinRateWindow (default 1 KiB/s; negative: no minimum). Time
+	// spent in the appliance's own upstream caps counts against it.
+	MinRate int64
+	// MinRateWindow is the sliding window MinRate is measured over
+	// (default 60s); an attempt younger than it is not judged.
+	MinRateWindow time.Duration
 	// MemoryObjectBytes is the largest object kept in memory for hits
 	// (default 64 KiB; negative: none); MemoryBytes bounds them all
 	// (default 32 MiB).
@@ -117,9 +128,12 @@ func New(cfg Config, mirrors []*tuf.Mirror, opts Options) (*Cache, error) {
 		return nil, errors.New("cache: new: logger and registerer are required")
 	}
 	cfg.ScrubPause = cmp.Or(cfg.ScrubPause, time.Hour)
-	cfg.FetchRetries = cmp.Or(cfg.FetchRetries, 5)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
 	cfg.RetryBackoff = cmp.Or(cfg.RetryBackoff, time.Second)
 	cfg.StallTimeout = cmp.Or(cfg.StallTimeout, 60*time.Second)
+	cfg.DownloadDeadline = cmp.Or(cfg.DownloadDeadline, time.Hour)
+	cfg.MinRate = cmp.Or(cfg.MinRate, 1<<10)
+	cfg.MinRateWindow = cmp.Or(cfg.MinRateWindow, 60*time.Second)
 	cfg.MemoryObjectBytes = cmp.Or(cfg.MemoryObjectBytes, 64<<10)
 	cfg.MemoryBytes = cmp.Or(cfg.MemoryBytes, 32<<20)
 	c := &Cache{

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
@@ -31,6 +33,8 @@ type env struct {
 	dir     string
 	cfg     cache.Config
 	clock   clock.Clock // nil: real
+	// cacheClock, if set, is the cache's clock (the mirror keeps its own).
+	cacheClock *clock.Fake
 
 	mu        sync.Mutex
 	integrity []cache.IntegrityEvent // what the cache reported through OnIntegrity
@@ -50,6 +54,10 @@ func withConfig(f func(*cache.Config)) envOption { return func(e *env) { f(&e.cf
 // withMirrorClock gives the mirror a clock (for expiry); the cache keeps
 // the real one.
 func withMirrorClock(c clock.Clock) envOption { return func(e *env) { e.clock = c } }
+
+// withCacheClock gives the cache a fake clock (for its deadlines, watchdog
+// and back-off); the mirror keeps the real one.
+func withCacheClock(c *clock.Fake) envOption { return func(e *env) { e.cacheClock = c } }
 
 func newEnv(t testing.TB, repo *tuftest.Repo, opts ...envOption) *env {
 	t.Helper()
@@ -81,12 +89,16 @@ func (e *env) startPinned(t testing.TB, root []byte) {
 	if err != nil {
 		t.Fatalf("NewMirror: %v", err)
 	}
-	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, cache.Options{Logger: log, Registerer: e.reg,
+	opts := cache.Options{Logger: log, Registerer: e.reg,
 		OnIntegrity: func(ev cache.IntegrityEvent) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.integrity = append(e.integrity, ev)
-		}})
+		}}
+	if e.cacheClock != nil {
+		opts.Clock = e.cacheClock
+	}
+	c, err := cache.New(e.cfg, []*tuf.Mirror{m}, opts)
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
 	}
@@ -134,8 +146,9 @@ func do(t *testing.T, method, url string, header ...string) (*http.Response, []b
 	return resp, body
 }
 
-// metricValue returns the sum of a metric family's values in reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// metricValue returns the sum of a metric family's values in reg; label pairs
+// (name, value, ...) keep only the series that carry them.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -147,10 +160,22 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			if hasLabels(m.GetLabel(), labels) {
+				sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
 		}
 	}
 	return sum
+}
+
+// hasLabels reports whether got holds every (name, value) pair of want.
+func hasLabels(got []*dto.LabelPair, want []string) bool {
+	for i := 0; i+1 < len(want); i += 2 {
+		if !slices.ContainsFunc(got, func(lp *dto.LabelPair) bool { return lp.GetName() == want[i] && lp.GetValue() == want[i+1] }) {
+			return false
+		}
+	}
+	return true
 }
 
 var zeroTime time.Time

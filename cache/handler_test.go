@@ -265,7 +265,7 @@ func TestUpstreamTimeout(t *testing.T) {
 	repo := tuftest.New(t)
 	repo.AddTarget("slow.bin", []byte("slow"))
 	repo.Publish()
-	e := newEnv(t, repo, withConfig(func(c *cache.Config) { c.StallTimeout = 50 * time.Millisecond; c.FetchRetries = 2 }))
+	e := newEnv(t, repo, withConfig(func(c *cache.Config) { c.StallTimeout = 50 * time.Millisecond; c.MaxAttempts = 2 }))
 	e.refresh(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })

@@ -119,7 +119,14 @@ func (a *API) Register(mux *http.ServeMux) {
 		if err != nil {
 			return nil, err
 		}
-		return a.e.Events(r.Context(), id, 1000)
+		if _, err := a.e.Rollout(r.Context(), id); err != nil {
+			return nil, err // ErrNotFound: 404, not an empty history
+		}
+		evs, err := a.e.Events(r.Context(), id, 1000)
+		if evs == nil {
+			evs = []Event{}
+		}
+		return evs, err
 	}))
 	mux.HandleFunc("POST /api/v1/rollouts", a.change(func(r *http.Request, actor string) (any, error) {
 		var spec RolloutSpec

@@ -1,5 +1,7 @@
 // Package store is the appliance's embedded database: one SQLite file in the state
-// directory, opened through modernc.org/sqlite (pure Go, no cgo) in WAL mode.
+// directory, opened through modernc.org/sqlite (pure Go, no cgo) in WAL mode. Every
+// transaction begins IMMEDIATE and waits up to 5 s for the write lock, so concurrent
+// writers (agent check-ins) queue instead of failing with SQLITE_BUSY.
 //
 // Each component owns its tables and brings its own numbered migrations (Migrate with a
 // component name); the store records, per component, the highest migration applied, applies

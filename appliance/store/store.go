@@ -20,8 +20,10 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the database file at path, in WAL mode with foreign
-// keys on and a busy timeout, applies the store's own migrations, and checks the file
-// is a database at all.
+// keys on, applies the store's own migrations, and checks the file is a database at
+// all. Every transaction begins IMMEDIATE (it takes the write lock at BEGIN, waiting up
+// to the busy timeout of 5 s for it), so a transaction that reads and then writes never
+// fails with SQLITE_BUSY because another writer committed in between.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -30,6 +32,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(ON)", "busy_timeout(5000)", "synchronous(FULL)"} {
 		q.Add("_pragma", p)
 	}
+	q.Set("_txlock", "immediate")
 	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 )
@@ -136,5 +138,61 @@ func TestMigrationsFS(t *testing.T) {
 	fsys["m/bad name.sql"] = &fstest.MapFile{}
 	if _, err := MigrationsFS(fsys, "m"); err == nil {
 		t.Error("MigrationsFS accepted a badly named file")
+	}
+}
+
+// Writers in several goroutines on one database file (agent check-ins arriving
+// together) all succeed: each transaction reads then writes, which in a deferred
+// transaction fails with SQLITE_BUSY when another writer got there first (issue 14).
+func TestConcurrentWritersNeverBusy(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTemp(t)
+	if _, err := db.Exec(`CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+		INSERT INTO counter(id, n) VALUES(1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, path) // a second pool on the same file
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	const writers, each = 8, 25
+	errs := make(chan error, writers*each)
+	var wg sync.WaitGroup
+	for i := range writers {
+		d := db
+		if i%2 == 1 {
+			d = other
+		}
+		wg.Go(func() {
+			for range each {
+				errs <- d.Tx(ctx, func(tx *sql.Tx) error {
+					var n int
+					if err := tx.QueryRowContext(ctx, `SELECT n FROM counter WHERE id = 1`).Scan(&n); err != nil {
+						return err
+					}
+					_, err := tx.ExecContext(ctx, `UPDATE counter SET n = ? WHERE id = 1`, n+1)
+					return err
+				})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			if failed == 0 {
+				t.Errorf("Tx: %v", err)
+			}
+			failed++
+		}
+	}
+	var n int
+	if err := db.QueryRow(`SELECT n FROM counter WHERE id = 1`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 0 || n != writers*each {
+		t.Errorf("%d of %d transactions failed, counter = %d; want none failed and %d", failed, writers*each, n, writers*each)
 	}
 }
