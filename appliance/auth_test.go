@@ -1,7 +1,6 @@
 package appliance
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"flag"
@@ -15,7 +14,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -23,6 +21,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/test/netlab"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
@@ -159,7 +158,7 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Auth.TLS.Mode = "self-signed"
 	cfg.Auth.LoopbackViewer = false
-	var logs lockedBuffer
+	var logs netlab.Buffer
 	sys, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -199,24 +198,6 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 			t.Error("plain HTTP served on the HTTPS admin listener")
 		}
 	}
-}
-
-// lockedBuffer is a log sink the System's goroutines and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestSeparationOfDutiesWithTheEngine approves through the approval guard against the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,17 +115,28 @@ func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (tuf.R
 	if !ok {
 		return tuf.Repository{}, fmt.Errorf("tuf.demo: distribution listener is not TCP")
 	}
-	host := addr.IP
-	if host.IsUnspecified() { // bound to all addresses: reach it on loopback
-		host = net.IPv4(127, 0, 0, 1)
-		if addr.IP.To4() == nil {
-			host = net.IPv6loopback
-		}
-	}
-	base := "http://" + net.JoinHostPort(host.String(), fmt.Sprint(addr.Port)) + "/demo-upstream"
+	base := "http://" + LoopbackAddr(addr.String()) + "/demo-upstream"
 	log.Info("demo upstream repository published", "dir", dir, "upstream", base, "repo", s.cfg.TUF.Demo.Name)
 	return tuf.Repository{Name: s.cfg.TUF.Demo.Name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
 		Root: p.RootPath(), RefreshInterval: conf.Duration(time.Minute)}, nil
+}
+
+// LoopbackAddr is the address ("host:port") that reaches a listener on listen from the
+// same machine: listen itself when it names one address, 127.0.0.1 when it listens on
+// all addresses (":8080", "0.0.0.0:8080"), and ::1 when on all IPv6 addresses
+// ("[::]:8080"), which ::1 reaches whether or not the socket also takes IPv4. What is
+// not host:port comes back as it is.
+func LoopbackAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.Unmap() == netip.IPv4Unspecified() {
+		host = "127.0.0.1"
+	} else if err == nil && ip == netip.IPv6Unspecified() {
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // demoTargets are the demo repository's signed targets.

@@ -3,12 +3,11 @@ package appliance
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
 	"testing"
 
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/inventory"
-	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/netscan"
 )
 
@@ -16,11 +15,7 @@ import (
 // by agent and by address, with the ring an admin set.
 func TestInventoryAssetsForRollout(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	inv, err := inventory.Open(ctx, db, inventory.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -13,27 +12,14 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/netscan/scantest"
 )
 
 // TestInventoryWiring runs the System with an on-demand scan of one loopback address
 // where a TCP listener stands, starts a scan, and finds the device through the API,
 // the inventory page, the status panel and the metrics. Nothing leaves loopback.
 func TestInventoryWiring(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.5.1:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.5.1: %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := scantest.OpenPort(t, "127.0.5.1:0")
 
 	cfg := testConfig(t)
 	cfg.Inventory.Scan = inventory.ScanSection{Enabled: true, Subnets: []conf.Prefix{conf.MustPrefix("127.0.5.1/32")},

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,25 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/test/netlab"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testPolicy routes for one segment, "devices", on dev0, and lets the appliance reach
 // one repository prefix.
@@ -59,7 +41,7 @@ type running struct {
 	g      *Gateway
 	ns     string
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *netlab.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -68,7 +50,7 @@ type running struct {
 func startGateway(t *testing.T, p Policy, clk clock.Clock) *running {
 	t.Helper()
 	ns, fd := newNetNS(t)
-	r := &running{ns: ns, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{ns: ns, reg: prometheus.NewRegistry(), logs: &netlab.Buffer{}, done: make(chan error, 1)}
 	g, err := New(p, Options{
 		Logger:   slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry: r.reg,

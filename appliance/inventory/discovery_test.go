@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/patchgate/patchgate/netscan/active"
 	"github.com/patchgate/patchgate/netscan/passive"
+	"github.com/patchgate/patchgate/netscan/scantest"
 )
 
 // TestDiscoverySchedule runs discovery on a fake clock: the scan waits for its cron
@@ -19,21 +19,7 @@ import (
 // flush tick. A capture on an interface that does not exist is a health warning, not
 // a failure.
 func TestDiscoverySchedule(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.9.1:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.9.1: %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	port := uint16(scantest.OpenPort(t, "127.0.9.1:0"))
 	f := newFixture(t)
 	d, err := NewDiscovery(f.inv, DiscoveryConfig{
 		Passive: []passive.Config{{Interface: "pg-nosuch0"}},

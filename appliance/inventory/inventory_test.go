@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/netscan"
 )
@@ -52,11 +52,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "patchgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	clk := clock.NewFake(t0)
 	inv, err := Open(ctx, db, Options{Clock: clk, NewFor: 24 * time.Hour,
 		SegmentOf: func(a netip.Addr) string {

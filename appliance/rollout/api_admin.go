@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
@@ -21,8 +21,6 @@ type ActorFunc func(r *http.Request) (string, error)
 // ActorHeader is the header LoopbackActor reads the actor's name from.
 const ActorHeader = "X-Patchgate-Actor"
 
-var actorRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-
 // LoopbackActor is the ActorFunc to use until the auth layer is wired: it accepts only
 // requests from a loopback address, and takes the actor's name from the
 // X-Patchgate-Actor header. Nobody on the network can change anything through it; on
@@ -32,7 +30,7 @@ func LoopbackActor(r *http.Request) (string, error) {
 		return "", errors.New("state-changing requests need an authenticated actor; until authentication is set up they are accepted only from the appliance itself (loopback)")
 	}
 	name := r.Header.Get(ActorHeader)
-	if !actorRE.MatchString(name) {
+	if !audit.ValidActor(name) {
 		return "", fmt.Errorf("name yourself in the %s header (letters, digits, . _ @ -; at most 64)", ActorHeader)
 	}
 	return name, nil

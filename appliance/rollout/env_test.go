@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
 )
 
@@ -44,11 +44,7 @@ var testRings = []Ring{
 func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "patchgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	v := &env{clk: clock.NewFake(start), assets: &MemAssets{}, sink: &recordingSink{db: db}, cache: &recordingCache{pins: map[string]int{}}, db: db, reg: prometheus.NewRegistry()}
 	cfg := Config{
 		SeedRings:   testRings,
@@ -63,6 +59,7 @@ func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	for _, m := range mods {
 		m(&cfg)
 	}
+	var err error
 	v.e, err = New(ctx, cfg, Options{DB: db, Clock: v.clk, Log: slog.New(slog.DiscardHandler), Registerer: v.reg,
 		Assets: v.assets, Events: v.sink, Cache: v.cache})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/image/abupdate"
 )
@@ -60,10 +61,7 @@ type Result struct {
 // maxFile bounds what is read of a request or result; real ones are a few hundred bytes.
 const maxFile = 16 << 10
 
-var (
-	idRE    = regexp.MustCompile(`^[0-9a-f]{16}$`)
-	actorRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-)
+var idRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 func newID() string {
 	b := make([]byte, 8)
@@ -81,7 +79,7 @@ func ParseRequest(data []byte) (Request, error) {
 	switch {
 	case !idRE.MatchString(r.ID):
 		return Request{}, fmt.Errorf("selfupdate: request: id: want 16 hex digits, got %q", r.ID)
-	case !actorRE.MatchString(r.RequestedBy):
+	case !audit.ValidActor(r.RequestedBy):
 		return Request{}, fmt.Errorf("selfupdate: request: requested_by: not a user name: %q", r.RequestedBy)
 	case r.RequestedAt.IsZero():
 		return Request{}, errors.New("selfupdate: request: requested_at: missing")

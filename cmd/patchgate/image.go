@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/image/abupdate"
@@ -348,7 +349,7 @@ appliance restarts into the new version (or the previous one, for a rollback).`,
 				if ac.TrustedRoot, err = os.ReadFile(cfg.TUF.Repositories[i].Root); err != nil {
 					return fmt.Errorf("image apply: %w", err)
 				}
-				base := "http://" + loopback(cfg.Distribution.Listen) + "/repos/" + name + "/"
+				base := "http://" + appliance.LoopbackAddr(cfg.Distribution.Listen) + "/repos/" + name + "/"
 				ac.Repo, ac.MetadataURL, ac.TargetsURL = name, base+"metadata", base+"targets"
 			}
 			res, err := selfupdate.Apply(cmd.Context(), ac)
@@ -378,17 +379,4 @@ appliance restarts into the new version (or the previous one, for a rollback).`,
 	cmd.Flags().StringVar(&cfgPath, "config", "/etc/patchgate/patchgate.yaml", "the daemon's config file")
 	cmd.Flags().BoolVar(&noReboot, "no-reboot", false, "do not reboot even if the request asks for it")
 	return cmd
-}
-
-// loopback is the address to reach a listener on listen from the same machine: its own
-// host, or 127.0.0.1 for a wildcard.
-func loopback(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
 )
@@ -16,14 +17,16 @@ func TestLoopback(t *testing.T) {
 	cases := []struct{ name, listen, want string }{
 		{"wildcard", ":8080", "127.0.0.1:8080"},
 		{"IPv4 any", "0.0.0.0:80", "127.0.0.1:80"},
-		{"IPv6 any", "[::]:80", "127.0.0.1:80"},
+		{"IPv6 any", "[::]:80", "[::1]:80"},
+		{"IPv4-mapped any", "[::ffff:0.0.0.0]:80", "127.0.0.1:80"},
+		{"not host:port", "localhost", "localhost"},
 		{"loopback", "127.0.0.1:8081", "127.0.0.1:8081"},
 		{"one address", "192.0.2.7:80", "192.0.2.7:80"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := loopback(tc.listen); got != tc.want {
-				t.Errorf("loopback(%q) = %q, want %q", tc.listen, got, tc.want)
+			if got := appliance.LoopbackAddr(tc.listen); got != tc.want {
+				t.Errorf("LoopbackAddr(%q) = %q, want %q", tc.listen, got, tc.want)
 			}
 		})
 	}

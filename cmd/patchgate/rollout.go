@@ -209,6 +209,19 @@ func (c *rolloutClient) print(raw []byte, table func(io.Writer, []byte) error) e
 	return err
 }
 
+// callDecode calls the API like call and decodes the answer into v for the caller to
+// show, or, with --json, prints the answer as it is and says so (printed).
+func (c *rolloutClient) callDecode(cmd *cobra.Command, method, path string, body, v any) (printed bool, err error) {
+	raw, err := c.call(cmd, method, path, body)
+	if err != nil {
+		return false, err
+	}
+	if c.asJSON {
+		return true, c.print(raw, nil)
+	}
+	return false, json.Unmarshal(raw, v)
+}
+
 func (c *rolloutClient) getCmd(use, short, path string, table func(io.Writer, []byte) error) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 		raw, err := c.call(cmd, "GET", path, nil)
@@ -262,15 +275,8 @@ func (c *rolloutClient) showCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		raw, err := c.call(cmd, "GET", "/api/v1/rollouts/"+id, nil)
-		if err != nil {
-			return err
-		}
-		if c.asJSON {
-			return c.print(raw, nil)
-		}
 		var r rollout.Rollout
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if printed, err := c.callDecode(cmd, "GET", "/api/v1/rollouts/"+id, nil, &r); printed || err != nil {
 			return err
 		}
 		evs, err := c.call(cmd, "GET", "/api/v1/rollouts/"+id+"/events", nil)
@@ -401,15 +407,8 @@ func (c *rolloutClient) actionCmd(action, short, field string) *cobra.Command {
 				body["start"] = t
 			}
 		}
-		raw, err := c.call(cmd, "POST", "/api/v1/rollouts/"+id+"/"+action, body)
-		if err != nil {
-			return err
-		}
-		if c.asJSON {
-			return c.print(raw, nil)
-		}
 		var r rollout.Rollout
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if printed, err := c.callDecode(cmd, "POST", "/api/v1/rollouts/"+id+"/"+action, body, &r); printed || err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "rollout %d: %s", r.ID, r.State)
@@ -534,15 +533,8 @@ other thresholds use the API (POST /api/v1/rollouts with "stages").`,
 				}
 				spec.Stages = append(spec.Stages, st)
 			}
-			raw, err := c.call(cmd, "POST", "/api/v1/rollouts", spec)
-			if err != nil {
-				return err
-			}
-			if c.asJSON {
-				return c.print(raw, nil)
-			}
 			var r rollout.Rollout
-			if err := json.Unmarshal(raw, &r); err != nil {
+			if printed, err := c.callDecode(cmd, "POST", "/api/v1/rollouts", spec, &r); printed || err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "rollout %d: %s (%d stages); submit it with: patchgate rollout submit %d\n", r.ID, r.State, len(r.Stages), r.ID)
@@ -567,19 +559,12 @@ func (c *rolloutClient) tokenCmd() *cobra.Command {
 	var uses int
 	create := &cobra.Command{Use: "create --name N [--ring R] [--tag T]... [--ttl D] [--max-uses N]", Short: "Make an enrolment token (shown once)",
 		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := c.call(cmd, "POST", "/api/v1/enrolment-tokens", map[string]any{"name": name, "ring": ring, "tags": tags,
-				"ttl": ttl.String(), "max_uses": uses})
-			if err != nil {
-				return err
-			}
-			if c.asJSON {
-				return c.print(raw, nil)
-			}
 			var t struct {
 				Token string                 `json:"token"`
 				Info  rollout.EnrolmentToken `json:"info"`
 			}
-			if err := json.Unmarshal(raw, &t); err != nil {
+			if printed, err := c.callDecode(cmd, "POST", "/api/v1/enrolment-tokens", map[string]any{"name": name, "ring": ring, "tags": tags,
+				"ttl": ttl.String(), "max_uses": uses}, &t); printed || err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "%s\n(token %s: %d enrolment(s) until %s; it is not shown again)\n", t.Token, t.Info.ID, t.Info.MaxUses, when(t.Info.ExpiresAt))

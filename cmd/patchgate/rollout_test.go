@@ -8,13 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/rollout"
-	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
 )
 
@@ -24,11 +23,7 @@ import (
 func rolloutServer(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "patchgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	e, err := rollout.New(ctx, rollout.Config{
 		SeedRings:   []rollout.Ring{{Name: "pilot", Order: 0}, {Name: "core", Order: 1}},
 		SeedWindows: []rollout.Window{{Name: "nightly", Cron: "0 22 * * *", Duration: rollout.Duration(6 * time.Hour), Zone: "UTC"}},

@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 
+	"github.com/patchgate/patchgate/netscan/scantest"
 	"github.com/patchgate/patchgate/netscan/survey"
 )
 
@@ -36,20 +36,7 @@ func TestScanFlags(t *testing.T) {
 // ping port, so the routed sweep finds it), TCP only (no raw sockets), and reads the
 // JSON and the table. Nothing leaves loopback.
 func TestScanLoopback(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.7.1:80")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.7.1:80 (needs root): %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	scantest.OpenPort(t, "127.0.7.1:80")
 	args := []string{"scan", "--iface", "lo", "--subnet", "127.0.7.0/30", "--probes", "tcp", "--ports", "80,9100",
 		"--passive-seconds", "0", "--timeout", "500ms"}
 	stdout, stderr, code := run(t, append(args, "--json")...)

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/test/netlab"
 )
 
 const password = "correct horse battery staple"
@@ -36,23 +36,6 @@ func chromium(t *testing.T) string {
 	}
 	t.Skip("needs Debian's chromium (apt-get install chromium) for the browser test")
 	return ""
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // api is a plain HTTP client with its own session, for the set-up steps.
@@ -108,7 +91,7 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Distribution.Listen = "127.0.0.1:0"
 	cfg.Auth.LoopbackViewer = false
-	var logs logBuffer
+	var logs netlab.Buffer
 	sys, err := appliance.New(context.Background(), cfg, appliance.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func TestRealDaemon(t *testing.T) {
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(daemonConfig, filepath.Join(dir, "state"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &netlab.Buffer{}
 	cmd := l.Appliance.RoleCommand(context.Background(), "appliance", path)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	l.Appliance.StartCmd(t, cmd)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/config"
 	gw "github.com/patchgate/patchgate/appliance/gateway"
+	"github.com/patchgate/patchgate/test/netlab"
 )
 
 // labConfig is the appliance's config: the device segment routed, the repository and
@@ -45,23 +45,6 @@ gateway:
 type names map[netip.Addr]string
 
 func (n names) NameOf(a netip.Addr) string { return n[a] }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startGateway runs the gateway on labConfig in the appliance namespace.
 func startGateway(t *testing.T, l *Lab, logs io.Writer) *gw.Gateway {
@@ -202,7 +185,7 @@ func TestEgressFollowsDNS(t *testing.T) {
 	l := New(t)
 	const ttl = 2
 	l.StartServers(t, ttl)
-	logs := &syncBuffer{}
+	logs := &netlab.Buffer{}
 	g := startGateway(t, l, logs)
 	serveSegmentDNS(t, l, g)
 	dev := l.Device.NS

@@ -110,34 +110,26 @@ func (v *vm) read(r io.Reader) {
 // its index. It fails the test at the deadline or when QEMU exits.
 func (v *vm) waitLine(ctx context.Context, from int, want string) int {
 	v.t.Helper()
-	for {
-		v.mu.Lock()
-		for i := from; i < len(v.lines); i++ {
-			if strings.Contains(v.lines[i], want) {
-				v.mu.Unlock()
-				return i
-			}
-		}
-		from = len(v.lines)
-		ch := v.changed
-		v.mu.Unlock()
-		select {
-		case <-ch:
-		case <-v.done:
-			v.t.Fatalf("qemu exited before the console showed %q; serial log: %s", want, v.serial.Name())
-		case <-ctx.Done():
-			v.t.Fatalf("no %q on the console after %s; serial log: %s (last lines:\n%s)", want, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
-		}
-	}
+	return v.wait(ctx, from, func(line string) bool { return strings.Contains(line, want) },
+		fmt.Sprintf("showed %q", want), fmt.Sprintf("no %q on the console", want))
 }
 
 // waitMatch is waitLine for a regular expression.
 func (v *vm) waitMatch(ctx context.Context, from int, re *regexp.Regexp) int {
 	v.t.Helper()
+	return v.wait(ctx, from, re.MatchString,
+		fmt.Sprintf("matched %q", re), fmt.Sprintf("nothing matched %q on the console", re))
+}
+
+// wait waits for a console line from index from on for which match holds and returns
+// its index. It fails the test at the deadline, with missing, or when QEMU exits, with
+// exited, each saying what was looked for.
+func (v *vm) wait(ctx context.Context, from int, match func(string) bool, exited, missing string) int {
+	v.t.Helper()
 	for {
 		v.mu.Lock()
 		for i := from; i < len(v.lines); i++ {
-			if re.MatchString(v.lines[i]) {
+			if match(v.lines[i]) {
 				v.mu.Unlock()
 				return i
 			}
@@ -148,9 +140,9 @@ func (v *vm) waitMatch(ctx context.Context, from int, re *regexp.Regexp) int {
 		select {
 		case <-ch:
 		case <-v.done:
-			v.t.Fatalf("qemu exited before the console matched %q; serial log: %s", re, v.serial.Name())
+			v.t.Fatalf("qemu exited before the console %s; serial log: %s", exited, v.serial.Name())
 		case <-ctx.Done():
-			v.t.Fatalf("nothing matched %q on the console after %s; serial log: %s (last lines:\n%s)", re, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
+			v.t.Fatalf("%s after %s; serial log: %s (last lines:\n%s)", missing, time.Since(v.started).Round(time.Second), v.serial.Name(), v.tail(15))
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -188,7 +187,7 @@ func newPharmacy(t *testing.T) *pharmacy {
 
 	// The excluded host's capture starts first, so it sees the whole survey.
 	capPath := filepath.Join(dir, "excluded.pcap")
-	var tcpdumpErr syncBuffer
+	var tcpdumpErr netlab.Buffer
 	tcpdump := excluded.Command(context.Background(), "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", capPath)
 	tcpdump.Stderr = &tcpdumpErr
 	excluded.StartCmd(t, tcpdump)
@@ -308,26 +307,7 @@ func waitFor(t *testing.T, h *netlab.Host, cond string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a command's writer goroutine and a
-// reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitForOutput(t *testing.T, b *syncBuffer, s string) {
+func waitForOutput(t *testing.T, b *netlab.Buffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(b.String(), s) {

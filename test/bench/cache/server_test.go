@@ -1,76 +1,32 @@
 package cache
 
 import (
-	"bufio"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/patchgate/patchgate/cache"
-	"github.com/patchgate/patchgate/tuf"
+	"github.com/patchgate/patchgate/test/bench/cacheproc"
 )
+
+// child is the Patchgate server process of these benchmarks.
+var child = cacheproc.Kind{Bench: "cache", Test: "TestServeChild", Env: "PG_BENCH"}
 
 // TestServeChild is the Patchgate server process of the benchmarks; it is
 // skipped unless a benchmark starts it. It prints its address, then serves
 // until killed.
 func TestServeChild(t *testing.T) {
-	dir := os.Getenv("PG_BENCH_DIR")
-	if dir == "" {
-		t.Skip("server process of the cache benchmarks only")
-	}
-	root, err := os.ReadFile(filepath.Join(dir, "root.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	reg := prometheus.NewRegistry()
-	m, err := tuf.NewMirror(tuf.MirrorConfig{Name: "demo", MetadataURL: os.Getenv("PG_BENCH_META"), TargetsURL: os.Getenv("PG_BENCH_TARGETS"),
-		TrustedRoot: root, StateDir: filepath.Join(dir, "tuf")}, tuf.Options{Logger: log, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(cache.Config{Dir: filepath.Join(dir, "store")}, []*tuf.Mirror{m}, cache.Options{Logger: log, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/repos/", &cache.Handler{Cache: c})
-	mux.HandleFunc("/refresh", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Refresh(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-		}
+	child.Serve(t, func(c *cacheproc.Child) error {
+		c.Mux.HandleFunc("GET /floor/{size}", floorHandler)
+		return nil
 	})
-	mux.HandleFunc("GET /floor/{size}", floorHandler)
-	if prof := os.Getenv("PG_BENCH_CPUPROFILE"); prof != "" {
-		// Profile the server until the benchmark stops it (SIGTERM).
-		f, err := os.Create(fmt.Sprintf("%s.%d", prof, os.Getpid()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pprof.StartCPUProfile(f)
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM)
-		go func() { <-sig; pprof.StopCPUProfile(); f.Close(); os.Exit(0) }()
-	}
-	fmt.Printf("ADDR %s\n", ln.Addr())
-	http.Serve(ln, mux)
 }
 
 // serverProcs is the CPUs each server may use at once: Patchgate's
@@ -98,39 +54,7 @@ type server struct {
 // Its files go in dir.
 func startPatchgate(b *testing.B, dir string, u *upstream) *server {
 	b.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "root.json"), u.repo.Root(), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
-	cmd.Env = append(os.Environ(), "PG_BENCH_DIR="+dir, "PG_BENCH_META="+u.repo.MetadataURL(), "PG_BENCH_TARGETS="+u.repo.TargetsURL(), "GOMAXPROCS="+strconv.Itoa(serverProcs()))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	addr := ""
-	for sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			addr = a
-			break
-		}
-	}
-	if addr == "" {
-		cmd.Process.Kill()
-		b.Fatal("patchgate server did not start")
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	resp, err := http.Post("http://"+addr+"/refresh", "", nil)
-	if err != nil || resp.StatusCode != 200 {
-		b.Fatalf("refresh: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	addr, cmd := child.Start(b, dir, u.repo, "GOMAXPROCS="+strconv.Itoa(serverProcs()))
 	return &server{
 		name: "patchgate", base: "http://" + addr + "/repos/demo/targets", floor: "http://" + addr + "/floor",
 		pids: func() []int { return []int{cmd.Process.Pid} },
@@ -246,23 +170,14 @@ func children(pid int) []int {
 	return out
 }
 
-// cpuSeconds sums user+system CPU time of pids from /proc.
+// cpuSeconds sums user+system CPU time of pids from /proc, leaving out
+// those it cannot read (a process that has ended).
 func cpuSeconds(pids []int) float64 {
-	const hz = 100 // USER_HZ on Linux
 	total := 0.0
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		if s, err := cacheproc.CPUSeconds(pid); err == nil {
+			total += s
 		}
-		s := string(data)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(fields) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(fields[11], 64)
-		st, _ := strconv.ParseFloat(fields[12], 64)
-		total += (ut + st) / hz
 	}
 	return total
 }
