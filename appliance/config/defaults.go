@@ -27,7 +27,7 @@ func Default() Config {
 			QueryLog: ResolverQueryLog{Ring: 1000, Log: "blocked", LogRate: 10, EventWindow: Duration(time.Minute)},
 		},
 		Gateway: Gateway{Grace: Duration(30 * time.Second), MaxTimeout: Duration(24 * time.Hour), LogGroup: 1717, LogRate: 10,
-			StatsInterval: Duration(15 * time.Second), Egress: GatewayEgress{Refresh: Duration(time.Hour)}},
+			Ports: []string{"80", "443"}, StatsInterval: Duration(15 * time.Second), Egress: GatewayEgress{Refresh: Duration(time.Hour)}},
 		Auth: Auth{SessionIdle: Duration(15 * time.Minute), SessionLifetime: Duration(12 * time.Hour), LockoutAfter: 5,
 			LockoutBase: Duration(time.Minute), LockoutMax: Duration(time.Hour), BreakGlassMax: Duration(time.Hour),
 			TokenLifetime: Duration(90 * 24 * time.Hour), TLS: AdminTLS{Mode: "self-signed"}},

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,14 +17,24 @@ import (
 // the gateway is off unless Enabled.
 type Gateway struct {
 	Enabled bool `yaml:"enabled"`
-	// FailClosed leaves the table in place when patchgate stops, so nothing but the
-	// static egress destinations is reachable until it starts again. Otherwise the
-	// table is removed on stop.
-	FailClosed bool `yaml:"fail_closed"`
+	// OpenOnStop removes the table when patchgate stops, so the segments' traffic is
+	// forwarded unfiltered until it starts again. By default (false) the table and its
+	// learned addresses stay in the kernel, closed, and are taken over at the next start.
+	OpenOnStop bool `yaml:"open_on_stop"`
+	// FailClosed is the old switch for keeping the table on stop, which is now the
+	// default. It is still accepted so that old config files load: true changes
+	// nothing, false no longer opens the segments on stop (open_on_stop: true does).
+	FailClosed *bool `yaml:"fail_closed"`
 	// Segments names the segments the appliance routes for. Their forwarded traffic
-	// may go only to addresses their own DNS answers returned; DNS (53) and DoT/DoQ
-	// (853) only to the appliance. Forwarding for any other source is dropped.
+	// may go only to addresses their own DNS answers returned, from the device that
+	// asked, on the allowed ports; DNS (53) and DoT/DoQ (853) only to the appliance.
+	// Forwarding for any other source is dropped.
 	Segments []string `yaml:"segments"`
+	// Ports are where a device may connect on an address its answers returned, for
+	// every routed segment: "443" or "443/tcp" (TCP), "443/udp".
+	Ports []string `yaml:"ports"`
+	// SegmentPorts replaces Ports for the segments it names.
+	SegmentPorts map[string][]string `yaml:"segment_ports"`
 	// Grace is added to each answer's TTL: the set entry lives TTL+grace, so a client
 	// that connects just before its cached answer expires is not cut off.
 	Grace Duration `yaml:"grace"`
@@ -73,6 +85,17 @@ func (g Gateway) Validate(key string, c *Config, ps *Problems) {
 	if g.StatsInterval.D() < time.Second || g.StatsInterval.D() > time.Hour {
 		ps.Addf(key+".stats_interval", "must be between 1s and 1h, got %s", g.StatsInterval.D())
 	}
+	if g.FailClosed != nil && *g.FailClosed && g.OpenOnStop {
+		ps.Addf(key+".fail_closed", "contradicts open_on_stop: true; remove fail_closed (the table is kept on stop unless open_on_stop)")
+	}
+	validatePorts(key+".ports", g.Ports, ps)
+	for _, name := range slices.Sorted(maps.Keys(g.SegmentPorts)) {
+		ports := g.SegmentPorts[name]
+		if !slices.Contains(g.Segments, name) {
+			ps.Addf(key+".segment_ports."+name, "segment %q is not in gateway.segments", name)
+		}
+		validatePorts(key+".segment_ports."+name, ports, ps)
+	}
 	seen := map[string]bool{}
 	for i, name := range g.Segments {
 		k := key + ".segments[" + itoa(i) + "]"
@@ -122,6 +145,54 @@ func (e GatewayEgress) validate(key string, haveUpstreams bool, ps *Problems) {
 	if e.Refresh.D() < 10*time.Second || e.Refresh.D() > 24*time.Hour {
 		ps.Addf(key+".refresh", "must be between 10s and 24h, got %s", e.Refresh.D())
 	}
+}
+
+func validatePorts(key string, ports []string, ps *Problems) {
+	if len(ports) == 0 {
+		ps.Addf(key, "must list at least one port (80, 443/tcp, 443/udp)")
+	}
+	for i, s := range ports {
+		if _, err := ParsePort(s); err != nil {
+			ps.Addf(key+"["+itoa(i)+"]", "%v, got %q", err, s)
+		}
+	}
+}
+
+// Port is a transport protocol and a port: an entry of gateway.ports.
+type Port struct {
+	Proto string // tcp or udp
+	Num   uint16
+}
+
+// ParsePort reads "443" or "443/tcp" (TCP) and "443/udp".
+func ParsePort(s string) (Port, error) {
+	num, proto, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "/")
+	if !ok {
+		proto = "tcp"
+	}
+	if proto != "tcp" && proto != "udp" {
+		return Port{}, errString("want PORT, PORT/tcp or PORT/udp")
+	}
+	n, err := strconv.ParseUint(num, 10, 16)
+	if err != nil || n == 0 {
+		return Port{}, errString("want a port number from 1 to 65535")
+	}
+	return Port{Proto: proto, Num: uint16(n)}, nil
+}
+
+// PortsOf returns the ports segment may reach on learned addresses (validated).
+func (g Gateway) PortsOf(segment string) []Port {
+	list := g.Ports
+	if ps, ok := g.SegmentPorts[segment]; ok {
+		list = ps
+	}
+	var out []Port
+	for _, s := range list {
+		if p, err := ParsePort(s); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Destination is one egress entry: a host name to resolve, or a prefix.
