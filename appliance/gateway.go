@@ -14,8 +14,8 @@ import (
 // with a message naming CAP_NET_ADMIN when the process may not program nftables, so a
 // gateway that cannot enforce anything stops the start. The resolver feeds it the
 // addresses of allowed answers (SetAnswerSink). The ruleset is applied when the
-// service runs, re-applied when SIGHUP reloads the config (gatewayReload), and removed
-// on stop unless gateway.fail_closed.
+// service runs, re-applied when SIGHUP reloads the config (gatewayReload), and kept on
+// stop (closed) unless gateway.open_on_stop.
 func (s *System) buildGateway(context.Context) error {
 	if !s.cfg.Gateway.Enabled {
 		return nil
@@ -25,6 +25,9 @@ func (s *System) buildGateway(context.Context) error {
 		return err
 	}
 	log := s.log.With("svc", "gateway")
+	if s.cfg.Gateway.FailClosed != nil {
+		log.Warn("gateway: fail_closed is obsolete and ignored: the table is kept on stop unless open_on_stop: true")
+	}
 	gw, err := gateway.New(p, gateway.Options{Logger: log, Registry: s.registry, Clock: s.clock})
 	if err != nil {
 		return err

@@ -72,11 +72,12 @@ func TestGatewayWiring(t *testing.T) {
 }
 
 // gatewayWiringChild runs inside the namespace: the System with the gateway enabled,
-// its table, metrics and panel, a SIGHUP reload, and the removal on stop.
+// its table, metrics and panel, a SIGHUP reload, and the removal on stop (open_on_stop).
 func gatewayWiringChild(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Gateway.Enabled = true
 	cfg.Gateway.Egress.Repositories = []string{"192.0.2.80"}
+	cfg.Gateway.OpenOnStop = true // the removal on stop is the admin's choice
 	dir := t.TempDir()
 	path := filepath.Join(dir, "patchgate.yaml")
 	writeConfig(t, path, cfg)
@@ -129,7 +130,7 @@ func gatewayWiringChild(t *testing.T) {
 
 	// The resolver hands its answers to the gateway: the appliance's own set fills.
 	if sys.resolver != nil {
-		sys.gateway.Learned("", "updates.example.com", []netip.Addr{netip.MustParseAddr("192.0.2.81")}, time.Minute)
+		sys.gateway.Learned("", netip.Addr{}, "updates.example.com", []netip.Addr{netip.MustParseAddr("192.0.2.81")}, time.Minute)
 		if out := nft(t, "list", "set", "inet", "patchgate", "own_v4"); !strings.Contains(out, "192.0.2.81") {
 			t.Errorf("own_v4 lacks a learned address:\n%s", out)
 		}

@@ -19,6 +19,7 @@ const (
 	SourceSSDP    Source = "ssdp"
 	SourceLLDP    Source = "lldp"
 	SourceNetBIOS Source = "netbios"
+	SourceNDP     Source = "ndp" // IPv6 neighbour solicitations and advertisements
 )
 
 // Active sources: facts learnt from a probe the appliance sent.
@@ -36,7 +37,7 @@ const (
 // Passive reports whether s is a passive source.
 func (s Source) Passive() bool {
 	switch s {
-	case SourceARP, SourceDHCP, SourceMDNS, SourceSSDP, SourceLLDP, SourceNetBIOS:
+	case SourceARP, SourceDHCP, SourceMDNS, SourceSSDP, SourceLLDP, SourceNetBIOS, SourceNDP:
 		return true
 	}
 	return false

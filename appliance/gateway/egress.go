@@ -31,7 +31,7 @@ func (g *Gateway) resolveHosts(ctx context.Context) {
 				continue
 			}
 			g.metrics.lookups.WithLabelValues("ok").Inc()
-			g.Learned("", h, addrs, ttl)
+			g.Learned("", netip.Addr{}, h, addrs, ttl)
 			next = min(next, max(ttl, 5*time.Second))
 		}
 		g.mu.Lock()

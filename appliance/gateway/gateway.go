@@ -41,8 +41,9 @@ type Options struct {
 const learnWait = 250 * time.Millisecond
 
 // Gateway keeps the nftables table in place and feeds its learned sets. Build it with
-// New, call Run once (Run applies the ruleset, keeps it current, and removes it when
-// it returns unless the policy fails closed). Its methods are safe for concurrent use;
+// New, call Run once (Run applies the ruleset, taking over the learned addresses of a
+// table a previous run left, keeps it current, and leaves it in place when it returns
+// unless the policy opens on stop). Its methods are safe for concurrent use;
 // Learned may be called before Run (its addresses are written when the ruleset is
 // applied).
 type Gateway struct {
@@ -70,7 +71,7 @@ type Gateway struct {
 	lookupErr error
 	logErr    error
 	repaired  int                      // times the table was found missing and re-applied
-	learned   map[elemKey]time.Time    // every live learned address and its expiry
+	learned   map[elemKey]time.Time    // every live learned element and its expiry
 	written   map[elemKey]time.Time    // the expiry last written to the kernel
 	pending   map[elemKey]struct{}     // learned entries not yet written
 	pendGen   uint64                   // bumped by each Learned that added to pending
@@ -80,8 +81,11 @@ type Gateway struct {
 	nrecent   int                      // flows ever put in recent
 }
 
+// elemKey is a learned set's element: the destination, and in a segment's set the
+// device that asked.
 type elemKey struct {
 	set  string
+	src  netip.Addr // invalid in the appliance's own sets
 	addr netip.Addr
 }
 
@@ -236,7 +240,9 @@ func signal(ch chan struct{}) {
 // Run applies the ruleset (retrying until it succeeds), then writes learned addresses
 // as they come, reads the counters for the metrics, repairs the table if someone
 // removed it, logs denied flows, and looks up the egress host names. When ctx is done
-// it removes the table, unless the policy fails closed, and returns nil.
+// it returns nil, leaving the table and its learned addresses in the kernel (the
+// segments stay closed while patchgate is down), or removing it if the policy opens
+// on stop.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.running = true
@@ -300,18 +306,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // stop ends Run: waits for its helpers, releases waiting Learned calls, and removes
-// the table unless the policy fails closed.
+// the table if the policy opens on stop.
 func (g *Gateway) stop() {
 	g.wg.Wait()
 	g.mu.Lock()
 	g.running = false
-	failClosed := g.policy.FailClosed
+	open := g.policy.OpenOnStop
 	g.applied = false
 	g.broadcast()
 	g.mu.Unlock()
 	g.metrics.applied.Set(0)
-	if failClosed {
-		g.log.Info("gateway: stopping; the ruleset stays in place (fail_closed)")
+	if !open {
+		g.log.Info("gateway: stopping; the ruleset and its learned addresses stay in place, closed, until patchgate starts again (open_on_stop: false)")
 		return
 	}
 	g.nlMu.Lock()
@@ -329,19 +335,41 @@ func (g *Gateway) broadcast() {
 	g.flushed = make(chan struct{})
 }
 
-// apply replaces the table with the ruleset of the current policy in one batch.
+// apply replaces the table with the ruleset of the current policy in one batch. The
+// learned elements the kernel holds (with the lifetime each has left) are read back
+// first and kept, beside those in memory: a re-apply forgets nothing, and the first
+// apply takes over what a previous run left in the table.
 func (g *Gateway) apply() error {
 	g.nlMu.Lock()
 	defer g.nlMu.Unlock()
 	c := g.conn()
+	g.mu.Lock()
+	rs := Build(g.policy)
+	maxTimeout, first := g.policy.MaxTimeout, g.rs == nil
+	g.mu.Unlock()
 	counters, err := readCounters(c)
-	if err != nil && !errors.Is(err, errTableMissing) {
+	var inKernel map[string][]element
+	switch {
+	case err == nil:
+		if inKernel, err = readLearned(c, rs, maxTimeout); err != nil {
+			g.log.Warn("gateway: could not read the learned addresses back from the kernel; applying those in memory", "err", err)
+		}
+	case !errors.Is(err, errTableMissing):
 		counters = nil // start the counters at zero rather than not apply
 	}
 
 	g.mu.Lock()
-	rs := Build(g.policy)
 	now := g.clock.Now()
+	adopted := 0
+	for set, es := range inKernel {
+		for _, e := range es {
+			k, exp := elemKey{set, e.src, e.addr}, now.Add(e.timeout)
+			if cur, ok := g.learned[k]; !ok || exp.After(cur) {
+				g.learned[k] = exp
+				adopted++
+			}
+		}
+	}
 	learned := map[string][]element{}
 	included := map[elemKey]time.Time{}
 	for k, exp := range g.learned {
@@ -350,7 +378,7 @@ func (g *Gateway) apply() error {
 			delete(g.pending, k)
 			continue
 		}
-		learned[k.set] = append(learned[k.set], element{k.addr, lifetime(exp, now)})
+		learned[k.set] = append(learned[k.set], element{k.src, k.addr, lifetime(exp, now)})
 		included[k] = exp
 	}
 	gen := g.pendGen
@@ -371,6 +399,9 @@ func (g *Gateway) apply() error {
 			g.metrics.applied.Set(0)
 		}
 		return fmt.Errorf("gateway: apply ruleset: %w", err)
+	}
+	if first && adopted > 0 {
+		g.log.Info("gateway: took over the learned addresses of the table a previous run left", "elements", adopted)
 	}
 	g.applied, g.applyErr, g.appliedAt, g.rs = true, nil, now, rs
 	g.written = included
@@ -396,20 +427,24 @@ func lifetime(exp, now time.Time) time.Duration {
 	return max(exp.Sub(now).Truncate(time.Millisecond), time.Millisecond)
 }
 
-// Learned records the addresses an allowed DNS answer for segment returned ("" for the
-// appliance's own look-ups): each stays in the segment's set for ttl plus the grace,
-// at most the policy's maximum. Answers for segments the gateway does not route for
-// are ignored. It implements the resolver's AnswerSink.
+// Learned records the addresses an allowed DNS answer for segment returned to client
+// ("" and no client for the appliance's own look-ups): the client may then connect to
+// each of them (on the segment's ports), for ttl plus the grace, at most the policy's
+// maximum; no other device of the segment may. A device reaches only addresses of
+// the family it asked over (its address of the other family is unknown here).
+// Answers for segments the gateway does not route for, or from a client outside the
+// segment's subnets, are ignored. It implements the resolver's AnswerSink.
 //
-// While the ruleset is applied, Learned returns once the addresses are in the set (the
+// While Run runs, Learned returns once the addresses are in the set (the
 // answer can then be sent: the client's connection will pass), or after 250ms at the
-// latest. Concurrent calls share one netlink batch; an answer that changes nothing (its
+// latest (the ruleset not applied yet, or failing). Concurrent calls share one netlink batch; an answer that changes nothing (its
 // addresses already there for long enough) returns at once without a batch.
-func (g *Gateway) Learned(segment string, name string, addrs []netip.Addr, ttl time.Duration) {
+func (g *Gateway) Learned(segment string, client netip.Addr, name string, addrs []netip.Addr, ttl time.Duration) {
 	start := g.clock.Now()
+	client = client.Unmap()
 	g.mu.Lock()
 	if segment != "" {
-		if _, ok := g.policy.segment(segment); !ok {
+		if s, ok := g.policy.segment(segment); !ok || !s.hasClient(client) {
 			g.mu.Unlock()
 			g.metrics.ignored.Inc()
 			return
@@ -425,7 +460,13 @@ func (g *Gateway) Learned(segment string, name string, addrs []netip.Addr, ttl t
 		if !a.IsValid() || a.IsUnspecified() {
 			continue
 		}
-		k := elemKey{learnedSet(segment, a.Is6()), a}
+		k := elemKey{set: learnedSet(segment, a.Is6()), addr: a}
+		if segment != "" {
+			if a.Is6() != client.Is6() {
+				continue
+			}
+			k.src = client
+		}
 		if cur, ok := g.learned[k]; ok && !cur.Before(exp.Add(-slack)) {
 			continue
 		}
@@ -439,7 +480,9 @@ func (g *Gateway) Learned(segment string, name string, addrs []netip.Addr, ttl t
 	}
 	g.pendGen++
 	my := g.pendGen
-	wait := g.running && g.applied
+	// Wait also while the first ruleset is being applied: an answer sent then would
+	// let the client connect before its address is in.
+	wait := g.running
 	g.mu.Unlock()
 	signal(g.kick)
 	if !wait {
@@ -470,8 +513,8 @@ func (g *Gateway) Learned(segment string, name string, addrs []netip.Addr, ttl t
 // they stay pending for the next attempt.
 func (g *Gateway) flushLearned() error {
 	type batchKey struct {
-		set         string
-		v6, refresh bool
+		set                    string
+		v6, perDevice, refresh bool
 	}
 	type write struct {
 		k   elemKey
@@ -495,8 +538,8 @@ func (g *Gateway) flushLearned() error {
 		// An element that is (as far as we know) still in the kernel is deleted and
 		// added again in the same batch, so its timeout is renewed on every kernel.
 		refresh := g.written[k].After(now.Add(time.Second))
-		bk := batchKey{k.set, k.addr.Is6(), refresh}
-		batches[bk] = append(batches[bk], element{k.addr, lifetime(exp, now)})
+		bk := batchKey{k.set, k.addr.Is6(), k.src.IsValid(), refresh}
+		batches[bk] = append(batches[bk], element{k.src, k.addr, lifetime(exp, now)})
 		writes = append(writes, write{k, exp})
 	}
 	g.mu.Unlock()
@@ -504,7 +547,8 @@ func (g *Gateway) flushLearned() error {
 	g.nlMu.Lock()
 	queue := func(refresh bool) error {
 		for bk, es := range batches {
-			if err := queueElements(g.nl, bk.set, bk.v6, refresh && bk.refresh, es); err != nil {
+			s := Set{Name: bk.set, V6: bk.v6, Timeout: true, PerDevice: bk.perDevice}
+			if err := queueElements(g.nl, s, refresh && bk.refresh, es); err != nil {
 				return err
 			}
 		}

@@ -25,8 +25,8 @@ import (
 // one repository prefix.
 func testPolicy() Policy {
 	return Policy{
-		Segments:     []Segment{{Name: "devices", Device: "dev0", Clients: []netip.Prefix{netip.MustParsePrefix("10.30.0.0/24")}}},
-		Local:        []netip.Prefix{netip.MustParsePrefix("10.30.0.0/24")},
+		Segments:     []Segment{{Name: "devices", Device: "dev0", Clients: []netip.Prefix{netip.MustParsePrefix("10.30.0.0/24"), netip.MustParsePrefix("fd00:30::/64")}}},
+		Local:        []netip.Prefix{netip.MustParsePrefix("10.30.0.0/24"), netip.MustParsePrefix("fd00:30::/64")},
 		Repositories: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32")},
 		Grace:        2 * time.Second,
 		MaxTimeout:   time.Hour,
@@ -50,6 +50,12 @@ type running struct {
 func startGateway(t *testing.T, p Policy, clk clock.Clock) *running {
 	t.Helper()
 	ns, fd := newNetNS(t)
+	return startGatewayIn(t, ns, fd, p, clk)
+}
+
+// startGatewayIn runs a Gateway on p in namespace ns (fd) until the test ends (or stop).
+func startGatewayIn(t *testing.T, ns string, fd int, p Policy, clk clock.Clock) *running {
+	t.Helper()
 	r := &running{ns: ns, reg: prometheus.NewRegistry(), logs: &netlab.Buffer{}, done: make(chan error, 1)}
 	g, err := New(p, Options{
 		Logger:   slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -106,9 +112,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // passed between the answer and the write (and the kernel's jiffy rounding).
 func near(got, want time.Duration) bool { return got <= want && got > want-time.Second }
 
-var elementRE = regexp.MustCompile(`([0-9a-f:.]+) timeout ([0-9hms]+)`)
+var elementRE = regexp.MustCompile(`([0-9a-f:.]+(?: \. [0-9a-f:.]+)?) timeout ([0-9hms]+)`)
 
-// setElements lists a set with nft and returns each element's timeout.
+// client is a device of testPolicy's segment, client6 another one's IPv6 address.
+var (
+	client  = netip.MustParseAddr("10.30.0.10")
+	client6 = netip.MustParseAddr("fd00:30::10")
+)
+
+// setElements lists a set with nft and returns each element's timeout; a segment's
+// elements are "device . destination".
 func setElements(t *testing.T, ns, set string) map[string]time.Duration {
 	t.Helper()
 	out := mustNft(t, ns, "", "list", "set", "inet", TableName, set)
@@ -161,10 +174,12 @@ func localLink(t *testing.T, ns string) {
 }
 
 func TestApplyRemoveAndOtherTables(t *testing.T) {
-	r := startGateway(t, testPolicy(), nil)
+	p := testPolicy()
+	p.OpenOnStop = true
+	r := startGateway(t, p, nil)
 	// A table that is not ours, created after ours: it must survive everything.
 	mustNft(t, r.ns, "table inet other {\n\tchain c {\n\t\ttype filter hook input priority 10; policy accept;\n\t}\n}\n", "-f", "-")
-	if err := r.g.Reconfigure(testPolicy()); err != nil {
+	if err := r.g.Reconfigure(p); err != nil {
 		t.Fatalf("Reconfigure: %v", err)
 	}
 	tables := mustNft(t, r.ns, "", "list", "tables")
@@ -174,7 +189,7 @@ func TestApplyRemoveAndOtherTables(t *testing.T) {
 	r.stop(t)
 	tables = mustNft(t, r.ns, "", "list", "tables")
 	if strings.Contains(tables, "patchgate") {
-		t.Errorf("tables after stop = %q, want inet patchgate removed", tables)
+		t.Errorf("tables after stop = %q, want inet patchgate removed (open_on_stop)", tables)
 	}
 	if !strings.Contains(tables, "table inet other") {
 		t.Errorf("tables after stop = %q, want inet other left alone", tables)
@@ -182,12 +197,63 @@ func TestApplyRemoveAndOtherTables(t *testing.T) {
 }
 
 func TestFailClosedLeavesTable(t *testing.T) {
-	p := testPolicy()
-	p.FailClosed = true
-	r := startGateway(t, p, nil)
+	r := startGateway(t, testPolicy(), nil) // closed on stop is the default
 	r.stop(t)
 	if tables := mustNft(t, r.ns, "", "list", "tables"); !strings.Contains(tables, "table inet patchgate") {
 		t.Errorf("tables after a fail-closed stop = %q, want inet patchgate still there", tables)
+	}
+}
+
+// TestClosedWhileDownAndTakenOver: with the default policy the table and its learned
+// elements outlive Run: while the gateway is down the drop policies stay and only the
+// learned addresses pass; the next Run takes the elements over with the lifetime they
+// have left (and knows them: an answer that would not extend one needs no write).
+func TestClosedWhileDownAndTakenOver(t *testing.T) {
+	r := startGateway(t, testPolicy(), nil)
+	localLink(t, r.ns)
+	learnedOwn := netip.MustParseAddr("192.0.2.50")
+	r.g.Learned("", netip.Addr{}, "own.example", []netip.Addr{learnedOwn}, time.Hour)
+	r.g.Learned("devices", client, "dev.example", []netip.Addr{netip.MustParseAddr("198.51.100.70")}, time.Hour)
+	const devElem = "10.30.0.10 . 198.51.100.70"
+	r.stop(t)
+
+	if got := setElements(t, r.ns, "seg_devices_v4"); !near(got[devElem], time.Hour) { // capped by max_timeout
+		t.Errorf("seg_devices_v4 after stop = %v, want %s kept with its timeout", got, devElem)
+	}
+	for _, chain := range []string{"forward", "output"} {
+		if out := mustNft(t, r.ns, "", "list", "chain", "inet", TableName, chain); !strings.Contains(out, "policy drop;") {
+			t.Errorf("chain %s after stop lost its drop policy:\n%s", chain, out)
+		}
+	}
+	if sendUDP(t, r.ns, "192.0.2.99", 9) {
+		t.Error("while the gateway was down the appliance sent to 192.0.2.99, which was never learned")
+	}
+	if !sendUDP(t, r.ns, learnedOwn.String(), 9) {
+		t.Errorf("while the gateway was down the appliance could not send to the learned %s", learnedOwn)
+	}
+
+	// Time passes while it is down: the kernel counts the timeouts down.
+	time.Sleep(1100 * time.Millisecond)
+	f, err := os.Open("/run/netns/" + r.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	again := startGatewayIn(t, r.ns, int(f.Fd()), testPolicy(), nil)
+	got := setElements(t, r.ns, "seg_devices_v4")
+	if d, ok := got[devElem]; !ok || d > time.Hour+time.Second || d < time.Hour-time.Minute {
+		t.Errorf("after the restart seg_devices_v4 = %v, want %s with the lifetime it had left (under 1h1s)", got, devElem)
+	}
+	if got := setElements(t, r.ns, "own_v4"); got[learnedOwn.String()] == 0 {
+		t.Errorf("after the restart own_v4 = %v, want %s taken over", got, learnedOwn)
+	}
+	// An answer that would not extend the element needs no write: the gateway knows it.
+	again.g.Learned("devices", client, "dev.example", []netip.Addr{netip.MustParseAddr("198.51.100.70")}, 30*time.Minute)
+	if n := histogramCount(t, again.reg, "patchgate_gateway_learn_batch_elements"); n != 0 {
+		t.Errorf("a shorter answer after the restart took %d batches, want 0 (the element was taken over)", n)
+	}
+	if !strings.Contains(again.logs.String(), "took over the learned addresses") {
+		t.Errorf("no log line about taking over the learned addresses:\n%s", again.logs.String())
 	}
 }
 
@@ -196,23 +262,26 @@ func TestLearnedAddressesReachTheSets(t *testing.T) {
 	tests := []struct {
 		name    string
 		segment string
+		client  netip.Addr
 		addrs   []netip.Addr
 		ttl     time.Duration
 		set     string
 		want    map[string]time.Duration
 	}{
-		{"segment v4", "devices", []netip.Addr{netip.MustParseAddr("198.51.100.10")}, 60 * time.Second, "seg_devices_v4",
-			map[string]time.Duration{"198.51.100.10": 62 * time.Second}},
-		{"segment v6 and a mapped v4", "devices", []netip.Addr{netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("::ffff:198.51.100.11")}, 10 * time.Second, "seg_devices_v6",
-			map[string]time.Duration{"2001:db8::10": 12 * time.Second}},
-		{"appliance itself", "", []netip.Addr{netip.MustParseAddr("198.51.100.20")}, 0, "own_v4",
+		{"segment v4", "devices", client, []netip.Addr{netip.MustParseAddr("198.51.100.10")}, 60 * time.Second, "seg_devices_v4",
+			map[string]time.Duration{"10.30.0.10 . 198.51.100.10": 62 * time.Second}},
+		{"segment v6, a v4 address skipped", "devices", client6, []netip.Addr{netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("198.51.100.12")}, 10 * time.Second, "seg_devices_v6",
+			map[string]time.Duration{"fd00:30::10 . 2001:db8::10": 12 * time.Second}},
+		{"segment, a mapped v4 and a v6 address skipped", "devices", netip.MustParseAddr("::ffff:10.30.0.10"), []netip.Addr{netip.MustParseAddr("::ffff:198.51.100.11"), netip.MustParseAddr("2001:db8::11")}, 10 * time.Second, "seg_devices_v4",
+			map[string]time.Duration{"10.30.0.10 . 198.51.100.11": 12 * time.Second}},
+		{"appliance itself", "", netip.Addr{}, []netip.Addr{netip.MustParseAddr("198.51.100.20")}, 0, "own_v4",
 			map[string]time.Duration{"198.51.100.20": 2 * time.Second}},
-		{"capped by max timeout", "", []netip.Addr{netip.MustParseAddr("198.51.100.21")}, 48 * time.Hour, "own_v4",
+		{"capped by max timeout", "", netip.Addr{}, []netip.Addr{netip.MustParseAddr("198.51.100.21")}, 48 * time.Hour, "own_v4",
 			map[string]time.Duration{"198.51.100.20": 2 * time.Second, "198.51.100.21": time.Hour}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r.g.Learned(tt.segment, "updates.example.com", tt.addrs, tt.ttl)
+			r.g.Learned(tt.segment, tt.client, "updates.example.com", tt.addrs, tt.ttl)
 			// Learned returns once the batch is in: no waiting here.
 			got := setElements(t, r.ns, tt.set)
 			for a, want := range tt.want {
@@ -222,36 +291,45 @@ func TestLearnedAddressesReachTheSets(t *testing.T) {
 			}
 		})
 	}
-	if got := setElements(t, r.ns, "seg_devices_v4"); got["198.51.100.11"] == 0 {
+	if got := setElements(t, r.ns, "seg_devices_v4"); got["10.30.0.10 . 198.51.100.11"] == 0 {
 		t.Errorf("mapped address ::ffff:198.51.100.11 not in seg_devices_v4: %v", got)
 	}
-	r.g.Learned("printers", "x.example", []netip.Addr{netip.MustParseAddr("198.51.100.99")}, time.Minute)
+	if got := setElements(t, r.ns, "seg_devices_v4"); len(got) != 2 {
+		t.Errorf("seg_devices_v4 = %v, want the two v4 elements only (no address of the other family)", got)
+	}
+	r.g.Learned("printers", client, "x.example", []netip.Addr{netip.MustParseAddr("198.51.100.99")}, time.Minute)
 	if got := metricValue(t, r.reg, "patchgate_gateway_answers_ignored_total"); got != 1 {
 		t.Errorf("answers ignored = %v after an answer for an unrouted segment, want 1", got)
+	}
+	// A client outside the segment's subnets (or none) teaches nothing.
+	r.g.Learned("devices", netip.MustParseAddr("10.40.0.10"), "x.example", []netip.Addr{netip.MustParseAddr("198.51.100.98")}, time.Minute)
+	r.g.Learned("devices", netip.Addr{}, "x.example", []netip.Addr{netip.MustParseAddr("198.51.100.97")}, time.Minute)
+	if got := metricValue(t, r.reg, "patchgate_gateway_answers_ignored_total"); got != 3 {
+		t.Errorf("answers ignored = %v after answers from outside the segment, want 3", got)
 	}
 }
 
 func TestLearnedRefreshExtendsTimeout(t *testing.T) {
 	r := startGateway(t, testPolicy(), nil)
 	a := []netip.Addr{netip.MustParseAddr("198.51.100.30")}
-	r.g.Learned("devices", "a.example", a, 8*time.Second)
-	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 10*time.Second) {
+	r.g.Learned("devices", client, "a.example", a, 8*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["10.30.0.10 . 198.51.100.30"]; !near(got, 10*time.Second) {
 		t.Fatalf("timeout after the first answer = %v, want 10s", got)
 	}
 	// A shorter answer never shortens an entry.
-	r.g.Learned("devices", "a.example", a, 1*time.Second)
-	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 10*time.Second) {
+	r.g.Learned("devices", client, "a.example", a, 1*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["10.30.0.10 . 198.51.100.30"]; !near(got, 10*time.Second) {
 		t.Errorf("timeout after a shorter answer = %v, want 10s kept", got)
 	}
 	// A longer one renews it (delete and add in one batch: every kernel renews).
-	r.g.Learned("devices", "a.example", a, 300*time.Second)
-	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 302*time.Second) {
+	r.g.Learned("devices", client, "a.example", a, 300*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["10.30.0.10 . 198.51.100.30"]; !near(got, 302*time.Second) {
 		t.Errorf("timeout after a longer answer = %v, want 302s", got)
 	}
 	// Deleted behind our back: the next write must still succeed.
-	mustNft(t, r.ns, "", "delete", "element", "inet", TableName, "seg_devices_v4", "{ 198.51.100.30 }")
-	r.g.Learned("devices", "a.example", a, 900*time.Second)
-	if got := setElements(t, r.ns, "seg_devices_v4")["198.51.100.30"]; !near(got, 902*time.Second) {
+	mustNft(t, r.ns, "", "delete", "element", "inet", TableName, "seg_devices_v4", "{ 10.30.0.10 . 198.51.100.30 }")
+	r.g.Learned("devices", client, "a.example", a, 900*time.Second)
+	if got := setElements(t, r.ns, "seg_devices_v4")["10.30.0.10 . 198.51.100.30"]; !near(got, 902*time.Second) {
 		t.Errorf("timeout after re-learning a hand-deleted element = %v, want 902s", got)
 	}
 }
@@ -265,7 +343,7 @@ func TestLearnedBurstIsBatched(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			a := netip.AddrFrom4([4]byte{10, 99, byte(i >> 8), byte(i)})
-			r.g.Learned("devices", "burst.example", []netip.Addr{a}, time.Minute)
+			r.g.Learned("devices", client, "burst.example", []netip.Addr{a}, time.Minute)
 		}()
 	}
 	wg.Wait()
@@ -307,7 +385,7 @@ func TestManyLearnedAddresses(t *testing.T) {
 	for i := range many {
 		many[i] = netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)})
 	}
-	r.g.Learned("devices", "many.example", many, time.Hour)
+	r.g.Learned("devices", client, "many.example", many, time.Hour)
 	// Learned waits at most 250ms; under the race detector this batch takes longer.
 	waitFor(t, "10,000 elements in seg_devices_v4", func() bool {
 		return len(setElements(t, r.ns, "seg_devices_v4")) == len(many)
@@ -351,7 +429,7 @@ func TestReapplyKeepsLearnedAndCounters(t *testing.T) {
 	if denied == 0 {
 		t.Fatal("output_denied is 0 after a denied datagram")
 	}
-	r.g.Learned("devices", "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.40")}, time.Hour)
+	r.g.Learned("devices", client, "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.40")}, time.Hour)
 
 	// Reload with one more segment: same table, new sets; old state kept.
 	p := testPolicy()
@@ -362,7 +440,7 @@ func TestReapplyKeepsLearnedAndCounters(t *testing.T) {
 	if got := counterPackets(t, r.ns, outputDenied); got != denied {
 		t.Errorf("output_denied after re-apply = %d, want %d kept", got, denied)
 	}
-	if got := setElements(t, r.ns, "seg_devices_v4"); got["198.51.100.40"] == 0 {
+	if got := setElements(t, r.ns, "seg_devices_v4"); got["10.30.0.10 . 198.51.100.40"] == 0 {
 		t.Errorf("learned 198.51.100.40 lost by re-apply: %v", got)
 	}
 	if _, err := nftIn(t, r.ns, "", "list", "chain", "inet", TableName, "seg_printers"); err != nil {
@@ -395,12 +473,12 @@ func TestDeniedOutputIsLogged(t *testing.T) {
 func TestTableRemovedBySomeoneElseIsRepaired(t *testing.T) {
 	clk := clock.NewFake(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
 	r := startGateway(t, testPolicy(), clk)
-	r.g.Learned("devices", "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.50")}, time.Hour)
+	r.g.Learned("devices", client, "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.50")}, time.Hour)
 	mustNft(t, r.ns, "", "flush", "ruleset")
 	clk.Advance(time.Minute) // the stats tick notices
 	waitFor(t, "the table back", func() bool {
 		out, err := nftIn(t, r.ns, "", "list", "set", "inet", TableName, "seg_devices_v4")
-		return err == nil && strings.Contains(out, "198.51.100.50")
+		return err == nil && strings.Contains(out, "10.30.0.10 . 198.51.100.50")
 	})
 }
 
@@ -453,7 +531,7 @@ func TestApplyFailureIsAHealthError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	g.Learned("", "early.example", []netip.Addr{netip.MustParseAddr("198.51.100.60")}, time.Hour)
+	g.Learned("", netip.Addr{}, "early.example", []netip.Addr{netip.MustParseAddr("198.51.100.60")}, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()

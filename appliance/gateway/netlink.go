@@ -21,10 +21,21 @@ func table() *nftables.Table {
 // counterValue is a named counter's packets and bytes.
 type counterValue struct{ Packets, Bytes uint64 }
 
-// element is one learned address and the lifetime left to give it.
+// element is one learned address (with the device that learned it, in a segment's
+// per-device set) and the lifetime left to give it.
 type element struct {
+	src     netip.Addr // invalid in the appliance's own sets
 	addr    netip.Addr
 	timeout time.Duration
+}
+
+// key is the element's set key: the destination, or the device's address and the
+// destination concatenated.
+func (e element) key() []byte {
+	if e.src.IsValid() {
+		return append(e.src.AsSlice(), e.addr.AsSlice()...)
+	}
+	return e.addr.AsSlice()
 }
 
 // queueRuleset adds to c the messages that replace the table with rs in one
@@ -102,6 +113,10 @@ func nlSet(s Set) *nftables.Set {
 	if s.V6 {
 		ns.KeyType = nftables.TypeIP6Addr
 	}
+	if s.PerDevice {
+		ns.KeyType = nftables.MustConcatSetType(ns.KeyType, ns.KeyType)
+		ns.Concatenation = true
+	}
 	if s.Timeout {
 		ns.HasTimeout = true
 	} else {
@@ -113,7 +128,7 @@ func nlSet(s Set) *nftables.Set {
 func timeoutElements(es []element) []nftables.SetElement {
 	out := make([]nftables.SetElement, 0, len(es))
 	for _, e := range es {
-		out = append(out, nftables.SetElement{Key: e.addr.AsSlice(), Timeout: e.timeout})
+		out = append(out, nftables.SetElement{Key: e.key(), Timeout: e.timeout})
 	}
 	return out
 }
@@ -143,11 +158,11 @@ func intervalElements(rs []addrRange, v6 bool) []nftables.SetElement {
 	return out
 }
 
-// queueElements adds to c the messages that write es into the learned set called
-// name: with refresh, each element is deleted first, since older kernels keep an
-// existing element's old expiry when it is added again.
-func queueElements(c *nftables.Conn, name string, v6, refresh bool, es []element) error {
-	ns := nlSet(Set{Name: name, V6: v6, Timeout: true})
+// queueElements adds to c the messages that write es into the learned set s: with
+// refresh, each element is deleted first, since older kernels keep an existing
+// element's old expiry when it is added again.
+func queueElements(c *nftables.Conn, s Set, refresh bool, es []element) error {
+	ns := nlSet(s)
 	elems := timeoutElements(es)
 	if refresh {
 		for chunk := range slices.Chunk(elems, elementsPerMessage) {
@@ -223,6 +238,67 @@ func setSize(c *nftables.Conn, s Set) (int, error) {
 		return 0, err
 	}
 	return len(elems), nil
+}
+
+// readLearned returns the elements the kernel's table holds now in the learned sets
+// of rs, each with the lifetime it has left, so that an atomic re-apply (and a start
+// that finds the table a previous run left) keeps them. A set the table lacks, or
+// holds with another key type (an older ruleset), gives nothing.
+func readLearned(c *nftables.Conn, rs *Ruleset, maxTimeout time.Duration) (map[string][]element, error) {
+	sets, err := c.GetSets(table())
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	have := map[string]*nftables.Set{}
+	for _, s := range sets {
+		have[s.Name] = s
+	}
+	out := map[string][]element{}
+	for _, s := range rs.Sets {
+		ks, ok := have[s.Name]
+		if !s.Timeout || !ok || ks.KeyType.Bytes != nlSet(s).KeyType.Bytes {
+			continue
+		}
+		elems, err := c.GetSetElements(ks)
+		if err != nil {
+			return nil, fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		for _, e := range elems {
+			el, ok := decodeElement(s, e.Key)
+			if !ok {
+				continue
+			}
+			el.timeout = e.Expires
+			if e.Timeout == 0 { // added by hand without a timeout
+				el.timeout = maxTimeout
+			}
+			if el.timeout > 0 {
+				out[s.Name] = append(out[s.Name], el)
+			}
+		}
+	}
+	return out, nil
+}
+
+// decodeElement reads a set key of s back into an element.
+func decodeElement(s Set, key []byte) (element, bool) {
+	n := 4
+	if s.V6 {
+		n = 16
+	}
+	var e element
+	if s.PerDevice {
+		if len(key) != 2*n {
+			return element{}, false
+		}
+		e.src, _ = netip.AddrFromSlice(key[:n])
+		key = key[n:]
+	}
+	if len(key) != n {
+		return element{}, false
+	}
+	e.addr, _ = netip.AddrFromSlice(key)
+	return e, true
 }
 
 var errTableMissing = errors.New("table inet " + TableName + " is missing")

@@ -31,7 +31,9 @@ type Policy struct {
 	MaxTimeout time.Duration
 	LogGroup   uint16
 	LogRate    int
-	FailClosed bool
+	// OpenOnStop removes the table when Run returns; otherwise it stays, closed, with
+	// its learned addresses, and the next Run takes them over.
+	OpenOnStop bool
 	Refresh    time.Duration
 	Stats      time.Duration
 }
@@ -41,6 +43,27 @@ type Segment struct {
 	Name    string
 	Device  string // the interface its traffic arrives on
 	Clients []netip.Prefix
+	// Ports are where a device may connect on the addresses its own answers returned.
+	Ports []Port
+}
+
+// Port is a transport protocol (IPPROTO_TCP or IPPROTO_UDP) and a destination port.
+type Port struct {
+	Proto byte
+	Num   uint16
+}
+
+// defaultPorts are a segment's ports when the policy names none: HTTP and HTTPS.
+var defaultPorts = []Port{{protoTCP, 80}, {protoTCP, 443}}
+
+// hasClient reports whether a is one of the segment's client addresses.
+func (s Segment) hasClient(a netip.Addr) bool {
+	for _, p := range s.Clients {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Endpoint is an address, a protocol and a port: a resolver the appliance may reach.
@@ -63,7 +86,7 @@ func PolicyFrom(g Section, refs Refs) (Policy, error) {
 		MaxTimeout: g.MaxTimeout.D(),
 		LogGroup:   g.LogGroup,
 		LogRate:    g.LogRate,
-		FailClosed: g.FailClosed,
+		OpenOnStop: g.OpenOnStop,
 		Refresh:    g.Egress.Refresh.D(),
 		Stats:      g.StatsInterval.D(),
 	}
@@ -73,6 +96,7 @@ func PolicyFrom(g Section, refs Refs) (Policy, error) {
 			return Policy{}, fmt.Errorf("gateway: no segment named %q", name)
 		}
 		seg := Segment{Name: s.Name, Device: s.Device()}
+		seg.Ports = g.PortsOf(name)
 		for _, cl := range s.Clients {
 			seg.Clients = append(seg.Clients, cl.Masked())
 		}

@@ -21,12 +21,15 @@ type Ruleset struct {
 }
 
 // Set is a named set of IPv4 or IPv6 addresses: learned ones with per-element
-// timeouts (Timeout), or static ranges.
+// timeouts (Timeout), or static ranges. A segment's learned set is keyed by the
+// device's address and the destination together (PerDevice: type ipv4_addr .
+// ipv4_addr), so that a device reaches only what it resolved itself.
 type Set struct {
-	Name    string
-	V6      bool
-	Timeout bool        // flags timeout: learned addresses
-	Ranges  []addrRange // flags interval (when not Timeout): static prefixes, merged
+	Name      string
+	V6        bool
+	Timeout   bool        // flags timeout: learned addresses
+	PerDevice bool        // source . destination (Timeout sets of a segment)
+	Ranges    []addrRange // flags interval (when not Timeout): static prefixes, merged
 	// Segment is the segment a learned set is for; "" is the appliance itself.
 	Segment string
 }
@@ -114,8 +117,8 @@ func Build(p Policy) *Ruleset {
 	}
 	for _, s := range p.Segments {
 		rs.Sets = append(rs.Sets,
-			Set{Name: segSet(s.Name, false), Timeout: true, Segment: s.Name},
-			Set{Name: segSet(s.Name, true), V6: true, Timeout: true, Segment: s.Name})
+			Set{Name: segSet(s.Name, false), Timeout: true, PerDevice: true, Segment: s.Name},
+			Set{Name: segSet(s.Name, true), V6: true, Timeout: true, PerDevice: true, Segment: s.Name})
 	}
 	rs.Chains = append(rs.Chains, outputChain(p), forwardChain(p))
 	for _, s := range p.Segments {
@@ -189,8 +192,9 @@ func forwardChain(p Policy) Chain {
 	return c
 }
 
-// segmentChains are a segment's policy (DNS only to the appliance, learned addresses
-// only) and its deny chain (log at a bounded rate, count, reject).
+// segmentChains are a segment's policy (DNS only to the appliance; otherwise only the
+// allowed ports of the addresses the device itself learned) and its deny chain (log
+// at a bounded rate, count, reject).
 func segmentChains(p Policy, s Segment) []Chain {
 	deny := gotoChain(segDenyChain(s.Name))
 	allow := Chain{Name: segChain(s.Name), Rules: []Rule{
@@ -198,10 +202,18 @@ func segmentChains(p Policy, s Segment) []Chain {
 		rule("DNS only to the appliance", dportMatch{protoTCP, 53}, deny),
 		rule("DoT and DoQ only to the appliance", dportMatch{protoUDP, 853}, deny),
 		rule("DoT and DoQ only to the appliance", dportMatch{protoTCP, 853}, deny),
-		rule("learned", setMatch{dst: true, set: segSet(s.Name, false)}, counterStmt{segAllowed(s.Name)}, accept),
-		rule("learned", setMatch{dst: true, v6: true, set: segSet(s.Name, true)}, counterStmt{segAllowed(s.Name)}, accept),
-		rule("", deny),
 	}}
+	ports := s.Ports
+	if len(ports) == 0 {
+		ports = defaultPorts
+	}
+	for _, v6 := range []bool{false, true} {
+		for _, pt := range ports {
+			allow.Rules = append(allow.Rules, rule("learned", pairMatch{v6: v6, set: segSet(s.Name, v6)},
+				dportMatch{pt.Proto, pt.Num}, counterStmt{segAllowed(s.Name)}, accept))
+		}
+	}
+	allow.Rules = append(allow.Rules, rule("", deny))
 	denyChain := Chain{Name: segDenyChain(s.Name)}
 	if p.LogRate > 0 {
 		denyChain.Rules = append(denyChain.Rules, rule("", logStmt{rate: p.LogRate, prefix: logPrefixSegment + s.Name + " ", group: p.LogGroup}))
@@ -222,6 +234,9 @@ func (rs *Ruleset) Text() string {
 		typ := "ipv4_addr"
 		if s.V6 {
 			typ = "ipv6_addr"
+		}
+		if s.PerDevice {
+			typ += " . " + typ
 		}
 		fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n", s.Name, typ)
 		if s.Timeout {

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"errors"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +22,24 @@ import (
 // the gateway is off unless Enabled.
 type Section struct {
 	Enabled bool `yaml:"enabled"`
-	// FailClosed leaves the table in place when patchgate stops, so nothing but the
-	// static egress destinations is reachable until it starts again. Otherwise the
-	// table is removed on stop.
-	FailClosed bool `yaml:"fail_closed"`
+	// OpenOnStop removes the table when patchgate stops, so the segments' traffic is
+	// forwarded unfiltered until it starts again. By default (false) the table and its
+	// learned addresses stay in the kernel, closed, and are taken over at the next start.
+	OpenOnStop bool `yaml:"open_on_stop"`
+	// FailClosed is the old switch for keeping the table on stop, which is now the
+	// default. It is still accepted so that old config files load: true changes
+	// nothing, false no longer opens the segments on stop (open_on_stop: true does).
+	FailClosed *bool `yaml:"fail_closed"`
 	// Segments names the segments the appliance routes for. Their forwarded traffic
-	// may go only to addresses their own DNS answers returned; DNS (53) and DoT/DoQ
-	// (853) only to the appliance. Forwarding for any other source is dropped.
+	// may go only to addresses their own DNS answers returned, from the device that
+	// asked, on the allowed ports; DNS (53) and DoT/DoQ (853) only to the appliance.
+	// Forwarding for any other source is dropped.
 	Segments []string `yaml:"segments"`
+	// Ports are where a device may connect on an address its answers returned, for
+	// every routed segment: "443" or "443/tcp" (TCP), "443/udp".
+	Ports []string `yaml:"ports"`
+	// SegmentPorts replaces Ports for the segments it names.
+	SegmentPorts map[string][]string `yaml:"segment_ports"`
 	// Grace is added to each answer's TTL: the set entry lives TTL+grace, so a client
 	// that connects just before its cached answer expires is not cut off.
 	Grace conf.Duration `yaml:"grace"`
@@ -65,7 +78,7 @@ type EgressSection struct {
 // DefaultSection is the gateway section of a config that leaves it out: off.
 func DefaultSection() Section {
 	return Section{Grace: conf.Duration(30 * time.Second), MaxTimeout: conf.Duration(24 * time.Hour), LogGroup: 1717, LogRate: 10,
-		StatsInterval: conf.Duration(15 * time.Second), Egress: EgressSection{Refresh: conf.Duration(time.Hour)}}
+		Ports: []string{"80", "443"}, StatsInterval: conf.Duration(15 * time.Second), Egress: EgressSection{Refresh: conf.Duration(time.Hour)}}
 }
 
 // Refs are what the gateway section refers to outside itself.
@@ -91,6 +104,17 @@ func (g Section) Validate(key string, refs Refs, ps *conf.Problems) {
 	}
 	if g.StatsInterval.D() < time.Second || g.StatsInterval.D() > time.Hour {
 		ps.Addf(key+".stats_interval", "must be between 1s and 1h, got %s", g.StatsInterval.D())
+	}
+	if g.FailClosed != nil && *g.FailClosed && g.OpenOnStop {
+		ps.Addf(key+".fail_closed", "contradicts open_on_stop: true; remove fail_closed (the table is kept on stop unless open_on_stop)")
+	}
+	validatePorts(key+".ports", g.Ports, ps)
+	for _, name := range slices.Sorted(maps.Keys(g.SegmentPorts)) {
+		ports := g.SegmentPorts[name]
+		if !slices.Contains(g.Segments, name) {
+			ps.Addf(key+".segment_ports."+name, "segment %q is not in gateway.segments", name)
+		}
+		validatePorts(key+".segment_ports."+name, ports, ps)
 	}
 	seen := map[string]bool{}
 	for i, name := range g.Segments {
@@ -141,6 +165,51 @@ func (e EgressSection) validate(key string, haveUpstreams bool, ps *conf.Problem
 	if e.Refresh.D() < 10*time.Second || e.Refresh.D() > 24*time.Hour {
 		ps.Addf(key+".refresh", "must be between 10s and 24h, got %s", e.Refresh.D())
 	}
+}
+
+func validatePorts(key string, ports []string, ps *conf.Problems) {
+	if len(ports) == 0 {
+		ps.Addf(key, "must list at least one port (80, 443/tcp, 443/udp)")
+	}
+	for i, s := range ports {
+		if _, err := ParsePort(s); err != nil {
+			ps.Addf(conf.Index(key, i), "%v, got %q", err, s)
+		}
+	}
+}
+
+// ParsePort reads an entry of gateway.ports: "443" or "443/tcp" (TCP) and "443/udp".
+func ParsePort(s string) (Port, error) {
+	num, proto, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "/")
+	p := Port{Proto: protoTCP}
+	switch {
+	case !ok, proto == "tcp":
+	case proto == "udp":
+		p.Proto = protoUDP
+	default:
+		return Port{}, errors.New("want PORT, PORT/tcp or PORT/udp")
+	}
+	n, err := strconv.ParseUint(num, 10, 16)
+	if err != nil || n == 0 {
+		return Port{}, errors.New("want a port number from 1 to 65535")
+	}
+	p.Num = uint16(n)
+	return p, nil
+}
+
+// PortsOf returns the ports segment may reach on learned addresses (validated).
+func (g Section) PortsOf(segment string) []Port {
+	list := g.Ports
+	if ps, ok := g.SegmentPorts[segment]; ok {
+		list = ps
+	}
+	var out []Port
+	for _, s := range list {
+		if p, err := ParsePort(s); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Destination is one egress entry: a host name to resolve, or a prefix.

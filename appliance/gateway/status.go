@@ -7,9 +7,9 @@ type Status struct {
 	Applied   bool            `json:"applied"`
 	AppliedAt time.Time       `json:"applied_at"`
 	Error     string          `json:"error,omitempty"`
-	FailClose bool            `json:"fail_closed"`
-	Repaired  int             `json:"repaired"` // times the table was found removed and re-applied
-	Output    PathStatus      `json:"output"`   // the appliance's own traffic
+	FailClose bool            `json:"fail_closed"` // the table stays when patchgate stops (not open_on_stop)
+	Repaired  int             `json:"repaired"`    // times the table was found removed and re-applied
+	Output    PathStatus      `json:"output"`      // the appliance's own traffic
 	Segments  []SegmentStatus `json:"segments"`
 	Denied    []deniedFlow    `json:"denied"` // latest logged denied flows, newest first
 }
@@ -40,7 +40,7 @@ func (g *Gateway) Status() Status {
 	d := Status{
 		Applied:   g.applied,
 		AppliedAt: g.appliedAt,
-		FailClose: g.policy.FailClosed,
+		FailClose: !g.policy.OpenOnStop,
 		Repaired:  g.repaired,
 		Denied:    g.recentFlows(),
 	}

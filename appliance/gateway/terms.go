@@ -193,6 +193,30 @@ func (m setMatch) exprs(b *binder) []expr.Any {
 		&expr.Lookup{SourceRegister: 1, SetName: m.set, SetID: b.setID(m.set)})
 }
 
+// pairMatch is `ip saddr . ip daddr @name`: the source and destination addresses
+// together, looked up in a set keyed by both. Like nft, it loads the two addresses
+// into adjacent registers (the second of an IPv4 pair into the 32-bit register 9,
+// of an IPv6 pair into register 2).
+type pairMatch struct {
+	v6  bool
+	set string
+}
+
+func (m pairMatch) text() string {
+	return addrKeyword(false, m.v6) + " . " + addrKeyword(true, m.v6) + " @" + m.set
+}
+
+func (m pairMatch) exprs(b *binder) []expr.Any {
+	n, second := uint32(4), uint32(unix.NFT_REG32_01)
+	if m.v6 {
+		n, second = 16, unix.NFT_REG_2
+	}
+	dst := addrField(true, m.v6, n)
+	dst.DestRegister = second
+	return append(nfproto(m.v6), addrField(false, m.v6, n), dst,
+		&expr.Lookup{SourceRegister: 1, SetName: m.set, SetID: b.setID(m.set)})
+}
+
 // Transport protocols the rules name.
 const (
 	protoTCP    = unix.IPPROTO_TCP

@@ -335,7 +335,7 @@ func (s *Server) allowed(r *request, up *dns.Msg, buf []byte) []byte {
 		}
 	}
 	if len(addrs) > 0 {
-		sink.Learned(r.seg.name, r.name, addrs, time.Duration(ttl)*time.Second)
+		sink.Learned(r.seg.name, r.client, r.name, addrs, time.Duration(ttl)*time.Second)
 	}
 	return s.finish(r, m, buf)
 }

@@ -409,7 +409,7 @@ type recorder struct {
 	bursts  []BlockedBurst
 }
 
-func (r *recorder) Learned(segment, name string, addrs []netip.Addr, ttl time.Duration) {
+func (r *recorder) Learned(segment string, _ netip.Addr, name string, addrs []netip.Addr, ttl time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var as []string

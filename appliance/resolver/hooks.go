@@ -14,14 +14,15 @@ type AssetNamer interface {
 }
 
 // AnswerSink learns the addresses that allowed, forwarded answers returned, so that the
-// gateway can let the segment reach them (and only them) for ttl; the gateway implements
-// it. Learned is called for every such answer served (from upstream or from the cache,
-// ttl then being what is left), before the answer is sent to the client, so that the
-// egress set holds the addresses when the client connects: it must be safe for
-// concurrent use and quick (queue slow work). name is the query name in lower case
-// without the trailing dot; addrs are the A and AAAA records of the answer section.
+// gateway can let the client that asked (and only it) reach them (and only them) for
+// ttl; the gateway implements it. Learned is called for every such answer served (from
+// upstream or from the cache, ttl then being what is left), before the answer is sent
+// to the client, so that the egress set holds the addresses when the client connects:
+// it must be safe for concurrent use and quick (queue slow work). client is the
+// address the query came from; name is the query name in lower case without the
+// trailing dot; addrs are the A and AAAA records of the answer section.
 type AnswerSink interface {
-	Learned(segment string, name string, addrs []netip.Addr, ttl time.Duration)
+	Learned(segment string, client netip.Addr, name string, addrs []netip.Addr, ttl time.Duration)
 }
 
 // EventSink receives bursts of blocked queries ("printer-3 tried to resolve x.example

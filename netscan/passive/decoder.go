@@ -85,6 +85,9 @@ func (d *Decoder) Decode(frame []byte, t time.Time, emit func(netscan.Observatio
 		case layers.LayerTypeIPv6:
 			src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
 			haveIP = true
+			if d.ip6.NextHeader == layers.IPProtocolICMPv6 {
+				return d.decodeNDP(t, src, emit) // ndp.go
+			}
 		case layers.LayerTypeUDP:
 			if !haveIP {
 				return 0, nil

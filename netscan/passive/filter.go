@@ -9,7 +9,8 @@ import (
 // Filter returns the classic BPF program a Capture attaches to its socket.
 // It accepts ARP and LLDP frames, and UDP over IPv4 (first fragments only)
 // or IPv6 (no extension headers) from or to the ports of DHCPv4, the
-// NetBIOS name service, SSDP and mDNS, up to snaplen bytes each; the kernel
+// NetBIOS name service, SSDP and mDNS, and IPv6 neighbour solicitations and
+// advertisements (no extension headers), up to snaplen bytes each; the kernel
 // drops everything else before it is copied to the appliance.
 func Filter(snaplen uint32) []bpf.Instruction {
 	ports := []uint32{portDHCPServer, portDHCPClient, portNetBIOSNS, portSSDP, portMDNS}
@@ -38,6 +39,7 @@ func Filter(snaplen uint32) []bpf.Instruction {
 
 	a.label("ipv6")
 	a.add(bpf.LoadAbsolute{Off: 20, Size: 1}) // next header
+	a.jump(bpf.JumpEqual, protoICMPv6, "ndp", "")
 	a.jump(bpf.JumpEqual, 17, "", "reject")
 	a.add(bpf.LoadAbsolute{Off: 54, Size: 2})
 	for _, p := range ports {
@@ -47,6 +49,12 @@ func Filter(snaplen uint32) []bpf.Instruction {
 	for _, p := range ports {
 		a.jump(bpf.JumpEqual, p, "accept", "")
 	}
+	a.add(bpf.RetConstant{Val: 0})
+
+	a.label("ndp")
+	a.add(bpf.LoadAbsolute{Off: 54, Size: 1}) // ICMPv6 type
+	a.jump(bpf.JumpEqual, icmp6NeighSolic, "accept", "")
+	a.jump(bpf.JumpEqual, icmp6NeighAdvert, "accept", "")
 	a.label("reject")
 	a.add(bpf.RetConstant{Val: 0})
 	a.label("accept")

@@ -94,9 +94,23 @@ func TestRealDaemon(t *testing.T) {
 	l.Appliance.StartCmd(t, cmd)
 	dev := l.Device.NS
 
-	// The daemon is up when its resolver answers the device.
+	// Probe only once the daemon is ready (every service, the gateway's ruleset
+	// included): its resolver answers as soon as it listens, which may be before the
+	// gateway has applied its first ruleset, and a probe in between is forwarded by a
+	// namespace with no rules at all. (On a loaded machine that window was wide enough
+	// for the IP-literal probe below to pass.)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"ready"`) {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatalf("the daemon never became ready; log:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := l.Nft(t, "list", "chain", "inet", "patchgate", "forward"); !strings.Contains(out, "policy drop;") {
+		t.Fatalf("ready, but the forward chain is not in place:\n%s", out)
+	}
 	var addrs []string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		as, err := lookup(dev, ApplianceLAN, "udp", UpdateName)
 		if err == nil && len(as) > 0 {
@@ -133,9 +147,13 @@ func TestRealDaemon(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// SIGTERM: the daemon removes its table.
+	// SIGTERM: the daemon leaves its table (open_on_stop is false by default), so the
+	// segment stays closed while it is down.
 	netlab.Stop(cmd)
-	if out := l.Nft(t, "list", "tables"); strings.Contains(out, "patchgate") {
-		t.Errorf("table left after the daemon stopped:\n%s", out)
+	if out := l.Nft(t, "list", "chain", "inet", "patchgate", "forward"); !strings.Contains(out, "policy drop;") {
+		t.Errorf("forward chain after the daemon stopped, want it kept with policy drop:\n%s", out)
+	}
+	if _, err := httpGet(dev, OtherAddr); err == nil {
+		t.Error("device reached the other server by IP literal while the daemon was down")
 	}
 }

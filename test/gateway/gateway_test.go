@@ -99,7 +99,7 @@ func serveSegmentDNS(t *testing.T, l *Lab, g *gw.Gateway) {
 	}
 	t.Cleanup(func() { up.Close() })
 	var mu sync.Mutex
-	l.ServeDNS(t, l.Appliance.NS, netip.AddrPortFrom(ApplianceLAN, 53), func(q dns.Question) ([]netip.Addr, uint32) {
+	l.ServeDNS(t, l.Appliance.NS, netip.AddrPortFrom(ApplianceLAN, 53), func(q dns.Question, client netip.Addr) ([]netip.Addr, uint32) {
 		if q.Name != UpdateName || q.Qtype != dns.TypeA {
 			return nil, 0
 		}
@@ -127,7 +127,7 @@ func serveSegmentDNS(t *testing.T, l *Lab, g *gw.Gateway) {
 				ttl = a.Hdr.Ttl
 			}
 		}
-		g.Learned("devices", strings.TrimSuffix(q.Name, "."), addrs, time.Duration(ttl)*time.Second)
+		g.Learned("devices", client, strings.TrimSuffix(q.Name, "."), addrs, time.Duration(ttl)*time.Second)
 		return addrs, ttl
 	})
 }
@@ -135,9 +135,15 @@ func serveSegmentDNS(t *testing.T, l *Lab, g *gw.Gateway) {
 // httpGet fetches http://addr/ from namespace ns with a bare HTTP/1.0 request (dialled
 // on the namespace's thread) and returns the body.
 func httpGet(ns string, addr netip.Addr) (string, error) {
+	return httpGetPort(ns, netip.AddrPortFrom(addr, 80))
+}
+
+// httpGetPort is httpGet on another port.
+func httpGetPort(ns string, ap netip.AddrPort) (string, error) {
+	addr := ap.Addr()
 	var body string
 	err := InNS(ns, func() error {
-		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, 80).String(), 2*time.Second)
+		c, err := net.DialTimeout("tcp", ap.String(), 2*time.Second)
 		if err != nil {
 			return err
 		}
@@ -204,8 +210,8 @@ func TestEgressFollowsDNS(t *testing.T) {
 	if body, err := httpGet(dev, UpdateAddr); err != nil || body != "update" {
 		t.Fatalf("device GET %s after resolving = %q, %v; want the update server", UpdateAddr, body, err)
 	}
-	if out := l.Nft(t, "list", "set", "inet", "patchgate", "seg_devices_v4"); !strings.Contains(out, UpdateAddr.String()) {
-		t.Errorf("seg_devices_v4 lacks %s:\n%s", UpdateAddr, out)
+	if out := l.Nft(t, "list", "set", "inet", "patchgate", "seg_devices_v4"); !strings.Contains(out, DeviceAddr.String()+" . "+UpdateAddr.String()) {
+		t.Errorf("seg_devices_v4 lacks %s . %s:\n%s", DeviceAddr, UpdateAddr, out)
 	}
 
 	// No IP literal, no resolver but the appliance's, not even on an allowed address.
@@ -272,5 +278,52 @@ func TestEgressFollowsDNS(t *testing.T) {
 	}
 	if _, err := httpGet(dev, UpdateAddr); err != nil {
 		t.Errorf("device GET after a new lookup: %v", err)
+	}
+}
+
+// TestPortsAndDevices: an answer opens the allowed ports (80 and 443 by default) of its
+// addresses to the device that asked, and nothing else: not port 22, and not the
+// other device of the same segment until it resolves the name itself.
+func TestPortsAndDevices(t *testing.T) {
+	l := New(t)
+	l.StartServers(t, 600)
+	g := startGateway(t, l, &netlab.Buffer{})
+	serveSegmentDNS(t, l, g)
+	dev, dev2 := l.Device.NS, l.Device2.NS
+	https, ssh := netip.AddrPortFrom(UpdateAddr, 443), netip.AddrPortFrom(UpdateAddr, 22)
+
+	if addrs, err := lookup(dev, ApplianceLAN, "udp", UpdateName); err != nil || len(addrs) != 1 {
+		t.Fatalf("device lookup of %s = %v, %v", UpdateName, addrs, err)
+	}
+	tests := []struct {
+		name   string
+		ns     string
+		ap     netip.AddrPort
+		wantOK bool
+	}{
+		{"the device that asked, on 443", dev, https, true},
+		{"the device that asked, on 80", dev, netip.AddrPortFrom(UpdateAddr, 80), true},
+		{"the device that asked, on 22", dev, ssh, false},
+		{"another device of the segment, on 443", dev2, https, false},
+		{"another device of the segment, on 80", dev2, netip.AddrPortFrom(UpdateAddr, 80), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := httpGetPort(tt.ns, tt.ap)
+			if (err == nil) != tt.wantOK {
+				t.Errorf("GET %s: err %v, want it to pass: %v", tt.ap, err, tt.wantOK)
+			}
+		})
+	}
+
+	// Once the second device resolves the name itself, it may connect too.
+	if addrs, err := lookup(dev2, ApplianceLAN, "tcp", UpdateName); err != nil || len(addrs) != 1 {
+		t.Fatalf("device2 lookup of %s = %v, %v", UpdateName, addrs, err)
+	}
+	if body, err := httpGetPort(dev2, https); err != nil || body != "update-443" {
+		t.Errorf("device2 GET %s after resolving = %q, %v; want the update server", https, body, err)
+	}
+	if _, err := httpGetPort(dev2, ssh); err == nil {
+		t.Errorf("device2 reached %s, a port the list does not name", ssh)
 	}
 }

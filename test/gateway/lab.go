@@ -1,13 +1,14 @@
 // Package gateway is the gateway's end-to-end lab: a device namespace routed through
 // an appliance namespace to an "internet" namespace, all created by the test and
 // removed when it ends. The device segment is a test/netlab lab (a bridge namespace,
-// the device and the appliance on it); the internet namespace hangs off the
+// two devices and the appliance on it); the internet namespace hangs off the
 // appliance's second interface and holds the update server, another server, an
 // upstream repository and a resolver, each an address of its own. Nothing is added
 // to the test's own namespace.
 //
-//	device 10.30.0.10 ── br ── 10.30.0.1 appliance 203.0.113.1 ── internet
-//	                                                         .10 update (HTTP, DNS)
+//	device  10.30.0.10 ─┐
+//	device2 10.30.0.11 ─┴ br ── 10.30.0.1 appliance 203.0.113.1 ── internet
+//	                                                         .10 update (HTTP on 80 and 443, SSH-ish 22, DNS)
 //	                                                         .20 other (HTTP)
 //	                                                         .30 repository (HTTP)
 //	                                                         .53 resolver (DNS)
@@ -42,6 +43,7 @@ var (
 	DeviceSubnet = netip.MustParsePrefix("10.30.0.0/24")
 	ApplianceLAN = netip.MustParseAddr("10.30.0.1")
 	DeviceAddr   = netip.MustParseAddr("10.30.0.10")
+	Device2Addr  = netip.MustParseAddr("10.30.0.11")
 	ApplianceWAN = netip.MustParseAddr("203.0.113.1")
 	UpdateAddr   = netip.MustParseAddr("203.0.113.10")
 	OtherAddr    = netip.MustParseAddr("203.0.113.20")
@@ -56,6 +58,7 @@ const UpdateName = "updates.example."
 type Lab struct {
 	Appliance   *netlab.Host
 	Device      *netlab.Host
+	Device2     *netlab.Host // a second device of the same segment
 	InternetNS  string
 	ApplianceFD int // a file descriptor of the appliance's namespace
 }
@@ -68,6 +71,7 @@ func New(t testing.TB) *Lab {
 	l := &Lab{
 		Appliance: nl.AddHost("appliance", netlab.HostConfig{Addr: ApplianceLAN}),
 		Device:    nl.AddHost("device", netlab.HostConfig{Addr: DeviceAddr}),
+		Device2:   nl.AddHost("device2", netlab.HostConfig{Addr: Device2Addr}),
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -85,6 +89,7 @@ func New(t testing.TB) *Lab {
 	ip(t, "-n", inet, "link", "set", "eth0", "up")
 	ip(t, "-n", inet, "route", "add", DeviceSubnet.String(), "via", ApplianceWAN.String())
 	ip(t, "-n", l.Device.NS, "route", "add", "default", "via", ApplianceLAN.String())
+	ip(t, "-n", l.Device2.NS, "route", "add", "default", "via", ApplianceLAN.String())
 	// The appliance routes: forwarding on in its namespace only.
 	if out, err := exec.Command("ip", "netns", "exec", app, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
 		t.Fatalf("enable forwarding in the appliance namespace: %v\n%s", err, out)
@@ -127,15 +132,22 @@ func InNS(ns string, f func() error) error {
 	return <-errc
 }
 
-// StartServers starts the internet's servers: HTTP on UpdateAddr, OtherAddr and
-// RepoAddr (each answering its own name), and DNS on ResolverAddr and UpdateAddr
-// answering UpdateName with UpdateAddr (TTL ttl) and NXDOMAIN otherwise.
+// StartServers starts the internet's servers: HTTP on port 80 of UpdateAddr, OtherAddr
+// and RepoAddr (each answering its own name), and on ports 443 and 22 of UpdateAddr
+// (plain HTTP: only the port matters to the gateway), and DNS on ResolverAddr and
+// UpdateAddr answering UpdateName with UpdateAddr (TTL ttl) and NXDOMAIN otherwise.
 func (l *Lab) StartServers(t testing.TB, ttl uint32) {
 	t.Helper()
-	for name, a := range map[string]netip.Addr{"update": UpdateAddr, "other": OtherAddr, "repository": RepoAddr} {
+	for name, ap := range map[string]netip.AddrPort{
+		"update":     netip.AddrPortFrom(UpdateAddr, 80),
+		"update-443": netip.AddrPortFrom(UpdateAddr, 443),
+		"update-22":  netip.AddrPortFrom(UpdateAddr, 22),
+		"other":      netip.AddrPortFrom(OtherAddr, 80),
+		"repository": netip.AddrPortFrom(RepoAddr, 80),
+	} {
 		var ln net.Listener
 		if err := InNS(l.InternetNS, func() (err error) {
-			ln, err = net.Listen("tcp", netip.AddrPortFrom(a, 80).String())
+			ln, err = net.Listen("tcp", ap.String())
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -147,7 +159,7 @@ func (l *Lab) StartServers(t testing.TB, ttl uint32) {
 		t.Cleanup(func() { srv.Close() })
 	}
 	for _, a := range []netip.Addr{ResolverAddr, UpdateAddr} {
-		l.ServeDNS(t, l.InternetNS, netip.AddrPortFrom(a, 53), func(q dns.Question) ([]netip.Addr, uint32) {
+		l.ServeDNS(t, l.InternetNS, netip.AddrPortFrom(a, 53), func(q dns.Question, _ netip.Addr) ([]netip.Addr, uint32) {
 			if q.Name == UpdateName && q.Qtype == dns.TypeA {
 				return []netip.Addr{UpdateAddr}, ttl
 			}
@@ -157,8 +169,8 @@ func (l *Lab) StartServers(t testing.TB, ttl uint32) {
 }
 
 // ServeDNS serves DNS over UDP and TCP at ap inside ns: answer gives a question's
-// addresses and TTL; no addresses is NXDOMAIN.
-func (l *Lab) ServeDNS(t testing.TB, ns string, ap netip.AddrPort, answer func(dns.Question) ([]netip.Addr, uint32)) {
+// addresses and TTL (given the client's address); no addresses is NXDOMAIN.
+func (l *Lab) ServeDNS(t testing.TB, ns string, ap netip.AddrPort, answer func(q dns.Question, client netip.Addr) ([]netip.Addr, uint32)) {
 	t.Helper()
 	var pc net.PacketConn
 	var ln net.Listener
@@ -175,7 +187,11 @@ func (l *Lab) ServeDNS(t testing.TB, ns string, ap netip.AddrPort, answer func(d
 		m := new(dns.Msg)
 		m.SetReply(r)
 		if len(r.Question) == 1 {
-			addrs, ttl := answer(r.Question[0])
+			var client netip.Addr
+			if a, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+				client = a.Addr().Unmap()
+			}
+			addrs, ttl := answer(r.Question[0], client)
 			if len(addrs) == 0 {
 				m.Rcode = dns.RcodeNameError
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	gw "github.com/patchgate/patchgate/appliance/gateway"
 	gwlab "github.com/patchgate/patchgate/test/gateway"
@@ -21,13 +22,15 @@ import (
 
 func policy() gw.Policy {
 	return gw.Policy{
-		Segments:   []gw.Segment{{Name: "devices", Device: "eth0", Clients: []netip.Prefix{gwlab.DeviceSubnet}}},
+		Segments: []gw.Segment{{Name: "devices", Device: "eth0", Clients: []netip.Prefix{gwlab.DeviceSubnet},
+			Ports: []gw.Port{{Proto: unix.IPPROTO_TCP, Num: 5201}}}}, // iperf3
 		Local:      []netip.Prefix{gwlab.DeviceSubnet},
 		Grace:      30 * time.Second,
 		MaxTimeout: 24 * time.Hour,
 		LogGroup:   1717,
 		Stats:      time.Hour,
 		Refresh:    time.Hour,
+		OpenOnStop: true, // each run starts from no table
 	}
 }
 
@@ -79,7 +82,7 @@ func BenchmarkAnswerToSet(b *testing.B) {
 			a := addr(next)
 			next++
 			t0 := time.Now()
-			g.Learned("devices", "bench.example", []netip.Addr{a}, time.Hour)
+			g.Learned("devices", gwlab.DeviceAddr, "bench.example", []netip.Addr{a}, time.Hour)
 			single = append(single, time.Since(t0))
 		}
 		for range 20 {
@@ -92,7 +95,7 @@ func BenchmarkAnswerToSet(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					t0 := time.Now()
-					g.Learned("devices", "bench.example", []netip.Addr{a}, time.Hour)
+					g.Learned("devices", gwlab.DeviceAddr, "bench.example", []netip.Addr{a}, time.Hour)
 					d := time.Since(t0)
 					mu.Lock()
 					burst = append(burst, d)
@@ -176,14 +179,14 @@ func BenchmarkForward(b *testing.B) {
 		func() {
 			g, stop := start(b, l)
 			defer stop()
-			g.Learned("devices", gwlab.UpdateName, []netip.Addr{gwlab.UpdateAddr}, time.Hour)
+			g.Learned("devices", gwlab.DeviceAddr, gwlab.UpdateName, []netip.Addr{gwlab.UpdateAddr}, time.Hour)
 			loaded = append(loaded, run())
 		},
 		func() {
 			g, stop := start(b, l)
 			defer stop()
-			g.Learned("devices", gwlab.UpdateName, []netip.Addr{gwlab.UpdateAddr}, time.Hour)
-			g.Learned("devices", "many.example", many, time.Hour)
+			g.Learned("devices", gwlab.DeviceAddr, gwlab.UpdateName, []netip.Addr{gwlab.UpdateAddr}, time.Hour)
+			g.Learned("devices", gwlab.DeviceAddr, "many.example", many, time.Hour)
 			big = append(big, run())
 		},
 	}
