@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -26,6 +27,17 @@ type Section struct {
 	// StallTimeout gives up an upstream attempt that sent nothing for this long (the
 	// next attempt resumes with a Range request).
 	StallTimeout conf.Duration `yaml:"stall_timeout"`
+	// DownloadDeadline bounds one upstream download, every attempt and back-off
+	// included; devices waiting on it are answered 504 when it passes.
+	DownloadDeadline conf.Duration `yaml:"download_deadline"`
+	// MinRate is the slowest an attempt may receive, measured over MinRateWindow
+	// (0: no minimum).
+	MinRate conf.Rate `yaml:"min_rate"`
+	// MinRateWindow is the sliding window MinRate is measured over.
+	MinRateWindow conf.Duration `yaml:"min_rate_window"`
+	// MaxAttempts is how many attempts in a row may end without new verified bytes
+	// before the download is given up.
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Validate checks the cache section.
@@ -42,12 +54,25 @@ func (c Section) Validate(key string, ps *conf.Problems) {
 	if c.StallTimeout.D() < time.Second {
 		ps.Addf(key+".stall_timeout", "must be at least 1s, got %s", c.StallTimeout.D())
 	}
+	if c.DownloadDeadline.D() < time.Minute {
+		ps.Addf(key+".download_deadline", "must be at least 1m, got %s", c.DownloadDeadline.D())
+	}
+	if c.MinRate < 0 {
+		ps.Addf(key+".min_rate", "must not be negative, got %s", c.MinRate)
+	}
+	if c.MinRateWindow.D() < time.Second {
+		ps.Addf(key+".min_rate_window", "must be at least 1s, got %s", c.MinRateWindow.D())
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
+		ps.Addf(key+".max_attempts", "must be 1-100, got %d", c.MaxAttempts)
+	}
 }
 
 // DefaultSection is the cache section of a config that leaves it out.
 func DefaultSection() Section {
 	return Section{Quota: 20 << 30, ScrubRate: 4 << 20, ScrubPause: conf.Duration(time.Hour),
-		StallTimeout: conf.Duration(60 * time.Second)}
+		StallTimeout: conf.Duration(60 * time.Second), DownloadDeadline: conf.Duration(time.Hour),
+		MinRate: 1 << 10, MinRateWindow: conf.Duration(time.Minute), MaxAttempts: 5}
 }
 
 // Config is the store's configuration for section c; defaultDir is the directory used
@@ -63,6 +88,10 @@ func (c Section) Config(defaultDir string) Config {
 		ScrubBytesPerSecond: int64(c.ScrubRate),
 		ScrubPause:          c.ScrubPause.D(),
 		StallTimeout:        c.StallTimeout.D(),
+		DownloadDeadline:    c.DownloadDeadline.D(),
+		MinRate:             cmp.Or(int64(c.MinRate), -1), // 0 in the file: no minimum
+		MinRateWindow:       c.MinRateWindow.D(),
+		MaxAttempts:         c.MaxAttempts,
 	}
 }
 

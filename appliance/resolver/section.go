@@ -30,6 +30,10 @@ type Section struct {
 	// BlockPublicDoH blocks the shipped list of public DNS-over-HTTPS hostnames in every
 	// segment, even when an allowlist wildcard would allow them.
 	BlockPublicDoH bool `yaml:"block_public_doh"`
+	// PrivateDomains may answer site addresses (RFC 1918, RFC 4193, loopback,
+	// link-local, 100.64/10, the segments' clients); every other name loses them
+	// (DNS rebinding). "corp.example" covers itself and below, "*.corp.example" below.
+	PrivateDomains []string `yaml:"private_domains"`
 	// ReloadInterval is how often list files are checked for changes (SIGHUP reloads too).
 	ReloadInterval conf.Duration `yaml:"reload_interval"`
 	// LocalTTL is the TTL of the answers the resolver makes itself: rewritten names and
@@ -118,6 +122,9 @@ func (r Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 		if err := conf.CheckHostPort(l); err != nil {
 			ps.Addf(conf.Index(key+".listen", i), "%v, got %q", err, l)
 		}
+	}
+	if err := CheckPrivateDomains(r.PrivateDomains); err != nil {
+		ps.Addf(key+".private_domains", "%v", err)
 	}
 	for i, u := range r.Upstreams {
 		k := conf.Index(key+".upstreams", i)
@@ -307,6 +314,7 @@ func (r Section) Config(segs *segment.Table) Config {
 		HealthInterval:  r.HealthInterval.D(),
 		Lists:           r.Lists,
 		BlockPublicDoH:  r.BlockPublicDoH,
+		PrivateDomains:  r.PrivateDomains,
 		ReloadInterval:  r.ReloadInterval.D(),
 		LocalTTL:        r.LocalTTL.D(),
 		Cache: CacheConfig{Size: r.Cache.Size, MinTTL: r.Cache.MinTTL.D(), MaxTTL: r.Cache.MaxTTL.D(),
