@@ -178,6 +178,20 @@ func TestAgentAPI(t *testing.T) {
 			t.Fatalf("progress %s in the window = %d %s", s, code, raw)
 		}
 	}
+	// A state reported again (the gate records downloads as the bytes go) is one event.
+	if code, raw := ag.do("POST", path+"/progress", agentapi.ProgressRequest{State: string(DepInstalling)}, nil); code != 200 {
+		t.Fatalf("installing reported again = %d %s", code, raw)
+	}
+	evs := must(t)(v.e.Events(context.Background(), r.ID, 1000)).([]Event)
+	installing := 0
+	for _, ev := range evs {
+		if ev.Action == "deployment.installing" && ev.DeploymentID == o.ID {
+			installing++
+		}
+	}
+	if installing != 1 {
+		t.Errorf("deployment.installing recorded %d times, want once", installing)
+	}
 	var out agentapi.OutcomeResponse
 	code, raw := ag.do("POST", path+"/outcome", map[string]any{"status": "failed", "exit_code": 1, "log_tail": strings.Repeat("x", MaxLogTail) + "THE END"}, &out)
 	if code != 200 || out.State != string(DepFailed) || out.RetryAt.IsZero() || out.Attempt != 1 || out.MaxAttempts != 3 {

@@ -141,6 +141,11 @@ func (e *Engine) Progress(ctx context.Context, ag *Agent, id int64, state Deploy
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// The serving gate records downloading and downloaded as the bytes go; the agent's
+	// own report of the same state is then no new event (it was recorded twice).
+	if cur, err := getDeployment(ctx, e.db, id); err == nil && cur.State == state {
+		return cur, 0, nil
+	}
 	d, err = e.moveDeploymentLocked(ctx, id, "agent:"+ag.ID, func(d *Deployment, now time.Time) error {
 		if !d.State.Open() {
 			return fmt.Errorf("deployment %d: %w (it is %s)", id, ErrState, d.State)
