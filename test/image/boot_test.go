@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,49 +109,73 @@ func esp(t *testing.T, l layout, disk string, tool string, args ...string) strin
 	return string(out)
 }
 
+// fingerprintRE finds the certificate fingerprint of the console banner anywhere in a
+// line: on the serial console, kernel and systemd messages can share the banner's line.
+var fingerprintRE = regexp.MustCompile(`Certificate SHA-256:\s*((?:[0-9A-F]{2}:){31}[0-9A-F]{2})`)
+
+// pinned remembers each disk's admin certificate fingerprint once a boot showed it and
+// /readyz answered with it: the certificate is made at first boot and kept on /var, so
+// a later boot of the same disk is checked against it even when its console banner is
+// not (or not yet) readable.
+var pinned sync.Map // disk path -> fingerprint
+
+// fingerprint returns the certificate fingerprint for v's boot: the console's, else the
+// one pinned for the disk at an earlier boot, else "".
+func (v *vm) fingerprint() string {
+	v.mu.Lock()
+	for _, l := range v.lines {
+		if m := fingerprintRE.FindStringSubmatch(l); m != nil {
+			v.mu.Unlock()
+			return m[1]
+		}
+	}
+	v.mu.Unlock()
+	if fp, ok := pinned.Load(v.disk); ok {
+		return fp.(string)
+	}
+	return ""
+}
+
 // readyz polls /readyz through the port forward until it answers 200. The admin
-// listener serves HTTPS with the certificate whose fingerprint the console banner shows:
-// the test pins that fingerprint. While the daemon still serves plain HTTP (admin TLS
-// not wired yet), it falls back to http.
+// listener serves HTTPS with the certificate whose fingerprint the console banner shows
+// (or an earlier boot of the same disk showed): the test pins that fingerprint. The
+// admin listener of the image never serves plain HTTP, so nothing else is tried (the
+// fallback to http that was here hid the real error behind a plain-HTTP one).
 func readyz(ctx context.Context, t *testing.T, v *vm, port int) string {
 	t.Helper()
 	var last string
+	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", port)
 	for {
-		fp := ""
-		if l := v.find("Certificate SHA-256:"); l != "" {
-			fp = strings.TrimSpace(l[strings.Index(l, ":")+1:])
-		}
-		for _, scheme := range []string{"https", "http"} {
-			url := fmt.Sprintf("%s://127.0.0.1:%d/readyz", scheme, port)
-			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-				InsecureSkipVerify: true, // the certificate is self-made; VerifyConnection pins it instead
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					if len(cs.PeerCertificates) == 0 || fp == "" {
-						return errors.New("no certificate fingerprint on the console yet")
-					}
-					sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
-					if got := strings.ToUpper(hex.EncodeToString(sum[:])); got != strings.ReplaceAll(fp, ":", "") {
-						return fmt.Errorf("certificate SHA-256 %s, console says %s", got, fp)
-					}
-					return nil
-				},
-			}}}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			resp, err := client.Do(req)
-			if err != nil {
-				last = err.Error()
-				continue
-			}
+		fp := v.fingerprint()
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			InsecureSkipVerify: true, // the certificate is self-made; VerifyConnection pins it instead
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 || fp == "" {
+					return errors.New("no certificate fingerprint on the console yet")
+				}
+				sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+				if got := strings.ToUpper(hex.EncodeToString(sum[:])); got != strings.ReplaceAll(fp, ":", "") {
+					return fmt.Errorf("certificate SHA-256 %s, console says %s", got, fp)
+				}
+				return nil
+			},
+		}}}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			last = err.Error()
+		} else {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return scheme
+				pinned.Store(v.disk, fp)
+				return "https"
 			}
 			last = fmt.Sprintf("%s: %s: %s", url, resp.Status, body)
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("GET /readyz through the port forward: never 200; last: %s", last)
+			t.Fatalf("GET /readyz through the port forward: never 200; last: %s\nconsole tail:\n%s", last, v.tail(30))
 		case <-time.After(time.Second):
 		}
 	}

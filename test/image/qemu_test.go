@@ -32,6 +32,7 @@ type vm struct {
 	changed chan struct{}
 	started time.Time
 	serial  *os.File
+	disk    string // the boot disk: the appliance's certificate lives on it
 }
 
 // startVM boots disk with a copy of the OVMF variables in dir, user-mode networking
@@ -72,7 +73,7 @@ func startVM(t *testing.T, dir, disk string, hostPort int, logPath string, extra
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vm{t: t, cmd: cmd, qmp: qmp, done: make(chan struct{}), changed: make(chan struct{}), started: time.Now(), serial: serial}
+	v := &vm{t: t, cmd: cmd, qmp: qmp, done: make(chan struct{}), changed: make(chan struct{}), started: time.Now(), serial: serial, disk: disk}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu: %v", err)
 	}
