@@ -3,6 +3,8 @@ package resolver
 import (
 	"net/netip"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/segment"
 )
 
 // Config is what the resolver serves and how. Section.Config builds it from the
@@ -14,13 +16,17 @@ type Config struct {
 	UpstreamTimeout time.Duration // per attempt
 	HealthInterval  time.Duration
 	Lists           []List
-	Segments        []Segment
-	BlockPublicDoH  bool
-	ReloadInterval  time.Duration // how often list files are checked for changes
-	LocalTTL        time.Duration // TTL of the answers made here (rewritten, blocked)
-	Cache           CacheConfig
-	Limits          Limits
-	QueryLog        QueryLogConfig
+	// Table says which segment a client address is in (the wiring builds it once
+	// from the segments section). Segments gives the client groups their policy by
+	// segment name; a client whose segment has none here is in no group: REFUSED.
+	Table          *segment.Table
+	Segments       []Segment
+	BlockPublicDoH bool
+	ReloadInterval time.Duration // how often list files are checked for changes
+	LocalTTL       time.Duration // TTL of the answers made here (rewritten, blocked)
+	Cache          CacheConfig
+	Limits         Limits
+	QueryLog       QueryLogConfig
 	// PrivateDomains may answer site addresses (RFC 1918, RFC 4193, loopback,
 	// link-local, 100.64/10, 0/8, the segments' clients): an entry is a name, which
 	// covers itself and every name below it, or "*.suffix", only the names below.
@@ -75,10 +81,9 @@ func ParseBlockedAnswer(s string) (BlockedAnswer, bool) {
 	return 0, false
 }
 
-// Segment is one client group: the client subnets of a segment and its policy.
+// Segment is one client group: a segment of Config.Table, by name, and its policy.
 type Segment struct {
-	Name    string
-	Clients []netip.Prefix
+	Name string
 	// Allow, Rewrite and Block name Lists.
 	Allow, Rewrite, Block []string
 	// RewriteTo are the appliance's addresses that rewritten names resolve to.

@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // fakeUpstream is a real miekg/dns server on loopback standing in for the site's
@@ -261,22 +265,18 @@ func baseConfig(upstreams ...string) Config {
 			{Name: "printers", Names: []string{"fw.printer.example"}},
 			{Name: "extra-block", Names: []string{"bad.cdn.vendor.example"}},
 		},
+		Table: testTable(map[string]string{"clinical": "127.0.0.1/32", "devices": "127.0.0.3/32", "strict": "127.0.0.4/32",
+			"sinkhole": "127.0.0.5/32", "refuse": "127.0.0.6/32", "nodata": "127.0.0.7/32"}),
 		Segments: []Segment{
-			{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-				Allow: []string{"updates"}, Rewrite: []string{"cache"}, Block: []string{"extra-block"},
+			{Name: "clinical", Allow: []string{"updates"}, Rewrite: []string{"cache"}, Block: []string{"extra-block"},
 				RewriteTo: []netip.Addr{netip.MustParseAddr("10.20.0.1"), netip.MustParseAddr("fd00:20::1")}},
-			{Name: "devices", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")},
-				Allow: []string{"printers"}, Rewrite: []string{"cache"},
+			{Name: "devices", Allow: []string{"printers"}, Rewrite: []string{"cache"},
 				RewriteTo: []netip.Addr{netip.MustParseAddr("10.30.0.1")}}, // no IPv6: AAAA is NODATA
-			{Name: "strict", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.4/32")},
-				Allow: []string{"updates"}, StrictCNAME: true, CNAMETargets: []string{"*.akamai.test"}},
-			{Name: "sinkhole", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32")},
-				Allow: []string{"updates"}, BlockedAnswer: AnswerSinkhole,
+			{Name: "strict", Allow: []string{"updates"}, StrictCNAME: true, CNAMETargets: []string{"*.akamai.test"}},
+			{Name: "sinkhole", Allow: []string{"updates"}, BlockedAnswer: AnswerSinkhole,
 				Sinkhole: []netip.Addr{netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("::")}},
-			{Name: "refuse", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.6/32")},
-				Allow: []string{"updates"}, BlockedAnswer: AnswerRefused},
-			{Name: "nodata", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.7/32")},
-				Allow: []string{"updates"}, BlockedAnswer: AnswerNoData},
+			{Name: "refuse", Allow: []string{"updates"}, BlockedAnswer: AnswerRefused},
+			{Name: "nodata", Allow: []string{"updates"}, BlockedAnswer: AnswerNoData},
 		},
 		Cache:    CacheConfig{Size: 1000, MinTTL: 0, MaxTTL: time.Hour, NegativeTTL: 5 * time.Minute, PrefetchMinHits: 1},
 		Limits:   Limits{MaxConcurrent: 64, UDPBufferSize: 1232, TCPIdleTimeout: 2 * time.Second, TCPMaxQueries: 100, TCPMaxConnections: 16},
@@ -286,6 +286,30 @@ func baseConfig(upstreams ...string) Config {
 		cfg.Upstreams = append(cfg.Upstreams, Upstream{Address: u, Protocol: "udp"})
 	}
 	return cfg
+}
+
+// testTable is a segment table of one client prefix a segment, by segment name.
+func testTable(clients map[string]string) *segment.Table {
+	var segs segment.Section
+	for _, name := range slices.Sorted(maps.Keys(clients)) {
+		segs = append(segs, segment.Segment{Name: name, Clients: []conf.Prefix{conf.MustPrefix(clients[name])}})
+	}
+	return segment.NewTable(segs)
+}
+
+// addClients adds prefixes to the client subnets of the segment called name in
+// cfg.Table, adding the segment when the table has none of that name.
+func addClients(cfg *Config, name string, prefixes ...string) {
+	segs := slices.Clone(cfg.Table.All())
+	i := slices.IndexFunc(segs, func(s segment.Segment) bool { return s.Name == name })
+	if i < 0 {
+		segs, i = append(segs, segment.Segment{Name: name}), len(segs)
+	}
+	segs[i].Clients = slices.Clone(segs[i].Clients)
+	for _, p := range prefixes {
+		segs[i].Clients = append(segs[i].Clients, conf.MustPrefix(p))
+	}
+	cfg.Table = segment.NewTable(segs)
 }
 
 var testEpoch = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -92,7 +91,7 @@ func TestUDPBurstsAllAnswered(t *testing.T) {
 			probe.Close()
 			cfg := baseConfig(up.addr)
 			cfg.Listen = []string{tc.listen}
-			cfg.Segments[0].Clients = append(cfg.Segments[0].Clients, netip.MustParsePrefix("::1/128"))
+			addClients(&cfg, cfg.Segments[0].Name, "::1/128")
 			s := startServerReaders(t, cfg, Options{}, tc.readers)
 			_, port, _ := net.SplitHostPort(s.addr)
 			// Six clients (six source ports) interleave their queries, so that a batch

@@ -8,9 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/segment"
 )
 
 // Decision is what the policy made of a query.
@@ -54,16 +55,11 @@ var publicDoH string
 // policy is one compiled, immutable version of the lists and segments; a reload builds a
 // new one and swaps it in whole.
 type policy struct {
-	segments []*segPolicy
-	prefixes []segPrefix // every client prefix, most specific first
+	table    *segment.Table        // which segment a client is in
+	segments map[string]*segPolicy // by segment name
 	lists    map[string]*NameSet
 	files    []fileStamp // what was read, to notice changes
 	loaded   time.Time
-}
-
-type segPrefix struct {
-	p   netip.Prefix
-	seg *segPolicy
 }
 
 // segPolicy is one segment's compiled policy.
@@ -110,11 +106,8 @@ func (p *policy) changed() bool {
 
 // segmentOf returns the policy of the segment whose clients include a, or nil.
 func (p *policy) segmentOf(a netip.Addr) *segPolicy {
-	a = a.Unmap()
-	for _, sp := range p.prefixes {
-		if sp.p.Contains(a) {
-			return sp.seg
-		}
+	if s, ok := p.table.Lookup(a); ok {
+		return p.segments[s.Name]
 	}
 	return nil
 }
@@ -162,7 +155,7 @@ type loadError struct {
 // entry is left out, or, when prev has it, kept at its version in prev; errs has the
 // first error of each such list.
 func compile(cfg *Config, baseDir string, prev *policy, now time.Time) (p *policy, errs []loadError) {
-	p = &policy{lists: map[string]*NameSet{}, loaded: now}
+	p = &policy{table: cfg.Table, segments: map[string]*segPolicy{}, lists: map[string]*NameSet{}, loaded: now}
 	for _, l := range cfg.Lists {
 		set, files, err := loadList(l, baseDir)
 		p.files = append(p.files, files...)
@@ -183,6 +176,7 @@ func compile(cfg *Config, baseDir string, prev *policy, now time.Time) (p *polic
 			errs = append(errs, loadError{"public-doh", err})
 		}
 	}
+	var clients []netip.Prefix // of the client groups, site addresses to the rebinding check
 	for _, s := range cfg.Segments {
 		sp := &segPolicy{
 			name:          s.Name,
@@ -203,15 +197,10 @@ func compile(cfg *Config, baseDir string, prev *policy, now time.Time) (p *polic
 		}
 		sp.rewriteA, sp.rewriteAAAA = splitFamilies(s.RewriteTo)
 		sp.sinkholeA, sp.sinkholeAAAA = splitFamilies(s.Sinkhole)
-		p.segments = append(p.segments, sp)
-		for _, c := range s.Clients {
-			p.prefixes = append(p.prefixes, segPrefix{c.Masked(), sp})
+		p.segments[s.Name] = sp
+		if seg, ok := cfg.Table.Named(s.Name); ok {
+			clients = append(clients, seg.ClientPrefixes()...)
 		}
-	}
-	slices.SortStableFunc(p.prefixes, func(a, b segPrefix) int { return b.p.Bits() - a.p.Bits() })
-	clients := make([]netip.Prefix, 0, len(p.prefixes))
-	for _, sp := range p.prefixes {
-		clients = append(clients, sp.p)
 	}
 	rb := newRebinding(cfg.PrivateDomains, clients)
 	for _, sp := range p.segments {

@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -38,7 +37,8 @@ func TestRebindingSiteAddressesDropped(t *testing.T) {
 	cfg.Lists[0].Names = append(cfg.Lists[0].Names, "*.corp.vendor.example", "corp.vendor.example")
 	cfg.PrivateDomains = []string{"corp.vendor.example"}
 	// A segment of the appliance whose client prefix is no private range.
-	cfg.Segments = append(cfg.Segments, Segment{Name: "lab", Clients: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+	cfg.Segments = append(cfg.Segments, Segment{Name: "lab"})
+	addClients(&cfg, "lab", "198.51.100.0/24")
 	rec := &recorder{}
 	ts := startServer(t, cfg, Options{Answers: rec, Events: rec, Assets: rec})
 

@@ -308,6 +308,7 @@ var errBadName = errors.New("want a DNS name or *.suffix in A-label form (xn--..
 // rewritten names. Clients of segments without dns are in no group: REFUSED.
 func (r Section) Config(segs *segment.Table) Config {
 	out := Config{
+		Table:           segs,
 		Listen:          r.Listen,
 		Upstreams:       r.Upstreams,
 		UpstreamTimeout: r.UpstreamTimeout.D(),
@@ -330,7 +331,7 @@ func (r Section) Config(segs *segment.Table) Config {
 		if !seg.Serves(segment.ServiceDNS) {
 			continue
 		}
-		g := Segment{Name: seg.Name, Clients: seg.ClientPrefixes()}
+		g := Segment{Name: seg.Name}
 		for _, a := range seg.Addresses {
 			g.RewriteTo = append(g.RewriteTo, a.Addr())
 		}

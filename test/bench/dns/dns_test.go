@@ -33,6 +33,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/patchgate/patchgate/appliance/resolver"
+	"github.com/patchgate/patchgate/appliance/segment"
+	"github.com/patchgate/patchgate/conf"
 )
 
 const (
@@ -59,6 +61,7 @@ func runResolver(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	cfg.Table = benchSegments // a Table does not travel in JSON
 	s, err := resolver.New(cfg, resolver.Options{})
 	if err == nil {
 		err = s.Listen()
@@ -215,6 +218,9 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
+// benchSegments is the one segment the resolver serves: all of loopback.
+var benchSegments = segment.NewTable(segment.Section{{Name: "loopback", Clients: []conf.Prefix{conf.MustPrefix("127.0.0.0/8")}}})
+
 func startPatchgate(t testing.TB, up string) *server {
 	allowed, _, rewritten, _ := names()
 	cfg := resolver.Config{
@@ -227,8 +233,7 @@ func startPatchgate(t testing.TB, up string) *server {
 			{Name: "allowed", Names: append(slices.Clone(allowed), "*.cdn.bench")},
 			{Name: "cached", Names: rewritten},
 		},
-		Segments: []resolver.Segment{{Name: "loopback", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-			Allow: []string{"allowed"}, Rewrite: []string{"cached"},
+		Segments: []resolver.Segment{{Name: "loopback", Allow: []string{"allowed"}, Rewrite: []string{"cached"},
 			RewriteTo: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}}},
 		// The production defaults, but no per-client rate limit: all load comes from one
 		// address here.
