@@ -13,14 +13,15 @@ import (
 // (cache.Options.Upstream); with no caps configured it only counts bytes per segment
 // and responses keep the sendfile path.
 func (s *System) buildShaper(context.Context) error {
-	var segs []cache.ShaperSegment
+	var names []string
 	for _, seg := range s.segments.All() {
-		segs = append(segs, cache.ShaperSegment{Name: seg.Name, Clients: seg.ClientPrefixes()})
+		names = append(names, seg.Name)
 	}
-	sh, err := cache.NewShaper(s.cfg.Bandwidth.ShaperConfig(segs), cache.ShaperOptions{
+	sh, err := cache.NewShaper(s.cfg.Bandwidth.ShaperConfig(names), cache.ShaperOptions{
 		Logger:     s.log.With("svc", "shaper"),
 		Registerer: s.registry,
 		Now:        s.clock.Now,
+		Segments:   s.segments,
 	})
 	if err != nil {
 		return fmt.Errorf("bandwidth: %w", err)

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,26 +21,30 @@ var listenerServices = map[string][]string{
 	"distribution": {segment.ServiceDistribution, segment.ServiceAgent},
 }
 
-// allowedSources returns the client prefixes that may connect to the named listener, and
-// false when no segments are configured (then nothing is filtered: the listen address
-// alone decides). Loopback is always allowed, for local tools and health checks.
-func allowedSources(segs *segment.Table, listener string) ([]netip.Prefix, bool) {
+// allowedSources returns whether a client address may connect to the named listener:
+// when its segment in segs offers one of the listener's services. It returns false when
+// no segments are configured (then nothing is filtered: the listen address alone
+// decides). Loopback is always allowed, for local tools and health checks.
+func allowedSources(segs *segment.Table, listener string) (func(netip.Addr) bool, bool) {
 	if segs.Len() == 0 {
 		return nil, false
 	}
-	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	if svcs := listenerServices[listener]; len(svcs) > 0 {
-		allow = append(allow, segs.Clients(svcs...)...)
-	}
-	return allow, true
+	svcs := listenerServices[listener]
+	return func(a netip.Addr) bool {
+		if a.IsLoopback() {
+			return true
+		}
+		seg, ok := segs.Lookup(a)
+		return ok && slices.ContainsFunc(svcs, seg.Serves)
+	}, true
 }
 
 // sourceFilter is a net.Listener that closes, at once, connections from addresses outside
-// its allowed prefixes, so the admin UI answers only the management segment even when
+// those it allows, so the admin UI answers only the management segment even when
 // bound to every address.
 type sourceFilter struct {
 	net.Listener
-	allow   []netip.Prefix
+	allow   func(netip.Addr) bool // given an unmapped address
 	refused prometheus.Counter
 	log     *slog.Logger
 
@@ -72,13 +77,7 @@ func (f *sourceFilter) allowed(a net.Addr) bool {
 	if err != nil {
 		return false
 	}
-	addr := ap.Addr().Unmap()
-	for _, p := range f.allow {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return f.allow(ap.Addr().Unmap())
 }
 
 // filterSources wraps each listener with its segment source filter where segments are

@@ -34,6 +34,8 @@ func TestAllowedSources(t *testing.T) {
 		{"distribution from management (admin only)", "distribution", "10.10.0.5", false},
 		{"distribution from elsewhere", "distribution", "192.0.2.1", false},
 		{"mapped v4", "distribution", "::ffff:10.30.0.9", true},
+		{"admin from v6 loopback", "admin", "::1", true},
+		{"unknown listener from devices", "other", "10.30.0.9", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +61,8 @@ func TestSourceFilterAccept(t *testing.T) {
 	defer ln.Close()
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x_refused_total", Help: "x"})
 	// Only 127.0.0.2 may connect.
-	f := &sourceFilter{Listener: ln, allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, refused: refused, log: discardLogger()}
+	only := netip.MustParseAddr("127.0.0.2")
+	f := &sourceFilter{Listener: ln, allow: func(a netip.Addr) bool { return a == only }, refused: refused, log: discardLogger()}
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := f.Accept()

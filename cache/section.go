@@ -227,10 +227,10 @@ func (t TimeOfDay) MarshalYAML() (any, error) { return t.String(), nil }
 // DefaultBandwidth is the bandwidth section of a config that leaves it out: no caps.
 func DefaultBandwidth() Bandwidth { return Bandwidth{Zone: "Local", DefaultPercent: 100} }
 
-// ShaperConfig is the shaper's configuration for section b. segments are the configured
-// segments with their client subnets: every one is counted, those listed in b.Segments
-// are also capped.
-func (b Bandwidth) ShaperConfig(segments []ShaperSegment) ShaperConfig {
+// ShaperConfig is the shaper's configuration for section b. segments are the names of
+// the configured segments: every one is counted, those listed in b.Segments are also
+// capped.
+func (b Bandwidth) ShaperConfig(segments []string) ShaperConfig {
 	sc := ShaperConfig{
 		Site:           int64(b.Site),
 		Client:         int64(b.Client),
@@ -242,9 +242,8 @@ func (b Bandwidth) ShaperConfig(segments []ShaperSegment) ShaperConfig {
 	for _, s := range b.Segments {
 		rates[s.Segment] = int64(s.Rate)
 	}
-	for _, s := range segments {
-		s.Rate = rates[s.Name]
-		sc.Segments = append(sc.Segments, s)
+	for _, name := range segments {
+		sc.Segments = append(sc.Segments, ShaperSegment{Name: name, Rate: rates[name]})
 	}
 	for _, p := range b.Schedule {
 		sc.Schedule = append(sc.Schedule, ShapePeriod{Days: p.Weekdays(), From: p.From.D(), To: p.To.D(), Percent: p.Percent})

@@ -32,9 +32,9 @@ const DefaultShapeChunk = 32 << 10
 type ShaperConfig struct {
 	// Site caps everything served, summed over every client.
 	Site int64
-	// Segments cap what is served to each segment and say which client addresses
-	// belong to which segment. A client in no segment is counted as "other" and
-	// capped by the site and client budgets only.
+	// Segments are the segments counted, and capped when their Rate is set; which
+	// segment a client is in, ShaperOptions.Segments says. A client in none of them is
+	// counted as "other" and capped by the site and client budgets only.
 	Segments []ShaperSegment
 	// Client caps what one client (see ShaperOptions.ClientKey) gets, summed over its
 	// concurrent downloads.
@@ -60,9 +60,14 @@ type ShaperConfig struct {
 
 // ShaperSegment is one segment's budget.
 type ShaperSegment struct {
-	Name    string
-	Clients []netip.Prefix
-	Rate    int64 // bytes per second at 100%; 0: not capped, only counted
+	Name string
+	Rate int64 // bytes per second at 100%; 0: not capped, only counted
+}
+
+// SegmentNamer names the segment a client address is in, "" when none: the
+// appliance's segment table (appliance/segment.Table) is one.
+type SegmentNamer interface {
+	NameOf(netip.Addr) string
 }
 
 // ShaperOptions are a Shaper's collaborators.
@@ -75,6 +80,9 @@ type ShaperOptions struct {
 	// ClientKey names the client a request comes from (nil: its remote IP address).
 	// Downloads with the same key share one client budget and take turns.
 	ClientKey func(*http.Request) string
+	// Segments says which segment a client address is in (nil: none, every client
+	// is "other").
+	Segments SegmentNamer
 }
 
 // Shaper paces what the cache serves with token buckets (golang.org/x/time/rate): one
@@ -100,6 +108,7 @@ type Shaper struct {
 
 	site     *shapeBudget // nil: no site cap
 	upstream *shapeBudget // nil: no upstream cap
+	segNames SegmentNamer
 	segments []*shaperSegment
 	other    *shaperSegment // clients in no segment
 	upMeter  shapeMeter
@@ -122,11 +131,10 @@ type shapeBudget struct {
 }
 
 type shaperSegment struct {
-	name    string
-	clients []netip.Prefix
-	budget  *shapeBudget // nil: not capped
-	meter   shapeMeter
-	served  prometheus.Counter
+	name   string
+	budget *shapeBudget // nil: not capped
+	meter  shapeMeter
+	served prometheus.Counter
 }
 
 type shaperClient struct {
@@ -162,6 +170,7 @@ func NewShaper(cfg ShaperConfig, opts ShaperOptions) (*Shaper, error) {
 		log:       opts.Logger,
 		now:       opts.Now,
 		clientKey: opts.ClientKey,
+		segNames:  opts.Segments,
 		chunk:     cfg.Chunk,
 		clients:   map[string]*shaperClient{},
 	}
@@ -177,9 +186,9 @@ func NewShaper(cfg ShaperConfig, opts ShaperOptions) (*Shaper, error) {
 	s.site = s.newBudget("site", cfg.Site)
 	s.upstream = s.newBudget("upstream", cfg.Upstream)
 	for _, sc := range cfg.Segments {
-		s.segments = append(s.segments, s.newSegment(sc.Name, sc.Clients, sc.Rate))
+		s.segments = append(s.segments, s.newSegment(sc.Name, sc.Rate))
 	}
-	s.other = s.newSegment("other", nil, 0)
+	s.other = s.newSegment("other", 0)
 	ms.Register(s.met) // its gauges read the budgets at scrape time: now they are built
 	if err := ms.Err(); err != nil {
 		return nil, fmt.Errorf("cache: shaper: %w", err)
@@ -230,8 +239,8 @@ func (s *Shaper) newBudget(name string, full int64) *shapeBudget {
 	return b
 }
 
-func (s *Shaper) newSegment(name string, clients []netip.Prefix, full int64) *shaperSegment {
-	sg := &shaperSegment{name: name, clients: clients, served: s.met.served.WithLabelValues(name)}
+func (s *Shaper) newSegment(name string, full int64) *shaperSegment {
+	sg := &shaperSegment{name: name, served: s.met.served.WithLabelValues(name)}
 	if b := s.newBudget("segment", full); b != nil {
 		sg.budget = b
 	}
@@ -240,10 +249,12 @@ func (s *Shaper) newSegment(name string, clients []netip.Prefix, full int64) *sh
 
 // segmentOf returns the segment a client address belongs to.
 func (s *Shaper) segmentOf(a netip.Addr) *shaperSegment {
-	a = a.Unmap()
-	for _, sg := range s.segments {
-		for _, p := range sg.clients {
-			if p.Contains(a) {
+	if s.segNames == nil {
+		return s.other
+	}
+	if name := s.segNames.NameOf(a); name != "" {
+		for _, sg := range s.segments {
+			if sg.name == name {
 				return sg
 			}
 		}

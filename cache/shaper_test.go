@@ -33,10 +33,29 @@ const mb = 1_000_000 // a megabyte, as link speeds count them
 // shapeBody is served to every download; each request reads it through its own reader.
 var shapeBody = make([]byte, 24<<20)
 
+// shapeSegments is the test's segment table: which segment a client address is in.
+type shapeSegments map[string]netip.Prefix
+
+func (m shapeSegments) NameOf(a netip.Addr) string {
+	for name, p := range m {
+		if p.Contains(a.Unmap()) {
+			return name
+		}
+	}
+	return ""
+}
+
+// shapeTestSegments are the segments the tests' configs name.
+var shapeTestSegments = shapeSegments{
+	"clinical": netip.MustParsePrefix("10.20.0.0/24"),
+	"robots":   netip.MustParsePrefix("127.0.0.2/32"),
+}
+
 func newShapeTestShaper(t *testing.T, cfg cache.ShaperConfig, now func() time.Time) (*cache.Shaper, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := cache.NewShaper(cfg, cache.ShaperOptions{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Now: now})
+	s, err := cache.NewShaper(cfg, cache.ShaperOptions{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Now: now,
+		Segments: shapeTestSegments})
 	if err != nil {
 		t.Fatalf("NewShaper: %v", err)
 	}
@@ -150,9 +169,6 @@ func TestShaperSharesFairly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paces real downloads for a few seconds")
 	}
-	seg := func(name, prefix string, rate int64) cache.ShaperSegment {
-		return cache.ShaperSegment{Name: name, Clients: []netip.Prefix{netip.MustParsePrefix(prefix)}, Rate: rate}
-	}
 	tests := []struct {
 		name string
 		cfg  cache.ShaperConfig
@@ -177,7 +193,7 @@ func TestShaperSharesFairly(t *testing.T) {
 		},
 		{
 			name: "a capped segment leaves the rest of the site to the others",
-			cfg:  cache.ShaperConfig{Site: 9 * mb, Segments: []cache.ShaperSegment{seg("robots", "127.0.0.2/32", 3*mb)}},
+			cfg:  cache.ShaperConfig{Site: 9 * mb, Segments: []cache.ShaperSegment{{Name: "robots", Rate: 3 * mb}}},
 			srcs: []string{"127.0.0.2", "127.0.0.3"},
 			want: []float64{3 * mb, 6 * mb},
 			tol:  0.1,
@@ -245,7 +261,7 @@ func shapeBusinessHours(t *testing.T) cache.ShaperConfig {
 	weekdays := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
 	return cache.ShaperConfig{
 		Site: 10 * mb, Client: 5 * mb, Upstream: 4 * mb,
-		Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 6 * mb}},
+		Segments: []cache.ShaperSegment{{Name: "clinical", Rate: 6 * mb}},
 		Schedule: []cache.ShapePeriod{
 			{Days: weekdays, From: 8 * time.Hour, To: 18 * time.Hour, Percent: 20},
 			{Days: []time.Weekday{time.Saturday}, From: 22 * time.Hour, To: 6 * time.Hour, Percent: 50},
@@ -415,11 +431,11 @@ func TestShaperWrap(t *testing.T) {
 		segment string
 	}{
 		{"no caps keeps sendfile", cache.ShaperConfig{Upstream: mb}, "10.20.0.7:4000", false, "other"},
-		{"uncapped segment keeps sendfile", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}}}}, "10.20.0.7:4000", false, "clinical"},
+		{"uncapped segment keeps sendfile", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical"}}}, "10.20.0.7:4000", false, "clinical"},
 		{"site cap shapes", cache.ShaperConfig{Site: 100 * mb}, "10.20.0.7:4000", true, "other"},
 		{"client cap shapes", cache.ShaperConfig{Client: 100 * mb}, "[::1]:4000", true, "other"},
-		{"segment cap shapes its clients", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 100 * mb}}}, "10.20.0.7:4000", true, "clinical"},
-		{"segment cap leaves others alone", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Clients: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}, Rate: 100 * mb}}}, "10.30.0.7:4000", false, "other"},
+		{"segment cap shapes its clients", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Rate: 100 * mb}}}, "10.20.0.7:4000", true, "clinical"},
+		{"segment cap leaves others alone", cache.ShaperConfig{Segments: []cache.ShaperSegment{{Name: "clinical", Rate: 100 * mb}}}, "10.30.0.7:4000", false, "other"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
