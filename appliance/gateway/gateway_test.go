@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
 	"github.com/patchgate/patchgate/clock"
@@ -357,8 +358,8 @@ func TestLearnedBurstIsBatched(t *testing.T) {
 	t.Logf("%d concurrent answers written in %d batches", n, batches)
 }
 
-// metricValue is the value of the first series of a counter or gauge.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// firstSeries is the first series of the metric called name.
+func firstSeries(t *testing.T, reg *prometheus.Registry, name string) *dto.Metric {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -366,15 +367,21 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			m := mf.GetMetric()[0]
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
+			return mf.GetMetric()[0]
 		}
 	}
 	t.Fatalf("no metric %s", name)
-	return 0
+	return nil
+}
+
+// metricValue is the value of the first series of a counter or gauge.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	m := firstSeries(t, reg, name)
+	if m.GetCounter() != nil {
+		return m.GetCounter().GetValue()
+	}
+	return m.GetGauge().GetValue()
 }
 
 // TestManyLearnedAddresses: one answer (or a re-apply) with 10,000 addresses is split
@@ -403,17 +410,7 @@ func TestManyLearnedAddresses(t *testing.T) {
 
 func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return firstSeries(t, reg, name).GetHistogram().GetSampleCount()
 }
 
 func TestReapplyKeepsLearnedAndCounters(t *testing.T) {

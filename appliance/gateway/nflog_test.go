@@ -26,25 +26,24 @@ func nflogMsg(t testing.TB, prefix string, packet []byte) []byte {
 	return append([]byte{unix.AF_INET, 0, 0, 17}, b...)
 }
 
-func ipv4Packet(src, dst string, proto byte, sport, dport uint16) []byte {
-	p := make([]byte, 28)
-	p[0] = 0x45
-	p[9] = proto
-	copy(p[12:16], netip.MustParseAddr(src).AsSlice())
-	copy(p[16:20], netip.MustParseAddr(dst).AsSlice())
-	binary.BigEndian.PutUint16(p[20:], sport)
-	binary.BigEndian.PutUint16(p[22:], dport)
-	return p
-}
-
-func ipv6Packet(src, dst string, proto byte, sport, dport uint16) []byte {
-	p := make([]byte, 48)
-	p[0] = 0x60
-	p[6] = proto
-	copy(p[8:24], netip.MustParseAddr(src).AsSlice())
-	copy(p[24:40], netip.MustParseAddr(dst).AsSlice())
-	binary.BigEndian.PutUint16(p[40:], sport)
-	binary.BigEndian.PutUint16(p[42:], dport)
+// ipPacket builds an IPv4 or IPv6 header (by src's family) and the ports of a
+// transport header after it.
+func ipPacket(src, dst string, proto byte, sport, dport uint16) []byte {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	hdr, addrs := 20, 12 // IPv4: the header's length, where the addresses start
+	if s.Is6() {
+		hdr, addrs = 40, 8
+	}
+	p := make([]byte, hdr+8)
+	if s.Is4() {
+		p[0], p[9] = 0x45, proto
+	} else {
+		p[0], p[6] = 0x60, proto
+	}
+	n := copy(p[addrs:], s.AsSlice())
+	copy(p[addrs+n:], d.AsSlice())
+	binary.BigEndian.PutUint16(p[hdr:], sport)
+	binary.BigEndian.PutUint16(p[hdr+2:], dport)
 	return p
 }
 
@@ -59,21 +58,21 @@ func TestParseNFLOG(t *testing.T) {
 	}{
 		{
 			name: "segment tcp",
-			msg:  nflogMsg(t, "patchgate deny segment devices ", ipv4Packet("10.30.0.10", "203.0.113.20", unix.IPPROTO_TCP, 40000, 443)),
+			msg:  nflogMsg(t, "patchgate deny segment devices ", ipPacket("10.30.0.10", "203.0.113.20", unix.IPPROTO_TCP, 40000, 443)),
 			want: logEntry{Prefix: "patchgate deny segment devices ", InIf: 3, Src: netip.MustParseAddr("10.30.0.10"),
 				Dst: netip.MustParseAddr("203.0.113.20"), Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 443},
 			wantSeg: "devices", ours: true,
 		},
 		{
 			name: "output udp v6",
-			msg:  nflogMsg(t, "patchgate deny output ", ipv6Packet("2001:db8::1", "2001:db8::99", unix.IPPROTO_UDP, 5000, 53)),
+			msg:  nflogMsg(t, "patchgate deny output ", ipPacket("2001:db8::1", "2001:db8::99", unix.IPPROTO_UDP, 5000, 53)),
 			want: logEntry{Prefix: "patchgate deny output ", InIf: 3, Src: netip.MustParseAddr("2001:db8::1"),
 				Dst: netip.MustParseAddr("2001:db8::99"), Proto: unix.IPPROTO_UDP, SrcPort: 5000, DstPort: 53},
 			ours: true,
 		},
 		{
 			name: "another rule's prefix",
-			msg:  nflogMsg(t, "someone else ", ipv4Packet("10.0.0.1", "10.0.0.2", unix.IPPROTO_ICMP, 0, 0)),
+			msg:  nflogMsg(t, "someone else ", ipPacket("10.0.0.1", "10.0.0.2", unix.IPPROTO_ICMP, 0, 0)),
 			want: logEntry{Prefix: "someone else ", InIf: 3, Src: netip.MustParseAddr("10.0.0.1"),
 				Dst: netip.MustParseAddr("10.0.0.2"), Proto: unix.IPPROTO_ICMP},
 		},
@@ -105,8 +104,8 @@ func TestParseNFLOG(t *testing.T) {
 // FuzzParseNFLOG: parseNFLOG never panics on any bytes from the netlink socket, and
 // whatever it accepts has a source and destination of one IP family.
 func FuzzParseNFLOG(f *testing.F) {
-	f.Add(nflogMsg(f, "patchgate deny segment devices ", ipv4Packet("10.30.0.10", "203.0.113.20", unix.IPPROTO_TCP, 1, 443)))
-	f.Add(nflogMsg(f, "patchgate deny output ", ipv6Packet("2001:db8::1", "2001:db8::2", unix.IPPROTO_UDP, 1, 53)))
+	f.Add(nflogMsg(f, "patchgate deny segment devices ", ipPacket("10.30.0.10", "203.0.113.20", unix.IPPROTO_TCP, 1, 443)))
+	f.Add(nflogMsg(f, "patchgate deny output ", ipPacket("2001:db8::1", "2001:db8::2", unix.IPPROTO_UDP, 1, 53)))
 	f.Add(nflogMsg(f, "", []byte{0x4f}))
 	f.Add([]byte{2, 0, 0, 17, 8, 0, 9, 0, 0x60, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -30,11 +30,14 @@ type Entry struct {
 }
 
 // Who is the asset name when known, else the client address.
-func (e Entry) Who() string {
-	if e.Asset != "" {
-		return e.Asset
+func (e Entry) Who() string { return who(e.Asset, e.Client) }
+
+// who names a client by its asset name when known, else by its address.
+func who(asset string, client netip.Addr) string {
+	if asset != "" {
+		return asset
 	}
-	return e.Client.String()
+	return client.String()
 }
 
 // Bounds of the blocked-name statistics and the burst table.
@@ -212,12 +215,7 @@ type DeviceCount struct {
 }
 
 // Who is the asset name when known, else the client address.
-func (d DeviceCount) Who() string {
-	if d.Asset != "" {
-		return d.Asset
-	}
-	return d.Client.String()
-}
+func (d DeviceCount) Who() string { return who(d.Asset, d.Client) }
 
 // topBlocked returns the n most asked blocked names, each with its top devices.
 func (l *queryLog) topBlocked(n, devices int) []TopBlocked {

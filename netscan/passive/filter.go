@@ -27,29 +27,13 @@ func Filter(snaplen uint32) []bpf.Instruction {
 	a.add(bpf.LoadAbsolute{Off: 20, Size: 2}) // flags and fragment offset
 	a.jump(bpf.JumpBitsSet, 0x1fff, "reject", "")
 	a.add(bpf.LoadMemShift{Off: 14}) // X = IPv4 header length
-	a.add(bpf.LoadIndirect{Off: 14, Size: 2})
-	for _, p := range ports {
-		a.jump(bpf.JumpEqual, p, "accept", "")
-	}
-	a.add(bpf.LoadIndirect{Off: 16, Size: 2})
-	for _, p := range ports {
-		a.jump(bpf.JumpEqual, p, "accept", "")
-	}
-	a.add(bpf.RetConstant{Val: 0})
+	a.acceptPorts(ports, bpf.LoadIndirect{Off: 14, Size: 2}, bpf.LoadIndirect{Off: 16, Size: 2})
 
 	a.label("ipv6")
 	a.add(bpf.LoadAbsolute{Off: 20, Size: 1}) // next header
 	a.jump(bpf.JumpEqual, protoICMPv6, "ndp", "")
 	a.jump(bpf.JumpEqual, 17, "", "reject")
-	a.add(bpf.LoadAbsolute{Off: 54, Size: 2})
-	for _, p := range ports {
-		a.jump(bpf.JumpEqual, p, "accept", "")
-	}
-	a.add(bpf.LoadAbsolute{Off: 56, Size: 2})
-	for _, p := range ports {
-		a.jump(bpf.JumpEqual, p, "accept", "")
-	}
-	a.add(bpf.RetConstant{Val: 0})
+	a.acceptPorts(ports, bpf.LoadAbsolute{Off: 54, Size: 2}, bpf.LoadAbsolute{Off: 56, Size: 2})
 
 	a.label("ndp")
 	a.add(bpf.LoadAbsolute{Off: 54, Size: 1}) // ICMPv6 type
@@ -92,6 +76,18 @@ func (a *asm) label(name string) {
 func (a *asm) jump(cond bpf.JumpTest, val uint32, t, f string) {
 	a.jumps = append(a.jumps, asmJump{at: len(a.ins), cond: cond, val: val, true: t, false: f})
 	a.ins = append(a.ins, nil)
+}
+
+// acceptPorts loads each of the UDP port fields (source, destination) in turn and
+// jumps to "accept" when it is one of ports; when none is, the packet is rejected.
+func (a *asm) acceptPorts(ports []uint32, fields ...bpf.Instruction) {
+	for _, load := range fields {
+		a.add(load)
+		for _, p := range ports {
+			a.jump(bpf.JumpEqual, p, "accept", "")
+		}
+	}
+	a.add(bpf.RetConstant{Val: 0})
 }
 
 func (a *asm) build() ([]bpf.Instruction, error) {
