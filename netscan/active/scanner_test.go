@@ -111,6 +111,27 @@ func facts(obs []netscan.Observation, addr netip.Addr, k netscan.Key) []string {
 	return slices.Compact(out)
 }
 
+// scanHost scans host alone with cfg, its TCP and ping port set to port, and returns
+// the observations.
+func scanHost(t *testing.T, host string, port uint16, cfg Config) []netscan.Observation {
+	t.Helper()
+	cfg.Subnets = []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(host), 32)}
+	cfg.Ports, cfg.PingPorts = []uint16{port}, []uint16{port}
+	s, _ := newScanner(t, cfg)
+	obs, _ := scanAll(t, s)
+	return obs
+}
+
+// checkFacts checks that host was observed with exactly the values of want, by key.
+func checkFacts(t *testing.T, obs []netscan.Observation, host string, want map[netscan.Key][]string) {
+	t.Helper()
+	for k, w := range want {
+		if diff := cmp.Diff(w, facts(obs, netip.MustParseAddr(host), k)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", k, diff)
+		}
+	}
+}
+
 // TestDenyListNeverSentData points every probe that could talk at a
 // deny-listed port: the HTTP probe, the IPP probe. The listener there must
 // see connections (the connect-only check) and not one byte.
@@ -160,21 +181,11 @@ func TestHTTPProbe(t *testing.T) {
 		w.Header().Set("Server", "Zebra-Link-OS httpd")
 		io.WriteString(w, "<html><head><TITLE>\n Zebra &amp; ZT410 </TITLE></head></html>")
 	}))
-	s, _ := newScanner(t, Config{
-		Subnets:   []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
-		Ports:     []uint16{port},
-		PingPorts: []uint16{port},
-		HTTPPorts: []uint16{port},
-		Probes:    []Probe{ProbeTCP, ProbeHTTP},
+	obs := scanHost(t, "127.0.0.2", port, Config{HTTPPorts: []uint16{port}, Probes: []Probe{ProbeTCP, ProbeHTTP}})
+	checkFacts(t, obs, "127.0.0.2", map[netscan.Key][]string{
+		netscan.KeyHTTPTitle:  {"Zebra & ZT410"},
+		netscan.KeyHTTPServer: {"Zebra-Link-OS httpd"},
 	})
-	obs, _ := scanAll(t, s)
-	a := netip.MustParseAddr("127.0.0.2")
-	if diff := cmp.Diff([]string{"Zebra & ZT410"}, facts(obs, a, netscan.KeyHTTPTitle)); diff != "" {
-		t.Errorf("title (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"Zebra-Link-OS httpd"}, facts(obs, a, netscan.KeyHTTPServer)); diff != "" {
-		t.Errorf("server (-want +got):\n%s", diff)
-	}
 }
 
 // ippResponse encodes a Get-Printer-Attributes answer. The IPP side is a
@@ -207,21 +218,11 @@ func TestIPPProbe(t *testing.T) {
 		w.Header().Set("Content-Type", "application/ipp")
 		w.Write(ippResponse("printer-make-and-model", "Zebra ZT410", "printer-firmware-string-version", "V75.20.01Z"))
 	}))
-	s, _ := newScanner(t, Config{
-		Subnets:   []netip.Prefix{netip.MustParsePrefix("127.0.0.4/32")},
-		Ports:     []uint16{port},
-		PingPorts: []uint16{port},
-		IPPPort:   port,
-		Probes:    []Probe{ProbeTCP, ProbeIPP},
+	obs := scanHost(t, "127.0.0.4", port, Config{IPPPort: port, Probes: []Probe{ProbeTCP, ProbeIPP}})
+	checkFacts(t, obs, "127.0.0.4", map[netscan.Key][]string{
+		netscan.KeyIPPMakeModel: {"Zebra ZT410"},
+		netscan.KeyIPPFirmware:  {"V75.20.01Z"},
 	})
-	obs, _ := scanAll(t, s)
-	a := netip.MustParseAddr("127.0.0.4")
-	if diff := cmp.Diff([]string{"Zebra ZT410"}, facts(obs, a, netscan.KeyIPPMakeModel)); diff != "" {
-		t.Errorf("make and model (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"V75.20.01Z"}, facts(obs, a, netscan.KeyIPPFirmware)); diff != "" {
-		t.Errorf("firmware (-want +got):\n%s", diff)
-	}
 	status, attrs, err := ParseIPPResponse(append([]byte{1, 1, 0, 0xb, 0, 0, 0, 1}, gotReq[8:]...))
 	if err != nil || status != 0xb || attrs["printer-uri"] == "" {
 		t.Errorf("the request sent does not parse as IPP: %v %#x %v", err, status, attrs)

@@ -3,7 +3,6 @@ package active
 import (
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,26 +68,14 @@ func TestSSDPProbe(t *testing.T) {
 			"LOCATION: http://127.0.0.5:" + strconv.Itoa(int(httpPort)) + "/desc.xml\r\nSERVER: Linux/4.4 UPnP/1.0 Brother/1.0\r\n" +
 			"USN: uuid:e3248000-80ce-11db-8000-008077123456::upnp:rootdevice\r\n\r\n")
 	})
-	s, _ := newScanner(t, Config{
-		Subnets:   []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32")},
-		Ports:     []uint16{httpPort},
-		PingPorts: []uint16{httpPort},
-		SSDPPort:  port,
-		Probes:    []Probe{ProbeTCP, ProbeSSDP},
+	obs := scanHost(t, "127.0.0.5", httpPort, Config{SSDPPort: port, Probes: []Probe{ProbeTCP, ProbeSSDP}})
+	checkFacts(t, obs, "127.0.0.5", map[netscan.Key][]string{
+		netscan.KeySSDPServer:       {"Linux/4.4 UPnP/1.0 Brother/1.0"},
+		netscan.KeyUPnPManufacturer: {"Brother"},
+		netscan.KeyUPnPModelName:    {"MFC-L2750DW"},
+		netscan.KeyUPnPSerial:       {"E78234K9N123456"},
+		netscan.KeyUPnPUDN:          {"uuid:e3248000-80ce-11db-8000-008077123456"},
 	})
-	obs, _ := scanAll(t, s)
-	a := netip.MustParseAddr("127.0.0.5")
-	for k, want := range map[netscan.Key]string{
-		netscan.KeySSDPServer:       "Linux/4.4 UPnP/1.0 Brother/1.0",
-		netscan.KeyUPnPManufacturer: "Brother",
-		netscan.KeyUPnPModelName:    "MFC-L2750DW",
-		netscan.KeyUPnPSerial:       "E78234K9N123456",
-		netscan.KeyUPnPUDN:          "uuid:e3248000-80ce-11db-8000-008077123456",
-	} {
-		if got := facts(obs, a, k); !slices.Equal(got, []string{want}) {
-			t.Errorf("%s = %v, want %q", k, got, want)
-		}
-	}
 	if g := got(); len(g) != 1 || !strings.Contains(string(g[0]), "ST: upnp:rootdevice") || strings.Contains(string(g[0]), "MX:") {
 		t.Errorf("responder received %q, want one unicast M-SEARCH for upnp:rootdevice without MX", g)
 	}
@@ -102,14 +89,8 @@ func TestSSDPLocationElsewhereNotFetched(t *testing.T) {
 		port, _ := udpResponder(t, "127.0.0.6:0", func([]byte) []byte {
 			return []byte("HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: " + loc + "\r\n\r\n")
 		})
-		s, _ := newScanner(t, Config{
-			Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.6/32")}, Ports: []uint16{9100}, PingPorts: []uint16{9100},
-			SSDPPort: port, Probes: []Probe{ProbeTCP, ProbeSSDP},
-		})
-		obs, _ := scanAll(t, s)
-		if got := facts(obs, netip.MustParseAddr("127.0.0.6"), netscan.KeySSDPLocation); !slices.Equal(got, []string{loc}) {
-			t.Errorf("location = %v", got)
-		}
+		obs := scanHost(t, "127.0.0.6", 9100, Config{SSDPPort: port, Probes: []Probe{ProbeTCP, ProbeSSDP}})
+		checkFacts(t, obs, "127.0.0.6", map[netscan.Key][]string{netscan.KeySSDPLocation: {loc}})
 		raw.ln.Close()
 		raw.wg.Wait()
 		if raw.bytes.Load() != 0 {
@@ -147,22 +128,13 @@ func TestMDNSProbe(t *testing.T) {
 		return out
 	})
 	l := listen(t, "127.0.0.7:0")
-	s, _ := newScanner(t, Config{
-		Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.7/32")}, Ports: []uint16{l.port()}, PingPorts: []uint16{l.port()},
-		MDNSPort: port, Probes: []Probe{ProbeTCP, ProbeMDNS},
-	})
-	obs, _ := scanAll(t, s)
-	a := netip.MustParseAddr("127.0.0.7")
-	for k, want := range map[netscan.Key][]string{
+	obs := scanHost(t, "127.0.0.7", l.port(), Config{MDNSPort: port, Probes: []Probe{ProbeTCP, ProbeMDNS}})
+	checkFacts(t, obs, "127.0.0.7", map[netscan.Key][]string{
 		netscan.KeyMDNSService: {"_ipp._tcp"},
 		netscan.KeyMDNSTy:      {"Brother HL-L2350DW series"},
 		netscan.KeyMDNSUSBMfg:  {"Brother"},
 		netscan.KeyHostname:    {"brn-front"},
-	} {
-		if g := facts(obs, a, k); !slices.Equal(g, want) {
-			t.Errorf("%s = %v, want %v", k, g, want)
-		}
-	}
+	})
 	if g := got(); len(g) != 2 {
 		t.Errorf("responder got %d queries, want 2 (services, then instances)", len(g))
 	}
