@@ -226,25 +226,28 @@ func (s *Server) addresses(r *request, m *dns.Msg, v4, v6 []net.IP) {
 	switch {
 	case r.qtype == dns.TypeA && len(v4) > 0:
 		hdr.Rrtype = dns.TypeA
-		r.a = r.a[:0]
-		for _, a := range v4 {
-			r.a = append(r.a, dns.A{Hdr: hdr, A: a})
-		}
-		for i := range r.a {
-			m.Answer = append(m.Answer, &r.a[i])
-		}
+		r.a = appendRecords(m, r.a[:0], v4, func(a net.IP) dns.A { return dns.A{Hdr: hdr, A: a} })
 	case r.qtype == dns.TypeAAAA && len(v6) > 0:
 		hdr.Rrtype = dns.TypeAAAA
-		r.aaaa = r.aaaa[:0]
-		for _, a := range v6 {
-			r.aaaa = append(r.aaaa, dns.AAAA{Hdr: hdr, AAAA: a})
-		}
-		for i := range r.aaaa {
-			m.Answer = append(m.Answer, &r.aaaa[i])
-		}
+		r.aaaa = appendRecords(m, r.aaaa[:0], v6, func(a net.IP) dns.AAAA { return dns.AAAA{Hdr: hdr, AAAA: a} })
 	default:
 		s.negative(r, m)
 	}
+}
+
+// appendRecords makes a record of each address into buf (the request's, reused so
+// that answering allocates no records) and adds them to m's answer.
+func appendRecords[T any, P interface {
+	*T
+	dns.RR
+}](m *dns.Msg, buf []T, addrs []net.IP, record func(net.IP) T) []T {
+	for _, a := range addrs {
+		buf = append(buf, record(a))
+	}
+	for i := range buf {
+		m.Answer = append(m.Answer, P(&buf[i]))
+	}
+	return buf
 }
 
 // negative puts into m's authority section the SOA that negative answers made here
