@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -95,18 +94,7 @@ func BenchmarkAnswer(b *testing.B) {
 // (client included) and allocs/op counts both sides.
 func BenchmarkServeUDP(b *testing.B) {
 	s := benchServer(b)
-	if err := s.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("Run: %v", err)
-		}
-	})
+	listenAndRun(b, s)
 	addr, err := netip.ParseAddrPort(s.Addrs()[0])
 	if err != nil {
 		b.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -341,22 +342,28 @@ func startServerReaders(t *testing.T, cfg Config, opts Options, readers int) *te
 	if readers > 0 {
 		s.udpReaders = readers
 	}
-	if err := s.Listen(); err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	listenAndRun(t, s)
 	waitFor(t, "resolver ready", s.Ready)
 	// The housekeeping goroutine has armed its three tickers once Waiters says so.
 	waitFor(t, "tickers armed", func() bool { return fc.Waiters() >= 3 })
 	return &testServer{Server: s, clock: fc, reg: reg, addr: s.Addrs()[0]}
+}
+
+// listenAndRun binds s's sockets and runs it until the test ends.
+func listenAndRun(tb testing.TB, s *Server) {
+	tb.Helper()
+	if err := s.Listen(); err != nil {
+		tb.Fatalf("Listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
 }
 
 // waitFor polls cond until it holds, failing after 5s: for effects of other goroutines,
@@ -460,6 +467,15 @@ func (r *recorder) got() ([]string, []BlockedBurst) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.learned...), append([]BlockedBurst(nil), r.bursts...)
+}
+
+// checkLearned checks that the answer sink was told exactly want, in order.
+func (r *recorder) checkLearned(t *testing.T, want ...string) {
+	t.Helper()
+	learned, _ := r.got()
+	if diff := cmp.Diff(want, learned); diff != "" {
+		t.Errorf("Learned calls (-want +got):\n%s", diff)
+	}
 }
 
 // metricValue reads a counter or gauge (the client library's testutil needs a module

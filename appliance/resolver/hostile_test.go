@@ -178,11 +178,7 @@ func TestDNAMEServedWithItsCNAME(t *testing.T) {
 			}
 		})
 	}
-	learned, _ := rec.got()
-	want := []string{"clinical update.vendor-old.example 192.0.2.1 5m0s", "clinical fw.vendor-old.example 192.0.2.12 5m0s"}
-	if diff := cmp.Diff(want, learned); diff != "" {
-		t.Errorf("Learned (-want +got):\n%s", diff)
-	}
+	rec.checkLearned(t, "clinical update.vendor-old.example 192.0.2.1 5m0s", "clinical fw.vendor-old.example 192.0.2.12 5m0s")
 }
 
 // TestNewRefusesBadPrivateDomains: private_domains entries are checked like list

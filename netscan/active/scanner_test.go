@@ -289,13 +289,20 @@ func TestRateCaps(t *testing.T) {
 		HostRate:  20,
 		Probes:    []Probe{ProbeTCP},
 	})
+	checkCap(t, s, 20, 20, hostBurst)
+}
+
+// checkCap runs s's scan and checks that it charged no more packets than rate per
+// second of its duration plus burst allow; fewer than least packets prove nothing.
+func checkCap(t *testing.T, s *Scanner, least int64, rate, burst float64) {
+	t.Helper()
 	start := time.Now()
 	_, sum := scanAll(t, s)
 	elapsed := time.Since(start).Seconds()
-	if sum.Packets < 20 {
+	if sum.Packets < least {
 		t.Fatalf("charged %d packets: the test proves nothing", sum.Packets)
 	}
-	if limit := 20*elapsed + hostBurst; float64(sum.Packets) > limit {
+	if limit := rate*elapsed + burst; float64(sum.Packets) > limit {
 		t.Errorf("charged %d packets in %.2fs, more than the cap allows (%.0f)", sum.Packets, elapsed, limit)
 	}
 }
@@ -347,13 +354,5 @@ func TestGlobalCap(t *testing.T) {
 		GlobalRate: 100,
 		Probes:     []Probe{ProbeTCP},
 	})
-	start := time.Now()
-	_, sum := scanAll(t, s)
-	elapsed := time.Since(start).Seconds()
-	if sum.Packets < 50 {
-		t.Fatalf("charged %d packets: the test proves nothing", sum.Packets)
-	}
-	if limit := 100*elapsed + float64(globalBurst(100)); float64(sum.Packets) > limit {
-		t.Errorf("charged %d packets in %.2fs, more than the global cap allows (%.0f)", sum.Packets, elapsed, limit)
-	}
+	checkCap(t, s, 50, 100, float64(globalBurst(100)))
 }
