@@ -53,11 +53,7 @@ admin:
   listen: 127.0.0.1:9080
 distribution:
   listen: 127.0.0.1:8080
-segments:
-  - name: devices
-    interface: eth0
-    addresses: [10.30.0.1/24]
-    clients: [10.30.0.0/24]
+` + labSegments + `
 resolver:
   listen: ["10.30.0.1:53"]
   upstreams: [{address: "203.0.113.53:53", protocol: udp}]

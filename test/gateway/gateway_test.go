@@ -25,11 +25,7 @@ import (
 const labConfig = `
 state:
   dir: /tmp/unused
-segments:
-  - name: devices
-    interface: eth0
-    addresses: [10.30.0.1/24]
-    clients: [10.30.0.0/24]
+` + labSegments + `
 resolver:
   upstreams: [{address: "203.0.113.53:53", protocol: udp}]
 gateway:

@@ -51,6 +51,14 @@ var (
 	ResolverAddr = netip.MustParseAddr("203.0.113.53")
 )
 
+// labSegments is the lab's device segment as the appliance's config declares it:
+// DeviceSubnet behind the appliance's eth0 at ApplianceLAN.
+const labSegments = `segments:
+  - name: devices
+    interface: eth0
+    addresses: [10.30.0.1/24]
+    clients: [10.30.0.0/24]`
+
 // UpdateName is what the internet's resolver answers with UpdateAddr.
 const UpdateName = "updates.example."
 
