@@ -72,18 +72,9 @@ func newFixture(t *testing.T, pol Policy) *fixture {
 	return &fixture{a: a, db: db, log: log, clock: clk, srv: srv, mux: mux}
 }
 
-// requestFor makes a request that matches pattern, with "x1" for each wildcard.
+// requestFor makes a request that matches pattern (see probeTarget).
 func requestFor(pattern string) *http.Request {
-	method, path, _ := strings.Cut(pattern, " ")
-	path = strings.ReplaceAll(path, "{$}", "")
-	for strings.Contains(path, "{") {
-		i := strings.Index(path, "{")
-		j := strings.Index(path[i:], "}")
-		path = path[:i] + "1" + path[i+j+1:]
-	}
-	if strings.HasSuffix(path, "/") && path != "/" {
-		path += "x"
-	}
+	method, path := probeTarget(pattern)
 	return httptest.NewRequest(method, path, nil)
 }
 
@@ -308,30 +299,23 @@ func TestSessionExpiry(t *testing.T) {
 	fx.user(t, "eve", false, Viewer)
 	c := fx.client(t)
 	c.login("eve", "")
-	get := func() int { st, _ := c.do("GET", "/api/v1/exceptions", nil); return st }
-	if st := get(); st != 200 {
-		t.Fatalf("fresh session = %d", st)
+	// after advances the clock by d and checks what an API call then gets.
+	after := func(d time.Duration, want int, when string) {
+		t.Helper()
+		fx.clock.Advance(d)
+		if st, _ := c.do("GET", "/api/v1/exceptions", nil); st != want {
+			t.Fatalf("%s = %d, want %d", when, st, want)
+		}
 	}
-	fx.clock.Advance(14 * time.Minute)
-	if st := get(); st != 200 {
-		t.Fatalf("after 14 min idle = %d, want 200", st)
-	}
-	fx.clock.Advance(15 * time.Minute)
-	if st := get(); st != 401 {
-		t.Fatalf("after 15 min idle = %d, want 401", st)
-	}
+	after(0, 200, "fresh session")
+	after(14*time.Minute, 200, "after 14 min idle")
+	after(15*time.Minute, 401, "after 15 min idle")
 	// Absolute lifetime: active every 10 minutes, still ends after an hour.
 	c.login("eve", "")
 	for range 5 {
-		fx.clock.Advance(10 * time.Minute)
-		if st := get(); st != 200 {
-			t.Fatalf("active session = %d", st)
-		}
+		after(10*time.Minute, 200, "active session")
 	}
-	fx.clock.Advance(10 * time.Minute)
-	if st := get(); st != 401 {
-		t.Fatalf("after the absolute lifetime = %d, want 401", st)
-	}
+	after(10*time.Minute, 401, "after the absolute lifetime")
 }
 
 func TestSessionIDChangesAfterMFA(t *testing.T) {

@@ -165,16 +165,7 @@ type Probe struct {
 func Probes(patterns []string) []Probe {
 	var out []Probe
 	for _, pattern := range patterns {
-		method, path, _ := strings.Cut(pattern, " ")
-		path = strings.ReplaceAll(path, "{$}", "")
-		for strings.Contains(path, "{") {
-			i := strings.Index(path, "{")
-			j := strings.Index(path[i:], "}")
-			path = path[:i] + "1" + path[i+j+1:]
-		}
-		if strings.HasSuffix(path, "/") && path != "/" {
-			path += "x"
-		}
+		method, path := probeTarget(pattern)
 		perm := AdminRoutes[pattern]
 		if perm != ByAction {
 			out = append(out, Probe{pattern, method, path, perm})
@@ -187,4 +178,20 @@ func Probes(patterns []string) []Probe {
 		out = append(out, Probe{pattern, method, base + "no-such-action", "nobody"})
 	}
 	return out
+}
+
+// probeTarget is the method and a concrete path matching pattern: wildcards become
+// "1" and a trailing slash gets "x".
+func probeTarget(pattern string) (method, path string) {
+	method, path, _ = strings.Cut(pattern, " ")
+	path = strings.ReplaceAll(path, "{$}", "")
+	for strings.Contains(path, "{") {
+		i := strings.Index(path, "{")
+		j := strings.Index(path[i:], "}")
+		path = path[:i] + "1" + path[i+j+1:]
+	}
+	if strings.HasSuffix(path, "/") && path != "/" {
+		path += "x"
+	}
+	return method, path
 }

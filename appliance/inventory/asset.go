@@ -31,17 +31,8 @@ type Asset struct {
 	OS             string  `json:"os,omitempty"`
 	Firmware       string  `json:"firmware,omitempty"`
 
-	Owner       string   `json:"owner,omitempty"`
-	Location    string   `json:"location,omitempty"`
-	Criticality string   `json:"criticality,omitempty"`
-	EPHI        string   `json:"ephi,omitempty"`
-	Support     string   `json:"support,omitempty"`
-	EOLDate     string   `json:"eol_date,omitempty"`
-	Ring        string   `json:"ring,omitempty"`
-	LastPatch   string   `json:"last_patch,omitempty"`
-	Compliance  string   `json:"compliance,omitempty"`
-	Notes       string   `json:"notes,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
+	AdminOnly
+	Tags []string `json:"tags,omitempty"`
 
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
@@ -85,25 +76,31 @@ type Attributes struct {
 
 // adminAttrs is the stored form: a field is set when non-empty.
 type adminAttrs struct {
-	Name        string   `json:"name,omitempty"`
-	Owner       string   `json:"owner,omitempty"`
-	Location    string   `json:"location,omitempty"`
-	Criticality string   `json:"criticality,omitempty"`
-	EPHI        string   `json:"ephi,omitempty"`
-	Support     string   `json:"support,omitempty"`
-	EOLDate     string   `json:"eol_date,omitempty"`
-	Ring        string   `json:"ring,omitempty"`
-	LastPatch   string   `json:"last_patch,omitempty"`
-	Compliance  string   `json:"compliance,omitempty"`
-	Notes       string   `json:"notes,omitempty"`
-	Hostname    string   `json:"hostname,omitempty"`
-	Serial      string   `json:"serial,omitempty"`
-	Type        string   `json:"type,omitempty"`
-	Vendor      string   `json:"vendor,omitempty"`
-	Model       string   `json:"model,omitempty"`
-	OS          string   `json:"os,omitempty"`
-	Firmware    string   `json:"firmware,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
+	Name string `json:"name,omitempty"`
+	AdminOnly
+	Hostname string   `json:"hostname,omitempty"`
+	Serial   string   `json:"serial,omitempty"`
+	Type     string   `json:"type,omitempty"`
+	Vendor   string   `json:"vendor,omitempty"`
+	Model    string   `json:"model,omitempty"`
+	OS       string   `json:"os,omitempty"`
+	Firmware string   `json:"firmware,omitempty"`
+	Tags     []string `json:"tags,omitempty"`
+}
+
+// AdminOnly are the attributes only an administrator sets (no observation has them).
+// Asset and the stored admin values embed it, so both carry the same JSON keys.
+type AdminOnly struct {
+	Owner       string `json:"owner,omitempty"`
+	Location    string `json:"location,omitempty"`
+	Criticality string `json:"criticality,omitempty"`
+	EPHI        string `json:"ephi,omitempty"`
+	Support     string `json:"support,omitempty"`
+	EOLDate     string `json:"eol_date,omitempty"`
+	Ring        string `json:"ring,omitempty"`
+	LastPatch   string `json:"last_patch,omitempty"`
+	Compliance  string `json:"compliance,omitempty"`
+	Notes       string `json:"notes,omitempty"`
 }
 
 var (

@@ -96,9 +96,7 @@ func (inv *Inventory) asset(r *row, ids []string, withDetail bool) Asset {
 		Type: pick(ad.Type, string(r.class.Type)), TypeConfidence: r.class.Confidence,
 		Vendor: pick(ad.Vendor, r.class.Vendor.Value), Model: pick(ad.Model, r.class.Model.Value),
 		OS: pick(ad.OS, r.class.OS.Value), Firmware: pick(ad.Firmware, r.class.Firmware.Value),
-		Owner: ad.Owner, Location: ad.Location, Criticality: ad.Criticality, EPHI: ad.EPHI, Support: ad.Support,
-		EOLDate: ad.EOLDate, Ring: ad.Ring, LastPatch: ad.LastPatch, Compliance: ad.Compliance, Notes: ad.Notes,
-		Tags: ad.Tags, FirstSeen: r.first, LastSeen: r.last, Sources: r.sources, Identifiers: ids,
+		AdminOnly: ad.AdminOnly, Tags: ad.Tags, FirstSeen: r.first, LastSeen: r.last, Sources: r.sources, Identifiers: ids,
 		AdminSet: ad.setNames(),
 	}
 	if a.Type == "" {
