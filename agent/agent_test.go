@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/agent/agenttest"
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -201,21 +202,9 @@ func TestHelperInstaller(t *testing.T) {
 	if os.Getenv(helperEnv) == "" {
 		t.Skip("only runs as an install command")
 	}
-	args := os.Args
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	data, err := os.ReadFile(args[0])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cannot read", args[0], err)
-		os.Exit(3)
-	}
-	sum := sha256.Sum256(data)
+	args, sum := agenttest.InstallArgs()
 	f, _ := os.OpenFile(os.Getenv(helperEnv), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	fmt.Fprintf(f, "%s %s\n", hex.EncodeToString(sum[:]), os.Getenv("PATCHGATE_VERSION"))
+	fmt.Fprintf(f, "%s %s\n", sum, os.Getenv("PATCHGATE_VERSION"))
 	f.Close()
 	for i := range 5000 { // more than the log tail keeps
 		fmt.Printf("unpacking line %d\n", i)

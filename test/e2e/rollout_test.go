@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/agent/agenttest"
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
@@ -57,24 +58,12 @@ func TestInstallerHelper(t *testing.T) {
 	if logFile == "" {
 		t.Skip("only runs as an install command")
 	}
-	args := os.Args
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	data, err := os.ReadFile(args[0])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
-	}
-	sum := sha256.Sum256(data)
+	args, sum := agenttest.InstallArgs()
 	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		os.Exit(4)
 	}
-	fmt.Fprintf(f, "%s %s\n", args[1], hex.EncodeToString(sum[:]))
+	fmt.Fprintf(f, "%s %s\n", args[1], sum)
 	f.Close()
 	fmt.Println("installed", filepath.Base(args[0]))
 	code, _ := strconv.Atoi(args[2])
