@@ -245,14 +245,9 @@ func TestImageBoot(t *testing.T) {
 		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-update.log"))
 		i := v.waitLine(ctx, 0, "PATCHGATE-BOOT: version="+l.good)
 		// Blessed: systemd-bless-boot removed the counter once the daemon was up.
-		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+good\s+yes\s`))
-		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
-		t.Logf("%s up and blessed: %s", l.good, time.Since(v.started).Round(time.Second))
-		readyz(ctx, t, v, port)
-		v.powerdown(ctx)
-		if listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux"); !strings.Contains(listing, "patchgate_"+l.good+".efi") {
-			t.Errorf("ESP holds:\n%s\nwant patchgate_%s.efi (blessed, no counter)", listing, l.good)
-		}
+		i = v.waitEntry(ctx, i, l.good, "good yes")
+		v.readyThenOff(ctx, t, i, l.good, port, l.good+" up and blessed")
+		espHolds(t, l, disk, "patchgate_"+l.good+".efi", "blessed, no counter")
 	})
 	if t.Failed() {
 		return
@@ -274,15 +269,10 @@ func TestImageBoot(t *testing.T) {
 		i = v.waitLine(ctx, i, "PATCHGATE-ROLLBACK: requested")
 		t.Logf("rollback requested on %s: %s", l.good, time.Since(v.started).Round(time.Second))
 		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
-		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+bad\s`))
+		i = v.waitEntry(ctx, i, l.good, "bad")
 		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-RESULT: .*"action":"rollback","version":"`+regexp.QuoteMeta(l.version)+`","ok":true`))
-		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
-		t.Logf("rolled back to %s: %s", l.version, time.Since(v.started).Round(time.Second))
-		readyz(ctx, t, v, port)
-		v.powerdown(ctx)
-		if listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux"); !strings.Contains(listing, "patchgate_"+l.good+"+0-0.efi") {
-			t.Errorf("ESP holds:\n%s\nwant patchgate_%s+0-0.efi (marked bad by the rollback)", listing, l.good)
-		}
+		v.readyThenOff(ctx, t, i, l.version, port, "rolled back to "+l.version)
+		espHolds(t, l, disk, "patchgate_"+l.good+"+0-0.efi", "marked bad by the rollback")
 	})
 	if t.Failed() {
 		return
@@ -296,21 +286,53 @@ func TestImageBoot(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.badTries+1)*bootTimeout)
 		defer cancel()
 		v := startVM(t, work, disk, port, filepath.Join(dir, "test", "serial-fallback.log"))
-		since := func() time.Duration { return time.Since(v.started).Round(time.Second) }
-		i := 0
-		for n := 1; n <= l.badTries; n++ {
-			i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
-			t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, since())
-			i++
-		}
+		i := v.waitBrokenBoots(ctx, t, 0, l)
 		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.version)
-		i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.bad)+`\s+bad\s`))
-		v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.version)
-		t.Logf("fell back to %s: %s", l.version, since())
-		readyz(ctx, t, v, port)
-		v.powerdown(ctx)
+		i = v.waitEntry(ctx, i, l.bad, "bad")
+		v.readyThenOff(ctx, t, i, l.version, port, "fell back to "+l.version)
 		checkFinalESP(t, l, disk, l.version, l.good)
 	})
+}
+
+// readyThenOff waits from console line i for version's daemon to be ready, logs how
+// long that took since the VM started (as what), checks /readyz through the port
+// forward and powers the VM off.
+func (v *vm) readyThenOff(ctx context.Context, t *testing.T, i int, version string, port int, what string) {
+	t.Helper()
+	v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+version)
+	t.Logf("%s: %s", what, time.Since(v.started).Round(time.Second))
+	readyz(ctx, t, v, port)
+	v.powerdown(ctx)
+}
+
+// waitEntry waits from console line i for the smoke unit's line about version's boot
+// entry with the given fields ("good yes": blessed; "bad": marked bad).
+func (v *vm) waitEntry(ctx context.Context, i int, version, fields string) int {
+	re := `PATCHGATE-ENTRY: ` + regexp.QuoteMeta(version)
+	for _, f := range strings.Fields(fields) {
+		re += `\s+` + regexp.QuoteMeta(f)
+	}
+	return v.waitMatch(ctx, i, regexp.MustCompile(re+`\s`))
+}
+
+// waitBrokenBoots waits from console line i for the broken version to boot each of its
+// tries, logging each, and returns the line after the last.
+func (v *vm) waitBrokenBoots(ctx context.Context, t *testing.T, i int, l layout) int {
+	t.Helper()
+	for n := 1; n <= l.badTries; n++ {
+		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
+		t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, time.Since(v.started).Round(time.Second))
+		i++
+	}
+	return i
+}
+
+// espHolds checks that the ESP's /EFI/Linux holds file (why says what that means).
+func espHolds(t *testing.T, l layout, disk, file, why string) {
+	t.Helper()
+	if listing := esp(t, l, disk, "mdir", "-b", "::/EFI/Linux"); !strings.Contains(listing, file) {
+		t.Errorf("ESP holds:\n%s\nwant %s (%s)", listing, file, why)
+	}
 }
 
 // checkFinalESP: after the broken update, the ESP holds the version that kept running
@@ -384,17 +406,13 @@ func updateInVM(t *testing.T, l layout, work, disk string, port int, bootTimeout
 	i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.good+"; rebooting")
 	t.Logf("%s installed from inside the VM: %s", l.good, since())
 	i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
-	i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.good)+`\s+good\s+yes\s`))
+	i = v.waitEntry(ctx, i, l.good, "good yes")
 	i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
 	t.Logf("%s up and blessed: %s", l.good, since())
 	i = v.waitLine(ctx, i, "PATCHGATE-UPDATE: installed "+l.bad+"; rebooting")
-	for n := 1; n <= l.badTries; n++ {
-		i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.bad)
-		t.Logf("broken %s booting, try %d of %d: %s", l.bad, n, l.badTries, since())
-		i++
-	}
+	i = v.waitBrokenBoots(ctx, t, i, l)
 	i = v.waitLine(ctx, i, "PATCHGATE-BOOT: version="+l.good)
-	i = v.waitMatch(ctx, i, regexp.MustCompile(`PATCHGATE-ENTRY: `+regexp.QuoteMeta(l.bad)+`\s+bad\s`))
+	i = v.waitEntry(ctx, i, l.bad, "bad")
 	i = v.waitLine(ctx, i, "PATCHGATE-SMOKE: ready version="+l.good)
 	t.Logf("fell back to %s: %s", l.good, since())
 	v.waitLine(ctx, i, "PATCHGATE-UPDATE: nothing left to install")
