@@ -212,20 +212,11 @@ func (a *Authority) user(ctx context.Context, q querier, name string) (User, err
 
 // Users lists every account.
 func (a *Authority) Users(ctx context.Context) ([]User, error) {
-	rows, err := a.db.QueryContext(ctx, `SELECT `+userCols+` FROM auth_users ORDER BY name`)
+	users, err := store.Query(ctx, a.db, scanUser, `SELECT `+userCols+` FROM auth_users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("auth: users: %w", err)
 	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("auth: users: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return users, nil
 }
 
 func (a *Authority) countUsers(ctx context.Context) (int, error) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/store"
 )
 
 // Token is an API token as listed (never its secret).
@@ -55,23 +57,18 @@ func (a *Authority) CreateToken(ctx context.Context, p *Principal, name string, 
 
 // Tokens lists owner's tokens (all tokens when owner is "").
 func (a *Authority) Tokens(ctx context.Context, owner string) ([]Token, error) {
-	rows, err := a.db.QueryContext(ctx, `SELECT id, name, owner, role, created_at, expires_at, last_used, revoked_at FROM auth_tokens
+	tokens, err := store.Query(ctx, a.db, func(row store.Row) (Token, error) {
+		var t Token
+		var c, e, l, r string
+		err := row.Scan(&t.ID, &t.Name, &t.Owner, &t.Role, &c, &e, &l, &r)
+		t.CreatedAt, t.ExpiresAt, t.LastUsed, t.Revoked = parseTS(c), parseTS(e), parseTS(l), r != ""
+		return t, err
+	}, `SELECT id, name, owner, role, created_at, expires_at, last_used, revoked_at FROM auth_tokens
 		WHERE ? = '' OR owner = ? ORDER BY created_at`, owner, owner)
 	if err != nil {
 		return nil, fmt.Errorf("auth: tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		var t Token
-		var c, e, l, r string
-		if err := rows.Scan(&t.ID, &t.Name, &t.Owner, &t.Role, &c, &e, &l, &r); err != nil {
-			return nil, err
-		}
-		t.CreatedAt, t.ExpiresAt, t.LastUsed, t.Revoked = parseTS(c), parseTS(e), parseTS(l), r != ""
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return tokens, nil
 }
 
 // RevokeToken revokes a token of p's (an admin may revoke anyone's).

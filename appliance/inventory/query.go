@@ -10,32 +10,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/netscan"
 	"github.com/patchgate/patchgate/netscan/fingerprint"
 )
 
 // reindex rebuilds the in-memory indexes (address, MAC, name, fragile) from the store.
 func (inv *Inventory) reindex(ctx context.Context) error {
-	rows, err := inv.db.QueryContext(ctx, `SELECT `+rowColumns+` FROM inventory_assets a LEFT JOIN inventory_admin d ON d.asset_id = a.id`)
+	all, err := inv.rows(ctx)
 	if err != nil {
 		return fmt.Errorf("inventory: load: %w", err)
 	}
-	defer rows.Close()
 	inv.mu.Lock()
 	inv.byAddr, inv.byMAC = map[netip.Addr]string{}, map[netscan.MAC]string{}
 	inv.names, inv.fragile = map[string]string{}, map[string]bool{}
 	inv.mu.Unlock()
-	var all []*row
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return fmt.Errorf("inventory: load: %w", err)
-		}
-		all = append(all, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("inventory: load: %w", err)
-	}
 	// Older sightings first, so that an address's latest holder wins.
 	slices.SortFunc(all, func(a, b *row) int { return a.last.Compare(b.last) })
 	for _, r := range all {
@@ -152,23 +141,15 @@ func (inv *Inventory) List(ctx context.Context, f Filter) ([]Asset, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := inv.db.QueryContext(ctx, `SELECT `+rowColumns+` FROM inventory_assets a LEFT JOIN inventory_admin d ON d.asset_id = a.id`)
+	all, err := inv.rows(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: list: %w", err)
 	}
-	defer rows.Close()
 	var out []Asset
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("inventory: list: %w", err)
-		}
+	for _, r := range all {
 		if a := inv.asset(r, ids[r.id], false); f.match(a) {
 			out = append(out, a)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("inventory: list: %w", err)
 	}
 	slices.SortStableFunc(out, func(a, b Asset) int {
 		if a.New != b.New {
@@ -322,23 +303,26 @@ type Sighting struct {
 
 // Sightings lists the devices seen only by a randomised MAC, latest first.
 func (inv *Inventory) Sightings(ctx context.Context, limit int) ([]Sighting, error) {
-	rows, err := inv.db.QueryContext(ctx, `SELECT mac, addr, facts, sources, first_seen, last_seen FROM inventory_sightings
-		ORDER BY last_seen DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: sightings: %w", err)
-	}
-	defer rows.Close()
-	var out []Sighting
-	for rows.Next() {
+	out, err := store.Query(ctx, inv.db, func(row store.Row) (Sighting, error) {
 		var s Sighting
 		var facts, sources, first, last string
-		if err := rows.Scan(&s.MAC, &s.Addr, &facts, &sources, &first, &last); err != nil {
-			return nil, err
+		if err := row.Scan(&s.MAC, &s.Addr, &facts, &sources, &first, &last); err != nil {
+			return s, err
 		}
 		json.Unmarshal([]byte(facts), &s.Facts)
 		json.Unmarshal([]byte(sources), &s.Sources)
 		s.FirstSeen, s.LastSeen = parseTS(first), parseTS(last)
-		out = append(out, s)
+		return s, nil
+	}, `SELECT mac, addr, facts, sources, first_seen, last_seen FROM inventory_sightings
+		ORDER BY last_seen DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: sightings: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// rows reads every asset with its admin values.
+func (inv *Inventory) rows(ctx context.Context) ([]*row, error) {
+	return store.Query(ctx, inv.db, scanRow,
+		`SELECT `+rowColumns+` FROM inventory_assets a LEFT JOIN inventory_admin d ON d.asset_id = a.id`)
 }

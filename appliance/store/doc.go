@@ -8,4 +8,7 @@
 // the missing ones in order inside one transaction each, and refuses to start on a database
 // whose component version is newer than the binary knows, so an older binary never writes
 // to a schema it does not understand.
+//
+// Query runs a query and scans its rows into a slice with the caller's scan function,
+// the loop every component's list methods would otherwise write again.
 package store
