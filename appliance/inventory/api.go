@@ -47,11 +47,21 @@ func FilterFrom(q url.Values) Filter {
 		NewOnly: q.Get("new") == "1" || q.Get("new") == "true", Query: q.Get("q")}
 }
 
-func (a API) list(w http.ResponseWriter, r *http.Request) {
+// selected lists the assets the request's query parameters select. When that fails it
+// logs the error under op, answers 500 and returns false.
+func (a API) selected(w http.ResponseWriter, r *http.Request, op string) ([]Asset, bool) {
 	assets, err := a.Inv.List(r.Context(), FilterFrom(r.URL.Query()))
 	if err != nil {
-		a.Inv.log.Error("inventory api: list", "err", err)
+		a.Inv.log.Error("inventory api: "+op, "err", err)
 		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the inventory")
+		return nil, false
+	}
+	return assets, true
+}
+
+func (a API) list(w http.ResponseWriter, r *http.Request) {
+	assets, ok := a.selected(w, r, "list")
+	if !ok {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -60,10 +70,8 @@ func (a API) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a API) csv(w http.ResponseWriter, r *http.Request) {
-	assets, err := a.Inv.List(r.Context(), FilterFrom(r.URL.Query()))
-	if err != nil {
-		a.Inv.log.Error("inventory api: csv", "err", err)
-		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the inventory")
+	assets, ok := a.selected(w, r, "csv")
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
