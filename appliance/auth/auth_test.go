@@ -18,6 +18,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
 )
 
@@ -38,14 +39,9 @@ type fixture struct {
 func newFixture(t *testing.T, pol Policy) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "patchgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	clk := clock.NewFake(t0)
-	log, err := audit.Open(ctx, db, audit.Options{Dir: filepath.Join(dir, "audit"), Clock: clk})
+	log, err := audit.Open(ctx, db, audit.Options{Dir: filepath.Join(t.TempDir(), "audit"), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
