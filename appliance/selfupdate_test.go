@@ -13,7 +13,6 @@ import (
 	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/appliance/selfupdate/selfupdatetest"
 	"github.com/patchgate/patchgate/image/abupdate"
-	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -29,22 +28,11 @@ func TestSelfUpdateThroughTheDaemon(t *testing.T) {
 	selfupdatetest.Publish(t, repo, "appliance/", selfupdatetest.NewBundle(t, "1.1", uuid11))
 	repo.Publish()
 	dir := t.TempDir()
-	write := func(p string, b []byte) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	rootFile := filepath.Join(dir, "vendor.root.json")
+	if err := os.WriteFile(rootFile, repo.Root(), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	rootFile, esp := filepath.Join(dir, "vendor.root.json"), filepath.Join(dir, "esp")
-	slots := [2]string{filepath.Join(dir, "root-a"), filepath.Join(dir, "root-b")}
-	write(rootFile, repo.Root())
-	write(slots[0], abupdatetest.Root(uuidRunning))
-	write(slots[1], abupdatetest.Root(uuidOld))
-	write(filepath.Join(esp, "EFI/Linux/patchgate_1.0.efi"), abupdatetest.UKI("root=UUID="+uuidRunning))
-	write(filepath.Join(esp, "EFI/Linux/patchgate_0.9.efi"), abupdatetest.UKI("root=UUID="+uuidOld))
+	esp, slots := selfupdatetest.Disk(t, dir, uuidRunning, uuidOld)
 
 	cfg := testConfig(t)
 	cfg.TUF.Repositories = append(cfg.TUF.Repositories, tuf.Repository{Name: "vendor", MetadataURL: repo.MetadataURL(),

@@ -85,21 +85,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{repo: tuftest.New(t), ev: &events{}, clk: clock.NewFake(start)}
 	base := t.TempDir()
-	f.dir, f.esp = filepath.Join(base, "selfupdate"), filepath.Join(base, "esp")
-	f.slots = [2]string{filepath.Join(base, "root-a"), filepath.Join(base, "root-b")}
-	write := func(p string, b []byte) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(f.slots[0], abupdatetest.Root(uuidRunning))
-	write(f.slots[1], abupdatetest.Root(uuidOld))
-	write(filepath.Join(f.esp, "EFI/Linux/patchgate_0.9.efi"), abupdatetest.UKI("root=UUID="+uuidOld))
-	write(filepath.Join(f.esp, "EFI/Linux/patchgate_1.0.efi"), abupdatetest.UKI("root=UUID="+uuidRunning))
+	f.dir = filepath.Join(base, "selfupdate")
+	f.esp, f.slots = selfupdatetest.Disk(t, base, uuidRunning, uuidOld)
 	f.repo.AddTarget("other/firmware.bin", []byte("not an appliance version"))
 	f.repo.Publish()
 

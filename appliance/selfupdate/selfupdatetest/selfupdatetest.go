@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/patchgate/patchgate/image/abupdate"
@@ -61,4 +63,27 @@ func Publish(t testing.TB, repo *tuftest.Repo, prefix string, b Bundle) {
 	repo.AddTargetContent("targets", prefix+b.Manifest.Root.Name, tuftest.Bytes(b.Root), custom)
 	repo.AddTargetContent("targets", prefix+b.Manifest.UKI.Name, tuftest.Bytes(b.UKI), custom)
 	repo.AddTargetContent("targets", prefix+"patchgate-"+b.Version+".update.json", tuftest.Bytes(custom), custom)
+}
+
+// Disk lays out under dir what abupdate installs onto: the root slots dir/root-a (the
+// running version 1.0, filesystem UUID running) and dir/root-b (the older 0.9, UUID
+// old), and the ESP dir/esp with a UKI booting each. It returns the ESP and the slots.
+func Disk(t testing.TB, dir, running, old string) (esp string, slots [2]string) {
+	t.Helper()
+	esp = filepath.Join(dir, "esp")
+	slots = [2]string{filepath.Join(dir, "root-a"), filepath.Join(dir, "root-b")}
+	for p, b := range map[string][]byte{
+		slots[0]: abupdatetest.Root(running),
+		slots[1]: abupdatetest.Root(old),
+		filepath.Join(esp, "EFI", "Linux", "patchgate_1.0.efi"): abupdatetest.UKI("root=UUID=" + running),
+		filepath.Join(esp, "EFI", "Linux", "patchgate_0.9.efi"): abupdatetest.UKI("root=UUID=" + old),
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return esp, slots
 }
