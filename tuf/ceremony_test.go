@@ -185,7 +185,7 @@ func TestRootCeremony(t *testing.T) {
 		t.Fatalf("ImportRoot without the old root's threshold: err = %v, want ErrThreshold of the current root", err)
 	}
 	stale := signBy(t, proposal, keys[0])
-	now = now.Add(time.Minute) // a later export has a later expiry
+	now = now.Add(time.Minute)                      // a later export has a later expiry
 	if _, err := p.ExportRoot(change); err != nil { // exported again: the old copies no longer match
 		t.Fatal(err)
 	}
