@@ -23,11 +23,12 @@ type RefresherConfig struct {
 	Dir string
 	// TimestampExpiry and SnapshotExpiry are the online roles' lifetimes.
 	TimestampExpiry, SnapshotExpiry time.Duration
-	// ResignEvery is how often the refresher looks; it re-signs the timestamp
-	// once older than half of it, the snapshot once past half its lifetime.
+	// ResignEvery is the timestamp's age at which it is re-signed; the snapshot
+	// is re-signed with it once past half its lifetime.
 	ResignEvery time.Duration
 	// WarnBefore is how long before a role expires health warns (for the
-	// online roles at most half their lifetime, as they are renewed sooner).
+	// online roles less: (TimestampExpiry-ResignEvery)/2 and SnapshotExpiry/4
+	// at most, as they are renewed well before).
 	WarnBefore time.Duration
 }
 
@@ -97,16 +98,15 @@ func (r *Refresher) Changed() {
 	}
 }
 
-// Run re-signs on schedule until ctx is done.
+// Run re-signs on schedule until ctx is done: it wakes when the timestamp is
+// ResignEvery old (after a failure, sooner), or when told of a change.
 func (r *Refresher) Run(ctx context.Context) {
-	t := r.clock.NewTicker(r.cfg.ResignEvery)
-	defer t.Stop()
 	for {
-		r.Check(ctx)
+		wait, _ := r.check(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C():
+		case <-r.clock.After(wait):
 		case <-r.changed:
 		}
 	}
@@ -115,25 +115,34 @@ func (r *Refresher) Run(ctx context.Context) {
 // Check looks once: it re-signs what is due and reads every role's expiry. It returns
 // the re-sign's error (also kept for Health).
 func (r *Refresher) Check(ctx context.Context) error {
+	_, err := r.check(ctx)
+	return err
+}
+
+// check re-signs the timestamp once it is ResignEvery old, and with it the snapshot
+// once past half its lifetime; it returns the time until the next is due.
+func (r *Refresher) check(ctx context.Context) (time.Duration, error) {
 	now := r.clock.Now()
+	retry := max(time.Minute, r.cfg.ResignEvery/12)
 	roles, err := r.p.Expiries()
-	if err == nil {
+	if err == nil && r.resignDue(roles, now) <= 0 {
+		var pub Published
 		snapDue := roles[metadata.SNAPSHOT].Expires.Sub(now) < r.cfg.SnapshotExpiry/2
-		tsDue := roles[metadata.TIMESTAMP].Expires.Sub(now) < r.cfg.TimestampExpiry-r.cfg.ResignEvery/2
-		if snapDue || tsDue {
-			var pub Published
-			pub, err = r.p.Resign(ctx, snapDue)
-			if err == nil {
-				r.resigns.WithLabelValues("ok").Inc()
-				r.log.Info("online roles re-signed", "snapshot", pub.Snapshot, "timestamp", pub.Timestamp, "expires", pub.Expires)
-			} else if ctx.Err() == nil {
-				r.resigns.WithLabelValues("error").Inc()
-				r.log.Error("re-sign failed", "err", err)
-			}
-			if fresh, rerr := r.p.Expiries(); rerr == nil {
-				roles = fresh
-			}
+		pub, err = r.p.Resign(ctx, snapDue)
+		if err == nil {
+			r.resigns.WithLabelValues("ok").Inc()
+			r.log.Info("online roles re-signed", "snapshot", pub.Snapshot, "timestamp", pub.Timestamp, "expires", pub.Expires)
+		} else if ctx.Err() == nil {
+			r.resigns.WithLabelValues("error").Inc()
+			r.log.Error("re-sign failed", "err", err)
 		}
+		if fresh, rerr := r.p.Expiries(); rerr == nil {
+			roles = fresh
+		}
+	}
+	wait := retry
+	if err == nil {
+		wait = max(time.Second, r.resignDue(roles, now))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -141,7 +150,15 @@ func (r *Refresher) Check(ctx context.Context) error {
 		r.roles = roles
 	}
 	r.lastErr, r.lastCheck = err, now
-	return err
+	return wait, err
+}
+
+// resignDue is the time until the timestamp is ResignEvery old (or the snapshot
+// reaches half its lifetime).
+func (r *Refresher) resignDue(roles map[string]RoleExpiry, now time.Time) time.Duration {
+	ts := roles[metadata.TIMESTAMP].Expires.Sub(now) - (r.cfg.TimestampExpiry - r.cfg.ResignEvery)
+	snap := roles[metadata.SNAPSHOT].Expires.Sub(now) - r.cfg.SnapshotExpiry/2
+	return min(ts, snap)
 }
 
 // LastCheck is the clock's time at the end of the last Check (zero before the first).
@@ -166,10 +183,10 @@ func (r *Refresher) Remaining(role string) time.Duration {
 // warnBefore is how long before role expires Health warns.
 func (r *Refresher) warnBefore(role string) time.Duration {
 	switch role {
-	case metadata.TIMESTAMP:
-		return min(r.cfg.WarnBefore, r.cfg.TimestampExpiry/2)
-	case metadata.SNAPSHOT:
-		return min(r.cfg.WarnBefore, r.cfg.SnapshotExpiry/2)
+	case metadata.TIMESTAMP: // re-signed with TimestampExpiry-ResignEvery left
+		return min(r.cfg.WarnBefore, (r.cfg.TimestampExpiry-r.cfg.ResignEvery)/2)
+	case metadata.SNAPSHOT: // re-signed with about half its lifetime left
+		return min(r.cfg.WarnBefore, r.cfg.SnapshotExpiry/4)
 	}
 	return r.cfg.WarnBefore
 }
