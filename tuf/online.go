@@ -108,17 +108,9 @@ func (p *Publisher) Resign(ctx context.Context, snapshot bool) (Published, error
 }
 
 func (p *Publisher) resign(ctx context.Context, snapshot bool) (Published, error) {
-	if err := ctx.Err(); err != nil {
-		return Published{}, err
-	}
-	now := p.now().UTC()
-	root, err := p.loadRoot()
+	now, root, err := p.liveRoot(ctx, "re-sign")
 	if err != nil {
-		return Published{}, fmt.Errorf("tuf: re-sign: %w", err)
-	}
-	if root.Signed.IsExpired(now) {
-		return Published{}, fmt.Errorf("tuf: re-sign: root version %d expired at %s; renew it with the root ceremony (`patchgate tuf root export --renew`)",
-			root.Signed.Version, root.Signed.Expires.Format(time.RFC3339))
+		return Published{}, err
 	}
 	snapRaw, err := os.ReadFile(filepath.Join(p.metadataDir(), "snapshot.json"))
 	if err != nil {

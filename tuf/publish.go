@@ -575,17 +575,9 @@ func (p *Publisher) Publish(ctx context.Context) (Published, error) {
 }
 
 func (p *Publisher) publish(ctx context.Context) (Published, error) {
-	if err := ctx.Err(); err != nil {
-		return Published{}, err
-	}
-	now := p.now().UTC()
-	root, err := p.loadRoot()
+	now, root, err := p.liveRoot(ctx, "publish")
 	if err != nil {
-		return Published{}, fmt.Errorf("tuf: publish: %w", err)
-	}
-	if root.Signed.IsExpired(now) {
-		return Published{}, fmt.Errorf("tuf: publish: root version %d expired at %s; renew it with `patchgate tuf rotate --role root` (needs the root keys)",
-			root.Signed.Version, root.Signed.Expires.Format(time.RFC3339))
+		return Published{}, err
 	}
 	targets, err := p.loadStaged()
 	if err != nil {
@@ -623,6 +615,23 @@ func (p *Publisher) publish(ctx context.Context) (Published, error) {
 	}
 	return Published{Targets: targets.Signed.Version, Snapshot: cur.Snapshot + 1, Timestamp: cur.Timestamp + 1,
 		Expires: p.expiry(now, p.settings.TimestampExpires)}, nil
+}
+
+// liveRoot is the clock's time and the current root, which must not have expired.
+func (p *Publisher) liveRoot(ctx context.Context, op string) (time.Time, *metadata.Metadata[metadata.RootType], error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, nil, err
+	}
+	now := p.now().UTC()
+	root, err := p.loadRoot()
+	if err != nil {
+		return now, nil, fmt.Errorf("tuf: %s: %w", op, err)
+	}
+	if root.Signed.IsExpired(now) {
+		return now, nil, fmt.Errorf("tuf: %s: root version %d expired at %s; renew it with the root ceremony (`patchgate tuf root export`, sign, import) or `patchgate tuf rotate --role root --keep-keys` (needs the root keys)",
+			op, root.Signed.Version, root.Signed.Expires.Format(time.RFC3339))
+	}
+	return now, root, nil
 }
 
 // selfCheck verifies a new state from the published root chain.

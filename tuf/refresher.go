@@ -192,7 +192,7 @@ func (r *Refresher) warnBefore(role string) time.Duration {
 }
 
 var roleAdvice = map[string]string{
-	metadata.ROOT:      "renew it with the offline root ceremony (`patchgate tuf root export --renew`, sign, import)",
+	metadata.ROOT:      "renew it with the offline root ceremony (`patchgate tuf root export`, sign, import)",
 	metadata.TARGETS:   "targets are signed only when a release is approved: approve one (or publish with `patchgate tuf publish`)",
 	metadata.SNAPSHOT:  "the daemon re-signs it itself: see the re-sign error",
 	metadata.TIMESTAMP: "the daemon re-signs it itself: see the re-sign error",
