@@ -169,7 +169,7 @@ func ParsePackages(name string, r io.Reader, each func(Package) error) error {
 			name string
 			dst  *string
 		}{{"Package", &pk.Name}, {"Version", &pk.Version}, {"Filename", &pk.Filename}, {"SHA256", &pk.SHA256}} {
-			if *f.dst, line = p.get(f.name); *f.dst == "" {
+			if *f.dst, _ = p.get(f.name); *f.dst == "" {
 				return fmt.Errorf("%s:%d: package without %s", name, p.Line, f.name)
 			}
 		}
