@@ -31,6 +31,9 @@ func (s *System) buildSupply(ctx context.Context) error {
 	}
 	s.services = append(s.services, svc)
 	svc.Register(s.admin.mux)
+	if len(s.cfg.Sources) > 0 {
+		s.AddPanel(panel{"sources", "Vendor sources", func(context.Context) any { return svc.Sources() }})
+	}
 	return nil
 }
 

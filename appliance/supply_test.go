@@ -3,11 +3,14 @@ package appliance
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/supply"
+	"github.com/patchgate/patchgate/appliance/web"
 )
 
 // A source check that is refused is recorded as source.rejected with its reason, and
@@ -44,6 +47,15 @@ func TestSourceRejectionIsAudited(t *testing.T) {
 	}
 	if len(recs) != 1 || recs[0].Object != "source/vendor" || recs[0].Details["reason"] != "unreachable" || recs[0].Actor != "system:supply" {
 		t.Fatalf("audit records = %+v, want one source.rejected for source/vendor, reason unreachable", recs)
+	}
+	pages, err := web.NewPages(sys, sys.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	pages.Render(rec, "status.html", sys.Status(context.Background()))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Vendor sources") {
+		t.Errorf("status page = %d, want 200 with the Vendor sources panel", rec.Code)
 	}
 	if ps := svc.Health(); len(ps) != 1 || !strings.Contains(ps[0].Text, "source vendor:") {
 		t.Errorf("Health = %+v, want one problem naming source vendor", ps)
