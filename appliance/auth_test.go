@@ -72,11 +72,7 @@ func adminPatterns(t *testing.T, mux *http.ServeMux) []string {
 // any subsystem registered on the admin mux is in auth.AdminRoutes: a new route without
 // an entry fails here (and is refused at run time).
 func TestEveryAdminRouteHasAPermission(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, testConfig(t), Options{})
 	patterns := adminPatterns(t, sys.admin.mux)
 	for _, p := range patterns {
 		if _, ok := auth.AdminRoutes[p]; !ok {
@@ -159,14 +155,8 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 	cfg.Auth.TLS.Mode = "self-signed"
 	cfg.Auth.LoopbackViewer = false
 	var logs netlab.Buffer
-	sys, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; sys.Close() })
+	sys := newSystem(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	runSystem(t, sys)
 	waitReady(t, sys)
 	if !strings.Contains(logs.String(), "certificate_sha256=") || !strings.Contains(logs.String(), "setup_token=") {
 		t.Fatalf("log lacks the certificate fingerprint or the setup token:\n%s", logs.String())
@@ -204,18 +194,9 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 // real rollout engine: the requester is refused, an emergency needs two other approvers,
 // and every step is in the audit trail with the approver's role and method.
 func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	var eng *rollout.Engine
-	for _, svc := range sys.services {
-		if e, ok := svc.(*rollout.Engine); ok {
-			eng = e
-		}
-	}
-	if eng == nil {
+	sys := newSystem(t, testConfig(t), Options{})
+	eng, ok := serviceOf[*rollout.Engine](sys)
+	if !ok {
 		t.Skip("the rollout engine is not wired in this build")
 	}
 	ctx := context.Background()
@@ -277,24 +258,12 @@ func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
 
 func TestStartIsAudited(t *testing.T) {
 	cfg := testConfig(t)
-	sys, err := New(context.Background(), cfg, Options{ConfigPath: "../configs/dev.yaml", Build: Build{Version: "v-test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, cfg, Options{ConfigPath: "../configs/dev.yaml", Build: Build{Version: "v-test"}})
 	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "appliance.start"})
 	if err != nil || len(recs) != 1 || recs[0].Details["version"] != "v-test" || !strings.HasPrefix(recs[0].After, "sha256:") {
 		t.Fatalf("appliance.start records = %+v, %v; want one with the version and the config's digest", recs, err)
 	}
-	st := sys.Status(context.Background())
-	found := false
-	for _, p := range st.Panels {
-		if p.ID == "audit" {
-			s := p.Data.(audit.Stats)
-			found = s.Records >= 1 && s.FileBytes > 0 && strings.HasPrefix(s.File, cfg.State.Dir)
-		}
-	}
-	if !found {
-		t.Error("the status page has no audit panel with the trail's path and size")
+	if s := panelData[audit.Stats](t, sys, "audit"); s.Records < 1 || s.FileBytes == 0 || !strings.HasPrefix(s.File, cfg.State.Dir) {
+		t.Errorf("the status page's audit panel = %+v, want the trail's path and size", s)
 	}
 }
