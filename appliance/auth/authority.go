@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/httpapi"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
 )
@@ -27,9 +28,7 @@ type Recorder interface {
 }
 
 // Renderer draws a page template (web.Pages implements it).
-type Renderer interface {
-	Render(w http.ResponseWriter, name string, data any)
-}
+type Renderer = httpapi.Renderer
 
 // Policy holds the tunables, from the auth config section.
 type Policy struct {

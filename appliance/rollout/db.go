@@ -33,26 +33,12 @@ type querier interface {
 }
 
 // scanner is a row to scan: *sql.Row or *sql.Rows.
-type scanner interface{ Scan(...any) error }
+type scanner = store.Row
 
-// queryAll runs query on q and returns every row as scan reads it (nil for none). The
-// rows are closed before it returns, so the caller may query again in the same
-// transaction.
+// queryAll is store.Query: every row as scan reads it (nil for none), the rows closed
+// before it returns, so the caller may query again in the same transaction.
 func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return store.Query(ctx, q, scan, query, args...)
 }
 
 // countBy runs a query of (key, count) rows and returns the counts by key.
