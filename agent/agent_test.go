@@ -220,7 +220,7 @@ type env struct {
 	app    *appliance
 	cfg    agent.Config
 	agent  *agent.Agent
-	runLog string                        // what the helper installer ran
+	runLog string                       // what the helper installer ran
 	free   func(string) (uint64, error) // the agent's FreeSpace (nil: the real one)
 }
 

@@ -43,10 +43,10 @@ import (
 // PATCHGATE_VERSION and PATCHGATE_DEPLOYMENT. Check exiting 0 means the device already
 // has the release (reported as skipped, nothing installed).
 type Config struct {
-	Appliance      string            `yaml:"appliance"`
-	TokenFile      string            `yaml:"token_file"`
-	StateDir       string            `yaml:"state_dir"`
-	Repos          map[string]string `yaml:"repos"`
+	Appliance string            `yaml:"appliance"`
+	TokenFile string            `yaml:"token_file"`
+	StateDir  string            `yaml:"state_dir"`
+	Repos     map[string]string `yaml:"repos"`
 	// AllowCommands are the programs (absolute paths, matched exactly) that signed
 	// install instructions may run as argv[0]; any other is refused and reported.
 	AllowCommands []string `yaml:"allow_commands"`
