@@ -138,7 +138,7 @@ type rolloutAudit struct{ l *audit.Log }
 
 func (a rolloutAudit) Apply(ctx context.Context, ev rollout.Event, fn func(*sql.Tx) error) error {
 	e := principalEntry(ctx, ev.Actor)
-	e.Action, e.Object, e.Details = ev.Action, ev.Object, copyDetails(ev.Details)
+	e.Action, e.Object, e.Details, e.After = ev.Action, ev.Object, copyDetails(ev.Details), ev.After
 	_, err := a.l.Apply(ctx, e, fn)
 	return err
 }

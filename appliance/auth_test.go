@@ -72,11 +72,7 @@ func adminPatterns(t *testing.T, mux *http.ServeMux) []string {
 // any subsystem registered on the admin mux is in auth.AdminRoutes: a new route without
 // an entry fails here (and is refused at run time).
 func TestEveryAdminRouteHasAPermission(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, testConfig(t), Options{})
 	patterns := adminPatterns(t, sys.admin.mux)
 	for _, p := range patterns {
 		if _, ok := auth.AdminRoutes[p]; !ok {
@@ -159,14 +155,8 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 	cfg.Auth.TLS.Mode = "self-signed"
 	cfg.Auth.LoopbackViewer = false
 	var logs netlab.Buffer
-	sys, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; sys.Close() })
+	sys := newSystem(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	runSystem(t, sys)
 	waitReady(t, sys)
 	if !strings.Contains(logs.String(), "certificate_sha256=") || !strings.Contains(logs.String(), "setup_token=") {
 		t.Fatalf("log lacks the certificate fingerprint or the setup token:\n%s", logs.String())
@@ -204,18 +194,9 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 // real rollout engine: the requester is refused, an emergency needs two other approvers,
 // and every step is in the audit trail with the approver's role and method.
 func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	var eng *rollout.Engine
-	for _, svc := range sys.services {
-		if e, ok := svc.(*rollout.Engine); ok {
-			eng = e
-		}
-	}
-	if eng == nil {
+	sys := newSystem(t, testConfig(t), Options{})
+	eng, ok := serviceOf[*rollout.Engine](sys)
+	if !ok {
 		t.Skip("the rollout engine is not wired in this build")
 	}
 	ctx := context.Background()
@@ -236,6 +217,10 @@ func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
 	if _, err := eng.Submit(ctx, ro.ID, "rita"); err != nil {
 		t.Fatal(err)
 	}
+	// The approvals page's path: the guard's principal in the context, for the audit record.
+	approve := func(p *auth.Principal, remark string) error {
+		return eng.ApproveRollout(auth.WithPrincipal(ctx, p), p.User, ro.ID, true, remark)
+	}
 	state := func() string {
 		r, err := eng.Rollout(ctx, ro.ID)
 		if err != nil {
@@ -243,19 +228,19 @@ func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
 		}
 		return string(r.State)
 	}
-	if err := sys.auth.ApproveRollout(ctx, rita, ro.ID, true, "mine, urgent"); err == nil || !strings.Contains(err.Error(), "separation of duties") {
+	if err := approve(rita, "mine, urgent"); err == nil || !strings.Contains(err.Error(), "separation of duties") {
 		t.Fatalf("requester approving = %v, want separation of duties", err)
 	}
-	if err := sys.auth.ApproveRollout(ctx, alan, ro.ID, true, "checked"); err != nil {
+	if err := approve(alan, "checked"); err != nil {
 		t.Fatal(err)
 	}
 	if s := state(); s != "pending_approval" {
 		t.Fatalf("emergency after one approval is %s, want pending_approval", s)
 	}
-	if err := sys.auth.ApproveRollout(ctx, alan, ro.ID, true, "again"); err == nil {
+	if err := approve(alan, "again"); err == nil {
 		t.Fatal("the same approver counted twice")
 	}
-	if err := sys.auth.ApproveRollout(ctx, bea, ro.ID, true, "second look"); err != nil {
+	if err := approve(bea, "second look"); err != nil {
 		t.Fatal(err)
 	}
 	if s := state(); s != "approved" {
@@ -277,24 +262,12 @@ func TestSeparationOfDutiesWithTheEngine(t *testing.T) {
 
 func TestStartIsAudited(t *testing.T) {
 	cfg := testConfig(t)
-	sys, err := New(context.Background(), cfg, Options{ConfigPath: "../configs/dev.yaml", Build: Build{Version: "v-test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, cfg, Options{ConfigPath: "../configs/dev.yaml", Build: Build{Version: "v-test"}})
 	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "appliance.start"})
 	if err != nil || len(recs) != 1 || recs[0].Details["version"] != "v-test" || !strings.HasPrefix(recs[0].After, "sha256:") {
 		t.Fatalf("appliance.start records = %+v, %v; want one with the version and the config's digest", recs, err)
 	}
-	st := sys.Status(context.Background())
-	found := false
-	for _, p := range st.Panels {
-		if p.ID == "audit" {
-			s := p.Data.(audit.Stats)
-			found = s.Records >= 1 && s.FileBytes > 0 && strings.HasPrefix(s.File, cfg.State.Dir)
-		}
-	}
-	if !found {
-		t.Error("the status page has no audit panel with the trail's path and size")
+	if s := panelData[audit.Stats](t, sys, "audit"); s.Records < 1 || s.FileBytes == 0 || !strings.HasPrefix(s.File, cfg.State.Dir) {
+		t.Errorf("the status page's audit panel = %+v, want the trail's path and size", s)
 	}
 }

@@ -19,15 +19,11 @@ func TestCacheIntegrityFailuresAreAudited(t *testing.T) {
 	sys, _, _ := startSystem(t)
 	waitReady(t, sys)
 	var resp *http.Response
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		// The mirror's first refresh runs as Run starts.
-		if resp = get(t, "http://"+sys.DistributionAddr()+"/repos/demo/targets/hello.txt"); resp.StatusCode == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET demo target = %d", resp.StatusCode)
-		}
-	}
+	// The mirror's first refresh runs as Run starts.
+	waitUntil(t, "the demo target to be served", 20*time.Second, func() bool {
+		resp = get(t, "http://"+sys.DistributionAddr()+"/repos/demo/targets/hello.txt")
+		return resp.StatusCode == http.StatusOK
+	})
 	key := strings.Trim(resp.Header.Get("Etag"), `"`)
 	obj := filepath.Join(sys.cfg.State.Path("cache"), "objects", key[:2], key)
 	if sys.cfg.Cache.Dir != "" {
@@ -56,11 +52,7 @@ func TestCacheIntegrityFailuresAreAudited(t *testing.T) {
 // A download the cache gave up because the upstream did not deliver is recorded, by the
 // System's wiring, with its reason (issue 14: hostile upstreams are audited).
 func TestCacheUpstreamFailureIsAudited(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{Build: Build{Version: "test"}})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { sys.Close() })
+	sys := newSystem(t, testConfig(t), Options{Build: Build{Version: "test"}})
 	cacheAudit{sys.audit, sys.log}.Integrity(cache.IntegrityEvent{Kind: cache.IntegrityUpstreamFailed,
 		Repo: "demo", Path: "fw.bin", Reason: "too_slow", Detail: "2 attempts in a row without new verified progress"})
 	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "cache.integrity.upstream_failed"})

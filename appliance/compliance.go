@@ -2,48 +2,37 @@ package appliance
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"os"
 	"strconv"
 
-	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/compliance"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/web"
 )
 
-// buildCompliance mounts the compliance page and exports, and connects the approval
-// pages to the rollout engine. It runs after the subsystems it reads (rollout): it finds
-// the engine among the services.
+// buildCompliance mounts the compliance page and exports. It runs after the subsystems
+// it reads (rollout, whose exceptions and approvals it reports).
 func (s *System) buildCompliance(context.Context) error {
 	s.linkAuditSinks()
 	pages, err := web.NewPages(s, s.log)
 	if err != nil {
 		return err
 	}
-	var eng *rollout.Engine
-	for _, svc := range s.services {
-		if e, ok := svc.(*rollout.Engine); ok {
-			eng = e
-		}
-	}
-	b := &compliance.Builder{Exceptions: complianceExceptions{s.auth}, MFA: s.auth, Excuser: complianceExceptions{s.auth}}
-	if eng != nil {
-		b.Source = complianceSource{eng, s}
-		s.auth.SetRollouts(authRollouts{eng})
+	b := &compliance.Builder{MFA: s.auth}
+	if eng := s.rollout; eng != nil {
+		b.Source, b.Exceptions, b.Excuser = complianceSource{eng, s}, complianceExceptions{eng}, complianceExceptions{eng}
 	}
 	host, _ := os.Hostname()
 	compliance.NewHandler(b, pages, s.clock.Now, host).Register(s.admin.mux)
 	return nil
 }
 
-// complianceExceptions gives the compliance report auth's open exceptions.
-type complianceExceptions struct{ a *auth.Authority }
+// complianceExceptions gives the compliance report the rollout engine's open exceptions.
+type complianceExceptions struct{ e *rollout.Engine }
 
 func (c complianceExceptions) OpenExceptions(ctx context.Context) ([]compliance.Exception, error) {
-	exs, err := c.a.OpenExceptions(ctx)
+	exs, err := c.e.OpenExceptions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +52,9 @@ func (c complianceExceptions) OpenExceptions(ctx context.Context) ([]compliance.
 	return out, nil
 }
 
-// ExcusedItem asks auth whether an approved exception covers the item now.
+// ExcusedItem asks the rollout engine whether an approved exception covers the item now.
 func (c complianceExceptions) ExcusedItem(ctx context.Context, it compliance.Item) (bool, error) {
-	return c.a.Excused(ctx, auth.Subject{Assets: []string{it.AssetID, it.Asset}, Ring: it.Ring,
+	return c.e.Excused(ctx, rollout.ExceptionSubject{Assets: []string{it.AssetID, it.Asset}, Ring: it.Ring,
 		Releases: []string{it.Release, it.ReleaseID}, CVEs: it.CVEs})
 }
 
@@ -168,66 +157,4 @@ func (c complianceSource) Approvals(ctx context.Context) ([]compliance.Approval,
 		}
 	}
 	return out, nil
-}
-
-// authRollouts is the rollout engine as auth's approval pages use it.
-type authRollouts struct{ e *rollout.Engine }
-
-func rolloutInfo(r *rollout.Rollout) auth.RolloutInfo {
-	info := auth.RolloutInfo{ID: r.ID, Name: r.Name, Emergency: r.Emergency, State: string(r.State), RequestedBy: r.RequestedBy,
-		RequestedAt: r.StateAt, Risk: r.Risk, TestEvidence: r.TestEvidence, RollbackPlan: r.RollbackPlan, ApprovalsNeeded: r.ApprovalsNeeded}
-	if r.Release != nil {
-		info.Release, info.Severity = r.Release.Name, string(r.Release.Severity)
-	}
-	for _, a := range r.Approvals {
-		info.Approvals = append(info.Approvals, a.By)
-	}
-	return info
-}
-
-func (a authRollouts) PendingApproval(ctx context.Context) ([]auth.RolloutInfo, error) {
-	ros, err := a.e.Rollouts(ctx, rollout.PendingApproval)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]auth.RolloutInfo, 0, len(ros))
-	for _, r := range ros {
-		out = append(out, rolloutInfo(r))
-	}
-	return out, nil
-}
-
-func (a authRollouts) Rollout(ctx context.Context, id int64) (auth.RolloutInfo, error) {
-	r, err := a.e.Rollout(ctx, id)
-	if err != nil {
-		return auth.RolloutInfo{}, rolloutError(err)
-	}
-	return rolloutInfo(r), nil
-}
-
-func (a authRollouts) Approve(ctx context.Context, id int64, by, remark string) error {
-	_, err := a.e.Approve(ctx, id, by, remark)
-	return rolloutError(err)
-}
-
-func (a authRollouts) Reject(ctx context.Context, id int64, by, remark string) error {
-	_, err := a.e.Reject(ctx, id, by, remark)
-	return rolloutError(err)
-}
-
-// rolloutError turns the engine's refusals into answers with the right status.
-func rolloutError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, rollout.ErrSeparation):
-		return auth.Refuse(http.StatusForbidden, err.Error())
-	case errors.Is(err, rollout.ErrState):
-		return auth.Refuse(http.StatusConflict, err.Error())
-	case errors.Is(err, rollout.ErrNotFound):
-		return auth.Refuse(http.StatusNotFound, err.Error())
-	case errors.Is(err, rollout.ErrInvalid):
-		return auth.Refuse(http.StatusBadRequest, err.Error())
-	}
-	return err
 }

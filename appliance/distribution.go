@@ -109,6 +109,9 @@ func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (tuf.R
 	if err != nil {
 		return tuf.Repository{}, fmt.Errorf("tuf.demo: %w", err)
 	}
+	if err := s.keepFresh(s.cfg.TUF.Demo.Name, dir); err != nil {
+		return tuf.Repository{}, err
+	}
 	s.dist.mux.Handle("GET /demo-upstream/metadata/", http.StripPrefix("/demo-upstream/metadata/", noListing(http.FileServer(http.Dir(p.MetadataDir())))))
 	s.dist.mux.Handle("GET /demo-upstream/targets/", http.StripPrefix("/demo-upstream/targets/", noListing(http.FileServer(http.Dir(p.TargetsDir())))))
 	addr, ok := s.dist.ln.Addr().(*net.TCPAddr)

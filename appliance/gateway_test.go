@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchgate/patchgate/appliance/config"
@@ -81,47 +80,22 @@ func gatewayWiringChild(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "patchgate.yaml")
 	writeConfig(t, path, cfg)
-	sys, err := New(context.Background(), cfg, Options{ConfigPath: path})
-	if err != nil {
-		t.Fatalf("New with the gateway enabled: %v", err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, cfg, Options{ConfigPath: path})
 	if sys.gateway == nil {
 		t.Fatal("gateway.enabled: true built no gateway")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
+	cancel, done := runSystem(t, sys)
 	waitReady(t, sys)
 	if out := nft(t, "list", "table", "inet", "patchgate"); !strings.Contains(out, "192.0.2.80") {
 		t.Errorf("running system's table lacks the configured repository:\n%s", out)
 	}
 
 	// Metrics: registered on the System's registry, named by the rules.
-	mfs, err := sys.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours := 0
-	for _, mf := range mfs {
-		if strings.HasPrefix(mf.GetName(), "patchgate_gateway_") {
-			ours++
-		}
-	}
-	for _, p := range problems {
-		if strings.HasPrefix(p.Metric, "patchgate_gateway_") {
-			t.Errorf("metric %s: %s", p.Metric, p.Text)
-		}
-	}
-	if ours == 0 {
+	if len(lintMetrics(t, sys, "patchgate_gateway_")) == 0 {
 		t.Error("no patchgate_gateway_* metrics registered")
 	}
 	found := false
-	for _, p := range sys.Status(ctx).Panels {
+	for _, p := range sys.Status(context.Background()).Panels {
 		found = found || p.ID == "gateway"
 	}
 	if !found {
@@ -140,18 +114,15 @@ func gatewayWiringChild(t *testing.T) {
 	cfg.Gateway.Egress.Repositories = []string{"192.0.2.90"}
 	writeConfig(t, path, cfg)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(nft(t, "list", "set", "inet", "patchgate", "repos_v4"), "192.0.2.90") {
-		if time.Now().After(deadline) {
-			t.Fatal("SIGHUP did not re-apply the changed repositories")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "SIGHUP to re-apply the changed repositories", 5*time.Second, func() bool {
+		return strings.Contains(nft(t, "list", "set", "inet", "patchgate", "repos_v4"), "192.0.2.90")
+	})
 
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
 	}
+	done <- nil // for the cleanup
 	if out := nft(t, "list", "tables"); strings.Contains(out, "patchgate") {
 		t.Errorf("table still there after stop:\n%s", out)
 	}
@@ -204,11 +175,7 @@ func TestGatewayWithoutCapability(t *testing.T) {
 }
 
 func TestGatewayOffInDevConfig(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, testConfig(t), Options{})
 	if sys.gateway != nil {
 		t.Error("the dev config built a gateway; make run runs without CAP_NET_ADMIN")
 	}

@@ -1,9 +1,7 @@
 package appliance
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -25,41 +23,23 @@ func TestInventoryWiring(t *testing.T) {
 	cfg.Inventory.Scan = inventory.ScanSection{Enabled: true, Subnets: []conf.Prefix{conf.MustPrefix("127.0.5.1/32")},
 		Probes: []string{"tcp"}, Ports: []int{port}, HostRate: 40, GlobalRate: 1000, Timeout: conf.Duration(time.Second),
 		MaxAddresses: 16}
-	sys, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	var d *inventory.Discovery
-	for _, svc := range sys.services {
-		if x, ok := svc.(*inventory.Discovery); ok {
-			d = x
-		}
-	}
-	if d == nil || sys.assets == nil {
+	sys := newSystem(t, cfg, Options{})
+	d, ok := serviceOf[*inventory.Discovery](sys)
+	if !ok || sys.assets == nil {
 		t.Fatal("inventory or discovery not built")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitInventory(t, "discovery ready", d.Ready)
+	runSystem(t, sys)
+	waitUntil(t, "discovery ready", 15*time.Second, d.Ready)
 	if err := d.ScanNow(); err != nil {
 		t.Fatalf("ScanNow: %v", err)
 	}
 	base := "http://" + sys.AdminAddr()
 	get := func(path string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return fetch(t, "GET", base+path, nil)
 	}
 	var exp inventory.Export
-	waitInventory(t, "the scanned device in /api/v1/assets", func() bool {
+	waitUntil(t, "the scanned device in /api/v1/assets", 15*time.Second, func() bool {
 		code, body := get("/api/v1/assets")
 		if code != http.StatusOK {
 			t.Fatalf("GET /api/v1/assets = %d %s", code, body)
@@ -95,16 +75,5 @@ func TestInventoryWiring(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Errorf("POST /api/v1/assets/{id} as the loopback viewer = %d, want refused", resp.StatusCode)
-	}
-}
-
-func waitInventory(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

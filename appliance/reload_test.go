@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,17 +53,12 @@ func reloadRecords(t *testing.T, sys *System) []audit.Record {
 // waitRecords waits until the trail has n config.reload records.
 func waitRecords(t *testing.T, sys *System, n int) []audit.Record {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		recs := reloadRecords(t, sys)
-		if len(recs) >= n {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d config.reload records, want %d", len(recs), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var recs []audit.Record
+	waitUntil(t, strconv.Itoa(n)+" config.reload records", 5*time.Second, func() bool {
+		recs = reloadRecords(t, sys)
+		return len(recs) >= n
+	})
+	return recs
 }
 
 // TestReloadHandler sends signals on a fake channel: every Reloader is called in order,
@@ -75,11 +71,7 @@ func TestReloadHandler(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.Resolver.Enabled = false
-	sys, err := New(context.Background(), cfg, Options{ConfigPath: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, cfg, Options{ConfigPath: path})
 	var got calls
 	sys.reloaders = nil
 	sys.AddReloader("first", got.reloader("first", nil))
@@ -122,35 +114,9 @@ func TestSIGHUPReloadsResolverLists(t *testing.T) {
 	cfg.Resolver.ReloadInterval = conf.Duration(time.Hour)
 	cfg.Resolver.Upstreams = []resolver.Upstream{{Address: "127.0.0.1:9", Protocol: "udp"}}
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "allowlists"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var files []string
-	for _, l := range cfg.Resolver.Lists {
-		for _, f := range l.Files {
-			files = append(files, filepath.Join(dir, f))
-		}
-	}
-	if len(files) == 0 {
-		t.Fatal("the dev config has no list files")
-	}
-	write := func(content string) {
-		for _, f := range files {
-			if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write("update.microsoft.com\n")
-	sys, err := New(context.Background(), cfg, Options{ConfigPath: filepath.Join(dir, "patchgate.yaml")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	files := writeListFiles(t, cfg, dir, "update.microsoft.com\n")
+	sys := newSystem(t, cfg, Options{ConfigPath: filepath.Join(dir, "patchgate.yaml")})
+	runSystem(t, sys)
 	waitReady(t, sys)
 	entries := func() int {
 		n := 0
@@ -161,7 +127,7 @@ func TestSIGHUPReloadsResolverLists(t *testing.T) {
 	}
 	before := entries()
 
-	write("update.microsoft.com\nupdate.vendor.example\n")
+	writeListFiles(t, cfg, dir, "update.microsoft.com\nupdate.vendor.example\n")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,7 @@
 package appliance
 
 import (
-	"context"
-	"io"
 	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,36 +22,14 @@ func TestResolverWiring(t *testing.T) {
 	}
 	// Lists are found next to the config file.
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "allowlists"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range cfg.Resolver.Lists {
-		for _, f := range l.Files {
-			if err := os.WriteFile(filepath.Join(dir, f), []byte("update.microsoft.com\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	writeListFiles(t, cfg, dir, "update.microsoft.com\n")
 	cfg.Resolver.Upstreams = []resolver.Upstream{{Address: "127.0.0.1:9", Protocol: "udp"}} // discard port: nothing forwarded here
-	sys, err := New(context.Background(), cfg, Options{ConfigPath: filepath.Join(dir, "patchgate.yaml")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, cfg, Options{ConfigPath: filepath.Join(dir, "patchgate.yaml")})
 	if sys.resolver == nil {
 		t.Fatal("the dev config's resolver was not built")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !sys.resolver.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("resolver not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	runSystem(t, sys)
+	waitUntil(t, "the resolver to be ready", 5*time.Second, sys.resolver.Ready)
 	if h := sys.resolver.Health(); len(h) > 0 && h[0].Code == "resolver-list-invalid" {
 		t.Fatalf("lists next to the config not loaded: %v", h)
 	}
@@ -95,18 +69,11 @@ func TestResolverWiring(t *testing.T) {
 	}
 
 	get := func(path, accept string) string {
-		req, _ := http.NewRequest("GET", "http://"+sys.AdminAddr()+path, nil)
-		req.Header.Set("Accept", accept)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		code, body := fetch(t, "GET", "http://"+sys.AdminAddr()+path, nil, "Accept", accept)
+		if code != 200 {
+			t.Fatalf("GET %s: %d\n%s", path, code, body)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %s\n%s", path, resp.Status, b)
-		}
-		return string(b)
+		return body
 	}
 	page := get("/", "text/html")
 	for _, want := range []string{"DNS (allowlisting resolver)", "Most blocked names", "<code>example.com</code>", "Latest queries"} {
@@ -129,11 +96,7 @@ func TestResolverWiring(t *testing.T) {
 func TestResolverDisabled(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Resolver.Enabled = false
-	sys, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, cfg, Options{})
 	if sys.resolver != nil {
 		t.Error("resolver built although disabled")
 	}

@@ -2,6 +2,8 @@ package appliance
 
 import (
 	"context"
+	"errors"
+	"net/http"
 
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -38,7 +40,9 @@ func (s *System) buildRollout(ctx context.Context) error {
 	e.RegisterAgentAPI(s.dist.mux)
 	actor := rollout.LoopbackActor
 	if s.auth != nil {
-		actor = auth.Actor // the approval pages get the engine in buildCompliance
+		actor = auth.Actor
+		// The approvals and exceptions pages, answered the way auth's own pages are.
+		rollout.NewPages(e, actor, rolloutForms{s.auth.Forms()}).Register(s.admin.mux)
 	}
 	rollout.NewAPI(e, actor).Register(s.admin.mux)
 	if s.updates != nil && c.Gate == "enforce" {
@@ -46,4 +50,31 @@ func (s *System) buildRollout(ctx context.Context) error {
 	}
 	s.AddPanel(rolloutPanel(e))
 	return nil
+}
+
+// rolloutForms is auth's request handling for the rollout engine's approvals and
+// exceptions pages, with the engine's refusals answered with their status.
+type rolloutForms struct{ auth.Forms }
+
+func (f rolloutForms) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	f.Forms.Fail(w, r, rolloutError(err))
+}
+
+// rolloutError turns the engine's refusals into answers with the right status.
+func rolloutError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rollout.ErrSeparation):
+		return auth.Refuse(http.StatusForbidden, err.Error())
+	case errors.Is(err, rollout.ErrState):
+		return auth.Refuse(http.StatusConflict, err.Error())
+	case errors.Is(err, rollout.ErrNotFound):
+		return auth.Refuse(http.StatusNotFound, err.Error())
+	case errors.Is(err, rollout.ErrInvalid):
+		return auth.Refuse(http.StatusBadRequest, err.Error())
+	case errors.Is(err, rollout.ErrUnauthenticated):
+		return auth.Refuse(http.StatusUnauthorized, err.Error())
+	}
+	return err
 }

@@ -7,13 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/rollout"
-	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -27,18 +27,8 @@ func TestRolloutWiring(t *testing.T) {
 	cfg.Rollout.Gate = "enforce"
 	cfg.Rollout.DefaultRing = ""
 	cfg.Rollout.Windows = []rollout.SeedWindow{{Name: "always", Cron: "0 * * * *", Duration: conf.Duration(2 * time.Hour)}}
-	sys, err := New(ctx, cfg, Options{Build: Build{Version: "test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sys.Close()
-	})
+	sys := newSystem(t, cfg, Options{Build: Build{Version: "test"}})
+	runSystem(t, sys)
 	e := sys.rollout
 	if e == nil {
 		t.Fatal("no rollout engine on the System")
@@ -149,7 +139,7 @@ func TestRolloutWiring(t *testing.T) {
 		t.Fatalf("deployments after the download: %+v %v, want one downloaded (delivered)", ds, err)
 	}
 	var out struct{ State string }
-	if code, body := post(t, dist+"/agent/v1/deployments/"+itoa64(ds[0].ID)+"/outcome", auth, map[string]any{"status": "succeeded", "exit_code": 0}, &out); code != 200 || out.State != "succeeded" {
+	if code, body := post(t, dist+"/agent/v1/deployments/"+strconv.FormatInt(ds[0].ID, 10)+"/outcome", auth, map[string]any{"status": "succeeded", "exit_code": 0}, &out); code != 200 || out.State != "succeeded" {
 		t.Fatalf("outcome: %d %s", code, body)
 	}
 	if err := e.Tick(ctx); err != nil {
@@ -175,17 +165,8 @@ func TestRolloutWiring(t *testing.T) {
 	}
 
 	// The panel is on the status page, drawn.
-	var st web.Status
-	req, _ = http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
 	found := false
-	for _, p := range st.Panels {
+	for _, p := range statusJSON(t, sys).Panels {
 		found = found || p.ID == "rollout"
 	}
 	if !found {
@@ -199,35 +180,15 @@ func TestRolloutWiring(t *testing.T) {
 
 func getWith(t *testing.T, url, authz string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return fetch(t, "GET", url, nil, "Authorization", authz)
 }
 
 func post(t *testing.T, url, authz string, body, out any) (int, string) {
 	t.Helper()
 	j, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(j))
-	req.Header.Set("Content-Type", "application/json")
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := fetch(t, "POST", url, bytes.NewReader(j), "Content-Type", "application/json", "Authorization", authz)
 	if out != nil {
-		json.Unmarshal(b, out)
+		json.Unmarshal([]byte(b), out)
 	}
-	return resp.StatusCode, string(b)
+	return code, b
 }

@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,46 +28,28 @@ func TestSelfUpdateThroughTheDaemon(t *testing.T) {
 	repo.Publish()
 	dir := t.TempDir()
 	rootFile := filepath.Join(dir, "vendor.root.json")
-	if err := os.WriteFile(rootFile, repo.Root(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, rootFile, repo.Root())
 	esp, slots := selfupdatetest.Disk(t, dir, uuidRunning, uuidOld)
 
 	cfg := testConfig(t)
 	cfg.TUF.Repositories = append(cfg.TUF.Repositories, tuf.Repository{Name: "vendor", MetadataURL: repo.MetadataURL(),
 		TargetsURL: repo.TargetsURL(), Root: rootFile})
 	cfg.SelfUpdate.Repository, cfg.SelfUpdate.ESP = "vendor", esp
-	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "1.0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sys.Close()
+	sys := newSystem(t, cfg, Options{Build: Build{Version: "1.0"}})
+	runSystem(t, sys)
+	ctx := context.Background()
+	status := func() selfupdate.Status { return panelData[selfupdate.Status](t, sys, "selfupdate") }
+	waitUntil(t, "1.1 to be staged", 30*time.Second, func() bool {
+		st := status()
+		return st.Available != nil && st.Staged
 	})
-	status := func() selfupdate.Status {
-		for _, p := range sys.Status(ctx).Panels {
-			if p.ID == "selfupdate" {
-				return p.Data.(selfupdate.Status)
-			}
-		}
-		t.Fatal("no selfupdate panel on the status page")
-		return selfupdate.Status{}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for st := status(); st.Available == nil || !st.Staged; st = status() {
-		if time.Now().After(deadline) {
-			t.Fatalf("1.1 never staged: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 
 	ada := &auth.Principal{User: "ada", Roles: []auth.Role{auth.Admin}, Method: "password+totp", Source: "127.0.0.1"}
-	if err := (authAppliance{selfUpdateService(t, sys)}).Install(auth.WithPrincipal(ctx, ada), "ada", "1.1", true); err != nil {
+	svc, ok := serviceOf[*selfupdate.Service](sys)
+	if !ok {
+		t.Fatal("no selfupdate service")
+	}
+	if err := (authAppliance{svc}).Install(auth.WithPrincipal(ctx, ada), "ada", "1.1", true); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := sys.audit.Records(ctx, audit.Query{Action: "appliance.install.request"})
@@ -86,33 +67,16 @@ func TestSelfUpdateThroughTheDaemon(t *testing.T) {
 	if id, _ := abupdate.FSUUID(slots[1]); id != uuid11 {
 		t.Errorf("slot B holds root %s, want 1.1's", id)
 	}
-	deadline = time.Now().Add(30 * time.Second) // the daemon looks for results every 10s
-	for {
+	// The daemon looks for results every 10s.
+	waitUntil(t, "the installer's result in the audit trail", 30*time.Second, func() bool {
 		recs, err := sys.audit.Records(ctx, audit.Query{Action: "appliance.install.ok"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) == 1 && recs[0].Actor == "system:installer" && recs[0].Object == "appliance/1.1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the installer's result was not recorded: %+v", recs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(recs) == 1 && recs[0].Actor == "system:installer" && recs[0].Object == "appliance/1.1"
+	})
 	st := status()
 	if st.Last == nil || !st.Last.OK || len(st.Entries) != 2 || st.Entries[0].Version != "1.1" || st.Entries[0].State != "pending" {
 		t.Errorf("status after the install: last %+v entries %+v", st.Last, st.Entries)
 	}
-}
-
-func selfUpdateService(t *testing.T, sys *System) *selfupdate.Service {
-	t.Helper()
-	for _, svc := range sys.services {
-		if s, ok := svc.(*selfupdate.Service); ok {
-			return s
-		}
-	}
-	t.Fatal("no selfupdate service")
-	return nil
 }

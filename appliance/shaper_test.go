@@ -1,10 +1,8 @@
 package appliance
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,21 +25,10 @@ func TestBandwidthWiring(t *testing.T) {
 	}
 	ny, _ := time.LoadLocation("America/New_York")
 	clk := clock.NewFake(time.Date(2026, 3, 4, 12, 0, 0, 0, ny)) // a Wednesday, noon
-	sys, err := New(context.Background(), cfg, Options{Clock: clk})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { sys.Close() })
-
+	sys := newSystem(t, cfg, Options{Clock: clk})
 	panel := func() BandwidthPanel {
 		t.Helper()
-		for _, p := range sys.Status(context.Background()).Panels {
-			if p.ID == "bandwidth" {
-				return p.Data.(BandwidthPanel)
-			}
-		}
-		t.Fatal("no bandwidth panel on the status page")
-		return BandwidthPanel{}
+		return panelData[BandwidthPanel](t, sys, "bandwidth")
 	}
 	caps := func(p BandwidthPanel) map[string]int64 {
 		m := map[string]int64{}
@@ -66,49 +53,25 @@ func TestBandwidthWiring(t *testing.T) {
 	}
 
 	// The metrics are on the System's registry (and TestMetricNamesLint lints them).
-	mfs, err := sys.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, mf := range mfs {
-		if mf.GetName() == "patchgate_shaper_cap_bytes_per_second" {
-			found = true
-		}
-	}
-	if !found {
+	if !slices.Contains(lintMetrics(t, sys, "patchgate_shaper_"), "patchgate_shaper_cap_bytes_per_second") {
 		t.Error("patchgate_shaper_cap_bytes_per_second not registered")
 	}
 
 	// The panel renders as HTML.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runSystem(t, sys)
 	waitReady(t, sys)
-	resp, err := http.Get("http://" + sys.AdminAddr() + "/")
-	if err != nil {
-		t.Fatal(err)
+	code, body := fetch(t, "GET", "http://"+sys.AdminAddr()+"/", nil)
+	if code != 200 || !strings.Contains(body, "segment loopback") || !strings.Contains(body, "Caps at <b>90%</b>") {
+		t.Errorf("status page: %d, want 200 with the bandwidth panel; body:\n%s", code, body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "segment loopback") || !strings.Contains(string(body), "Caps at <b>90%</b>") {
-		t.Errorf("status page: %d, want 200 with the bandwidth panel; body:\n%s", resp.StatusCode, body)
-	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+sys.AdminAddr()+"/", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	_, body = fetch(t, "GET", "http://"+sys.AdminAddr()+"/", nil, "Accept", "application/json")
 	var st struct {
 		Panels []struct {
 			ID   string          `json:"id"`
 			Data json.RawMessage `json:"data"`
 		} `json:"panels"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
 	var got *BandwidthPanel

@@ -2,7 +2,7 @@ package appliance
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,28 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-
-	"github.com/patchgate/patchgate/appliance/config"
-	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/health"
 )
-
-// testConfig is the dev config on ephemeral loopback ports with state in a temp dir.
-func testConfig(t *testing.T) *config.Config {
-	t.Helper()
-	cfg, err := config.Load("../configs/dev.yaml")
-	if err != nil {
-		t.Fatalf("load dev config: %v", err)
-	}
-	cfg.State.Dir = t.TempDir()
-	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Distribution.Listen = "127.0.0.1:0"
-	cfg.Resolver.Listen = []string{"127.0.0.1:0"}
-	cfg.Shutdown.Timeout = conf.Duration(3 * time.Second)
-	return cfg
-}
 
 // notifySocket is a unixgram socket standing in for systemd's NOTIFY_SOCKET.
 type notifySocket struct {
@@ -50,8 +31,8 @@ func newNotifySocket(t *testing.T, watchdog time.Duration) *notifySocket {
 	}
 	t.Setenv("NOTIFY_SOCKET", path)
 	if watchdog > 0 {
-		t.Setenv("WATCHDOG_USEC", strconvI(watchdog.Microseconds()))
-		t.Setenv("WATCHDOG_PID", strconvI(int64(os.Getpid())))
+		t.Setenv("WATCHDOG_USEC", fmt.Sprint(watchdog.Microseconds()))
+		t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	}
 	ns := &notifySocket{conn: conn, msgs: make(chan string, 100)}
 	go func() {
@@ -88,13 +69,6 @@ func (ns *notifySocket) waitFor(t *testing.T, want string, timeout time.Duration
 	}
 }
 
-func strconvI(i int64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + itoa64(i)) }
-
-func itoa64(i int64) string {
-	b, _ := json.Marshal(i)
-	return string(b)
-}
-
 // slowService becomes ready only when told, and takes stopDelay to stop.
 type slowService struct {
 	name      string
@@ -120,25 +94,6 @@ func (s *slowService) Run(ctx context.Context) error {
 	time.Sleep(s.stopDelay)
 	s.stopped <- s.name
 	return nil
-}
-
-func startSystem(t *testing.T, extra ...Service) (*System, context.CancelFunc, chan error) {
-	t.Helper()
-	sys, err := New(context.Background(), testConfig(t), Options{Build: Build{Version: "test"}})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	// Extra services go first so the listeners still stop before them.
-	sys.services = append(append([]Service{}, extra...), sys.services...)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sys.Close()
-	})
-	return sys, cancel, done
 }
 
 func TestNotifyReadyWatchdogStopping(t *testing.T) {
@@ -193,20 +148,15 @@ func TestShutdownInReverseOrderAndBounded(t *testing.T) {
 
 func TestShutdownTimeoutNamesLateService(t *testing.T) {
 	stuck := &slowService{name: "stuck", ready: closed(), stopDelay: 5 * time.Second, stopped: make(chan string, 1)}
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSystem(t, testConfig(t), Options{})
 	sys.cfg.Shutdown.Timeout = conf.Duration(300 * time.Millisecond)
 	sys.services = append([]Service{stuck}, sys.services...)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(ctx) }()
+	cancel, done := runSystem(t, sys)
 	waitReady(t, sys)
 	start := time.Now()
 	cancel()
-	err = <-done
+	err := <-done
+	done <- nil // for the cleanup
 	if err == nil || !strings.Contains(err.Error(), "stuck did not stop within 300ms") {
 		t.Fatalf("Run = %v, want the stuck service named", err)
 	}
@@ -219,25 +169,14 @@ func TestStatusPageBothRenderings(t *testing.T) {
 	svc := &slowService{name: "demo-service", ready: closed(), stopped: make(chan string, 1)}
 	sys, _, _ := startSystem(t, svc)
 	waitReady(t, sys)
-	base := "http://" + sys.AdminAddr() + "/"
-
-	req, _ := http.NewRequest("GET", base, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st web.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatalf("decode JSON status: %v", err)
-	}
-	resp.Body.Close()
+	st := statusJSON(t, sys)
 	if st.Build.Version != "test" || !st.Ready || len(st.Services) != len(sys.services) {
 		t.Errorf("JSON status = version %q ready %v services %d; want test, true, %d", st.Build.Version, st.Ready, len(st.Services), len(sys.services))
 	}
 
+	req, _ := http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,25 +193,9 @@ func TestStatusPageBothRenderings(t *testing.T) {
 }
 
 func TestMetricNamesLint(t *testing.T) {
-	sys, err := New(context.Background(), testConfig(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	mfs, err := sys.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("metric %s: %s", p.Metric, p.Text)
-	}
+	sys := newSystem(t, testConfig(t), Options{})
 	ours := 0
-	for _, mf := range mfs {
-		name := mf.GetName()
+	for _, name := range lintMetrics(t, sys, "") {
 		switch {
 		case strings.HasPrefix(name, "go_"), strings.HasPrefix(name, "process_"):
 		case metricName.MatchString(name):
@@ -319,32 +242,4 @@ func TestNewFailsClearly(t *testing.T) {
 			t.Fatalf("New with a corrupt database = %v, want the file named", err)
 		}
 	})
-}
-
-func waitReady(t *testing.T, sys *System) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !sys.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("system not ready within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func closed() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}
-
-func get(t *testing.T, url string) *http.Response {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
 }

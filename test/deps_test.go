@@ -13,7 +13,9 @@ const module = "github.com/patchgate/patchgate"
 
 // allowed says which of the project's packages a package may import, by DESIGN.md:
 // cmd -> appliance -> appliance/* -> {cache, tuf, netscan, image/abupdate}; agent -> tuf;
-// cache -> tuf; cache, tuf and netscan import nothing else of the project's; nothing
+// cache -> tuf; cache, tuf and netscan import nothing else of the project's;
+// appliance/rollout does not import cache, and appliance/rollout and appliance/auth do not
+// import each other (the wiring connects them); nothing
 // imports appliance but cmd (and the end-to-end tests), and of appliance/* only the
 // wiring imports appliance/config, which assembles the subsystems' sections. atomicfile imports nothing of the
 // project's and anything may import it; so are the other leaves: clock (real and fake
@@ -45,6 +47,13 @@ func allowed(from, to string) bool {
 		// (what a section refers to outside itself is handed to its Validate).
 		if to == "appliance/config" {
 			return from == "appliance"
+		}
+		// The rollout engine hands the cache nothing but interfaces the wiring fills (the
+		// serving gate's done-callback, Prestager), and owns approvals and exceptions: auth
+		// only decides who may use their routes, so the two do not import each other.
+		if within(from, "appliance/rollout") && (within(to, "cache") || within(to, "appliance/auth")) ||
+			within(from, "appliance/auth") && within(to, "appliance/rollout") {
+			return false
 		}
 		// appliance/selfupdate installs appliance versions with the image's A/B updater.
 		return within(to, "appliance") || within(to, "cache") || within(to, "tuf") || within(to, "netscan") ||
@@ -123,7 +132,11 @@ func TestAllowedRules(t *testing.T) {
 		{"appliance/resolver", "appliance/web", false},
 		{"appliance/selfupdate", "appliance/web", false},
 		{"appliance/web", "appliance/logring", true},
-		{"appliance/rollout", "cache", true},
+		{"appliance/rollout", "cache", false},
+		{"appliance/rollout", "appliance/auth", false},
+		{"appliance/auth", "appliance/rollout", false},
+		{"appliance", "appliance/rollout", true},
+		{"appliance/compliance", "appliance/rollout", true},
 		{"cache", "tuf", true},
 		{"cache", "appliance/config", false},
 		{"tuf", "cache", false},

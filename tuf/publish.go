@@ -79,6 +79,11 @@ type InitOptions struct {
 	TimestampExpires time.Duration // default 1 day
 	// RootKeysDir is where root keys are written (default DIR/root-keys).
 	RootKeysDir string
+	// RootPublicKeys, when set, are the root keys (GenerateRootKey's JSON), made and
+	// kept off this machine: no root key is generated, root version 1 is left
+	// unsigned in DIR/root-pending.json for the ceremony (SignRoot, ImportRoot,
+	// which publishes the first state), and RootKeys is ignored.
+	RootPublicKeys [][]byte
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -88,6 +93,9 @@ type PublisherOptions struct {
 	// RootKeysDir is where root keys are read from (default DIR/root-keys).
 	RootKeysDir string
 	Now         func() time.Time
+	// SnapshotExpires and TimestampExpires, when set, replace publisher.json's
+	// lifetimes of the online roles (the daemon's tuf.site settings).
+	SnapshotExpires, TimestampExpires time.Duration
 }
 
 const (
@@ -103,6 +111,9 @@ func InitRepository(ctx context.Context, dir string, opts InitOptions) (*Publish
 		return nil, fmt.Errorf("tuf: init %s: a repository already exists there", dir)
 	}
 	opts.RootKeys = max(opts.RootKeys, 1)
+	if len(opts.RootPublicKeys) > 0 {
+		opts.RootKeys = len(opts.RootPublicKeys)
+	}
 	if opts.RootThreshold == 0 {
 		opts.RootThreshold = opts.RootKeys
 	}
@@ -126,6 +137,18 @@ func InitRepository(ctx context.Context, dir string, opts InitOptions) (*Publish
 		n, dir := 1, p.keysDir()
 		if role == metadata.ROOT {
 			n, dir = opts.RootKeys, p.rootKeysDir
+			if len(opts.RootPublicKeys) > 0 {
+				n = 0
+				for i, data := range opts.RootPublicKeys {
+					key, err := ParsePublicKey(data, fmt.Sprintf("root key %d", i+1))
+					if err != nil {
+						return nil, fmt.Errorf("tuf: init: %w", err)
+					}
+					if err := root.Signed.AddKey(key, role); err != nil {
+						return nil, fmt.Errorf("tuf: init: %w", err)
+					}
+				}
+			}
 		}
 		for range n {
 			key, err := generateKey(dir)
@@ -138,11 +161,24 @@ func InitRepository(ctx context.Context, dir string, opts InitOptions) (*Publish
 		}
 	}
 	root.Signed.Roles[metadata.ROOT].Threshold = opts.RootThreshold
-	if err := p.signWith(root, metadata.ROOT, root.Signed.Roles[metadata.ROOT]); err != nil {
-		return nil, fmt.Errorf("tuf: init: %w", err)
+	if len(root.Signed.Roles[metadata.ROOT].KeyIDs) != opts.RootKeys {
+		return nil, fmt.Errorf("tuf: init: the %d root keys are not all different", opts.RootKeys)
 	}
-	if err := p.writeRoot(root); err != nil {
-		return nil, fmt.Errorf("tuf: init: %w", err)
+	if len(opts.RootPublicKeys) > 0 {
+		data, err := root.ToBytes(true)
+		if err == nil {
+			err = atomicfile.Write(filepath.Join(dir, pendingRootFile), data, 0o644)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tuf: init: %w", err)
+		}
+	} else {
+		if err := p.signWith(root, metadata.ROOT, root.Signed.Roles[metadata.ROOT]); err != nil {
+			return nil, fmt.Errorf("tuf: init: %w", err)
+		}
+		if err := p.writeRoot(root); err != nil {
+			return nil, fmt.Errorf("tuf: init: %w", err)
+		}
 	}
 	settings, _ := json.MarshalIndent(p.settings, "", "  ")
 	if err := atomicfile.Write(filepath.Join(dir, publisherFile), settings, 0o600); err != nil {
@@ -153,7 +189,10 @@ func InitRepository(ctx context.Context, dir string, opts InitOptions) (*Publish
 	if err := p.saveStaged(staged); err != nil {
 		return nil, fmt.Errorf("tuf: init: %w", err)
 	}
-	if _, err := p.Publish(ctx); err != nil {
+	if len(opts.RootPublicKeys) > 0 {
+		return p, nil // published by ImportRoot
+	}
+	if _, err := p.publish(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -175,6 +214,12 @@ func OpenPublisher(dir string, opts PublisherOptions) (*Publisher, error) {
 	p := &Publisher{dir: dir, rootKeysDir: opts.RootKeysDir, now: opts.Now}
 	if err := json.Unmarshal(data, &p.settings); err != nil {
 		return nil, fmt.Errorf("tuf: open repository %s: %s: %w", dir, publisherFile, err)
+	}
+	if opts.SnapshotExpires > 0 {
+		p.settings.SnapshotExpires = Duration(opts.SnapshotExpires)
+	}
+	if opts.TimestampExpires > 0 {
+		p.settings.TimestampExpires = Duration(opts.TimestampExpires)
 	}
 	p.defaults()
 	return p, nil
@@ -205,6 +250,12 @@ func (p *Publisher) RootPath() string { return filepath.Join(p.metadataDir(), "1
 // generateKey makes an ed25519 key, writes it to dir/KEYID.pem (0600) and
 // returns its public TUF key.
 func generateKey(dir string) (*metadata.Key, error) {
+	return newKeyFile(dir, func(id string) string { return filepath.Join(dir, id+".pem") })
+}
+
+// newKeyFile makes an ed25519 key and writes it (PKCS#8 PEM, 0600) to
+// name(KEYID) in dir, never over an existing file.
+func newKeyFile(dir string, name func(id string) string) (*metadata.Key, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -224,8 +275,12 @@ func generateKey(dir string) (*metadata.Key, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	path := name(id)
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("%s: already exists", path)
+	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := atomicfile.Write(filepath.Join(dir, id+".pem"), data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -234,35 +289,48 @@ func generateKey(dir string) (*metadata.Key, error) {
 // loadKey reads the private key KEYID.pem from the first of dirs holding it.
 func loadKey(id string, dirs ...string) (ed25519.PrivateKey, error) {
 	for _, d := range dirs {
-		data, err := os.ReadFile(filepath.Join(d, id+".pem"))
+		priv, gotID, err := readKeyFile(filepath.Join(d, id+".pem"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return nil, fmt.Errorf("%s: not PEM", filepath.Join(d, id+".pem"))
-		}
-		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(d, id+".pem"), err)
-		}
-		priv, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s: not an ed25519 key", filepath.Join(d, id+".pem"))
-		}
-		key, err := metadata.KeyFromPublicKey(priv.Public())
-		if err != nil {
-			return nil, err
-		}
-		if got, _ := key.ID(); got != id {
-			return nil, fmt.Errorf("%s: holds key %s, not %s", filepath.Join(d, id+".pem"), got, id)
+		if gotID != id {
+			return nil, fmt.Errorf("%s: holds key %s, not %s", filepath.Join(d, id+".pem"), gotID, id)
 		}
 		return priv, nil
 	}
 	return nil, os.ErrNotExist
+}
+
+// readKeyFile reads an ed25519 private key (PKCS#8 PEM) and its TUF key ID.
+func readKeyFile(path string) (ed25519.PrivateKey, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, "", fmt.Errorf("%s: not PEM", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, "", fmt.Errorf("%s: not an ed25519 key", path)
+	}
+	key, err := metadata.KeyFromPublicKey(priv.Public())
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	id, err := key.ID()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return priv, id, nil
 }
 
 // ErrThreshold is returned (wrapped) when too few of a role's keys are at
@@ -373,6 +441,11 @@ func (p *Publisher) Add(ctx context.Context, localPath, path string, custom json
 	if custom != nil && !json.Valid(custom) {
 		return TargetInfo{}, fmt.Errorf("tuf: add %s: --custom is not valid JSON", localPath)
 	}
+	unlock, err := p.lock("add")
+	if err != nil {
+		return TargetInfo{}, err
+	}
+	defer unlock()
 	staged, err := p.loadStaged()
 	if err != nil {
 		return TargetInfo{}, fmt.Errorf("tuf: add %s: %w", path, err)
@@ -453,6 +526,11 @@ func dirOf(p string) string {
 // Remove stages the removal of target path. Its files stay in the targets
 // directory (clients of the previous version may still fetch them).
 func (p *Publisher) Remove(path string) error {
+	unlock, err := p.lock("remove")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	staged, err := p.loadStaged()
 	if err != nil {
 		return fmt.Errorf("tuf: remove %s: %w", path, err)
@@ -488,17 +566,18 @@ type Published struct {
 // (timestamp last, each atomically). It fails, writing nothing, if root has
 // expired or a role's keys are missing or under its threshold.
 func (p *Publisher) Publish(ctx context.Context) (Published, error) {
-	if err := ctx.Err(); err != nil {
+	unlock, err := p.lock("publish")
+	if err != nil {
 		return Published{}, err
 	}
-	now := p.now().UTC()
-	root, err := p.loadRoot()
+	defer unlock()
+	return p.publish(ctx)
+}
+
+func (p *Publisher) publish(ctx context.Context) (Published, error) {
+	now, root, err := p.liveRoot(ctx, "publish")
 	if err != nil {
-		return Published{}, fmt.Errorf("tuf: publish: %w", err)
-	}
-	if root.Signed.IsExpired(now) {
-		return Published{}, fmt.Errorf("tuf: publish: root version %d expired at %s; renew it with `patchgate tuf rotate --role root` (needs the root keys)",
-			root.Signed.Version, root.Signed.Expires.Format(time.RFC3339))
+		return Published{}, err
 	}
 	targets, err := p.loadStaged()
 	if err != nil {
@@ -512,10 +591,8 @@ func (p *Publisher) Publish(ctx context.Context) (Published, error) {
 			cur.Targets = sn.Signed.Meta["targets.json"].Version
 		}
 	}
-	exp := func(d Duration) time.Time { return now.Add(time.Duration(d)).Truncate(time.Second) }
-
 	targets.Signed.Version = cur.Targets + 1
-	targets.Signed.Expires = exp(p.settings.TargetsExpires)
+	targets.Signed.Expires = p.expiry(now, p.settings.TargetsExpires)
 	targets.ClearSignatures()
 	if err := p.signWith(targets, metadata.TARGETS, root.Signed.Roles[metadata.TARGETS]); err != nil {
 		return Published{}, fmt.Errorf("tuf: publish: %w", err)
@@ -524,24 +601,8 @@ func (p *Publisher) Publish(ctx context.Context) (Published, error) {
 	if err != nil {
 		return Published{}, fmt.Errorf("tuf: publish: %w", err)
 	}
-	snap := metadata.Snapshot(exp(p.settings.SnapshotExpires))
-	snap.Signed.Version = cur.Snapshot + 1
-	snap.Signed.Meta["targets.json"] = metadata.MetaFile(targets.Signed.Version)
-	if err := p.signWith(snap, metadata.SNAPSHOT, root.Signed.Roles[metadata.SNAPSHOT]); err != nil {
-		return Published{}, fmt.Errorf("tuf: publish: %w", err)
-	}
-	snapBytes, err := snap.ToBytes(true)
-	if err != nil {
-		return Published{}, fmt.Errorf("tuf: publish: %w", err)
-	}
-	ts := metadata.Timestamp(exp(p.settings.TimestampExpires))
-	ts.Signed.Version = cur.Timestamp + 1
-	sum := sha256.Sum256(snapBytes)
-	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: snap.Signed.Version, Length: int64(len(snapBytes)), Hashes: metadata.Hashes{"sha256": sum[:]}}
-	if err := p.signWith(ts, metadata.TIMESTAMP, root.Signed.Roles[metadata.TIMESTAMP]); err != nil {
-		return Published{}, fmt.Errorf("tuf: publish: %w", err)
-	}
-	tsBytes, err := ts.ToBytes(true)
+	meta := map[string]*metadata.MetaFiles{"targets.json": metadata.MetaFile(targets.Signed.Version)}
+	snapBytes, tsBytes, err := p.signOnline(root, now, cur, meta, nil)
 	if err != nil {
 		return Published{}, fmt.Errorf("tuf: publish: %w", err)
 	}
@@ -549,23 +610,28 @@ func (p *Publisher) Publish(ctx context.Context) (Published, error) {
 	if err := p.selfCheck(now, tsBytes, snapBytes, targetsBytes); err != nil {
 		return Published{}, fmt.Errorf("tuf: publish: self-check: %w", err)
 	}
-	md := p.metadataDir()
-	writes := []struct {
-		name string
-		data []byte
-	}{
-		{fmt.Sprintf("%d.targets.json", targets.Signed.Version), targetsBytes},
-		{"targets.json", targetsBytes},
-		{fmt.Sprintf("%d.snapshot.json", snap.Signed.Version), snapBytes},
-		{"snapshot.json", snapBytes},
-		{"timestamp.json", tsBytes},
+	if err := p.writeTop(targets.Signed.Version, targetsBytes, cur.Snapshot+1, snapBytes, tsBytes); err != nil {
+		return Published{}, fmt.Errorf("tuf: publish: %w", err)
 	}
-	for _, w := range writes {
-		if err := atomicfile.Write(filepath.Join(md, w.name), w.data, 0o644); err != nil {
-			return Published{}, fmt.Errorf("tuf: publish: %w", err)
-		}
+	return Published{Targets: targets.Signed.Version, Snapshot: cur.Snapshot + 1, Timestamp: cur.Timestamp + 1,
+		Expires: p.expiry(now, p.settings.TimestampExpires)}, nil
+}
+
+// liveRoot is the clock's time and the current root, which must not have expired.
+func (p *Publisher) liveRoot(ctx context.Context, op string) (time.Time, *metadata.Metadata[metadata.RootType], error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, nil, err
 	}
-	return Published{Targets: targets.Signed.Version, Snapshot: snap.Signed.Version, Timestamp: ts.Signed.Version, Expires: ts.Signed.Expires}, nil
+	now := p.now().UTC()
+	root, err := p.loadRoot()
+	if err != nil {
+		return now, nil, fmt.Errorf("tuf: %s: %w", op, err)
+	}
+	if root.Signed.IsExpired(now) {
+		return now, nil, fmt.Errorf("tuf: %s: root version %d expired at %s; renew it with the root ceremony (`patchgate tuf root export`, sign, import) or `patchgate tuf rotate --role root --keep-keys` (needs the root keys)",
+			op, root.Signed.Version, root.Signed.Expires.Format(time.RFC3339))
+	}
+	return now, root, nil
 }
 
 // selfCheck verifies a new state from the published root chain.
@@ -599,6 +665,9 @@ func loadTop(tm *trustedmetadata.TrustedMetadata, ts, snap, targets []byte) erro
 	if _, err := tm.UpdateSnapshot(snap, false); err != nil {
 		return err
 	}
+	if targets == nil {
+		return nil
+	}
 	_, err := tm.UpdateTargets(targets)
 	return err
 }
@@ -626,6 +695,11 @@ func (p *Publisher) Rotate(ctx context.Context, opts RotateOptions) ([]string, e
 	if !slices.Contains(metadata.TOP_LEVEL_ROLE_NAMES[:], opts.Role) {
 		return nil, fmt.Errorf("tuf: rotate: role %q: want one of %v", opts.Role, metadata.TOP_LEVEL_ROLE_NAMES)
 	}
+	unlock, err := p.lock("rotate")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	root, err := p.loadRoot()
 	if err != nil {
 		return nil, fmt.Errorf("tuf: rotate: %w", err)
@@ -679,7 +753,7 @@ func (p *Publisher) Rotate(ctx context.Context, opts RotateOptions) ([]string, e
 	if err := p.writeRoot(root); err != nil {
 		return nil, fmt.Errorf("tuf: rotate: %w", err)
 	}
-	if _, err := p.Publish(ctx); err != nil {
+	if _, err := p.publish(ctx); err != nil {
 		return newIDs, err
 	}
 	return newIDs, nil

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/theupdateframework/go-tuf/v2/metadata/config"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
-
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -32,29 +29,8 @@ func serveRepo(t *testing.T, p *tuf.Publisher) *httptest.Server {
 // repository's first root, keeping client state in dir.
 func stockDownload(t *testing.T, srv *httptest.Server, root []byte, dir, path string) (string, error) {
 	t.Helper()
-	cfg, err := config.New(srv.URL+"/metadata", root)
-	if err != nil {
-		return "", err
-	}
-	cfg.LocalMetadataDir = filepath.Join(dir, "metadata")
-	cfg.LocalTargetsDir = filepath.Join(dir, "targets")
-	cfg.RemoteTargetsURL = srv.URL + "/targets"
-	if err := cfg.SetDefaultFetcherHTTPClient(&http.Client{}); err != nil {
-		return "", err
-	}
-	up, err := updater.New(cfg)
-	if err != nil {
-		return "", err
-	}
-	if err := up.Refresh(); err != nil {
-		return "", err
-	}
-	ti, err := up.GetTargetInfo(path)
-	if err != nil {
-		return "", err
-	}
-	_, data, err := up.DownloadTarget(ti, "", "")
-	return string(data), err
+	c := &stockClient{t: t, srv: srv, root: root, dir: dir}
+	return c.refresh(time.Now(), path)
 }
 
 func writeTemp(t *testing.T, content string) string {

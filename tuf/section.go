@@ -17,6 +17,43 @@ type Section struct {
 	// distribution listener under /demo-upstream/ and mirrors it as one more repository
 	// (configs/dev.yaml turns it on). Never for production.
 	Demo Demo `yaml:"demo"`
+	// Site is how the appliance keeps the repositories it publishes itself (the demo, a
+	// site repository) fresh: their online roles re-signed, their expiry watched.
+	Site Site `yaml:"site"`
+}
+
+// Site is the tuf.site section: the lifetimes of the online roles (timestamp and
+// snapshot, whose keys the daemon holds) of the repositories the appliance publishes,
+// how often the daemon re-signs them, and how early health warns of an expiry.
+type Site struct {
+	TimestampExpiry conf.Duration `yaml:"timestamp_expiry"`
+	SnapshotExpiry  conf.Duration `yaml:"snapshot_expiry"`
+	ResignEvery     conf.Duration `yaml:"resign_every"`
+	WarnBefore      conf.Duration `yaml:"warn_before"`
+}
+
+// RefresherConfig is the refresher's configuration for the repository name published
+// in dir.
+func (s Site) RefresherConfig(name, dir string) RefresherConfig {
+	return RefresherConfig{Name: name, Dir: dir, TimestampExpiry: s.TimestampExpiry.D(), SnapshotExpiry: s.SnapshotExpiry.D(),
+		ResignEvery: s.ResignEvery.D(), WarnBefore: s.WarnBefore.D()}
+}
+
+func (s Site) validate(key string, ps *conf.Problems) {
+	for _, f := range []struct {
+		name string
+		d    conf.Duration
+	}{{"timestamp_expiry", s.TimestampExpiry}, {"snapshot_expiry", s.SnapshotExpiry}, {"resign_every", s.ResignEvery}, {"warn_before", s.WarnBefore}} {
+		if f.d.D() < time.Minute {
+			ps.Addf(key+"."+f.name, "must be at least 1m, got %s", f.d.D())
+		}
+	}
+	if s.ResignEvery.D() >= time.Minute && 2*s.ResignEvery.D() > s.TimestampExpiry.D() {
+		ps.Addf(key+".resign_every", "must be at most half of timestamp_expiry (%s), so that a missed re-sign still leaves time, got %s", s.TimestampExpiry.D(), s.ResignEvery.D())
+	}
+	if s.SnapshotExpiry.D() < s.TimestampExpiry.D() {
+		ps.Addf(key+".snapshot_expiry", "must be at least timestamp_expiry (%s), got %s", s.TimestampExpiry.D(), s.SnapshotExpiry.D())
+	}
 }
 
 // Repository is one upstream repository (tuf.repositories[]).
@@ -49,6 +86,7 @@ var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Validate checks the tuf section.
 func (t Section) Validate(key string, ps *conf.Problems) {
+	t.Site.validate(key+".site", ps)
 	seen := map[string]bool{}
 	if t.Demo.Enabled {
 		if !repoNameRE.MatchString(t.Demo.Name) {
@@ -83,7 +121,12 @@ func (t Section) Validate(key string, ps *conf.Problems) {
 }
 
 // DefaultSection is the tuf section of a config that leaves it out: no repositories.
-func DefaultSection() Section { return Section{Demo: Demo{Name: "demo"}} }
+func DefaultSection() Section {
+	return Section{Demo: Demo{Name: "demo"}, Site: Site{
+		TimestampExpiry: conf.Duration(24 * time.Hour), SnapshotExpiry: conf.Duration(7 * 24 * time.Hour),
+		ResignEvery: conf.Duration(6 * time.Hour), WarnBefore: conf.Duration(48 * time.Hour),
+	}}
+}
 
 // Names returns the names of the mirrored repositories: the demo's first when it is
 // enabled, then the configured ones.

@@ -12,23 +12,18 @@ import (
 	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
-// Renderer draws a page template (web.Pages implements it).
-type Renderer interface {
-	Render(w http.ResponseWriter, name string, data any)
-}
-
 // Handler serves the audit trail on the admin listener: the /audit page, the records
 // as JSON, the export, the checkpoints and a verification. Its routes' permissions are
 // in auth.AdminRoutes. actor names who asks, for the record of an export.
 type Handler struct {
 	log   *Log
-	pages Renderer
+	pages httpapi.Renderer
 	actor func(*http.Request) Entry
 }
 
 // NewHandler returns the handler; entry returns the audit entry skeleton (actor, role,
 // method, source) for a request.
-func NewHandler(l *Log, pages Renderer, entry func(*http.Request) Entry) *Handler {
+func NewHandler(l *Log, pages httpapi.Renderer, entry func(*http.Request) Entry) *Handler {
 	return &Handler{log: l, pages: pages, actor: entry}
 }
 

@@ -73,7 +73,6 @@ type Authority struct {
 	sources    map[string]*failures
 	setupToken string // the one-time first-run token; empty once used or when users exist
 	usedSteps  map[string]int64
-	rollouts   rolloutsHolder
 	appliance  applianceHolder
 }
 
@@ -407,8 +406,3 @@ func forbidden(f string, args ...any) error {
 // translate another subsystem's refusals: 403 for separation of duties, 409 for a
 // wrong state, 404, 400).
 func Refuse(code int, msg string) error { return &httpError{code, msg} }
-
-// OpenExceptions lists the exceptions still open, for reports.
-func (a *Authority) OpenExceptions(ctx context.Context) ([]Exception, error) {
-	return a.Exceptions(ctx, true)
-}

@@ -37,8 +37,6 @@ func (a *Authority) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/users/{name}/enable", formAction(a, anyInput, a.disable(false), back[any]("/users", http.StatusOK)))
 	mux.HandleFunc("POST /api/v1/users/{name}/reset-mfa", formAction(a, anyInput, a.resetMFA, back[any]("/users", http.StatusOK)))
 	mux.HandleFunc("POST /api/v1/users/{name}/unlock", formAction(a, anyInput, a.unlock, back[any]("/users", http.StatusOK)))
-	a.registerExceptions(mux)
-	a.registerApprovals(mux)
 	a.registerAppliance(mux)
 }
 

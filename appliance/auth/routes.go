@@ -108,6 +108,11 @@ var AdminRoutes = Routes{
 	"GET /api/v1/agents":                   RolloutRead,
 	"DELETE /api/v1/agents/{id}":           SettingsManage,
 
+	// Vendor sources and their verified candidates (appliance/supply).
+	"GET /api/v1/sources":               RolloutRead,
+	"GET /api/v1/candidates":            RolloutRead,
+	"POST /api/v1/sources/{name}/check": RolloutRequest,
+
 	// The appliance's own version (appliance/selfupdate): install a staged version into
 	// the other A/B slot, or go back to the previous one. Admins only, audited.
 	"POST /api/v1/appliance/install":  SettingsManage,

@@ -12,32 +12,27 @@ import (
 	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
-// Renderer draws a page template (web.Pages implements it).
-type Renderer interface {
-	Render(w http.ResponseWriter, name string, data any)
-}
-
 // Handler serves the compliance page, its exports and the per-cycle report. Routes and
 // their permissions are in auth.AdminRoutes.
 type Handler struct {
 	b     *Builder
-	pages Renderer
+	pages httpapi.Renderer
 	now   func() time.Time
 	site  string
 }
 
 // NewHandler returns the handler; site names the appliance on the printed report.
-func NewHandler(b *Builder, pages Renderer, now func() time.Time, site string) *Handler {
+func NewHandler(b *Builder, pages httpapi.Renderer, now func() time.Time, site string) *Handler {
 	return &Handler{b: b, pages: pages, now: now, site: site}
 }
 
 // Register mounts the routes.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /compliance", h.page)
-	mux.HandleFunc("GET /compliance/report", h.report)
-	mux.HandleFunc("GET /compliance/report.pdf", h.pdf)
-	mux.HandleFunc("GET /api/v1/compliance", h.json)
-	mux.HandleFunc("GET /api/v1/compliance.csv", h.csv)
+	mux.HandleFunc("GET /compliance", h.withView(h.page("compliance.html")))
+	mux.HandleFunc("GET /compliance/report", h.withView(h.page("compliance_report.html")))
+	mux.HandleFunc("GET /compliance/report.pdf", h.withView(h.pdf))
+	mux.HandleFunc("GET /api/v1/compliance", h.withReport(h.json))
+	mux.HandleFunc("GET /api/v1/compliance.csv", h.withReport(h.csv))
 }
 
 // View is what the compliance templates get.
@@ -92,41 +87,35 @@ func (h *Handler) build(r *http.Request) (*Report, string, error) {
 	return rep, cycle, err
 }
 
-func (h *Handler) view(r *http.Request) (*View, error) {
-	rep, cycle, err := h.build(r)
-	if err != nil {
-		return nil, err
+// withReport builds the report the request asks for (answering 400 when it cannot)
+// and hands it to serve with its cycle.
+func (h *Handler) withReport(serve func(w http.ResponseWriter, rep *Report, cycle string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rep, cycle, err := h.build(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		serve(w, rep, cycle)
 	}
-	return &View{Report: rep, Site: h.site, Cycle: cycle, Sections: Sections,
-		CoverageSVG: LineChart("Patch coverage, last 12 months (%)", rep.CoverageTrend, 100, "%"),
-		OverdueSVG:  BarChart("Overdue assets at each month end", rep.OverdueTrend, "#dc2626"),
-		TTPSVG:      Distribution("Time to patch by severity", rep.TimeToPatch)}, nil
 }
 
-func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	v, err := h.view(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	h.pages.Render(w, "compliance.html", v)
+// withView is withReport for the pages: the report with its charts and sections.
+func (h *Handler) withView(serve func(w http.ResponseWriter, v *View)) http.HandlerFunc {
+	return h.withReport(func(w http.ResponseWriter, rep *Report, cycle string) {
+		serve(w, &View{Report: rep, Site: h.site, Cycle: cycle, Sections: Sections,
+			CoverageSVG: LineChart("Patch coverage, last 12 months (%)", rep.CoverageTrend, 100, "%"),
+			OverdueSVG:  BarChart("Overdue assets at each month end", rep.OverdueTrend, "#dc2626"),
+			TTPSVG:      Distribution("Time to patch by severity", rep.TimeToPatch)})
+	})
 }
 
-func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
-	v, err := h.view(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	h.pages.Render(w, "compliance_report.html", v)
+// page renders the view with the template name.
+func (h *Handler) page(name string) func(http.ResponseWriter, *View) {
+	return func(w http.ResponseWriter, v *View) { h.pages.Render(w, name, v) }
 }
 
-func (h *Handler) pdf(w http.ResponseWriter, r *http.Request) {
-	v, err := h.view(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+func (h *Handler) pdf(w http.ResponseWriter, v *View) {
 	var buf bytes.Buffer
 	if err := WritePDF(&buf, v); err != nil {
 		http.Error(w, "compliance: pdf: "+err.Error(), http.StatusInternalServerError)
@@ -137,22 +126,12 @@ func (h *Handler) pdf(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
-func (h *Handler) json(w http.ResponseWriter, r *http.Request) {
-	rep, _, err := h.build(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+func (h *Handler) json(w http.ResponseWriter, rep *Report, _ string) {
 	httpapi.WriteJSON(w, http.StatusOK, rep)
 }
 
 // csv writes the report as rows of section, key, metric, value.
-func (h *Handler) csv(w http.ResponseWriter, r *http.Request) {
-	rep, cycle, err := h.build(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+func (h *Handler) csv(w http.ResponseWriter, rep *Report, cycle string) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="patchgate-compliance-%s.csv"`, cycle))
 	WriteCSV(w, rep)

@@ -58,12 +58,13 @@ type Source interface {
 	Approvals(ctx context.Context) ([]Approval, error)
 }
 
-// Exceptions gives the open exceptions (auth).
+// Exceptions gives the open exceptions (the rollout engine).
 type Exceptions interface {
 	OpenExceptions(ctx context.Context) ([]Exception, error)
 }
 
-// Excuser says whether an approved, unexpired exception covers an item now (auth).
+// Excuser says whether an approved, unexpired exception covers an item now (the rollout
+// engine).
 type Excuser interface {
 	ExcusedItem(ctx context.Context, it Item) (bool, error)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
+	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/tuf"
@@ -49,6 +50,7 @@ type Config struct {
 	Inventory    inventory.Section  `yaml:"inventory"`
 	Rollout      rollout.Section    `yaml:"rollout"`
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
+	Sources      supply.Section     `yaml:"sources"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -95,6 +97,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Inventory.Validate("inventory", segs, &ps)
 	c.Rollout.Validate("rollout", segs, &ps)
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
+	c.Sources.Validate("sources", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

@@ -1,6 +1,7 @@
 // Package httpapi holds what the appliance's JSON APIs share: one writer for JSON
 // answers, one error reply and one request-body decoder that is strict (unknown keys
-// are refused, by name) and bounded. It is a leaf: it imports nothing of the project's.
+// are refused, by name) and bounded; and the Renderer the handlers that also serve
+// HTML pages are handed. It is a leaf: it imports nothing of the project's.
 package httpapi
 
 import (
@@ -11,6 +12,12 @@ import (
 	"io"
 	"net/http"
 )
+
+// Renderer draws a page template by name (web.Pages implements it): what the handlers
+// that serve HTML pages as well as JSON are handed.
+type Renderer interface {
+	Render(w http.ResponseWriter, name string, data any)
+}
 
 // WriteJSON answers v as indented JSON (one trailing newline) with status code, marked
 // not to be cached. A value that cannot be encoded answers 500 with a JSON error

@@ -134,48 +134,28 @@ func (e *Engine) CreateToken(ctx context.Context, actor, name, ring string, tags
 
 // Tokens lists the enrolment tokens (never their secrets).
 func (e *Engine) Tokens(ctx context.Context) ([]EnrolmentToken, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT id, name, ring, tags, expires_at, max_uses, uses, created_by, created_at, revoked_at
+	toks, err := queryAll(ctx, e.db, func(sc scanner) (EnrolmentToken, error) {
+		var t EnrolmentToken
+		var tags, exp, created, revoked string
+		if err := sc.Scan(&t.ID, &t.Name, &t.Ring, &tags, &exp, &t.MaxUses, &t.Uses, &t.CreatedBy, &created, &revoked); err != nil {
+			return t, err
+		}
+		if err := fromJS(tags, &t.Tags); err != nil {
+			return t, fmt.Errorf("token %s: %w", t.ID, err)
+		}
+		t.ExpiresAt, t.CreatedAt, t.RevokedAt = pt(exp), pt(created), pt(revoked)
+		return t, nil
+	}, `SELECT id, name, ring, tags, expires_at, max_uses, uses, created_by, created_at, revoked_at
 		FROM rollout_enrolment_tokens ORDER BY created_at DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []EnrolmentToken
-	for rows.Next() {
-		var t EnrolmentToken
-		var tags, exp, created, revoked string
-		if err := rows.Scan(&t.ID, &t.Name, &t.Ring, &tags, &exp, &t.MaxUses, &t.Uses, &t.CreatedBy, &created, &revoked); err != nil {
-			return nil, fmt.Errorf("rollout: tokens: %w", err)
-		}
-		if err := fromJS(tags, &t.Tags); err != nil {
-			return nil, fmt.Errorf("rollout: token %s: %w", t.ID, err)
-		}
-		t.ExpiresAt, t.CreatedAt, t.RevokedAt = pt(exp), pt(created), pt(revoked)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return toks, nil
 }
 
 // RevokeToken stops a token from enrolling more agents (enrolled ones stay).
 func (e *Engine) RevokeToken(ctx context.Context, actor, id string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.clock.Now()
-	ev := &Event{Time: now, Actor: actor, Action: "token.revoke", Object: "token/" + id}
-	err := e.commit(ctx, ev, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE rollout_enrolment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, ts(now), id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("token %s: %w", id, ErrNotFound)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("rollout: revoke token: %w", err)
-	}
-	return nil
+	return e.revoke(ctx, actor, "token", "rollout_enrolment_tokens", id)
 }
 
 // Enroll exchanges an enrolment token for a new agent and its credential (returned
@@ -234,7 +214,7 @@ func addrString(a netip.Addr) string {
 
 const agentCols = `id, secret_sha, token_id, hostname, ring, tags, facts, enrolled_at, last_seen, last_addr, revoked_at`
 
-func scanAgent(sc interface{ Scan(...any) error }) (*Agent, error) {
+func scanAgent(sc scanner) (*Agent, error) {
 	var ag Agent
 	var tags, facts, enrolled, seen, addr, revoked string
 	if err := sc.Scan(&ag.ID, &ag.secretSHA, &ag.TokenID, &ag.Hostname, &ag.Ring, &tags, &facts, &enrolled, &seen, &addr, &revoked); err != nil {
@@ -249,20 +229,7 @@ func scanAgent(sc interface{ Scan(...any) error }) (*Agent, error) {
 }
 
 func listAgents(ctx context.Context, q querier) ([]*Agent, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+agentCols+` FROM rollout_agents ORDER BY enrolled_at`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Agent
-	for rows.Next() {
-		ag, err := scanAgent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ag)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanAgent, `SELECT `+agentCols+` FROM rollout_agents ORDER BY enrolled_at`)
 }
 
 // Agents lists the enrolled agents.
@@ -295,22 +262,28 @@ func (e *Engine) Authenticate(ctx context.Context, credential string) (*Agent, e
 
 // RevokeAgent makes an agent's credential useless; its device keeps its deployments.
 func (e *Engine) RevokeAgent(ctx context.Context, actor, id string) error {
+	return e.revoke(ctx, actor, "agent", "rollout_agents", id)
+}
+
+// revoke sets revoked_at of the row id of table, a kind ("token", "agent") not revoked
+// yet, recorded as KIND.revoke of KIND/ID.
+func (e *Engine) revoke(ctx context.Context, actor, kind, table, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.clock.Now()
-	ev := &Event{Time: now, Actor: actor, Action: "agent.revoke", Object: "agent/" + id}
+	ev := &Event{Time: now, Actor: actor, Action: kind + ".revoke", Object: kind + "/" + id}
 	err := e.commit(ctx, ev, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE rollout_agents SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, ts(now), id)
+		res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, ts(now), id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("agent %s: %w", id, ErrNotFound)
+			return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("rollout: revoke agent: %w", err)
+		return fmt.Errorf("rollout: revoke %s: %w", kind, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,36 +62,14 @@ func (a *API) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /api/v1/windows", a.get(func(r *http.Request) (any, error) { return a.e.Windows(r.Context()) }))
 	mux.HandleFunc("GET /api/v1/windows/openings", a.get(func(r *http.Request) (any, error) { return a.e.Openings(r.Context()) }))
-	mux.HandleFunc("POST /api/v1/windows", a.change(func(r *http.Request, actor string) (any, error) {
-		var w Window
-		if err := decodeAdmin(r, &w); err != nil {
-			return nil, err
-		}
-		return a.e.AddWindow(r.Context(), actor, w)
-	}))
+	mux.HandleFunc("POST /api/v1/windows", a.change(withBody(a.e.AddWindow)))
 	mux.HandleFunc("DELETE /api/v1/windows/{id}", a.change(func(r *http.Request, actor string) (any, error) {
-		id, err := pathID(r)
-		if err != nil {
-			return nil, err
-		}
-		return nil, a.e.DeleteWindow(r.Context(), actor, id)
+		return byID(func(ctx context.Context, id int64) (any, error) { return nil, a.e.DeleteWindow(ctx, actor, id) })(r)
 	}))
 
 	mux.HandleFunc("GET /api/v1/releases", a.get(func(r *http.Request) (any, error) { return a.e.Releases(r.Context()) }))
-	mux.HandleFunc("GET /api/v1/releases/{id}", a.get(func(r *http.Request) (any, error) {
-		id, err := pathID(r)
-		if err != nil {
-			return nil, err
-		}
-		return a.e.Release(r.Context(), id)
-	}))
-	mux.HandleFunc("POST /api/v1/releases", a.change(func(r *http.Request, actor string) (any, error) {
-		var rel Release
-		if err := decodeAdmin(r, &rel); err != nil {
-			return nil, err
-		}
-		return a.e.CreateRelease(r.Context(), actor, rel)
-	}))
+	mux.HandleFunc("GET /api/v1/releases/{id}", a.get(byID(a.e.Release)))
+	mux.HandleFunc("POST /api/v1/releases", a.change(withBody(a.e.CreateRelease)))
 	mux.HandleFunc("POST /api/v1/releases/kev", a.change(func(r *http.Request, actor string) (any, error) {
 		if err := jsonBody(r); err != nil {
 			return nil, err
@@ -105,44 +84,26 @@ func (a *API) Register(mux *http.ServeMux) {
 		}
 		return a.e.Rollouts(r.Context(), states...)
 	}))
-	mux.HandleFunc("GET /api/v1/rollouts/{id}", a.get(func(r *http.Request) (any, error) {
-		id, err := pathID(r)
-		if err != nil {
-			return nil, err
-		}
-		return a.e.Rollout(r.Context(), id)
-	}))
-	mux.HandleFunc("GET /api/v1/rollouts/{id}/events", a.get(func(r *http.Request) (any, error) {
-		id, err := pathID(r)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := a.e.Rollout(r.Context(), id); err != nil {
+	mux.HandleFunc("GET /api/v1/rollouts/{id}", a.get(byID(a.e.Rollout)))
+	mux.HandleFunc("GET /api/v1/rollouts/{id}/events", a.get(byID(func(ctx context.Context, id int64) ([]Event, error) {
+		if _, err := a.e.Rollout(ctx, id); err != nil {
 			return nil, err // ErrNotFound: 404, not an empty history
 		}
-		evs, err := a.e.Events(r.Context(), id, 1000)
+		evs, err := a.e.Events(ctx, id, 1000)
 		if evs == nil {
 			evs = []Event{}
 		}
 		return evs, err
-	}))
-	mux.HandleFunc("POST /api/v1/rollouts", a.change(func(r *http.Request, actor string) (any, error) {
-		var spec RolloutSpec
-		if err := decodeAdmin(r, &spec); err != nil {
-			return nil, err
-		}
-		return a.e.CreateRollout(r.Context(), actor, spec)
-	}))
+	})))
+	mux.HandleFunc("POST /api/v1/rollouts", a.change(withBody(a.e.CreateRollout)))
 	mux.HandleFunc("PUT /api/v1/rollouts/{id}", a.change(func(r *http.Request, actor string) (any, error) {
-		id, err := pathID(r)
-		if err != nil {
-			return nil, err
-		}
-		var spec RolloutSpec
-		if err := decodeAdmin(r, &spec); err != nil {
-			return nil, err
-		}
-		return a.e.UpdateRollout(r.Context(), actor, id, spec)
+		return byID(func(ctx context.Context, id int64) (*Rollout, error) {
+			var spec RolloutSpec
+			if err := decodeAdmin(r, &spec); err != nil {
+				return nil, err
+			}
+			return a.e.UpdateRollout(ctx, actor, id, spec)
+		})(r)
 	}))
 	// One pattern; the auth layer gives each action its permission (auth.AdminActions).
 	mux.HandleFunc("POST /api/v1/rollouts/{id}/{action}", a.change(func(r *http.Request, actor string) (any, error) {
@@ -150,13 +111,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	}))
 
 	mux.HandleFunc("GET /api/v1/deployments", a.get(a.deployments))
-	mux.HandleFunc("GET /api/v1/deployments/{id}", a.get(func(r *http.Request) (any, error) {
-		id, err := pathID(r)
-		if err != nil {
-			return nil, err
-		}
-		return a.e.Deployment(r.Context(), id)
-	}))
+	mux.HandleFunc("GET /api/v1/deployments/{id}", a.get(byID(a.e.Deployment)))
 	mux.HandleFunc("GET /api/v1/overdue", a.get(func(r *http.Request) (any, error) {
 		counts, items, err := a.e.OverdueAssets(r.Context(), 1000)
 		return map[string]any{"by_severity": counts, "assets": items}, err
@@ -171,6 +126,28 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/agents/{id}", a.change(func(r *http.Request, actor string) (any, error) {
 		return nil, a.e.RevokeAgent(r.Context(), actor, r.PathValue("id"))
 	}))
+}
+
+// byID adapts fn to a route with an {id} in its path.
+func byID[T any](fn func(ctx context.Context, id int64) (T, error)) func(*http.Request) (any, error) {
+	return func(r *http.Request) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return fn(r.Context(), id)
+	}
+}
+
+// withBody adapts fn to a state-changing route whose JSON body is fn's input.
+func withBody[In, Out any](fn func(ctx context.Context, actor string, in In) (Out, error)) func(*http.Request, string) (any, error) {
+	return func(r *http.Request, actor string) (any, error) {
+		var in In
+		if err := decodeAdmin(r, &in); err != nil {
+			return nil, err
+		}
+		return fn(r.Context(), actor, in)
+	}
 }
 
 func (a *API) get(fn func(r *http.Request) (any, error)) http.HandlerFunc {

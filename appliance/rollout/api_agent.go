@@ -156,15 +156,25 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (e *Engine) handleProgress(w http.ResponseWriter, r *http.Request, ag *Agent) {
+// deploymentRequest reads the {id} and the JSON body (into v) of an agent's report on a
+// deployment; when either is bad it answers the request and returns false.
+func (e *Engine) deploymentRequest(w http.ResponseWriter, r *http.Request, v any) (int64, bool) {
 	id, err := pathID(r)
 	if err != nil {
 		fail(w, e.log, err, 0)
-		return
+		return 0, false
 	}
-	var req agentapi.ProgressRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decode(w, r, v); err != nil {
 		failDecode(w, e.log, err)
+		return 0, false
+	}
+	return id, true
+}
+
+func (e *Engine) handleProgress(w http.ResponseWriter, r *http.Request, ag *Agent) {
+	var req agentapi.ProgressRequest
+	id, ok := e.deploymentRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	d, wait, err := e.Progress(r.Context(), ag, id, DeploymentState(req.State), req.Detail)
@@ -176,14 +186,9 @@ func (e *Engine) handleProgress(w http.ResponseWriter, r *http.Request, ag *Agen
 }
 
 func (e *Engine) handleOutcome(w http.ResponseWriter, r *http.Request, ag *Agent) {
-	id, err := pathID(r)
-	if err != nil {
-		fail(w, e.log, err, 0)
-		return
-	}
 	var o agentapi.OutcomeRequest
-	if err := decode(w, r, &o); err != nil {
-		failDecode(w, e.log, err)
+	id, ok := e.deploymentRequest(w, r, &o)
+	if !ok {
 		return
 	}
 	d, err := e.Outcome(r.Context(), ag, id, o)

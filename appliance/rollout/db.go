@@ -32,6 +32,53 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs query on q and returns every row as scan reads it (nil for none). The
+// rows are closed before it returns, so the caller may query again in the same
+// transaction.
+func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// countBy runs a query of (key, count) rows and returns the counts by key.
+func countBy(ctx context.Context, q querier, query string, args ...any) (map[string]int, error) {
+	type kn struct {
+		k string
+		n int
+	}
+	rows, err := queryAll(ctx, q, func(sc scanner) (kn, error) {
+		var r kn
+		return r, sc.Scan(&r.k, &r.n)
+	}, query, args...)
+	m := map[string]int{}
+	for _, r := range rows {
+		m[r.k] = r.n
+	}
+	return m, err
+}
+
+// column scans a row of one column.
+func column[T any](sc scanner) (T, error) {
+	var v T
+	err := sc.Scan(&v)
+	return v, err
+}
+
 // timeLayout is fixed-width so that stored times sort as text.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
@@ -78,24 +125,17 @@ func b2i(b bool) int {
 // --- rings ---
 
 func listRings(ctx context.Context, q querier) ([]Ring, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name, ord, selector FROM rollout_rings ORDER BY ord, name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Ring
-	for rows.Next() {
+	return queryAll(ctx, q, func(sc scanner) (Ring, error) {
 		var r Ring
 		var sel string
-		if err := rows.Scan(&r.Name, &r.Order, &sel); err != nil {
-			return nil, err
+		if err := sc.Scan(&r.Name, &r.Order, &sel); err != nil {
+			return r, err
 		}
 		if err := fromJS(sel, &r.Selector); err != nil {
-			return nil, fmt.Errorf("ring %s: selector: %w", r.Name, err)
+			return r, fmt.Errorf("ring %s: selector: %w", r.Name, err)
 		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, nil
+	}, `SELECT name, ord, selector FROM rollout_rings ORDER BY ord, name`)
 }
 
 func putRing(ctx context.Context, q querier, r Ring, now time.Time) error {
@@ -108,22 +148,13 @@ func putRing(ctx context.Context, q querier, r Ring, now time.Time) error {
 // --- windows ---
 
 func listWindows(ctx context.Context, q querier) ([]Window, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, name, cron, duration_s, zone, from_day, until_day, ring, segment FROM rollout_windows ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Window
-	for rows.Next() {
+	return queryAll(ctx, q, func(sc scanner) (Window, error) {
 		var w Window
 		var secs int64
-		if err := rows.Scan(&w.ID, &w.Name, &w.Cron, &secs, &w.Zone, &w.From, &w.Until, &w.Ring, &w.Segment); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&w.ID, &w.Name, &w.Cron, &secs, &w.Zone, &w.From, &w.Until, &w.Ring, &w.Segment)
 		w.Duration = Duration(time.Duration(secs) * time.Second)
-		out = append(out, w)
-	}
-	return out, rows.Err()
+		return w, err
+	}, `SELECT id, name, cron, duration_s, zone, from_day, until_day, ring, segment FROM rollout_windows ORDER BY id`)
 }
 
 func insertWindow(ctx context.Context, q querier, w *Window, now time.Time) error {
@@ -140,7 +171,7 @@ func insertWindow(ctx context.Context, q querier, w *Window, now time.Time) erro
 
 const releaseCols = `id, name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at`
 
-func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
+func scanRelease(sc scanner) (*Release, error) {
 	var r Release
 	var targets, cves, kevDue, published, created string
 	var ke int
@@ -163,20 +194,7 @@ func getRelease(ctx context.Context, q querier, id int64) (*Release, error) {
 }
 
 func listReleases(ctx context.Context, q querier) ([]*Release, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+releaseCols+` FROM rollout_releases ORDER BY id DESC`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Release
-	for rows.Next() {
-		r, err := scanRelease(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanRelease, `SELECT `+releaseCols+` FROM rollout_releases ORDER BY id DESC`)
 }
 
 func insertRelease(ctx context.Context, q querier, r *Release) error {
@@ -207,7 +225,7 @@ func nonNil[T any](s []T) []T {
 const rolloutCols = `id, name, release_id, state, emergency, current_stage, start_at, reason, risk, test_evidence, rollback_plan,
 	created_by, requested_by, approvals_needed, created_at, updated_at, state_at, prefetched_at`
 
-func scanRollout(sc interface{ Scan(...any) error }) (*Rollout, error) {
+func scanRollout(sc scanner) (*Rollout, error) {
 	var r Rollout
 	var em int
 	var startAt, created, updated, stateAt, prefetched string
@@ -245,21 +263,8 @@ func listRollouts(ctx context.Context, q querier, states ...State) ([]*Rollout, 
 			args = append(args, s)
 		}
 	}
-	rows, err := q.QueryContext(ctx, query+` ORDER BY id DESC`, args...)
+	out, err := queryAll(ctx, q, scanRollout, query+` ORDER BY id DESC`, args...)
 	if err != nil {
-		return nil, err
-	}
-	var out []*Rollout
-	for rows.Next() {
-		r, err := scanRollout(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for _, r := range out {
@@ -271,48 +276,34 @@ func listRollouts(ctx context.Context, q querier, states ...State) ([]*Rollout, 
 }
 
 func fillRollout(ctx context.Context, q querier, r *Rollout) error {
-	rows, err := q.QueryContext(ctx, `SELECT ring, success_percent, error_percent, min_results, soak_s, max_concurrent, prestage,
-		started_at, met_at, errors_since, done_at, forced_by FROM rollout_stages WHERE rollout_id = ? ORDER BY idx`, r.ID)
-	if err != nil {
-		return err
-	}
-	r.Stages = nil
-	for rows.Next() {
+	var err error
+	r.Stages, err = queryAll(ctx, q, func(sc scanner) (Stage, error) {
 		var s Stage
 		var soak int64
 		var pre int
 		var started, met, since, done string
-		if err := rows.Scan(&s.Ring, &s.SuccessPercent, &s.ErrorPercent, &s.MinResults, &soak, &s.MaxConcurrent, &pre,
-			&started, &met, &since, &done, &s.ForcedBy); err != nil {
-			rows.Close()
-			return err
-		}
+		err := sc.Scan(&s.Ring, &s.SuccessPercent, &s.ErrorPercent, &s.MinResults, &soak, &s.MaxConcurrent, &pre,
+			&started, &met, &since, &done, &s.ForcedBy)
 		s.Soak, s.Prestage = Duration(time.Duration(soak)*time.Second), pre != 0
 		s.StartedAt, s.MetAt, s.ErrorsSince, s.DoneAt = pt(started), pt(met), pt(since), pt(done)
-		r.Stages = append(r.Stages, s)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = q.QueryContext(ctx, `SELECT approver, at, remark FROM rollout_approvals WHERE rollout_id = ? ORDER BY seq`, r.ID)
+		return s, err
+	}, `SELECT ring, success_percent, error_percent, min_results, soak_s, max_concurrent, prestage,
+		started_at, met_at, errors_since, done_at, forced_by FROM rollout_stages WHERE rollout_id = ? ORDER BY idx`, r.ID)
 	if err != nil {
 		return err
 	}
-	r.Approvals = []Approval{}
-	for rows.Next() {
+	r.Approvals, err = queryAll(ctx, q, func(sc scanner) (Approval, error) {
 		var a Approval
 		var at string
-		if err := rows.Scan(&a.By, &at, &a.Remark); err != nil {
-			rows.Close()
-			return err
-		}
+		err := sc.Scan(&a.By, &at, &a.Remark)
 		a.At = pt(at)
-		r.Approvals = append(r.Approvals, a)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return a, err
+	}, `SELECT approver, at, remark FROM rollout_approvals WHERE rollout_id = ? ORDER BY seq`, r.ID)
+	if err != nil {
 		return err
+	}
+	if r.Approvals == nil {
+		r.Approvals = []Approval{} // "approvals": [] in JSON
 	}
 	rel, err := getRelease(ctx, q, r.ReleaseID)
 	if err != nil {
@@ -377,7 +368,7 @@ func saveChildren(ctx context.Context, q querier, r *Rollout) error {
 const deploymentCols = `id, rollout_id, release_id, asset_id, asset_name, agent_id, ring, state, state_at, times, attempt, max_attempts,
 	retry_at, result_at, since, deadline, exit_code, log_tail, detail, delivered`
 
-func scanDeployment(sc interface{ Scan(...any) error }) (*Deployment, error) {
+func scanDeployment(sc scanner) (*Deployment, error) {
 	var d Deployment
 	var stateAt, times, retryAt, resultAt, since, deadline, delivered string
 	var exit sql.NullInt64
@@ -480,20 +471,7 @@ func listDeployments(ctx context.Context, q querier, f DeploymentFilter) ([]*Dep
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := q.QueryContext(ctx, query+fmt.Sprintf(" ORDER BY id LIMIT %d", limit), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Deployment
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanDeployment, query+fmt.Sprintf(" ORDER BY id LIMIT %d", limit), args...)
 }
 
 // ringCounts counts a ring's deployments of a rollout for its stage's thresholds.
@@ -527,24 +505,14 @@ func nullID(id int64) any {
 }
 
 func listEvents(ctx context.Context, q querier, rolloutID int64, limit int) ([]Event, error) {
-	rows, err := q.QueryContext(ctx, `SELECT at, actor, action, object, COALESCE(rollout_id, 0), COALESCE(deployment_id, 0), details
-		FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?`, rolloutID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
+	return queryAll(ctx, q, func(sc scanner) (Event, error) {
 		var ev Event
 		var at, details string
-		if err := rows.Scan(&at, &ev.Actor, &ev.Action, &ev.Object, &ev.RolloutID, &ev.DeploymentID, &details); err != nil {
-			return nil, err
+		if err := sc.Scan(&at, &ev.Actor, &ev.Action, &ev.Object, &ev.RolloutID, &ev.DeploymentID, &details); err != nil {
+			return ev, err
 		}
 		ev.Time = pt(at)
-		if err := fromJS(details, &ev.Details); err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+		return ev, fromJS(details, &ev.Details)
+	}, `SELECT at, actor, action, object, COALESCE(rollout_id, 0), COALESCE(deployment_id, 0), details
+		FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?`, rolloutID, limit)
 }

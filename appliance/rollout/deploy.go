@@ -82,22 +82,13 @@ func (e *Engine) ensureDeployments(ctx context.Context, tx *sql.Tx, r *Rollout, 
 	if err != nil {
 		return nil, err
 	}
-	existing := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT asset_id FROM rollout_deployments WHERE rollout_id = ?`, r.ID)
+	ids, err := queryAll(ctx, tx, column[string], `SELECT asset_id FROM rollout_deployments WHERE rollout_id = ?`, r.ID)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	existing := map[string]bool{}
+	for _, id := range ids {
 		existing[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	perRing := map[string]int{}
 	skipped := 0

@@ -8,7 +8,9 @@
 // the requesting device may have the bytes now (serve), later (503 with Retry-After =
 // the next opening) or not at all (403: a device in no ring, or a target no approved
 // rollout releases). Its agent API enrols endpoint agents and tells them what to
-// install and when; its admin API is what people and the CLI drive rollouts with.
+// install and when; its admin API is what people and the CLI drive rollouts with. Its
+// Pages serve the approvals (the approval guard in front of the engine) and the patch
+// exceptions that excuse an asset or ring from a release or CVE for a while.
 //
 // Time comes from an appliance/clock.Clock everywhere, so windows, soak times,
 // deadlines and retries are tested with a fake clock.

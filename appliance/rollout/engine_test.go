@@ -21,9 +21,7 @@ import (
 func TestPilotThenCoreAfterSoak(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t)
-	v.devices()
-	rel := v.release(t, Release{Version: "2.0"})
-	r := v.scheduled(t, pilotCore(rel.ID))
+	r := v.pilotCoreRollout(t, Release{Version: "2.0"})
 	if r.State != Scheduled {
 		t.Fatalf("state %s, want scheduled", r.State)
 	}
@@ -120,9 +118,7 @@ func TestPilotThenCoreAfterSoak(t *testing.T) {
 func TestFailingPilotPauses(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t)
-	v.devices()
-	rel := v.release(t, Release{})
-	r := v.scheduled(t, pilotCore(rel.ID))
+	r := v.pilotCoreRollout(t, Release{})
 	v.clk.Set(start.Add(10 * time.Hour))
 	v.tick(t)
 	agP1, agP2 := v.agentFor(t, "p1"), v.agentFor(t, "p2")
@@ -390,16 +386,14 @@ func TestPrestageOffPeak(t *testing.T) {
 func TestOverdueAndKEVImport(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t)
-	v.devices()
-	rel := v.release(t, Release{Severity: Medium, CVEs: []string{"CVE-2024-3400"}})
-	r := v.scheduled(t, pilotCore(rel.ID))
+	r := v.pilotCoreRollout(t, Release{Severity: Medium, CVEs: []string{"CVE-2024-3400"}})
 	d := v.deployment(t, r.ID, "c1")
 	if want := start.Add(30 * 24 * time.Hour); !d.Deadline.Equal(want) {
 		t.Fatalf("medium deadline %v, want %v", d.Deadline, want)
 	}
 	kev := `{"catalogVersion":"x","vulnerabilities":[{"cveID":"CVE-2024-3400","dueDate":"2026-03-03"}]}`
 	res := must(t)(v.e.ImportKEV(ctx, "dora", strings.NewReader(kev))).(KEVResult)
-	if diff := cmp.Diff([]int64{rel.ID}, res.Releases); diff != "" {
+	if diff := cmp.Diff([]int64{r.ReleaseID}, res.Releases); diff != "" {
 		t.Fatalf("KEV import marked (-want +got):\n%s", diff)
 	}
 	d = v.deployment(t, r.ID, "c1")

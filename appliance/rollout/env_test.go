@@ -192,6 +192,14 @@ func pilotCore(relID int64) RolloutSpec {
 		}}
 }
 
+// pilotCoreRollout adds the test devices and rel, and schedules a pilotCore rollout of
+// rel (scheduled).
+func (v *env) pilotCoreRollout(t *testing.T, rel Release) *Rollout {
+	t.Helper()
+	v.devices()
+	return v.scheduled(t, pilotCore(v.release(t, rel).ID))
+}
+
 // scheduled creates, submits (rita), approves (anna) and schedules (now) a rollout.
 func (v *env) scheduled(t *testing.T, spec RolloutSpec) *Rollout {
 	t.Helper()

@@ -22,6 +22,9 @@ type Event struct {
 	RolloutID    int64             `json:"rollout_id,omitempty"`
 	DeploymentID int64             `json:"deployment_id,omitempty"`
 	Details      map[string]string `json:"details,omitempty"`
+	// After is the digest of the object as the event leaves it, for the audit record
+	// (exception requests carry one); it is not kept in the history.
+	After string `json:"-"`
 }
 
 // EventSink records Events; the audit log implements it (through a small adapter).

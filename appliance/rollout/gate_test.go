@@ -156,9 +156,7 @@ func TestGateDecisions(t *testing.T) {
 func TestGateAdmitDone(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t)
-	v.devices()
-	rel := v.release(t, Release{})
-	r := v.scheduled(t, pilotCore(rel.ID))
+	r := v.pilotCoreRollout(t, Release{})
 	v.tick(t)
 
 	admit := func(t *testing.T, id string) (Decision, func(bool)) {
@@ -170,31 +168,27 @@ func TestGateAdmitDone(t *testing.T) {
 		t.Fatalf("outside the window: %+v (done %v), want 503 Retry-After 10h (36000 s) and no done", d, done != nil)
 	}
 	v.clk.Set(start.Add(10 * time.Hour))
+	// download admits id's request, finishes it (complete or not) and wants the
+	// deployment in state want after.
+	download := func(what, id string, complete bool, want DeploymentState) *Deployment {
+		t.Helper()
+		d, done := admit(t, id)
+		if !d.Allow || done == nil {
+			t.Fatalf("%s in the window: %+v (done %v), want allowed with done", what, d, done != nil)
+		}
+		done(complete)
+		dep := v.deployment(t, r.ID, id)
+		if dep.State != want {
+			t.Fatalf("after %s: %s, want %s", what, dep.State, want)
+		}
+		return dep
+	}
 	// An interrupted download (first half) is not a delivery; the resumed rest is.
-	d, done = admit(t, "p1")
-	if !d.Allow || done == nil {
-		t.Fatalf("range in the window: %+v (done %v), want allowed with done", d, done != nil)
+	download("a partial download", "p1", false, DepDownloading)
+	if dep := download("the resumed rest", "p1", true, DepDownloaded); len(dep.Delivered) != 1 {
+		t.Fatalf("after the rest: delivered %v, want the target", dep.Delivered)
 	}
-	done(false)
-	if d := v.deployment(t, r.ID, "p1"); d.State != DepDownloading {
-		t.Fatalf("after a partial download: %s, want downloading", d.State)
-	}
-	d, done = admit(t, "p1")
-	if !d.Allow || done == nil {
-		t.Fatalf("resume: %+v (done %v)", d, done != nil)
-	}
-	done(true)
-	if d := v.deployment(t, r.ID, "p1"); d.State != DepDownloaded || len(d.Delivered) != 1 {
-		t.Fatalf("after the rest: %s delivered %v, want downloaded", d.State, d.Delivered)
-	}
-	d, done = admit(t, "p2")
-	if !d.Allow || done == nil {
-		t.Fatalf("whole download: %+v (done %v)", d, done != nil)
-	}
-	done(true)
-	if d := v.deployment(t, r.ID, "p2"); d.State != DepDownloaded {
-		t.Fatalf("after a whole download: %s, want downloaded", d.State)
-	}
+	download("a whole download", "p2", true, DepDownloaded)
 	if d, done := admit(t, "c1"); d.Status != 503 || done != nil {
 		t.Fatalf("core device: %+v (done %v), want 503 and no done", d, done != nil)
 	}

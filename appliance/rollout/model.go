@@ -41,10 +41,10 @@ type Ring struct {
 // one level, the later ring (higher Order) wins: the cautious choice, so that a critical
 // device is never patched early because a broader selector of an earlier ring matched.
 type Selector struct {
-	Tags        []string `json:"tags,omitempty"`
-	DeviceTypes []string `json:"device_types,omitempty"`
-	Segments    []string `json:"segments,omitempty"`
-	Assets      []string `json:"assets,omitempty"`
+	Tags        []string `json:"tags,omitempty" yaml:"tags"`
+	DeviceTypes []string `json:"device_types,omitempty" yaml:"device_types"`
+	Segments    []string `json:"segments,omitempty" yaml:"segments"`
+	Assets      []string `json:"assets,omitempty" yaml:"assets"`
 }
 
 // Release is what is to be installed: target paths of one upstream repository, how

@@ -71,14 +71,12 @@ type PrefetchSection struct {
 	Lead            conf.Duration `yaml:"lead"`
 }
 
-// SeedRing is a ring seeded on first start.
+// SeedRing is a ring seeded on first start: its selector's keys (tags, device_types,
+// segments, assets) sit beside name and order.
 type SeedRing struct {
-	Name        string   `yaml:"name"`
-	Order       int      `yaml:"order"`
-	Tags        []string `yaml:"tags"`
-	DeviceTypes []string `yaml:"device_types"`
-	Segments    []string `yaml:"segments"`
-	Assets      []string `yaml:"assets"`
+	Name     string `yaml:"name"`
+	Order    int    `yaml:"order"`
+	Selector `yaml:",inline"`
 }
 
 // SeedWindow is a maintenance window seeded on first start, in the site's zone.
@@ -214,8 +212,8 @@ func DefaultSection() Section {
 		SLA: SLASection{Critical: conf.Duration(72 * time.Hour), High: conf.Duration(7 * 24 * time.Hour), Medium: conf.Duration(30 * 24 * time.Hour),
 			Low: conf.Duration(90 * 24 * time.Hour)},
 		Prefetch: PrefetchSection{OffPeak: "0 1 * * *", OffPeakDuration: conf.Duration(4 * time.Hour), Lead: conf.Duration(2 * time.Hour)},
-		Rings: []SeedRing{{Name: "pilot", Order: 0, Tags: []string{"pilot"}}, {Name: "core", Order: 1},
-			{Name: "critical", Order: 2, Tags: []string{"critical"}}},
+		Rings: []SeedRing{{Name: "pilot", Order: 0, Selector: Selector{Tags: []string{"pilot"}}}, {Name: "core", Order: 1},
+			{Name: "critical", Order: 2, Selector: Selector{Tags: []string{"critical"}}}},
 		Windows: []SeedWindow{{Name: "nightly", Cron: "0 22 * * *", Duration: conf.Duration(6 * time.Hour)}}}
 }
 
@@ -242,8 +240,7 @@ func (r Section) Config(segmentOf func(netip.Addr) string) Config {
 		cfg.OffPeak = &Window{Name: "off-peak", Cron: r.Prefetch.OffPeak, Duration: Duration(r.Prefetch.OffPeakDuration.D()), Zone: r.Zone}
 	}
 	for _, rg := range r.Rings {
-		cfg.SeedRings = append(cfg.SeedRings, Ring{Name: rg.Name, Order: rg.Order, Selector: Selector{
-			Tags: rg.Tags, DeviceTypes: rg.DeviceTypes, Segments: rg.Segments, Assets: rg.Assets}})
+		cfg.SeedRings = append(cfg.SeedRings, Ring{Name: rg.Name, Order: rg.Order, Selector: rg.Selector})
 	}
 	for _, w := range r.Windows {
 		cfg.SeedWindows = append(cfg.SeedWindows, Window{Name: w.Name, Cron: w.Cron, Duration: Duration(w.Duration.D()),

@@ -31,74 +31,41 @@ type OverdueItem struct {
 // longest overdue (at most limit).
 func (e *Engine) OverdueAssets(ctx context.Context, limit int) ([]Overdue, []OverdueItem, error) {
 	now := ts(e.clock.Now())
-	rows, err := e.db.QueryContext(ctx, `SELECT r.severity, COUNT(DISTINCT d.asset_id) FROM rollout_deployments d
+	counts, err := countBy(ctx, e.db, `SELECT r.severity, COUNT(DISTINCT d.asset_id) FROM rollout_deployments d
 		JOIN rollout_releases r ON r.id = d.release_id
 		WHERE d.state NOT IN ('succeeded','skipped','cancelled') AND d.deadline < ? GROUP BY r.severity`, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rollout: overdue: %w", err)
 	}
-	counts := map[Severity]int{}
-	for rows.Next() {
-		var s Severity
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("rollout: overdue: %w", err)
-		}
-		counts[s] = n
-	}
-	rows.Close()
 	var out []Overdue
 	for _, s := range Severities {
-		out = append(out, Overdue{Severity: s, Assets: counts[s]})
+		out = append(out, Overdue{Severity: s, Assets: counts[string(s)]})
 	}
-	rows, err = e.db.QueryContext(ctx, `SELECT d.asset_id, d.asset_name, r.name, r.severity, d.deadline, d.state FROM rollout_deployments d
+	items, err := queryAll(ctx, e.db, func(sc scanner) (OverdueItem, error) {
+		var it OverdueItem
+		var dl string
+		err := sc.Scan(&it.AssetID, &it.AssetName, &it.Release, &it.Severity, &dl, &it.State)
+		it.Deadline = pt(dl)
+		return it, err
+	}, `SELECT d.asset_id, d.asset_name, r.name, r.severity, d.deadline, d.state FROM rollout_deployments d
 		JOIN rollout_releases r ON r.id = d.release_id
 		WHERE d.state NOT IN ('succeeded','skipped','cancelled') AND d.deadline < ? ORDER BY d.deadline LIMIT ?`, now, limit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rollout: overdue: %w", err)
 	}
-	defer rows.Close()
-	var items []OverdueItem
-	for rows.Next() {
-		var it OverdueItem
-		var dl string
-		if err := rows.Scan(&it.AssetID, &it.AssetName, &it.Release, &it.Severity, &dl, &it.State); err != nil {
-			return nil, nil, fmt.Errorf("rollout: overdue: %w", err)
-		}
-		it.Deadline = pt(dl)
-		items = append(items, it)
-	}
-	return out, items, rows.Err()
+	return out, items, nil
 }
 
 // refresh updates the gauges and the health problems.
 func (e *Engine) refresh(ctx context.Context) error {
-	count := func(query string) (map[string]int, error) {
-		rows, err := e.db.QueryContext(ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		m := map[string]int{}
-		for rows.Next() {
-			var k string
-			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				return nil, err
-			}
-			m[k] = n
-		}
-		return m, rows.Err()
-	}
-	rs, err := count(`SELECT state, COUNT(*) FROM rollouts GROUP BY state`)
+	rs, err := countBy(ctx, e.db, `SELECT state, COUNT(*) FROM rollouts GROUP BY state`)
 	if err != nil {
 		return fmt.Errorf("rollout: metrics: %w", err)
 	}
 	for _, s := range States {
 		e.met.rollouts.WithLabelValues(string(s)).Set(float64(rs[string(s)]))
 	}
-	ds, err := count(`SELECT state, COUNT(*) FROM rollout_deployments GROUP BY state`)
+	ds, err := countBy(ctx, e.db, `SELECT state, COUNT(*) FROM rollout_deployments GROUP BY state`)
 	if err != nil {
 		return fmt.Errorf("rollout: metrics: %w", err)
 	}

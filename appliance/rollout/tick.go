@@ -68,21 +68,11 @@ func (e *Engine) retryDue(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.clock.Now()
-	rows, err := e.db.QueryContext(ctx, `SELECT d.id FROM rollout_deployments d JOIN rollouts r ON r.id = d.rollout_id
+	ids, err := queryAll(ctx, e.db, column[int64], `SELECT d.id FROM rollout_deployments d JOIN rollouts r ON r.id = d.rollout_id
 		WHERE d.state = 'failed' AND d.retry_at != '' AND d.retry_at <= ? AND r.state = 'running'`, ts(now))
 	if err != nil {
 		return fmt.Errorf("rollout: retries: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("rollout: retries: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	for _, id := range ids {
 		if _, err := e.moveDeploymentLocked(ctx, id, "system", func(d *Deployment, now time.Time) error { return d.retry(now) }); err != nil {
 			return fmt.Errorf("rollout: retry: %w", err)

@@ -25,6 +25,12 @@ func TestWindowAt(t *testing.T) {
 		}
 		return v
 	}
+	win := func(cron string, d time.Duration, zone string) Window {
+		return Window{Name: "w", Cron: cron, Duration: Duration(d), Zone: zone}
+	}
+	// opened is an opening in progress, next one still to come, from start to end (UTC).
+	opened := func(start, end string) Opening { return Opening{Open: true, Start: utc(start), End: utc(end)} }
+	next := func(start, end string) Opening { return Opening{Start: utc(start), End: utc(end)} }
 	nightly := Window{Name: "nightly", Cron: "0 22 * * *", Duration: Duration(4 * time.Hour), Zone: "America/New_York"}
 	tests := []struct {
 		name string
@@ -42,54 +48,30 @@ func TestWindowAt(t *testing.T) {
 			Opening{Start: at(2026, 6, 11, 22, 0), End: at(2026, 6, 12, 2, 0)}},
 		// DST starts in New York on 2026-03-08 at 02:00 EST (07:00Z): clocks jump to 03:00.
 		{"spring forward: the 01:00+4h night is 3h long and closes at 05:00 on the clock",
-			Window{Name: "w", Cron: "0 1 * * *", Duration: Duration(4 * time.Hour), Zone: "America/New_York"},
-			utc("2026-03-08T07:30:00Z"),
-			Opening{Open: true, Start: utc("2026-03-08T06:00:00Z"), End: utc("2026-03-08T09:00:00Z")}},
+			win("0 1 * * *", 4*time.Hour, "America/New_York"), utc("2026-03-08T07:30:00Z"), opened("2026-03-08T06:00:00Z", "2026-03-08T09:00:00Z")},
 		{"spring forward: an opening at 02:30 (which does not exist) opens at 03:30 EDT, not skipped",
-			Window{Name: "w", Cron: "30 2 * * *", Duration: Duration(time.Hour), Zone: "America/New_York"},
-			utc("2026-03-08T05:00:00Z"),
-			Opening{Start: utc("2026-03-08T07:30:00Z"), End: utc("2026-03-08T08:30:00Z")}},
+			win("30 2 * * *", time.Hour, "America/New_York"), utc("2026-03-08T05:00:00Z"), next("2026-03-08T07:30:00Z", "2026-03-08T08:30:00Z")},
 		{"spring forward: the day before, 02:30 EST as usual",
-			Window{Name: "w", Cron: "30 2 * * *", Duration: Duration(time.Hour), Zone: "America/New_York"},
-			utc("2026-03-07T05:00:00Z"),
-			Opening{Start: utc("2026-03-07T07:30:00Z"), End: utc("2026-03-07T08:30:00Z")}},
+			win("30 2 * * *", time.Hour, "America/New_York"), utc("2026-03-07T05:00:00Z"), next("2026-03-07T07:30:00Z", "2026-03-07T08:30:00Z")},
 		// DST ends on 2026-11-01 at 02:00 EDT (06:00Z): clocks go back to 01:00.
 		{"fall back: the 22:00+8h night is 9h long and closes at 06:00 EST",
-			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(8 * time.Hour), Zone: "America/New_York"},
-			utc("2026-11-01T10:30:00Z"), // 05:30 EST
-			Opening{Open: true, Start: utc("2026-11-01T02:00:00Z"), End: utc("2026-11-01T11:00:00Z")}},
+			win("0 22 * * *", 8*time.Hour, "America/New_York"), utc("2026-11-01T10:30:00Z"), opened("2026-11-01T02:00:00Z", "2026-11-01T11:00:00Z")}, // now: 05:30 EST
 		{"fall back: 01:30 happens twice but opens once, at the first, and closes at 02:00 EST on the clock",
-			Window{Name: "w", Cron: "30 1 * * *", Duration: Duration(30 * time.Minute), Zone: "America/New_York"},
-			utc("2026-11-01T05:00:00Z"),
-			Opening{Start: utc("2026-11-01T05:30:00Z"), End: utc("2026-11-01T07:00:00Z")}},
+			win("30 1 * * *", 30*time.Minute, "America/New_York"), utc("2026-11-01T05:00:00Z"), next("2026-11-01T05:30:00Z", "2026-11-01T07:00:00Z")},
 		{"fall back: still open through the repeated hour",
-			Window{Name: "w", Cron: "30 1 * * *", Duration: Duration(30 * time.Minute), Zone: "America/New_York"},
-			utc("2026-11-01T06:40:00Z"), // 01:40 EST
-			Opening{Open: true, Start: utc("2026-11-01T05:30:00Z"), End: utc("2026-11-01T07:00:00Z")}},
+			win("30 1 * * *", 30*time.Minute, "America/New_York"), utc("2026-11-01T06:40:00Z"), opened("2026-11-01T05:30:00Z", "2026-11-01T07:00:00Z")}, // now: 01:40 EST
 		{"fall back: the day after, 01:30 EST as usual",
-			Window{Name: "w", Cron: "30 1 * * *", Duration: Duration(30 * time.Minute), Zone: "America/New_York"},
-			utc("2026-11-01T07:00:00Z"),
-			Opening{Start: utc("2026-11-02T06:30:00Z"), End: utc("2026-11-02T07:00:00Z")}},
+			win("30 1 * * *", 30*time.Minute, "America/New_York"), utc("2026-11-01T07:00:00Z"), next("2026-11-02T06:30:00Z", "2026-11-02T07:00:00Z")},
 		{"weekly on Saturdays",
-			Window{Name: "w", Cron: "0 2 * * sat", Duration: Duration(3 * time.Hour), Zone: "UTC"},
-			utc("2026-06-10T12:00:00Z"), // a Wednesday
-			Opening{Start: utc("2026-06-13T02:00:00Z"), End: utc("2026-06-13T05:00:00Z")}},
+			win("0 2 * * sat", 3*time.Hour, "UTC"), utc("2026-06-10T12:00:00Z"), next("2026-06-13T02:00:00Z", "2026-06-13T05:00:00Z")}, // now: a Wednesday
 		{"before From: the first opening is on From",
-			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(time.Hour), Zone: "UTC", From: "2026-07-01"},
-			utc("2026-06-10T22:30:00Z"),
-			Opening{Start: utc("2026-07-01T22:00:00Z"), End: utc("2026-07-01T23:00:00Z")}},
+			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(time.Hour), Zone: "UTC", From: "2026-07-01"}, utc("2026-06-10T22:30:00Z"), next("2026-07-01T22:00:00Z", "2026-07-01T23:00:00Z")},
 		{"after Until: no more openings",
-			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(time.Hour), Zone: "UTC", Until: "2026-06-09"},
-			utc("2026-06-10T12:00:00Z"),
-			Opening{}},
+			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(time.Hour), Zone: "UTC", Until: "2026-06-09"}, utc("2026-06-10T12:00:00Z"), Opening{}},
 		{"Until's day itself still opens",
-			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(time.Hour), Zone: "UTC", Until: "2026-06-10"},
-			utc("2026-06-10T12:00:00Z"),
-			Opening{Start: utc("2026-06-10T22:00:00Z"), End: utc("2026-06-10T23:00:00Z")}},
+			Window{Name: "w", Cron: "0 22 * * *", Duration: Duration(time.Hour), Zone: "UTC", Until: "2026-06-10"}, utc("2026-06-10T12:00:00Z"), next("2026-06-10T22:00:00Z", "2026-06-10T23:00:00Z")},
 		{"overlapping openings chain into one",
-			Window{Name: "w", Cron: "0 1,2 * * *", Duration: Duration(90 * time.Minute), Zone: "UTC"},
-			utc("2026-06-10T01:15:00Z"),
-			Opening{Open: true, Start: utc("2026-06-10T01:00:00Z"), End: utc("2026-06-10T03:30:00Z")}},
+			win("0 1,2 * * *", 90*time.Minute, "UTC"), utc("2026-06-10T01:15:00Z"), opened("2026-06-10T01:00:00Z", "2026-06-10T03:30:00Z")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,6 +48,7 @@ and name them in a patchgate config's tuf.repositories, pinning DIR/repository/m
   patchgate tuf remove P --dir DIR              stage a removal
   patchgate tuf publish --dir DIR               sign new targets, snapshot, timestamp
   patchgate tuf rotate --role R --dir DIR       new keys for a role, new root, publish
+  patchgate tuf root keygen|export|sign|import  the offline root ceremony (threshold signing)
 
 Online keys (targets, snapshot, timestamp) live in DIR/keys; root keys in
 DIR/root-keys unless --root-keys names another directory: keep them offline and
@@ -60,15 +62,28 @@ bring them only for init and rotate.`,
 	}
 
 	var io tuf.InitOptions
+	var rootPubs []string
 	initCmd := &cobra.Command{
 		Use:   "init --dir DIR",
 		Short: "Create keys, root version 1 and a first published state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			io.RootKeysDir = rootKeys
+			for _, f := range rootPubs {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					return fmt.Errorf("tuf init: %w", err)
+				}
+				io.RootPublicKeys = append(io.RootPublicKeys, data)
+			}
 			p, err := tuf.InitRepository(cmd.Context(), dir, io)
 			if err != nil {
 				return err
+			}
+			if len(rootPubs) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "initialised %s; root version 1 awaits its signatures: copy %s to the holders (`patchgate tuf root sign`), then `patchgate tuf root import`\n",
+					dir, filepath.Join(dir, "root-pending.json"))
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s\npin this root in mirrors: %s\n", dir, p.RootPath())
 			return nil
@@ -76,6 +91,7 @@ bring them only for init and rotate.`,
 	}
 	f := initCmd.Flags()
 	f.IntVar(&io.RootKeys, "root-keys-count", 1, "root keys to generate")
+	f.StringArrayVar(&rootPubs, "root-pub", nil, "public key file of an offline root key (from tuf root keygen; repeatable): no root key is generated")
 	f.IntVar(&io.RootThreshold, "root-threshold", 0, "root signatures required (default: all root keys)")
 	f.DurationVar(&io.RootExpires, "root-expires", 365*24*time.Hour, "root metadata lifetime")
 	f.DurationVar(&io.TargetsExpires, "targets-expires", 90*24*time.Hour, "targets metadata lifetime")
@@ -194,6 +210,6 @@ bring them only for init and rotate.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(initCmd, addCmd, removeCmd, publishCmd, rotateCmd, demoCmd)
+	cmd.AddCommand(initCmd, addCmd, removeCmd, publishCmd, rotateCmd, demoCmd, newTUFRootCmd(open))
 	return cmd
 }

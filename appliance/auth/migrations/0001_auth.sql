@@ -30,24 +30,5 @@ CREATE TABLE auth_tokens (
 	revoked_at TEXT NOT NULL DEFAULT ''
 );
 
-CREATE TABLE auth_exceptions (
-	id            INTEGER PRIMARY KEY,
-	asset         TEXT NOT NULL DEFAULT '',
-	ring          TEXT NOT NULL DEFAULT '',
-	release       TEXT NOT NULL DEFAULT '',
-	cve           TEXT NOT NULL DEFAULT '',
-	reason        TEXT NOT NULL,
-	controls      TEXT NOT NULL,
-	state         TEXT NOT NULL,
-	requested_by  TEXT NOT NULL,
-	requested_at  TEXT NOT NULL,
-	decided_by    TEXT NOT NULL DEFAULT '',
-	decided_at    TEXT NOT NULL DEFAULT '',
-	remark        TEXT NOT NULL DEFAULT '',
-	expires_at    TEXT NOT NULL,
-	review_at     TEXT NOT NULL,
-	reviewed_by   TEXT NOT NULL DEFAULT '',
-	reviewed_at   TEXT NOT NULL DEFAULT '',
-	closed_by     TEXT NOT NULL DEFAULT '',
-	closed_at     TEXT NOT NULL DEFAULT ''
-);
+-- auth_exceptions was created here until exceptions moved to appliance/rollout, whose
+-- migration 0002 creates it where it is missing (databases made before keep theirs).
