@@ -35,6 +35,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Facts gathers the inventory facts (nil: GatherFacts).
 	Facts func(ctx context.Context) agentapi.Facts
+	// FreeSpace measures the bytes free on dir's file system for the min_free_bytes
+	// pre-check (nil: the file system's own count).
+	FreeSpace func(dir string) (uint64, error)
 }
 
 // Poll bounds: the contract asks for at least 10s between polls.
@@ -55,6 +58,8 @@ type Agent struct {
 	trust  map[string]*trust
 	facts  func(ctx context.Context) agentapi.Facts
 	ver    string
+
+	freeSpace func(dir string) (uint64, error)
 
 	cycleMu   sync.Mutex // one cycle at a time
 	mu        sync.Mutex
@@ -89,7 +94,10 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, log: opts.Logger, clock: opts.Clock, facts: opts.Facts, ver: opts.Version,
-		trust: map[string]*trust{}, reported: map[int64]string{},
+		trust: map[string]*trust{}, reported: map[int64]string{}, freeSpace: opts.FreeSpace,
+	}
+	if a.freeSpace == nil {
+		a.freeSpace = diskFree
 	}
 	if a.clock == nil {
 		a.clock = clock.Real{}
@@ -312,29 +320,35 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	if err := a.progress(ctx, off, agentapi.StateDownloading, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
-	var files []string
-	for _, t := range off.Targets {
-		ti, err := tr.targetInfo(ctx, t.Path)
-		if err != nil {
-			if transient(err) {
-				return retry, err
-			}
-			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
-				Detail: "TUF verification of the metadata failed: " + err.Error()}))
-		}
-		file, err := a.download(ctx, t.URL, ti)
+	ps, err := a.plans(ctx, tr, off)
+	if err == nil {
+		err = a.precheck(ps)
+	}
+	var rf *refusal
+	switch {
+	case errors.As(err, &rf):
+		log.Warn("offer refused", "reason", rf.detail)
+		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: rf.detail}))
+	case err != nil && transient(err):
+		return retry, err
+	case err != nil:
+		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
+			Detail: "TUF verification of the metadata failed: " + err.Error()}))
+	}
+	for i, p := range ps {
+		file, err := a.download(ctx, p.target.URL, p.info)
 		var we *waitError
 		switch {
 		case errors.As(err, &we):
-			log.Info("download deferred by the appliance", "target", t.Path, "retry_after", we.after)
+			log.Info("download deferred by the appliance", "target", p.target.Path, "retry_after", we.after)
 			return we.after, nil
 		case errors.Is(err, ErrVerification):
-			log.Warn("downloaded bytes failed TUF verification; deleted", "target", t.Path, "err", err)
+			log.Warn("downloaded bytes failed TUF verification; deleted", "target", p.target.Path, "err", err)
 			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))
 		case err != nil:
 			return retry, err
 		}
-		files = append(files, file)
+		ps[i].file = file
 	}
 	if err := a.progress(ctx, off, agentapi.StateDownloaded, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
@@ -345,31 +359,74 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	if !off.Window.ClosesAt.IsZero() && !a.clock.Now().Before(off.Window.ClosesAt) {
 		return retry, nil // never start an install after the window closed
 	}
-	d := commandData{File: files[0], Files: files, Repo: off.Repo, Target: off.Targets[0].Path,
-		Release: off.Release.Name, Version: off.Release.Version, Deployment: off.ID}
-	dir := filepath.Dir(files[0])
-	if len(a.cfg.Check) > 0 {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		r := run(cctx, a.cfg.Check, d, dir)
-		cancel()
-		if r.Err == nil {
-			log.Info("release already installed; skipping")
-			return 0, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeSkipped, ExitCode: new(0), LogTail: r.LogTail, Detail: "the check command says the release is installed"})
+	acts, err := a.actions(off, ps)
+	if err != nil {
+		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))
+	}
+	return a.install(ctx, log, off, acts)
+}
+
+// install runs the actions' checks, then (after reporting installing) the installs of
+// those whose check did not say installed, stopping at the first failure, and reports
+// the outcome; a reboot the instructions ask for follows a successful install.
+func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offer, acts []action) (time.Duration, error) {
+	retry := time.Duration(off.RetryAfterSeconds) * time.Second
+	dir := a.downloadDir()
+	var todo []action
+	var tails []string
+	for _, act := range acts {
+		if len(act.check) > 0 {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			r := run(cctx, act.check, act.data, dir)
+			cancel()
+			if r.Err == nil {
+				log.Info("target already installed; skipping", "target", act.target)
+				tails = append(tails, r.LogTail)
+				continue
+			}
 		}
+		todo = append(todo, act)
+	}
+	if len(todo) == 0 {
+		log.Info("release already installed; skipping")
+		return 0, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeSkipped, ExitCode: new(0), LogTail: joinTails(tails), Detail: "the check command says the release is installed"})
 	}
 	if err := a.progress(ctx, off, agentapi.StateInstalling, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
-	log.Info("installing", "files", len(files))
-	ictx, cancel := context.WithTimeout(ctx, a.cfg.installTimeout())
-	r := run(ictx, a.cfg.Install, d, dir)
-	cancel()
-	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded, ExitCode: new(r.ExitCode), LogTail: r.LogTail}
-	if r.Err != nil {
-		o.Status, o.Detail = agentapi.OutcomeFailed, r.Err.Error()
+	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded}
+	reboot := false
+	for _, act := range todo {
+		log.Info("installing", "target", act.target)
+		ictx, cancel := context.WithTimeout(ctx, a.cfg.installTimeout())
+		r := run(ictx, act.command, act.data, dir)
+		cancel()
+		tails = append(tails, r.LogTail)
+		o.ExitCode = new(r.ExitCode)
+		if r.Err != nil {
+			o.Status, o.Detail = agentapi.OutcomeFailed, r.Err.Error()
+			break
+		}
+		reboot = reboot || act.reboot
+	}
+	o.LogTail = joinTails(tails)
+	reboot = reboot && o.Status == agentapi.OutcomeSucceeded
+	switch {
+	case !reboot:
+	case len(a.cfg.RebootCommand) > 0:
+		o.Detail = "installed; rebooting to finish"
+	default:
+		o.Detail = "installed; a reboot is needed to finish (this agent has no reboot_command)"
 	}
 	a.keepOutcome(off, o)
-	return 0, a.sendOutcome(ctx, log, off, o)
+	err := a.sendOutcome(ctx, log, off, o)
+	if reboot && len(a.cfg.RebootCommand) > 0 {
+		log.Warn("rebooting as the signed install instructions ask", "command", a.cfg.RebootCommand)
+		if r := run(ctx, a.cfg.RebootCommand, todo[0].data, dir); r.Err != nil {
+			log.Warn("reboot command failed", "err", r.Err, "output", r.LogTail)
+		}
+	}
+	return 0, err
 }
 
 // notWait is err unless it only asks to wait.

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,13 +220,36 @@ type env struct {
 	app    *appliance
 	cfg    agent.Config
 	agent  *agent.Agent
-	runLog string // what the helper installer ran
+	runLog string                       // what the helper installer ran
+	free   func(string) (uint64, error) // the agent's FreeSpace (nil: the real one)
 }
 
+// helperInstructions are signed install instructions that run the test binary as the
+// installer (TestHelperInstaller).
+func helperInstructions(t *testing.T) json.RawMessage {
+	t.Helper()
+	custom, err := agentapi.WithInstructions(nil, agentapi.Instructions{Install: map[string]agentapi.Step{
+		runtime.GOOS: {Command: []string{os.Args[0], "-test.run=^TestHelperInstaller$", "--", agentapi.FilePlaceholder}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return custom
+}
+
+// newEnv serves data as pkgs/tool_1.1.deb, signed with instructions that run the
+// helper installer, to an agent that allows them.
 func newEnv(t *testing.T, data []byte) *env {
 	t.Helper()
+	return newEnvWith(t, data, helperInstructions(t), func(c *agent.Config) { c.AllowCommands = []string{os.Args[0]} })
+}
+
+// newEnvWith serves data as pkgs/tool_1.1.deb with custom metadata custom to an agent
+// whose config configure finishes.
+func newEnvWith(t *testing.T, data []byte, custom json.RawMessage, configure func(*agent.Config)) *env {
+	t.Helper()
 	repo := tuftest.New(t)
-	repo.AddTarget("pkgs/tool_1.1.deb", data)
+	repo.AddTargetContent("targets", "pkgs/tool_1.1.deb", tuftest.Bytes(data), custom)
 	repo.Publish()
 	e := &env{repo: repo, app: newAppliance(t, repo)}
 	dir := t.TempDir()
@@ -237,9 +261,9 @@ func newEnv(t *testing.T, data []byte) *env {
 	t.Setenv(helperEnv, e.runLog)
 	e.cfg = agent.Config{
 		Appliance: e.app.srv.URL, TokenFile: tok, StateDir: filepath.Join(dir, "state"),
-		Repos:   map[string]string{"demo": root},
-		Install: []string{os.Args[0], "-test.run=^TestHelperInstaller$", "--", "{{.File}}"},
+		Repos: map[string]string{"demo": root},
 	}
+	configure(&e.cfg)
 	e.start(t)
 	return e
 }
@@ -252,6 +276,7 @@ func (e *env) start(t *testing.T) {
 		Facts: func(context.Context) agentapi.Facts {
 			return agentapi.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agentapi.Package{{Name: "openssl", Version: "3.0.13"}}}
 		},
+		FreeSpace: e.free,
 	})
 	if err != nil {
 		t.Fatalf("agent.New: %v", err)

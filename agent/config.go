@@ -22,24 +22,43 @@ import (
 //	state_dir: /var/lib/patchgate-agent
 //	repos:                                # repository -> upstream root.json IT trusts
 //	  vendor: /etc/patchgate-agent/vendor-root.json
-//	install: [dpkg, -i, "{{.File}}"]      # argv, no shell; text/template fields below
-//	check: [sh, -c, "dpkg -s foo | grep -q 'Version: {{.Version}}'"]  # optional
+//	allow_commands: [/usr/bin/dpkg, /usr/bin/apt-get]  # programs signed instructions may run
+//	reboot_command: [/usr/sbin/shutdown, -r, +5]       # optional
 //	install_timeout: 30m
 //
-// The install and check templates see: File (the first target's downloaded file),
-// Files (all of them), Repo, Target (the first target's TUF path), Release, Version,
-// Deployment (its id). The same values are in the command's environment as
+// What to run comes from the install instructions signed with each target in its TUF
+// metadata (agentapi.Instructions); the config only says which programs they may run.
+// A target without instructions is refused, unless local_install is true: then such a
+// target (and only such a target) is installed with the local install and check
+// commands, the agent's older way:
+//
+//	local_install: true
+//	install: [dpkg, -i, "{{.File}}"]      # argv, no shell; text/template fields below
+//	check: [sh, -c, "dpkg -s foo | grep -q 'Version: {{.Version}}'"]  # optional
+//
+// The local install and check templates see: File (the first target's downloaded
+// file), Files (all of them), Repo, Target (the first target's TUF path), Release,
+// Version, Deployment (its id). The same values are in every command's environment as
 // PATCHGATE_FILE, PATCHGATE_REPO, PATCHGATE_TARGET, PATCHGATE_RELEASE,
 // PATCHGATE_VERSION and PATCHGATE_DEPLOYMENT. Check exiting 0 means the device already
 // has the release (reported as skipped, nothing installed).
 type Config struct {
-	Appliance      string            `yaml:"appliance"`
-	TokenFile      string            `yaml:"token_file"`
-	StateDir       string            `yaml:"state_dir"`
-	Repos          map[string]string `yaml:"repos"`
-	Install        []string          `yaml:"install"`
-	Check          []string          `yaml:"check"`
-	InstallTimeout Duration          `yaml:"install_timeout"`
+	Appliance string            `yaml:"appliance"`
+	TokenFile string            `yaml:"token_file"`
+	StateDir  string            `yaml:"state_dir"`
+	Repos     map[string]string `yaml:"repos"`
+	// AllowCommands are the programs (absolute paths, matched exactly) that signed
+	// install instructions may run as argv[0]; any other is refused and reported.
+	AllowCommands []string `yaml:"allow_commands"`
+	// RebootCommand, when set, runs after an install whose instructions need a reboot
+	// (once the outcome is kept); when unset the outcome says a reboot is pending.
+	RebootCommand []string `yaml:"reboot_command"`
+	// LocalInstall lets targets that carry no signed instructions be installed with
+	// Install and Check. Off by default: signed instructions are required.
+	LocalInstall   bool     `yaml:"local_install"`
+	Install        []string `yaml:"install"`
+	Check          []string `yaml:"check"`
+	InstallTimeout Duration `yaml:"install_timeout"`
 	// CAFile is a PEM bundle to trust for an https appliance URL (empty: the system's).
 	CAFile string `yaml:"ca_file"`
 }
@@ -118,8 +137,23 @@ func (c *Config) Validate() error {
 			bad("repos."+name, "must be the path of the repository's trusted root.json")
 		}
 	}
-	if len(c.Install) == 0 {
-		bad("install", "must be the install command, e.g. [dpkg, -i, \"{{.File}}\"]")
+	if len(c.AllowCommands) == 0 && !c.LocalInstall {
+		bad("allow_commands", "must list the programs signed install instructions may run, e.g. [/usr/bin/dpkg]")
+	}
+	for i, p := range c.AllowCommands {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			bad(fmt.Sprintf("allow_commands[%d]", i), "must be a clean absolute path, got %q", p)
+		}
+	}
+	if len(c.RebootCommand) > 0 && c.RebootCommand[0] == "" {
+		bad("reboot_command[0]", "must name the program")
+	}
+	switch {
+	case c.LocalInstall && len(c.Install) == 0:
+		bad("install", "must be the install command when local_install is true, e.g. [dpkg, -i, \"{{.File}}\"]")
+	case !c.LocalInstall && len(c.Install)+len(c.Check) > 0:
+		bad("install", "install and check are used only with local_install: true; "+
+			"the default is the install instructions signed with each target (list their programs in allow_commands)")
 	}
 	for key, argv := range map[string][]string{"install": c.Install, "check": c.Check} {
 		for i, a := range argv {

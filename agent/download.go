@@ -52,12 +52,14 @@ func fileKey(ti tuf.TargetInfo) string {
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
 
+func (a *Agent) downloadDir() string { return filepath.Join(a.cfg.StateDir, "downloads") }
+
 // download fetches one target through the appliance into dir and returns the path of
 // the verified file. A partial file from an earlier attempt is resumed with Range
 // (its bytes are hashed again first); a 503 returns a *waitError and keeps what was
 // fetched. Bytes that fail verification are deleted and ErrVerification returned.
 func (a *Agent) download(ctx context.Context, rawURL string, ti tuf.TargetInfo) (string, error) {
-	dir := filepath.Join(a.cfg.StateDir, "downloads")
+	dir := a.downloadDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("agent: download %s: %w", ti.Path, err)
 	}

@@ -35,21 +35,27 @@ type result struct {
 	Err      error // nil when it exited 0
 }
 
-// run expands argv with d and runs it without a shell for at most the timeout in ctx,
-// with stdout and stderr interleaved into a tail of the last maxLogTail bytes.
-func run(ctx context.Context, argv []string, d commandData, dir string) result {
+// expand fills the local install or check command's templates with d.
+func expand(argv []string, d commandData) ([]string, error) {
 	args := make([]string, len(argv))
 	for i, a := range argv {
 		t, err := template.New("").Option("missingkey=error").Parse(a)
 		if err != nil {
-			return result{ExitCode: -1, Err: fmt.Errorf("command argument %d: %w", i, err)}
+			return nil, fmt.Errorf("command argument %d: %w", i, err)
 		}
 		var b bytes.Buffer
 		if err := t.Execute(&b, d); err != nil {
-			return result{ExitCode: -1, Err: fmt.Errorf("command argument %d: %w", i, err)}
+			return nil, fmt.Errorf("command argument %d: %w", i, err)
 		}
 		args[i] = b.String()
 	}
+	return args, nil
+}
+
+// run runs args without a shell for at most the timeout in ctx, with d in its
+// environment and stdout and stderr interleaved into a tail of the last maxLogTail
+// bytes.
+func run(ctx context.Context, args []string, d commandData, dir string) result {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),

@@ -3,8 +3,9 @@
 //
 // A test points the agent's install command at its own binary,
 //
-//	[]string{os.Args[0], "-test.run=^TestHelper$", "--", "{{.File}}", more...}
+//	[]string{os.Args[0], "-test.run=^TestHelper$", "--", "{file}", more...}
 //
+// (signed with the target as its install instructions, os.Args[0] in allow_commands)
 // and TestHelper, skipped unless the test's environment marks the run, calls
 // InstallArgs, records what it was given and exits with the code it wants.
 package agenttest

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,9 +9,30 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/tuf"
 )
+
+// withInstructions adds the install instructions in file to the custom metadata c,
+// after checking them as strictly as an agent does.
+func withInstructions(c []byte, file string) ([]byte, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("tuf add: --instructions: %w", err)
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("tuf add: --instructions %s: not valid JSON", file)
+	}
+	in, err := agentapi.ParseInstructions(fmt.Appendf(nil, `{%q: %s}`, agentapi.CustomKey, raw))
+	if err != nil {
+		return nil, fmt.Errorf("tuf add: --instructions %s: %w", file, err)
+	}
+	if c, err = agentapi.WithInstructions(c, in); err != nil {
+		return nil, fmt.Errorf("tuf add: --custom with --instructions: %w", err)
+	}
+	return c, nil
+}
 
 func newTUFCmd() *cobra.Command {
 	var dir, rootKeys string
@@ -76,9 +98,9 @@ bring them only for init and rotate.`,
 	f.DurationVar(&io.SnapshotExpires, "snapshot-expires", 7*24*time.Hour, "snapshot metadata lifetime")
 	f.DurationVar(&io.TimestampExpires, "timestamp-expires", 24*time.Hour, "timestamp metadata lifetime (publish again before it ends)")
 
-	var path, custom string
+	var path, custom, instructions string
 	addCmd := &cobra.Command{
-		Use:   "add FILE --path P [--custom JSON]",
+		Use:   "add FILE --path P [--custom JSON] [--instructions FILE.json]",
 		Short: "Stage FILE as target P (published by the next publish)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,6 +111,11 @@ bring them only for init and rotate.`,
 			var c []byte
 			if custom != "" {
 				c = []byte(custom)
+			}
+			if instructions != "" {
+				if c, err = withInstructions(c, instructions); err != nil {
+					return err
+				}
 			}
 			ti, err := p.Add(cmd.Context(), args[0], path, c)
 			if err != nil {
@@ -101,6 +128,8 @@ bring them only for init and rotate.`,
 	}
 	addCmd.Flags().StringVar(&path, "path", "", "target path clients ask for, e.g. printers/fw-2.1.bin (required)")
 	addCmd.Flags().StringVar(&custom, "custom", "", "custom JSON object listed with the target")
+	addCmd.Flags().StringVar(&instructions, "instructions", "",
+		`JSON file of install instructions, {"install": {"linux": {"command": ["/usr/bin/dpkg", "-i", "{file}"]}}}, signed with the target (agentapi.Instructions)`)
 	addCmd.MarkFlagRequired("path")
 
 	removeCmd := &cobra.Command{

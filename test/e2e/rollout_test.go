@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,12 +47,17 @@ const (
 	soak       = 2 * time.Hour
 )
 
-// installerEnv makes the test binary act as an install command (TestInstallerHelper).
-const installerEnv = "PATCHGATE_E2E_INSTALLER_LOG"
+// installerEnv makes the test binary act as an install command (TestInstallerHelper);
+// failEnv names the agent whose installer exits 1.
+const (
+	installerEnv = "PATCHGATE_E2E_INSTALLER_LOG"
+	failEnv      = "PATCHGATE_E2E_INSTALLER_FAILS"
+)
 
-// TestInstallerHelper is not a test: run as an agent's install command it records the
-// sha256 of the file it was given and who ran it, then exits with the code it was
-// given.
+// TestInstallerHelper is not a test: run as an agent's install command (the one signed
+// with the target) it records the sha256 of the file it was given and which agent ran
+// it (the name of the agent's state directory, which holds the download), then exits
+// 1 for the agent failEnv names and 0 for the others.
 func TestInstallerHelper(t *testing.T) {
 	logFile := os.Getenv(installerEnv)
 	if logFile == "" {
@@ -63,11 +68,14 @@ func TestInstallerHelper(t *testing.T) {
 	if err != nil {
 		os.Exit(4)
 	}
-	fmt.Fprintf(f, "%s %s\n", args[1], sum)
+	name := filepath.Base(filepath.Dir(filepath.Dir(args[0]))) // STATE/downloads/FILE
+	fmt.Fprintf(f, "%s %s\n", name, sum)
 	f.Close()
 	fmt.Println("installed", filepath.Base(args[0]))
-	code, _ := strconv.Atoi(args[2])
-	os.Exit(code)
+	if os.Getenv(failEnv) == name {
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // site is one appliance with its upstream and agents.
@@ -86,7 +94,14 @@ func newSite(t *testing.T) *site {
 	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), data: bytes.Repeat([]byte("tool 1.1 package "), 30_000)} // 510 KB
 	s.repo = tuftest.New(t)
-	s.repo.AddTarget(targetPath, s.data)
+	// The install command is signed with the target; agents allow the test binary.
+	custom, err := agentapi.WithInstructions(nil, agentapi.Instructions{Install: map[string]agentapi.Step{
+		runtime.GOOS: {Command: []string{os.Args[0], "-test.run=^TestInstallerHelper$", "--", agentapi.FilePlaceholder}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.repo.AddTargetContent("targets", targetPath, tuftest.Bytes(s.data), custom)
 	s.repo.Publish()
 	root := filepath.Join(s.dir, "vendor-root.json")
 	if err := os.WriteFile(root, s.repo.Root(), 0o600); err != nil {
@@ -164,8 +179,8 @@ type endpoint struct {
 	target atomic.Int64 // target body bytes received
 }
 
-// newAgent enrols an agent in ring from source address addr; its installer exits with
-// exit.
+// newAgent enrols an agent in ring from source address addr; its installer exits 1
+// when exit is not 0.
 func (s *site) newAgent(name, ring, addr string, exit int) *endpoint {
 	t := s.t
 	t.Helper()
@@ -174,17 +189,20 @@ func (s *site) newAgent(name, ring, addr string, exit int) *endpoint {
 		t.Fatal(err)
 	}
 	ep := &endpoint{name: name, addr: addr, state: filepath.Join(s.dir, name)}
+	if exit != 0 {
+		t.Setenv(failEnv, name)
+	}
 	tokFile := filepath.Join(s.dir, name+"-token")
 	os.WriteFile(tokFile, []byte(tok), 0o600)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(addr)}}
 	hc := &http.Client{Transport: &countingTransport{rt: &http.Transport{DialContext: d.DialContext}, n: &ep.target}}
 	t.Cleanup(hc.CloseIdleConnections)
 	a, err := agent.New(agent.Config{
-		Appliance: "http://" + s.sys.DistributionAddr(),
-		TokenFile: tokFile,
-		StateDir:  ep.state,
-		Repos:     map[string]string{repoName: filepath.Join(s.dir, "vendor-root.json")},
-		Install:   []string{os.Args[0], "-test.run=^TestInstallerHelper$", "--", "{{.File}}", name, strconv.Itoa(exit)},
+		Appliance:     "http://" + s.sys.DistributionAddr(),
+		TokenFile:     tokFile,
+		StateDir:      ep.state,
+		Repos:         map[string]string{repoName: filepath.Join(s.dir, "vendor-root.json")},
+		AllowCommands: []string{os.Args[0]},
 	}, agent.Options{Logger: slog.New(slog.DiscardHandler), Version: "e2e", HTTPClient: hc,
 		Facts: func(context.Context) agentapi.Facts { return agentapi.Facts{Hostname: name, OS: "linux"} }})
 	if err != nil {

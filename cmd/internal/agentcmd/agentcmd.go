@@ -29,8 +29,9 @@ func Command(use, version string) *cobra.Command {
 The agent enrols once with the token in token_file, then checks in, downloads the
 deployments the appliance offers through it, verifies every target with TUF against the
 upstream root listed under repos (never trusting the appliance for integrity), runs the
-install command when the offer allows installing, and reports the outcome. See
-agent/README.md for the config file.`,
+install instructions signed with each target (only programs allow_commands lists) when
+the offer allows installing, and reports the outcome. See agent/README.md for the
+config file.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
