@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"rollout", s.buildRollout},
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
+		{"backup", s.buildBackup},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

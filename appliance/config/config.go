@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/backup"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/resolver"
@@ -49,6 +50,7 @@ type Config struct {
 	Inventory    inventory.Section  `yaml:"inventory"`
 	Rollout      rollout.Section    `yaml:"rollout"`
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
+	Backup       backup.Section     `yaml:"backup"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -71,6 +73,7 @@ func Default() Config {
 		Inventory:    inventory.DefaultSection(),
 		Rollout:      rollout.DefaultSection(),
 		SelfUpdate:   selfupdate.DefaultSection(),
+		Backup:       backup.DefaultSection(),
 	}
 }
 
@@ -95,6 +98,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Inventory.Validate("inventory", segs, &ps)
 	c.Rollout.Validate("rollout", segs, &ps)
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
+	c.Backup.Validate("backup", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}
