@@ -165,18 +165,7 @@ func TestBackupPanelAndAudit(t *testing.T) {
 	ctx := context.Background()
 	cfg, _ := backupConfig(t)
 	cfg.Backup.Interval = conf.Duration(24 * time.Hour)
-	sys, err := New(ctx, cfg, Options{Build: Build{Version: "test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sys.Close()
-	})
+	sys, _, _ := startSystemWith(t, cfg)
 	svc := backupService(t, sys)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if st := svc.Status(); st.Last != nil {

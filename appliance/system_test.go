@@ -124,7 +124,13 @@ func (s *slowService) Run(ctx context.Context) error {
 
 func startSystem(t *testing.T, extra ...Service) (*System, context.CancelFunc, chan error) {
 	t.Helper()
-	sys, err := New(context.Background(), testConfig(t), Options{Build: Build{Version: "test"}})
+	return startSystemWith(t, testConfig(t), extra...)
+}
+
+// startSystemWith is startSystem on cfg.
+func startSystemWith(t *testing.T, cfg *config.Config, extra ...Service) (*System, context.CancelFunc, chan error) {
+	t.Helper()
+	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "test"}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

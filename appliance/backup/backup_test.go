@@ -278,7 +278,9 @@ func rewrap(t *testing.T, f *fixture, good []byte, change func(t *testing.T, dir
 	return buf.Bytes()
 }
 
-func extraMember(t *testing.T, dir string) { write(t, filepath.Join(dir, "state", "evil.sh"), "rm -rf /") }
+func extraMember(t *testing.T, dir string) {
+	write(t, filepath.Join(dir, "state", "evil.sh"), "rm -rf /")
+}
 func changeMember(t *testing.T, dir string) {
 	write(t, filepath.Join(dir, "state", "tls", "admin.pem"), "OTHER CERT")
 }

@@ -196,6 +196,9 @@ func (s *Service) backup(ctx context.Context, scheduled bool) (Result, error) {
 		s.met.size.Set(float64(r.Size))
 	}
 	s.met.duration.Observe(r.Finished.Sub(r.Started).Seconds())
+	if s.opts.Events != nil { // before the status shows it, so whoever sees it finds the record
+		s.opts.Events(ctx, r)
+	}
 	s.mu.Lock()
 	s.st.Last = &r
 	if r.OK {
@@ -205,9 +208,6 @@ func (s *Service) backup(ctx context.Context, scheduled bool) (Result, error) {
 	s.mu.Unlock()
 	if werr := writeStatus(s.opts.StatusDir, "last.json", b); werr != nil {
 		s.log.Error("backup: status not saved", "err", werr)
-	}
-	if s.opts.Events != nil {
-		s.opts.Events(ctx, r)
 	}
 	return r, err
 }

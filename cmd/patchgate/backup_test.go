@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,18 +45,8 @@ func TestBackupRestoreDrillCommands(t *testing.T) {
 	l.Close()
 	db.Close()
 
-	run := func(args ...string) (string, error) {
-		cmd := newRootCmd()
-		var out bytes.Buffer
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		cmd.SetArgs(args)
-		err := cmd.ExecuteContext(ctx)
-		return out.String(), err
-	}
-	out, err := run("backup", "--config", cfgPath)
-	if err != nil || !strings.Contains(out, "patchgate-backup-") {
-		t.Fatalf("backup = %q, %v", out, err)
+	if out, errs, code := run(t, "backup", "--config", cfgPath); code != 0 || !strings.Contains(out, "patchgate-backup-") {
+		t.Fatalf("backup = %q %q, exit %d", out, errs, code)
 	}
 	names, _ := backup.LocalTarget{Dir: filepath.Join(dir, "backups")}.List()
 	if len(names) != 1 {
@@ -81,13 +69,9 @@ func TestBackupRestoreDrillCommands(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := run(tc.args...)
-			msg := out
-			if err != nil {
-				msg += err.Error()
-			}
-			if (err == nil) != tc.ok || !strings.Contains(msg, tc.want) {
-				t.Fatalf("%v = %q, %v; want ok=%v saying %q", tc.args, out, err, tc.ok, tc.want)
+			out, errs, code := run(t, tc.args...)
+			if (code == 0) != tc.ok || !strings.Contains(out+errs, tc.want) {
+				t.Fatalf("%v = %q %q, exit %d; want ok=%v saying %q", tc.args, out, errs, code, tc.ok, tc.want)
 			}
 		})
 	}
@@ -102,9 +86,7 @@ func TestBackupRestoreDrillCommands(t *testing.T) {
 	bad := filepath.Join(dir, "bad.tar.gz.age")
 	b, _ := os.ReadFile(archive)
 	os.WriteFile(bad, b[:len(b)/2], 0o600)
-	_, err = run("backup", "drill", "--config", cfgPath, "--identity", idFile, bad)
-	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 {
-		t.Errorf("drill of a truncated archive: %v, want exit 2", err)
+	if _, errs, code := run(t, "backup", "drill", "--config", cfgPath, "--identity", idFile, bad); code != 2 {
+		t.Errorf("drill of a truncated archive: exit %d %q, want exit 2", code, errs)
 	}
 }
