@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -170,6 +171,9 @@ func SchemaVersions(ctx context.Context, db *sql.DB) (map[string]int, error) {
 	return out, rows.Err()
 }
 
+// errVanished is a file that was listed but gone when opened: nothing was written for it.
+var errVanished = errors.New("no such file (it vanished)")
+
 type archiver struct {
 	tw  *tar.Writer
 	m   *Manifest
@@ -189,6 +193,9 @@ func (a *archiver) header(name string, size int64, mode fs.FileMode) error {
 // is when opened), hashing it into the manifest.
 func (a *archiver) file(name, path string, limit int64) error {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errorf("archive %s: %w", path, errVanished)
+	}
 	if err != nil {
 		return errorf("archive %s: %w", path, err)
 	}
@@ -227,6 +234,9 @@ func (a *archiver) walk(ctx context.Context, src Sources, dir, prefix string) er
 	}
 	skip = append(skip, cacheObjects...)
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p != dir {
+			return nil // removed while we walked (a temporary file renamed away)
+		}
 		if err != nil {
 			return errorf("archive %s: %w", p, err)
 		}
@@ -269,7 +279,10 @@ func (a *archiver) walk(ctx context.Context, src Sources, dir, prefix string) er
 				return a.copy(name, bytes.NewReader(b), int64(len(b)), 0o640)
 			}
 		}
-		return a.file(name, p, -1)
+		if err := a.file(name, p, -1); err != nil && !errors.Is(err, errVanished) {
+			return err
+		}
+		return nil
 	})
 }
 

@@ -2,8 +2,12 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -175,5 +179,77 @@ func TestS3Target(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(f.src.WorkDir); len(left) > 1 { // the fixture's leftover
 		t.Errorf("work files left: %v", left)
+	}
+}
+
+// TestS3FailsMidUpload: an S3 endpoint that takes the upload and then fails it: a clear
+// error naming the target, no archive in the bucket, the health says so.
+func TestS3FailsMidUpload(t *testing.T) {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("backups"); err != nil {
+		t.Fatal(err)
+	}
+	fake := gofakes3.New(backend).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			io.CopyN(io.Discard, r.Body, 512) // part of the body, then the connection drops
+			hj, ok := w.(http.Hijacker)
+			if !ok {
+				t.Error("no hijacker")
+				return
+			}
+			c, _, _ := hj.Hijack()
+			c.Close()
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s3 := &S3Target{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Bucket: "backups", AccessKey: "ak", SecretKey: "sk", Insecure: true,
+		Region: "us-east-1"}
+	f := newFixture(t)
+	svc, _ := newService(t, f, Config{Keep: 2, Targets: []Target{s3}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := svc.Backup(ctx)
+	if err == nil || r.OK || !strings.Contains(err.Error(), "s3:") {
+		t.Fatalf("Backup = %+v %v, want an error naming the s3 target", r, err)
+	}
+	if names, err := s3.List(ctx); err != nil || len(names) != 0 {
+		t.Errorf("bucket holds %v (%v) after a failed upload, want nothing", names, err)
+	}
+}
+
+// TestFullDisk: the work directory's filesystem fills up while the archive is written:
+// a clear error, no archive at the target, no work files left. Needs root (a small
+// tmpfs is mounted for the test).
+func TestFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	f := newFixture(t)
+	work := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", work).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", work).Run() })
+	write(t, filepath.Join(f.src.StateDir, "big.bin"), strings.Repeat("incompressible? no, but big enough ", 1<<14))
+	rnd := make([]byte, 256<<10)
+	rand.Read(rnd)
+	if err := os.WriteFile(filepath.Join(f.src.StateDir, "random.bin"), rnd, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.src.WorkDir = work
+	target := LocalTarget{Dir: filepath.Join(t.TempDir(), "backups")}
+	svc, _ := newService(t, f, Config{Keep: 2, Targets: []Target{target}})
+	r, err := svc.Backup(context.Background())
+	if err == nil || r.OK || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("Backup on a full disk = %+v %v, want no space left on device", r, err)
+	}
+	if names, _ := target.List(); len(names) != 0 {
+		t.Errorf("target holds %v after a failed backup", names)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Errorf("work files left on the full disk: %v", left)
 	}
 }
