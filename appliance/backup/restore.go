@@ -264,8 +264,8 @@ func extract(tr *tar.Reader, h *tar.Header, path string) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
-	hr := &hashingReader{r: tr, h: sha256.New()}
-	_, err = io.Copy(f, hr)
+	h256 := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h256), tr)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -275,7 +275,7 @@ func extract(tr *tar.Reader, h *tar.Header, path string) (File, error) {
 	if err != nil {
 		return File{}, fmt.Errorf("%w: %s: %v", ErrBadArchive, h.Name, err)
 	}
-	return File{Path: h.Name, Size: hr.n, SHA256: hex.EncodeToString(hr.h.Sum(nil))}, nil
+	return File{Path: h.Name, Size: n, SHA256: hex.EncodeToString(h256.Sum(nil))}, nil
 }
 
 // checkStaged checks the staged database against the manifest (schema versions, every
