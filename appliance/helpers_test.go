@@ -66,7 +66,13 @@ func runSystem(t *testing.T, sys *System) (cancel context.CancelFunc, done chan 
 // listeners still stop before them) and runs it.
 func startSystem(t *testing.T, extra ...Service) (*System, context.CancelFunc, chan error) {
 	t.Helper()
-	sys := newSystem(t, testConfig(t), Options{Build: Build{Version: "test"}})
+	return startSystemWith(t, testConfig(t), extra...)
+}
+
+// startSystemWith is startSystem on cfg.
+func startSystemWith(t *testing.T, cfg *config.Config, extra ...Service) (*System, context.CancelFunc, chan error) {
+	t.Helper()
+	sys := newSystem(t, cfg, Options{Build: Build{Version: "test"}})
 	sys.services = append(append([]Service{}, extra...), sys.services...)
 	cancel, done := runSystem(t, sys)
 	return sys, cancel, done

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/backup"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -51,4 +52,9 @@ func selfUpdatePanel(svc *selfupdate.Service) panel {
 // auditPanel shows the audit trail's length, head and checkpoints.
 func auditPanel(l *audit.Log) panel {
 	return panel{"audit", "Audit trail", func(context.Context) any { return l.Stats() }}
+}
+
+// backupPanel shows the last backup, the next one due and the last restore drill.
+func backupPanel(svc *backup.Service) panel {
+	return panel{"backup", "Backup", func(context.Context) any { return svc.Status() }}
 }

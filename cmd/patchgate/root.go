@@ -38,6 +38,8 @@ func newRootCmd() *cobra.Command {
 		newAgentCmd(),
 		newRolloutCmd(),
 		newScanCmd(),
+		newBackupCmd(),
+		newRestoreCmd(),
 	)
 	return root
 }
