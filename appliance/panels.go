@@ -8,6 +8,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
+	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/appliance/web"
 )
 
@@ -51,4 +52,10 @@ func selfUpdatePanel(svc *selfupdate.Service) panel {
 // auditPanel shows the audit trail's length, head and checkpoints.
 func auditPanel(l *audit.Log) panel {
 	return panel{"audit", "Audit trail", func(context.Context) any { return l.Stats() }}
+}
+
+// vendorHostPanel shows the mapped vendor host names, the site CA's fingerprint and the
+// 50 latest "asked for, not available" rows.
+func vendorHostPanel(v *vendorhost.Server) panel {
+	return panel{"vendorhost", "Vendor hosts (devices without an agent)", func(context.Context) any { return v.Status(50) }}
 }

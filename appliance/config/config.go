@@ -23,6 +23,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
+	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/tuf"
@@ -49,6 +50,7 @@ type Config struct {
 	Inventory    inventory.Section  `yaml:"inventory"`
 	Rollout      rollout.Section    `yaml:"rollout"`
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
+	VendorHost   vendorhost.Section `yaml:"vendorhost"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -71,6 +73,7 @@ func Default() Config {
 		Inventory:    inventory.DefaultSection(),
 		Rollout:      rollout.DefaultSection(),
 		SelfUpdate:   selfupdate.DefaultSection(),
+		VendorHost:   vendorhost.DefaultSection(),
 	}
 }
 
@@ -95,6 +98,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Inventory.Validate("inventory", segs, &ps)
 	c.Rollout.Validate("rollout", segs, &ps)
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
+	c.VendorHost.Validate("vendorhost", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}
