@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -20,15 +21,23 @@ var hostProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.ValidateLa
 // name or one that is not a valid DNS name is an error naming what is wrong.
 func HostName(s string) (string, error) {
 	name := strings.TrimSuffix(s, ".")
-	if name == "" {
-		return "", fmt.Errorf("host name %q: empty", s)
+	if name == "" || strings.HasSuffix(name, ".") || strings.HasPrefix(name, ".") {
+		return "", fmt.Errorf("host name %q: empty or with an empty label", s)
 	}
 	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return "", fmt.Errorf("host name %q: an IP address, not a name", s)
 	}
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("host name %q: not UTF-8", s)
+	}
 	out, err := hostProfile.ToASCII(name)
 	if err != nil {
 		return "", fmt.Errorf("host name %q: %w", s, err)
+	}
+	// The canonical form must map to itself (a name that only looks valid before
+	// mapping, e.g. with characters IDNA drops or replaces, is refused).
+	if again, err := hostProfile.ToASCII(out); err != nil || again != out {
+		return "", fmt.Errorf("host name %q: no stable DNS form", s)
 	}
 	return out, nil
 }
