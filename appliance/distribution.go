@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchgate/patchgate/appliance/httpapi"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/conf"
@@ -30,6 +35,7 @@ type updateCache struct {
 	mirrors []*tuf.Mirror
 	cache   *cache.Cache
 	handler *cache.Handler
+	vendor  *vendorhost.Server // vendor host names onto handler's targets
 }
 
 // buildDistribution builds the mirrors (tuf section) and the cache (cache section),
@@ -77,7 +83,81 @@ func (s *System) buildDistribution(ctx context.Context) error {
 	s.updates = &updateCache{mirrors: mirrors, cache: c, handler: h}
 	s.services = append(s.services, &updatesService{u: s.updates})
 	s.AddPanel(cachePanel{u: s.updates, clock: s.clock.Now})
+	return s.buildVendorHosts(log, repos)
+}
+
+// buildVendorHosts answers vendor host names (Host + path mapped onto a target, by each
+// repository's vendor_hosts and its targets' signed vendor_urls) on the distribution
+// listener through the cache handler, and on the vendorhost section's own HTTP and
+// HTTPS listeners when set; it loads or makes the site CA (STATE/vendorhost), serves its
+// certificate at /vendorhost/ca.pem on both listeners, the record at
+// /api/v1/vendorhost, and adds the panel.
+func (s *System) buildVendorHosts(log *slog.Logger, repos []tuf.Repository) error {
+	vc := s.cfg.VendorHost
+	hosts := map[string][]tuf.VendorHost{}
+	for _, r := range repos {
+		if len(r.VendorHosts) > 0 {
+			hosts[r.Name] = r.VendorHosts
+		}
+	}
+	ms := make([]vendorhost.Mirror, len(s.updates.mirrors))
+	for i, m := range s.updates.mirrors {
+		ms[i] = m
+	}
+	vh, err := vendorhost.New(vendorhost.Options{Targets: s.updates.handler, Mirrors: ms, Hosts: hosts,
+		Identify: s.identifyDevice, AskedMax: vc.AskedMax, Clock: s.clock, Logger: log.With("part", "vendorhost"), Registerer: s.registry})
+	if err != nil {
+		return err
+	}
+	ca, err := vendorhost.LoadCA(s.cfg.State.Path("vendorhost"), s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.updates.vendor = vh
+	s.dist.srv.Handler = vh.Wrap(s.dist.mux)
+	tlsConfig := vh.TLSConfig(ca)
+	caPEM := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="patchgate-site-ca.pem"`)
+		w.Write(ca.CertificatePEM())
+	}
+	s.dist.mux.HandleFunc("GET /vendorhost/ca.pem", caPEM)
+	s.admin.mux.HandleFunc("GET /vendorhost/ca.pem", caPEM)
+	s.admin.mux.HandleFunc("GET /api/v1/vendorhost", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, vh.Status(0))
+	})
+	for _, l := range []struct{ name, addr string }{{"vendor-http", vc.Listen}, {"vendor-https", vc.HTTPSListen}} {
+		if l.addr == "" {
+			continue
+		}
+		svc, err := newHTTPService(l.name, l.addr, nil, s.log)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, svc.ln.Close)
+		if allow, ok := allowedSources(s.segments, "distribution"); ok {
+			svc.ln = &sourceFilter{Listener: svc.ln, allow: allow, log: s.log.With("listener", l.name),
+				refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "patchgate_vendorhost_" + strings.ReplaceAll(l.name, "-", "_") + "_refused_total"})}
+		}
+		if l.name == "vendor-https" {
+			svc.srv.TLSConfig = tlsConfig
+			svc.ln = tls.NewListener(svc.ln, tlsConfig)
+		}
+		svc.srv.Handler = vh
+		s.services = append(s.services, svc)
+		log.Info("vendor host names served", "listener", l.name, "addr", svc.Addr(), "hosts", vh.Hosts())
+	}
+	s.AddPanel(vendorHostPanel(vh))
+	log.Info("site CA for vendor names over HTTPS", "certificate_sha256", ca.Fingerprint(), "download", "/vendorhost/ca.pem")
 	return nil
+}
+
+// identifyDevice names the segment and inventory asset of a requester's address.
+func (s *System) identifyDevice(a netip.Addr) (segment, asset string) {
+	if s.assets != nil {
+		asset = s.assets.NameOf(a)
+	}
+	return s.segments.NameOf(a), asset
 }
 
 // servingGate puts the rollout engine's serving gate in front of the cache: the cache
@@ -121,7 +201,7 @@ func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (tuf.R
 	base := "http://" + LoopbackAddr(addr.String()) + "/demo-upstream"
 	log.Info("demo upstream repository published", "dir", dir, "upstream", base, "repo", s.cfg.TUF.Demo.Name)
 	return tuf.Repository{Name: s.cfg.TUF.Demo.Name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
-		Root: p.RootPath(), RefreshInterval: conf.Duration(time.Minute)}, nil
+		Root: p.RootPath(), RefreshInterval: conf.Duration(time.Minute), VendorHosts: s.cfg.TUF.Demo.VendorHosts}, nil
 }
 
 // LoopbackAddr is the address ("host:port") that reaches a listener on listen from the

@@ -9,6 +9,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
+	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/appliance/web"
 )
 
@@ -57,4 +58,10 @@ func auditPanel(l *audit.Log) panel {
 // backupPanel shows the last backup, the next one due and the last restore drill.
 func backupPanel(svc *backup.Service) panel {
 	return panel{"backup", "Backup", func(context.Context) any { return svc.Status() }}
+}
+
+// vendorHostPanel shows the mapped vendor host names, the site CA's fingerprint and the
+// 50 latest "asked for, not available" rows.
+func vendorHostPanel(v *vendorhost.Server) panel {
+	return panel{"vendorhost", "Vendor hosts (devices without an agent)", func(context.Context) any { return v.Status(50) }}
 }

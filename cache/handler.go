@@ -177,7 +177,6 @@ func ParseRequestPath(escaped string) (Request, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := h.Cache
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		plain(w, http.StatusMethodNotAllowed, "only GET and HEAD")
@@ -188,11 +187,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusNotFound, "not found: "+err.Error())
 		return
 	}
+	h.serve(w, r, req)
+}
+
+// ServeTarget answers r (GET or HEAD) with target name of repository repo exactly as
+// GET /repos/REPO/targets/NAME would be answered — lookup, gate, shaper, counters,
+// Range, If-Range — and returns the status sent (499: the client went away). It is the
+// one serving path for callers that map other URLs onto targets (vendor host names).
+func (h *Handler) ServeTarget(w http.ResponseWriter, r *http.Request, repo, name string) int {
+	return h.serve(w, r, Request{Kind: KindTarget, Repo: repo, Name: name})
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Request) int {
+	c := h.Cache
 	m, ok := c.mirrors[req.Repo]
 	if !ok {
 		c.met.requests.WithLabelValues("_other", kindLabel(req.Kind), "404").Inc()
 		plain(w, http.StatusNotFound, fmt.Sprintf("unknown repository %q", req.Repo))
-		return
+		return http.StatusNotFound
 	}
 	code := 0
 	rm := c.met.repo(req.Repo)
@@ -200,16 +212,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = h.serveMetadata(w, r, m, req.Name)
 		if code == http.StatusOK {
 			rm.metadataOK.Inc()
-			return
+			return code
 		}
 	} else {
 		code = h.serveTarget(w, r, m, rm, req.Name)
 		if code == http.StatusOK {
 			rm.targetOK.Inc()
-			return
+			return code
 		}
 	}
 	c.met.requests.WithLabelValues(req.Repo, kindLabel(req.Kind), strconv.Itoa(code)).Inc()
+	return code
 }
 
 func kindLabel(k RequestKind) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/patchgate/patchgate/conf"
@@ -71,6 +72,38 @@ type Repository struct {
 	// UpstreamBandwidth caps this repository's target downloads (0: no cap of its own;
 	// bandwidth.upstream caps all of them together).
 	UpstreamBandwidth conf.Rate `yaml:"upstream_bandwidth"`
+	// VendorHosts map vendor URLs onto this repository's targets, for devices that
+	// fetch from the vendor's host name (rewritten to the appliance by the resolver).
+	VendorHosts []VendorHost `yaml:"vendor_hosts"`
+}
+
+// VendorHost maps http(s)://HOST/PATH_PREFIX... onto the target TARGET_PREFIX... of a
+// repository (tuf.repositories[].vendor_hosts[], tuf.demo.vendor_hosts[]); package
+// appliance/vendorhost serves it. A target's signed custom metadata maps single URLs
+// too ({"vendor_urls": ["http://HOST/PATH"]}).
+type VendorHost struct {
+	// Host is the vendor's DNS name (compared in conf.HostName's form).
+	Host string `yaml:"host"`
+	// PathPrefix is the URL path the mapping covers ("/" when left out).
+	PathPrefix string `yaml:"path_prefix"`
+	// TargetPrefix replaces PathPrefix to make the target path ("" when left out:
+	// /x.bin under "/" is the target x.bin).
+	TargetPrefix string `yaml:"target_prefix"`
+}
+
+func validateVendorHosts(key string, hosts []VendorHost, ps *conf.Problems) {
+	for i, h := range hosts {
+		k := fmt.Sprintf("%s.vendor_hosts[%d]", key, i)
+		if _, err := conf.HostName(h.Host); err != nil {
+			ps.Addf(k+".host", "must be a DNS name (no scheme, port or path): %v", err)
+		}
+		if h.PathPrefix != "" && (!strings.HasPrefix(h.PathPrefix, "/") || !strings.HasSuffix(h.PathPrefix, "/")) {
+			ps.Addf(k+".path_prefix", "must start and end with /, got %q", h.PathPrefix)
+		}
+		if h.TargetPrefix != "" && (strings.HasPrefix(h.TargetPrefix, "/") || !strings.HasSuffix(h.TargetPrefix, "/")) {
+			ps.Addf(k+".target_prefix", "must be a target directory ending in / and not starting with /, got %q", h.TargetPrefix)
+		}
+	}
 }
 
 // Demo is the newcomer's demo repository.
@@ -80,6 +113,8 @@ type Demo struct {
 	Name string `yaml:"name"`
 	// Dir is where it is published (empty: STATE/tuf-demo).
 	Dir string `yaml:"dir"`
+	// VendorHosts map vendor URLs onto the demo's targets (see Repository).
+	VendorHosts []VendorHost `yaml:"vendor_hosts"`
 }
 
 var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -93,6 +128,7 @@ func (t Section) Validate(key string, ps *conf.Problems) {
 			ps.Addf(key+".demo.name", "must be 1-63 of a-z 0-9 . _ - starting with a letter or digit, got %q", t.Demo.Name)
 		}
 		seen[t.Demo.Name] = true
+		validateVendorHosts(key+".demo", t.Demo.VendorHosts, ps)
 	}
 	for i, r := range t.Repositories {
 		k := fmt.Sprintf("%s.repositories[%d]", key, i)
@@ -117,6 +153,7 @@ func (t Section) Validate(key string, ps *conf.Problems) {
 		if r.UpstreamBandwidth < 0 {
 			ps.Addf(k+".upstream_bandwidth", "must not be negative, got %s", r.UpstreamBandwidth)
 		}
+		validateVendorHosts(k, r.VendorHosts, ps)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/appliance/selfupdate"
 	"github.com/patchgate/patchgate/appliance/supply"
+	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/tuf"
@@ -53,6 +54,7 @@ type Config struct {
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
 	Sources      supply.Section     `yaml:"sources"`
 	Backup       backup.Section     `yaml:"backup"`
+	VendorHost   vendorhost.Section `yaml:"vendorhost"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -76,6 +78,7 @@ func Default() Config {
 		Rollout:      rollout.DefaultSection(),
 		SelfUpdate:   selfupdate.DefaultSection(),
 		Backup:       backup.DefaultSection(),
+		VendorHost:   vendorhost.DefaultSection(),
 	}
 }
 
@@ -102,6 +105,7 @@ func (c *Config) Validate() conf.Problems {
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
 	c.Sources.Validate("sources", &ps)
 	c.Backup.Validate("backup", &ps)
+	c.VendorHost.Validate("vendorhost", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

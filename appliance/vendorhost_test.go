@@ -1,0 +1,162 @@
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/vendorhost"
+	"github.com/patchgate/patchgate/cache"
+)
+
+// holdGate refuses every target while hold is set, like the rollout gate outside a window.
+type holdGate struct{ hold *atomic.Bool }
+
+func (g holdGate) Admit(context.Context, cache.GateRequest) (cache.Decision, func(cache.Served)) {
+	if g.hold.Load() {
+		return cache.Decision{Status: http.StatusServiceUnavailable, RetryAfter: 90 * time.Second, Reason: "outside the window"}, nil
+	}
+	return cache.Decision{Allow: true}, nil
+}
+
+func vendorGet(t *testing.T, c *http.Client, method, url, host string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s (Host %s): %v", method, url, host, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// configs/dev.yaml maps updates.vendor.example to the demo repository: a device asking
+// the distribution listener for http://updates.vendor.example/hello.txt gets the verified
+// demo target (also over HTTPS with the site CA), an unmapped path 404 and a row in the
+// "asked for, not available" record, and a held gate 503 with Retry-After (issue 16).
+func TestVendorHostOnStartedSystem(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.VendorHost.HTTPSListen = "127.0.0.1:0"
+	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "test"}})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	var hold atomic.Bool
+	sys.updates.handler.Gate = holdGate{&hold}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; sys.Close() })
+	waitReady(t, sys)
+	base := "http://" + sys.DistributionAddr()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp := get(t, base+"/repos/demo/targets/hello.txt"); resp.StatusCode == http.StatusOK {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("GET demo target = %d", resp.StatusCode)
+		}
+	}
+	want := demoTargets[0].content
+	c := http.DefaultClient
+	for _, tc := range []struct {
+		name, method, host, path string
+		hdr                      []string
+		status                   int
+		body                     string
+	}{
+		{"plain", "GET", "updates.vendor.example", "/hello.txt", nil, 200, want},
+		{"port, upper case, trailing dot", "GET", "UPDATES.Vendor.Example.:8080", "/hello.txt", nil, 200, want},
+		{"range", "GET", "updates.vendor.example", "/hello.txt", []string{"Range", "bytes=0-4"}, 206, "Hello"},
+		{"if-range mismatch sends all", "GET", "updates.vendor.example", "/hello.txt", []string{"Range", "bytes=0-4", "If-Range", `"nope"`}, 200, want},
+		{"head", "HEAD", "updates.vendor.example", "/hello.txt", nil, 200, ""},
+		{"no target vouches", "GET", "updates.vendor.example", "/firmware/x.bin", nil, 404, ""},
+		{"unmapped host keeps the listener's routes", "GET", "other.example", "/hello.txt", nil, 404, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := vendorGet(t, c, tc.method, base+tc.path, tc.host, tc.hdr...)
+			if resp.StatusCode != tc.status || tc.body != "" && body != tc.body {
+				t.Fatalf("status %d body %q, want %d %q", resp.StatusCode, body, tc.status, tc.body)
+			}
+			if tc.method == "HEAD" && resp.ContentLength != int64(len(want)) {
+				t.Fatalf("HEAD Content-Length %d, want %d", resp.ContentLength, len(want))
+			}
+		})
+	}
+	hold.Store(true)
+	if resp, _ := vendorGet(t, c, "GET", base+"/hello.txt", "updates.vendor.example"); resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "90" {
+		t.Fatalf("held gate: %d Retry-After %q, want 503 90", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	hold.Store(false)
+
+	// The record, through the admin API (loopback viewer on the dev config).
+	resp, body := vendorGet(t, c, "GET", "http://"+sys.AdminAddr()+"/api/v1/vendorhost", sys.AdminAddr())
+	var st vendorhost.Status
+	if err := json.Unmarshal([]byte(body), &st); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("/api/v1/vendorhost = %d %v: %s", resp.StatusCode, err, body)
+	}
+	if len(st.Asked) != 1 || st.Asked[0].Host != "updates.vendor.example" || st.Asked[0].Path != "/firmware/x.bin" ||
+		st.Asked[0].Device.Addr.String() != "127.0.0.1" || st.Asked[0].Device.Segment != "loopback" {
+		t.Fatalf("asked record = %+v, want one row for 127.0.0.1 (loopback) updates.vendor.example/firmware/x.bin", st.Asked)
+	}
+
+	// HTTPS with the site CA, downloaded from the distribution listener.
+	_, caPEM := vendorGet(t, c, "GET", base+"/vendorhost/ca.pem", sys.DistributionAddr())
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(caPEM)) {
+		t.Fatalf("ca.pem is no certificate: %q", caPEM)
+	}
+	var httpsAddr string
+	for _, svc := range sys.services {
+		if h, ok := svc.(*httpService); ok && h.name == "vendor-https" {
+			httpsAddr = h.Addr()
+		}
+	}
+	for _, tc := range []struct {
+		name, sni string
+		ok        bool
+	}{
+		{"mapped name", "updates.vendor.example", true},
+		{"unmapped name gets no certificate", "www.example.com", false},
+	} {
+		t.Run("https "+tc.name, func(t *testing.T) {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: tc.sni}}
+			defer tr.CloseIdleConnections()
+			req, _ := http.NewRequest("GET", "https://"+httpsAddr+"/hello.txt", nil)
+			req.Host = tc.sni
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if !tc.ok {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("handshake for %s succeeded, want refused", tc.sni)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("GET over HTTPS: %v", err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(body) != want {
+				t.Fatalf("HTTPS: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+	if strings.TrimSpace(st.CAFingerprint) == "" {
+		t.Error("status has no CA fingerprint")
+	}
+}
