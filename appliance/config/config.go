@@ -19,6 +19,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/notify"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/segment"
@@ -49,6 +50,7 @@ type Config struct {
 	Inventory    inventory.Section  `yaml:"inventory"`
 	Rollout      rollout.Section    `yaml:"rollout"`
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
+	Notify       notify.Section     `yaml:"notify"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -71,6 +73,7 @@ func Default() Config {
 		Inventory:    inventory.DefaultSection(),
 		Rollout:      rollout.DefaultSection(),
 		SelfUpdate:   selfupdate.DefaultSection(),
+		Notify:       notify.DefaultSection(),
 	}
 }
 
@@ -95,6 +98,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Inventory.Validate("inventory", segs, &ps)
 	c.Rollout.Validate("rollout", segs, &ps)
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
+	c.Notify.Validate("notify", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

@@ -100,7 +100,9 @@ func (ev Event) body(sent time.Time) []byte {
 }
 
 // mailSubject is the email's subject line.
-func (ev Event) mailSubject() string { return "[Patchgate] " + ev.Kind.Title() + ": " + oneLine(ev.Subject) }
+func (ev Event) mailSubject() string {
+	return "[Patchgate] " + ev.Kind.Title() + ": " + oneLine(ev.Subject)
+}
 
 // text is the email's plain-text body.
 func (ev Event) text() string {

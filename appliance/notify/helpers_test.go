@@ -170,7 +170,7 @@ func (s *sinkSession) Auth(string) (sasl.Server, error) {
 }
 
 func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error { s.msg.From = from; return nil }
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error  { s.msg.To = to; return nil }
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.msg.To = to; return nil }
 func (s *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
