@@ -281,6 +281,9 @@ func (n *Notifier) record(ctx context.Context, t *target, ev Event, action strin
 	}
 	if err != nil {
 		d["error"] = err.Error()
+		if len(d["error"]) > 512 { // the trail takes details up to 1 KiB
+			d["error"] = d["error"][:512] + "..."
+		}
 	}
 	if rerr := n.audit.Record(ctx, audit.Entry{Actor: "system:notify", Action: action, Object: obj, Details: d}); rerr != nil {
 		n.log.Error("audit: notification not recorded", "err", rerr, "action", action)
