@@ -2,15 +2,10 @@ package notify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
@@ -23,7 +18,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
@@ -59,31 +53,14 @@ func (r *recorder) next(t *testing.T, n int) []audit.Entry {
 	return out
 }
 
-// testCert is a self-signed certificate for 127.0.0.1 and the pool that trusts it.
+// testCert is httptest's certificate for 127.0.0.1 and a pool that trusts it.
 func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "smtp sink"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+	pool.AddCert(srv.Certificate())
+	return srv.TLS.Certificates[0], pool
 }
 
 // mailMsg is one message the sink received.
@@ -250,13 +227,12 @@ func section(sink *smtpSink, hook *webhookReceiver) Section {
 }
 
 // start builds a Notifier on a fake clock and runs it until the test ends.
-func start(t *testing.T, s Section, sink *smtpSink, fc *clock.Fake, rec *recorder, run bool) (*Notifier, *prometheus.Registry) {
+func start(t *testing.T, s Section, sink *smtpSink, fc *clock.Fake, rec *recorder, run bool) *Notifier {
 	t.Helper()
 	if ps := func() conf.Problems { var ps conf.Problems; s.Validate("notify", &ps); return ps }(); len(ps) > 0 {
 		t.Fatalf("test section invalid: %v", ps)
 	}
-	reg := prometheus.NewRegistry()
-	o := Options{Clock: fc, Audit: rec, Registerer: reg}
+	o := Options{Clock: fc, Audit: rec}
 	if sink != nil && sink.Roots != nil {
 		o.TLSConfig = &tls.Config{RootCAs: sink.Roots, MinVersion: tls.VersionTLS12}
 	}
@@ -267,7 +243,7 @@ func start(t *testing.T, s Section, sink *smtpSink, fc *clock.Fake, rec *recorde
 	if run {
 		runNotifier(t, n)
 	}
-	return n, reg
+	return n
 }
 
 func runNotifier(t *testing.T, n *Notifier) {
@@ -280,28 +256,6 @@ func runNotifier(t *testing.T, n *Notifier) {
 			t.Errorf("Run = %v", err)
 		}
 	})
-}
-
-// counter reads one sample of a counter vector from reg.
-func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/clock"
@@ -23,7 +24,7 @@ func printerEvent() Event {
 func TestEmailOverStartTLS(t *testing.T) {
 	sink := newSMTPSink(t, true)
 	rec := newRecorder()
-	n, reg := start(t, section(sink, nil), sink, clock.NewFake(t0), rec, true)
+	n := start(t, section(sink, nil), sink, clock.NewFake(t0), rec, true)
 	n.Notify(context.Background(), printerEvent())
 
 	m := sink.next(t)
@@ -41,7 +42,7 @@ func TestEmailOverStartTLS(t *testing.T) {
 	if e.Action != "notify.sent" || e.Actor != "system:notify" || e.Object != "asset/mac:00:11:22:33:44:55" || !cmp.Equal(e.Details, want) || len(e.Details["id"]) != 16 {
 		t.Errorf("audit entry = %+v, want notify.sent by system:notify with %v", e, want)
 	}
-	if got := counter(t, reg, "patchgate_notify_sent_total", "channel", "email"); got != 1 {
+	if got := testutil.ToFloat64(n.met.sent.WithLabelValues("email")); got != 1 {
 		t.Errorf("sent_total{email} = %v, want 1", got)
 	}
 }
@@ -65,7 +66,7 @@ func TestStartTLSMandatory(t *testing.T) {
 			s.SMTP.Username, s.SMTP.Password = "", "" // no AUTH without TLS
 			s.Retry.Attempts = 1
 			rec := newRecorder()
-			n, _ := start(t, s, sink, clock.NewFake(t0), rec, true)
+			n := start(t, s, sink, clock.NewFake(t0), rec, true)
 			n.Notify(context.Background(), printerEvent())
 			e := rec.next(t, 1)[0]
 			if e.Action != tt.action {
@@ -89,7 +90,7 @@ func TestWebhookSigned(t *testing.T) {
 	hook := newWebhookReceiver(t, 0)
 	rec := newRecorder()
 	fc := clock.NewFake(t0.Add(time.Minute))
-	n, _ := start(t, section(nil, hook), nil, fc, rec, true)
+	n := start(t, section(nil, hook), nil, fc, rec, true)
 	n.Notify(context.Background(), printerEvent())
 	m := hook.next(t)
 	if !m.Signed {
@@ -139,7 +140,7 @@ func TestRetry(t *testing.T) {
 			fc := clock.NewFake(t0)
 			fc.SetAutoAdvance(true)
 			rec := newRecorder()
-			n, reg := start(t, s, nil, fc, rec, true)
+			n := start(t, s, nil, fc, rec, true)
 			n.Notify(context.Background(), printerEvent())
 			e := rec.next(t, 1)[0]
 			if e.Action != tt.action || atoi(e.Details["attempts"]) != tt.attempts {
@@ -148,7 +149,7 @@ func TestRetry(t *testing.T) {
 			if got := fc.Now().Sub(t0); got != tt.waited {
 				t.Errorf("waited %v of fake time, want %v", got, tt.waited)
 			}
-			if got := counter(t, reg, "patchgate_notify_retries_total", "channel", "webhook"); int(got) != tt.attempts-1 {
+			if got := testutil.ToFloat64(n.met.retries.WithLabelValues("webhook")); int(got) != tt.attempts-1 {
 				t.Errorf("retries_total = %v, want %d", got, tt.attempts-1)
 			}
 			if tt.action == "notify.failed" && (strings.Contains(e.Details["error"], "query-secret") || !strings.Contains(e.Details["error"], "503")) {
@@ -166,7 +167,7 @@ func TestRateBound(t *testing.T) {
 	s.Rate = Rate{Burst: 2, Every: 3600e9}
 	fc := clock.NewFake(t0)
 	rec := newRecorder()
-	n, reg := start(t, s, nil, fc, rec, true)
+	n := start(t, s, nil, fc, rec, true)
 	for range 3 {
 		n.Notify(context.Background(), printerEvent())
 	}
@@ -177,7 +178,7 @@ func TestRateBound(t *testing.T) {
 	if want := map[string]int{"notify.sent": 2, "notify.suppressed": 1}; !cmp.Equal(actions, want) {
 		t.Errorf("first three: %v, want %v", actions, want)
 	}
-	if got := counter(t, reg, "patchgate_notify_dropped_total", "reason", "rate"); got != 1 {
+	if got := testutil.ToFloat64(n.met.dropped.WithLabelValues("rate")); got != 1 {
 		t.Errorf("dropped_total{rate} = %v, want 1", got)
 	}
 	fc.Advance(time.Hour) // one token back
@@ -194,11 +195,11 @@ func TestQueueFull(t *testing.T) {
 	s := section(nil, hook)
 	s.Queue = 2
 	rec := newRecorder()
-	n, reg := start(t, s, nil, clock.NewFake(t0), rec, false)
+	n := start(t, s, nil, clock.NewFake(t0), rec, false)
 	for range 5 {
 		n.Notify(context.Background(), printerEvent()) // not running: nothing drains the queue
 	}
-	if got := counter(t, reg, "patchgate_notify_dropped_total", "reason", "queue_full"); got != 3 {
+	if got := testutil.ToFloat64(n.met.dropped.WithLabelValues("queue_full")); got != 3 {
 		t.Errorf("dropped_total{queue_full} = %v, want 3", got)
 	}
 	runNotifier(t, n)
@@ -217,7 +218,7 @@ func TestKindsPerRecipient(t *testing.T) {
 	s := section(nil, hook)
 	s.Recipients[0].Events = []string{string(BackupFailed)}
 	rec := newRecorder()
-	n, _ := start(t, s, nil, clock.NewFake(t0), rec, true)
+	n := start(t, s, nil, clock.NewFake(t0), rec, true)
 	n.Notify(context.Background(), printerEvent())
 	n.Notify(context.Background(), Event{Kind: BackupFailed, Subject: "The nightly backup failed"})
 	e := rec.next(t, 1)[0]
@@ -237,7 +238,7 @@ func TestNoEPHI(t *testing.T) {
 	sink := newSMTPSink(t, true)
 	hook := newWebhookReceiver(t, 0)
 	rec := newRecorder()
-	n, _ := start(t, section(sink, hook), sink, clock.NewFake(t0), rec, true)
+	n := start(t, section(sink, hook), sink, clock.NewFake(t0), rec, true)
 	n.Notify(context.Background(), Event{Kind: NewDevice, Subject: "New device on the network: " + a.Name, Object: "asset/" + a.ID, Assets: []Asset{AssetOf(a)}})
 
 	msgs := map[string]string{"email": mailText(t, sink.next(t).Data), "webhook": string(hook.next(t).Body)}
