@@ -51,7 +51,7 @@ func (s *System) buildInventory(ctx context.Context) error {
 	}
 	s.assets = inv
 	if s.audit != nil {
-		inv.SetEvents(inventoryAudit{s.audit})
+		inv.SetEvents(s.notifyInventory(inventoryAudit{s.audit})) // audit.go, notifications.go
 	}
 	if s.resolver != nil {
 		s.resolver.SetAssetNamer(inv)

@@ -20,7 +20,7 @@ func (s *System) buildRollout(ctx context.Context) error {
 	cfg := c.Config(s.segments.NameOf)
 	opts := rollout.Options{DB: s.db, Clock: s.clock, Log: s.log.With("svc", "rollout"), Registerer: s.registry}
 	if s.audit != nil {
-		opts.Events = rolloutAudit{s.audit} // audit.go
+		opts.Events = s.notifyRollout(rolloutAudit{s.audit}) // audit.go, notifications.go
 	}
 	if s.updates != nil {
 		opts.Cache = s.updates.cache

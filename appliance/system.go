@@ -21,6 +21,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/logring"
+	"github.com/patchgate/patchgate/appliance/notify"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/segment"
@@ -64,6 +65,8 @@ type System struct {
 	shaper   *cache.Shaper   // bandwidth budgets; the cache serves and fetches through it
 	updates  *updateCache    // TUF mirrors, the verified cache and the endpoints' handler
 	rollout  *rollout.Engine // rings, windows, releases, rollouts, the serving gate
+
+	notify *notify.Notifier // email and webhooks (notifications.go); nil when notifications are off
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -115,6 +118,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"state", s.buildState},
 		{"http", s.buildHTTP},
 		{"audit", s.buildAudit},
+		{"notify", s.buildNotify}, // notifications.go; before the services whose events it sends
 		{"auth", s.buildAuth},
 		{"shaper", s.buildShaper},
 		{"tuf/cache", s.buildDistribution},

@@ -20,6 +20,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/backup"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/notify"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/segment"
@@ -55,6 +56,7 @@ type Config struct {
 	Sources      supply.Section     `yaml:"sources"`
 	Backup       backup.Section     `yaml:"backup"`
 	VendorHost   vendorhost.Section `yaml:"vendorhost"`
+	Notify       notify.Section     `yaml:"notify"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -79,6 +81,7 @@ func Default() Config {
 		SelfUpdate:   selfupdate.DefaultSection(),
 		Backup:       backup.DefaultSection(),
 		VendorHost:   vendorhost.DefaultSection(),
+		Notify:       notify.DefaultSection(),
 	}
 }
 
@@ -106,6 +109,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Sources.Validate("sources", &ps)
 	c.Backup.Validate("backup", &ps)
 	c.VendorHost.Validate("vendorhost", &ps)
+	c.Notify.Validate("notify", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

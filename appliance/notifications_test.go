@@ -1,0 +1,109 @@
+package appliance
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/notify"
+	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
+)
+
+func TestRolloutNotice(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		ev      rollout.Event
+		kind    notify.Kind
+		subject string
+	}{
+		{"submit", rollout.Event{Action: "rollout.submit", Object: "rollout/7", Actor: "ana"}, notify.ApprovalWaiting, "Rollout 7 waits for approval"},
+		{"threshold pause", rollout.Event{Action: "rollout.pause", Object: "rollout/7", Actor: "system", Details: map[string]string{"reason": "failures 3 > 2"}}, notify.RolloutPaused, "Rollout 7 was paused: failures 3 > 2"},
+		{"pause by a person keeps the reason out", rollout.Event{Action: "rollout.pause", Object: "rollout/7", Actor: "ana", Details: map[string]string{"reason": "call Mrs Roe first"}}, notify.RolloutPaused, "Rollout 7 was paused by ana"},
+		{"halt", rollout.Event{Action: "rollout.halt", Object: "rollout/7", Actor: "ana"}, notify.RolloutFailed, "Rollout 7 was halted by ana"},
+		{"approve is no notice", rollout.Event{Action: "rollout.approve", Object: "rollout/7"}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.ev.Time = at
+			e, ok := rolloutNotice(tt.ev)
+			if ok != (tt.kind != "") || e.Kind != tt.kind || e.Subject != tt.subject || (ok && (e.Object != "rollout/7" || !e.Time.Equal(at))) {
+				t.Errorf("rolloutNotice(%s) = %+v, %v; want %s %q", tt.ev.Action, e, ok, tt.kind, tt.subject)
+			}
+		})
+	}
+}
+
+type failingSinks struct{ err error }
+
+func (f failingSinks) Apply(context.Context, rollout.Event, func(*sql.Tx) error) error { return f.err }
+func (f failingSinks) InventoryEvent(context.Context, inventory.Event) error           { return f.err }
+
+// TestNoticeHooks: events the audit sinks recorded reach a webhook; events they refused
+// do not (the change did not happen).
+func TestNoticeHooks(t *testing.T) {
+	posts := make(chan notify.Event, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var p struct {
+			Kind    notify.Kind    `json:"kind"`
+			Subject string         `json:"subject"`
+			Assets  []notify.Asset `json:"assets"`
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		posts <- notify.Event{Kind: p.Kind, Subject: p.Subject, Assets: p.Assets}
+	}))
+	t.Cleanup(srv.Close)
+	sec := notify.DefaultSection()
+	sec.Enabled = true
+	sec.Webhooks = []notify.Webhook{{Name: "test", URL: srv.URL, Secret: conf.Secret("0123456789abcdef")}}
+	sec.Recipients = []notify.Recipient{{Webhook: "test", Events: []string{"all"}}}
+	n, err := notify.New(sec, notify.Options{Clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	s := &System{notify: n}
+
+	refused := errors.New("audit refuses writes")
+	if err := s.notifyRollout(failingSinks{refused}).Apply(ctx, rollout.Event{Action: "rollout.submit", Object: "rollout/1"}, nil); !errors.Is(err, refused) {
+		t.Errorf("refused Apply = %v, want %v", err, refused)
+	}
+	if err := s.notifyRollout(failingSinks{}).Apply(ctx, rollout.Event{Action: "rollout.submit", Object: "rollout/2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.notifyInventory(failingSinks{}).InventoryEvent(ctx, inventory.Event{Kind: inventory.EventNewDevice, AssetID: "mac:1",
+		Asset: "label-printer", Details: map[string]string{"address": "10.20.0.5", "vendor": "Zebra"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Rollout 2 waits for approval", "New device on the network: label-printer"} {
+		select {
+		case got := <-posts:
+			if got.Subject != want {
+				t.Errorf("webhook got %q, want %q", got.Subject, want)
+			}
+			if got.Kind == notify.NewDevice && (len(got.Assets) != 1 || got.Assets[0] != (notify.Asset{Name: "label-printer", Address: "10.20.0.5"})) {
+				t.Errorf("new device assets = %v, want label-printer 10.20.0.5", got.Assets)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no webhook for %q", want)
+		}
+	}
+	if off := (&System{}); off.notifyRollout(failingSinks{}) != (failingSinks{}) || off.Notifications() != nil {
+		t.Error("with notifications off the sinks are not the ones handed in")
+	}
+}

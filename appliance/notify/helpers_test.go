@@ -1,0 +1,261 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// recorder is a fake audit trail: it keeps every entry and hands each to entries.
+type recorder struct {
+	entries chan audit.Entry
+}
+
+func newRecorder() *recorder { return &recorder{entries: make(chan audit.Entry, 1000)} }
+
+func (r *recorder) Record(_ context.Context, e audit.Entry) error {
+	r.entries <- e
+	return nil
+}
+
+// next waits for the next n audit entries (a guard against a hang, not a timing check).
+func (r *recorder) next(t *testing.T, n int) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	for len(out) < n {
+		select {
+		case e := <-r.entries:
+			out = append(out, e)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("got %d audit entries, want %d: %+v", len(out), n, out)
+		}
+	}
+	return out
+}
+
+// testCert is httptest's certificate for 127.0.0.1 and a pool that trusts it.
+func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return srv.TLS.Certificates[0], pool
+}
+
+// mailMsg is one message the sink received.
+type mailMsg struct {
+	From, To, User string
+	TLS            bool
+	Data           string
+}
+
+// smtpSink is a go-smtp server on loopback that keeps what it receives. With a
+// certificate it offers STARTTLS and takes AUTH PLAIN (user/secret) only under TLS.
+type smtpSink struct {
+	Host  string
+	Port  int
+	Roots *x509.CertPool
+	msgs  chan mailMsg
+}
+
+func newSMTPSink(t *testing.T, withTLS bool) *smtpSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &smtpSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, msgs: make(chan mailMsg, 100)}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: s, conn: c}, nil }))
+	srv.Domain = "localhost"
+	srv.ErrorLog = discardLog{}
+	if withTLS {
+		cert, pool := testCert(t)
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.Roots = pool
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// mailText is a received message as one reads it: header lines unfolded, the
+// quoted-printable body decoded.
+func mailText(t *testing.T, data string) string {
+	t.Helper()
+	data = strings.ReplaceAll(data, "\r\n", "\n")
+	head, body, _ := strings.Cut(data, "\n\n")
+	dec, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+	if err != nil {
+		t.Fatalf("message body: %v", err)
+	}
+	return strings.ReplaceAll(head, "\n ", " ") + "\n\n" + string(dec)
+}
+
+func (s *smtpSink) next(t *testing.T) mailMsg {
+	t.Helper()
+	select {
+	case m := <-s.msgs:
+		return m
+	case <-time.After(60 * time.Second):
+		t.Fatal("the SMTP sink received nothing")
+		return mailMsg{}
+	}
+}
+
+type discardLog struct{}
+
+func (discardLog) Printf(string, ...any) {}
+func (discardLog) Println(...any)        {}
+
+type sinkSession struct {
+	sink *smtpSink
+	conn *smtp.Conn
+	msg  mailMsg
+}
+
+func (s *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *sinkSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "relay" || pass != "relay-password" {
+			return errors.New("bad credentials")
+		}
+		s.msg.User = user
+		return nil
+	}), nil
+}
+
+func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error { s.msg.From = from; return nil }
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.msg.To = to; return nil }
+func (s *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, s.msg.TLS = s.conn.TLSConnectionState()
+	s.msg.Data = string(b)
+	s.sink.msgs <- s.msg
+	return nil
+}
+func (s *sinkSession) Reset()        { s.msg = mailMsg{User: s.msg.User} }
+func (s *sinkSession) Logout() error { return nil }
+
+// hookMsg is one POST the webhook receiver took.
+type hookMsg struct {
+	Body      []byte
+	Signed    bool // the signature verified under the receiver's secret
+	Timestamp string
+	Event     string
+}
+
+// webhookReceiver is an httptest server that checks signatures. Its first fail POSTs
+// are answered 503.
+type webhookReceiver struct {
+	URL    string
+	Secret string
+	mu     sync.Mutex
+	fail   int
+	posts  chan hookMsg
+}
+
+func newWebhookReceiver(t *testing.T, fail int) *webhookReceiver {
+	t.Helper()
+	w := &webhookReceiver{Secret: "0123456789abcdef-webhook", fail: fail, posts: make(chan hookMsg, 100)}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.posts <- hookMsg{Body: b, Signed: Verify([]byte(w.Secret), b, r.Header.Get(SignatureHeader)),
+			Timestamp: r.Header.Get(TimestampHeader), Event: r.Header.Get(EventHeader)}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.fail > 0 {
+			w.fail--
+			http.Error(rw, "busy", http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	w.URL = srv.URL + "/hook?token=query-secret"
+	return w
+}
+
+func (w *webhookReceiver) next(t *testing.T) hookMsg {
+	t.Helper()
+	select {
+	case m := <-w.posts:
+		return m
+	case <-time.After(60 * time.Second):
+		t.Fatal("the webhook receiver got nothing")
+		return hookMsg{}
+	}
+}
+
+// section is a valid section with an email recipient (when sink is set) and a webhook
+// recipient (when hook is set), each wanting every kind.
+func section(sink *smtpSink, hook *webhookReceiver) Section {
+	s := DefaultSection()
+	s.Enabled = true
+	if sink != nil {
+		s.SMTP.Host, s.SMTP.Port, s.SMTP.From = sink.Host, sink.Port, "patchgate@site.example"
+		s.SMTP.Username, s.SMTP.Password = "relay", conf.Secret("relay-password")
+		s.Recipients = append(s.Recipients, Recipient{Email: "it@site.example", Events: []string{"all"}})
+	}
+	if hook != nil {
+		s.Webhooks = []Webhook{{Name: "msp", URL: hook.URL, Secret: conf.Secret(hook.Secret)}}
+		s.Recipients = append(s.Recipients, Recipient{Webhook: "msp", Events: []string{"all"}})
+	}
+	return s
+}
+
+// start builds a Notifier on a fake clock and runs it until the test ends.
+func start(t *testing.T, s Section, sink *smtpSink, fc *clock.Fake, rec *recorder, run bool) *Notifier {
+	t.Helper()
+	if ps := func() conf.Problems { var ps conf.Problems; s.Validate("notify", &ps); return ps }(); len(ps) > 0 {
+		t.Fatalf("test section invalid: %v", ps)
+	}
+	o := Options{Clock: fc, Audit: rec}
+	if sink != nil && sink.Roots != nil {
+		o.TLSConfig = &tls.Config{RootCAs: sink.Roots, MinVersion: tls.VersionTLS12}
+	}
+	n, err := New(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run {
+		runNotifier(t, n)
+	}
+	return n
+}
+
+func runNotifier(t *testing.T, n *Notifier) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
