@@ -1,0 +1,163 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/logring"
+	"github.com/patchgate/patchgate/test/netlab"
+)
+
+// runLogged starts a System on cfg logging as serve does (a ring for the status page in
+// front of the console) and waits until it is ready; it returns the console's output.
+func runLogged(t *testing.T, cfg *config.Config) (*System, *netlab.Buffer) {
+	t.Helper()
+	console := &netlab.Buffer{}
+	ring := logring.New(slog.NewJSONHandler(console, nil), 200)
+	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "test"}, Logger: slog.New(ring), LogRing: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; sys.Close() })
+	waitReady(t, sys)
+	return sys, console
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, sys *System) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: "http://" + sys.AdminAddr(), c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// do sends method path with body as JSON (a string as is) and accept; it returns the
+// answer's status, header and body.
+func (b *browser) do(method, path string, body any, accept string) (int, http.Header, string) {
+	b.t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	default:
+		j, _ := json.Marshal(v)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, b.base+path, rd)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+const testPassword = "correct horse battery staple"
+
+// setupAdmin creates the first admin with the setup token and logs the browser in; the
+// admin has no second factor yet (enrolling).
+func setupAdmin(t *testing.T, sys *System, b *browser) {
+	t.Helper()
+	tok := sys.auth.SetupToken()
+	if tok == "" {
+		t.Fatal("no setup token on a fresh System")
+	}
+	if code, _, body := b.do("POST", "/setup", map[string]string{"token": tok, "user": "ada", "password": testPassword}, "application/json"); code != http.StatusCreated {
+		t.Fatalf("setup = %d %s", code, body)
+	}
+	if code, _, body := b.do("POST", "/login", map[string]string{"user": "ada", "password": testPassword}, "application/json"); code != http.StatusOK || !strings.Contains(body, `"enrolling": true`) {
+		t.Fatalf("login = %d %s, want enrolling", code, body)
+	}
+}
+
+// TestEnrolmentQRCodeScans: the enrolment page's QR code is a PNG under the page's CSP
+// (not html/template's "#ZgotmplZ") and decodes to the otpauth URL of the secret shown.
+func TestEnrolmentQRCodeScans(t *testing.T) {
+	sys, _ := runLogged(t, testConfig(t))
+	b := newBrowser(t, sys)
+	setupAdmin(t, sys, b)
+	code, hdr, page := b.do("GET", "/account/mfa", nil, "text/html")
+	if code != http.StatusOK {
+		t.Fatalf("enrolment page = %d %s", code, page)
+	}
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:") || !strings.Contains(csp, "script-src 'none'") {
+		t.Errorf("CSP %q: want data: images allowed and no script", csp)
+	}
+	m := regexp.MustCompile(`<img src="([^"]*)"[^>]*id="qr"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("enrolment page has no QR image:\n%s", page)
+	}
+	src := html.UnescapeString(m[1])
+	b64, ok := strings.CutPrefix(src, "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("QR image src = %.60q, want a data:image/png URL", src)
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatalf("QR image base64: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("QR image PNG: %v", err)
+	}
+	if r := img.Bounds(); r.Dx() < 100 || r.Dy() < 100 {
+		t.Fatalf("QR image is %v, too small to scan", r)
+	}
+	text := decodeQR(t, img)
+	secret := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(page)
+	if secret == nil {
+		t.Fatal("enrolment page shows no secret")
+	}
+	if !strings.HasPrefix(text, "otpauth://totp/") || !strings.Contains(text, "secret="+secret[1]) {
+		t.Errorf("QR code says %q, want the otpauth URL of secret %s", text, secret[1])
+	}
+}
+
+// decodeQR reads the QR code in img as a phone's scanner would.
+func decodeQR(t *testing.T, img image.Image) string {
+	t.Helper()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("QR code does not decode: %v", err)
+	}
+	return res.GetText()
+}
