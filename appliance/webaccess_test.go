@@ -19,6 +19,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/test/netlab"
@@ -160,4 +161,37 @@ func decodeQR(t *testing.T, img image.Image) string {
 		t.Fatalf("QR code does not decode: %v", err)
 	}
 	return res.GetText()
+}
+
+// TestSetupTokenOnlyInTheJournal: the one-time setup token (and the effective config)
+// reach the console but no answer to anyone not logged in: not the status page's recent
+// log in HTML or JSON, nor any other GET route an anonymous loopback client may try.
+func TestSetupTokenOnlyInTheJournal(t *testing.T) {
+	sys, console := runLogged(t, testConfig(t))
+	tok := sys.auth.SetupToken()
+	if tok == "" || !strings.Contains(console.String(), tok) {
+		t.Fatalf("the console lacks the setup token %q:\n%s", tok, console.String())
+	}
+	b := newBrowser(t, sys)
+	pages := 0
+	for _, pr := range auth.Probes(adminPatterns(t, sys.admin.mux)) {
+		if pr.Method != http.MethodGet {
+			continue
+		}
+		for _, accept := range []string{"text/html", "application/json"} {
+			code, hdr, body := b.do("GET", pr.Path, nil, accept)
+			if strings.Contains(body, tok) || strings.Contains(hdr.Get("Location"), tok) {
+				t.Errorf("anonymous GET %s (%s) = %d shows the setup token", pr.Path, accept, code)
+			}
+			if pr.Pattern == "GET /{$}" {
+				pages++
+				if code != http.StatusOK || !strings.Contains(body, "first-run setup") || !strings.Contains(body, logring.Withheld) {
+					t.Errorf("anonymous status page (%s) = %d; want 200 with the setup line, its token withheld:\n%s", accept, code, body)
+				}
+			}
+		}
+	}
+	if pages != 2 {
+		t.Fatalf("the status page was fetched %d times, want 2 (HTML and JSON)", pages)
+	}
 }
