@@ -3,13 +3,13 @@ package appliance
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/netscan/scantest"
@@ -48,15 +48,10 @@ func TestInventoryWiring(t *testing.T) {
 		t.Fatalf("ScanNow: %v", err)
 	}
 	base := "http://" + sys.AdminAddr()
+	viewer := apiToken(t, sys, auth.Viewer) // the loopback viewer reads the status page only
 	get := func(path string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return getWith(t, base+path, viewer)
 	}
 	var exp inventory.Export
 	waitInventory(t, "the scanned device in /api/v1/assets", func() bool {

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
@@ -194,4 +195,45 @@ func TestSetupTokenOnlyInTheJournal(t *testing.T) {
 	if pages != 2 {
 		t.Fatalf("the status page was fetched %d times, want 2 (HTML and JSON)", pages)
 	}
+}
+
+// TestLoopbackViewerSeesStatusAndMetricsOnly: with auth.loopback_viewer (the dev
+// config), an anonymous client on loopback gets the status page (HTML and JSON) and the
+// metrics, as the README says, and 401/403 from every other route that is not public.
+func TestLoopbackViewerSeesStatusAndMetricsOnly(t *testing.T) {
+	cfg := testConfig(t)
+	if !cfg.Auth.LoopbackViewer {
+		t.Fatal("the dev config has no loopback_viewer")
+	}
+	sys, _ := runLogged(t, cfg)
+	b := newBrowser(t, sys)
+	open := map[string]bool{"GET /{$}": true, "GET /metrics": true, "GET /api/v1/status": true}
+	for _, pr := range auth.Probes(adminPatterns(t, sys.admin.mux)) {
+		if pr.Perm == auth.Public {
+			continue // probes, static files, login and setup pages: anyone
+		}
+		code, _, body := b.do(pr.Method, pr.Path, nil, "application/json")
+		switch {
+		case open[pr.Pattern] && code != http.StatusOK:
+			t.Errorf("anonymous %s %s = %d %.80s, want 200", pr.Method, pr.Path, code, body)
+		case !open[pr.Pattern] && code != http.StatusUnauthorized && code != http.StatusForbidden:
+			t.Errorf("anonymous %s %s = %d %.80s, want 401 or 403", pr.Method, pr.Path, code, body)
+		}
+	}
+}
+
+// apiToken makes a user holding role and returns "Bearer <token>" for them: what a
+// script or Prometheus sends.
+func apiToken(t *testing.T, sys *System, role auth.Role) string {
+	t.Helper()
+	ctx := context.Background()
+	name := "token-" + string(role)
+	if err := sys.auth.CreateUser(ctx, nil, name, testPassword, []auth.Role{role}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := sys.auth.CreateToken(ctx, &auth.Principal{User: name, Roles: []auth.Role{role}, Method: "password+totp"}, "test", role, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
 }

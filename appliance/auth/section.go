@@ -18,7 +18,7 @@ type Section struct {
 	BreakGlassMax   conf.Duration `yaml:"break_glass_max"`  // the longest break-glass elevation
 	TokenLifetime   conf.Duration `yaml:"token_lifetime"`   // API tokens expire after this
 	// LoopbackViewer lets unauthenticated requests from loopback read the status page
-	// and metrics as viewers: for a developer's machine only.
+	// (HTML and JSON) and metrics, nothing else: for a developer's machine only.
 	LoopbackViewer bool `yaml:"loopback_viewer"`
 	// TrustedOrigins may make cross-origin requests (a reverse proxy's public origin).
 	TrustedOrigins []string `yaml:"trusted_origins"`
