@@ -36,6 +36,15 @@ type AdminTLS struct {
 	Hosts    []string `yaml:"hosts"` // extra names/addresses for the self-signed certificate
 }
 
+// Files lists the certificate and key files of tls.mode files (relative to the working
+// directory), for the loader to check.
+func (a Section) Files(key string) []conf.FileRef {
+	if a.TLS.Mode != "files" {
+		return nil
+	}
+	return []conf.FileRef{{Key: key + ".tls.cert_file", Path: a.TLS.CertFile}, {Key: key + ".tls.key_file", Path: a.TLS.KeyFile}}
+}
+
 // Validate checks the auth section and how it fits adminListen (admin.listen).
 func (a Section) Validate(key, adminListen string, ps *conf.Problems) {
 	for _, d := range []struct {
