@@ -314,7 +314,7 @@ func (a *Authority) listExceptions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Authority) requestException(w http.ResponseWriter, r *http.Request) {
-	in, err := readInput(r)
+	in, err := readFields("asset", "ring", "release", "cve", "reason", "compensating_controls", "expires_at", "review_at")(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -366,7 +366,7 @@ func (a *Authority) decideException(approve bool) http.HandlerFunc {
 
 func (a *Authority) exceptionAction(fn func(context.Context, *Principal, int64, string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in, err := readInput(r)
+		in, err := readFields("remark")(r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
