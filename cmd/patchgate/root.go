@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newAgentCmd(),
 		newRolloutCmd(),
 		newScanCmd(),
+		newLoginCmd(),
 	)
 	return root
 }
