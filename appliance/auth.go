@@ -7,6 +7,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/appliance/web"
 )
 
@@ -56,8 +57,9 @@ func (s *System) buildAuth(ctx context.Context) error {
 	}
 	if tok := a.SetupToken(); tok != "" {
 		// The one secret ever logged: it creates the first admin once and is useless after.
+		// Private: to the journal only, never to the status page's recent log.
 		s.log.Warn("first-run setup: no admin exists yet; open the setup page and enter this one-time token",
-			"url", fmt.Sprintf("%s://%s/setup", scheme, s.admin.Addr()), "setup_token", tok)
+			"url", fmt.Sprintf("%s://%s/setup", scheme, s.admin.Addr()), logring.Private("setup_token", tok))
 	}
 	s.AddPanel(authPanel{a})
 	return nil

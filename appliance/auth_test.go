@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +20,6 @@ import (
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/rollout"
-	"github.com/patchgate/patchgate/test/netlab"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
@@ -154,11 +152,8 @@ func TestAdminHTTPSSelfSignedAndSetupToken(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Auth.TLS.Mode = "self-signed"
 	cfg.Auth.LoopbackViewer = false
-	var logs netlab.Buffer
-	sys := newSystem(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	runSystem(t, sys)
-	waitReady(t, sys)
-	if !strings.Contains(logs.String(), "certificate_sha256=") || !strings.Contains(logs.String(), "setup_token=") {
+	sys, logs := runLogged(t, cfg)
+	if !strings.Contains(logs.String(), `"certificate_sha256"`) || !strings.Contains(logs.String(), `"setup_token"`) {
 		t.Fatalf("log lacks the certificate fingerprint or the setup token:\n%s", logs.String())
 	}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -134,6 +135,21 @@ func writeConfig(t *testing.T, path string, cfg *config.Config) {
 	t.Helper()
 	c := *cfg
 	c.Distribution.Listen = "127.0.0.1:1"
+	// The dev config's list files are relative to configs/; the copy is elsewhere, and
+	// loading checks that every file it names exists.
+	c.Resolver.Lists = slices.Clone(c.Resolver.Lists)
+	for i, l := range c.Resolver.Lists {
+		c.Resolver.Lists[i].Files = slices.Clone(l.Files)
+		for j, f := range l.Files {
+			if !filepath.IsAbs(f) {
+				abs, err := filepath.Abs(filepath.Join("..", "configs", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Resolver.Lists[i].Files[j] = abs
+			}
+		}
+	}
 	b, err := yaml.Marshal(&c)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/netscan/scantest"
@@ -34,9 +35,10 @@ func TestInventoryWiring(t *testing.T) {
 		t.Fatalf("ScanNow: %v", err)
 	}
 	base := "http://" + sys.AdminAddr()
+	viewer := apiToken(t, sys, auth.Viewer) // the loopback viewer reads the status page only
 	get := func(path string) (int, string) {
 		t.Helper()
-		return fetch(t, "GET", base+path, nil)
+		return getWith(t, base+path, viewer)
 	}
 	var exp inventory.Export
 	waitUntil(t, "the scanned device in /api/v1/assets", 15*time.Second, func() bool {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -137,5 +138,17 @@ func TestSIGHUPReloadsResolverLists(t *testing.T) {
 	}
 	if f := recs[0].Details["failed"]; f != "" {
 		t.Errorf("reload failed for %s", f)
+	}
+}
+
+// TestUnitReloadsWithSIGHUP: `systemctl reload patchgate` reaches the one SIGHUP handler
+// (notifyReload) through the unit's ExecReload.
+func TestUnitReloadsWithSIGHUP(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "configs", "systemd", "patchgate.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(string(b), "\n"), "ExecReload=/bin/kill -HUP $MAINPID") {
+		t.Error("configs/systemd/patchgate.service has no `ExecReload=/bin/kill -HUP $MAINPID`: systemctl reload would fail")
 	}
 }

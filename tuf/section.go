@@ -119,6 +119,16 @@ type Demo struct {
 
 var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
+// Files lists the pinned root files the section names (relative to the working
+// directory), for the loader to check.
+func (t Section) Files(key string) []conf.FileRef {
+	var out []conf.FileRef
+	for i, r := range t.Repositories {
+		out = append(out, conf.FileRef{Key: conf.Index(key+".repositories", i) + ".root", Path: r.Root})
+	}
+	return out
+}
+
 // Validate checks the tuf section.
 func (t Section) Validate(key string, ps *conf.Problems) {
 	t.Site.validate(key+".site", ps)

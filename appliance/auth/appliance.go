@@ -42,13 +42,13 @@ func (a *Authority) applianceUpdates() (ApplianceUpdates, error) {
 }
 
 func (a *Authority) registerAppliance(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/appliance/install", a.applianceAction(func(ctx context.Context, u ApplianceUpdates, actor string, in input) (string, error) {
+	mux.HandleFunc("POST /api/v1/appliance/install", a.applianceAction(readFields("version", "reboot"), func(ctx context.Context, u ApplianceUpdates, actor string, in input) (string, error) {
 		if in["version"] == "" {
 			return "", badRequest("version: missing")
 		}
 		return "install of " + in["version"] + " requested", u.Install(ctx, actor, in["version"], in["reboot"] != "false")
 	}))
-	mux.HandleFunc("POST /api/v1/appliance/rollback", a.applianceAction(func(ctx context.Context, u ApplianceUpdates, actor string, in input) (string, error) {
+	mux.HandleFunc("POST /api/v1/appliance/rollback", a.applianceAction(readFields("reboot"), func(ctx context.Context, u ApplianceUpdates, actor string, in input) (string, error) {
 		return "rollback requested", u.Rollback(ctx, actor, in["reboot"] != "false")
 	}))
 }
@@ -56,8 +56,8 @@ func (a *Authority) registerAppliance(mux *http.ServeMux) {
 // applianceAction runs an install or rollback for the request's actor; the request's
 // context carries the principal for the audit record. reboot is on unless the input
 // says "false": the form's button means "now".
-func (a *Authority) applianceAction(fn func(context.Context, ApplianceUpdates, string, input) (string, error)) http.HandlerFunc {
-	return formAction(a, readInput, func(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
+func (a *Authority) applianceAction(read func(*http.Request) (input, error), fn func(context.Context, ApplianceUpdates, string, input) (string, error)) http.HandlerFunc {
+	return formAction(a, read, func(_ http.ResponseWriter, r *http.Request, in input) (any, error) {
 		u, err := a.applianceUpdates()
 		if err != nil {
 			return nil, err

@@ -39,7 +39,7 @@ type Policy struct {
 	LockoutMax      time.Duration // longest lockout (1h)
 	BreakGlassMax   time.Duration // longest break-glass elevation (1h)
 	TokenLifetime   time.Duration // API tokens expire after this (90 days)
-	LoopbackViewer  bool          // unauthenticated requests from loopback are viewers (dev only)
+	LoopbackViewer  bool          // unauthenticated requests from loopback read the status page and metrics (dev only)
 	SecureCookies   bool          // Secure cookies (the admin listener serves HTTPS)
 	TrustedOrigins  []string      // origins allowed to make cross-origin requests, e.g. https://patchgate.example
 	Issuer          string        // TOTP issuer shown in authenticator apps

@@ -6,7 +6,7 @@ import (
 )
 
 // formAction is the one shape of the state-changing handlers (a browser form or a JSON
-// API call): read the request's input, do the action, answer. read is readInput, or
+// API call): read the request's input, do the action, answer. read is readFields(...), or
 // anyInput for an action that takes no fields. An error from either goes to fail,
 // except a pageError, which a browser form gets as its page again with the message;
 // success goes to ok (usually back: a redirect for a form, JSON otherwise). The guard
@@ -37,13 +37,13 @@ func formAction[T any](a *Authority, read func(*http.Request) (input, error),
 }
 
 // anyInput reads the input of an action that takes no fields but a form's "return": a
-// body that does not parse is ignored.
+// body that does not parse is ignored, a JSON object with a key is refused (readFields).
 func anyInput(r *http.Request) (input, error) {
-	in, _ := readInput(r)
-	if in == nil {
-		in = input{}
+	in, err := readInput(r)
+	if err != nil || in == nil {
+		return input{}, nil
 	}
-	return in, nil
+	return in, in.only(r, nil)
 }
 
 // back answers a successful change: a redirect to path (or to the form's "return") for a

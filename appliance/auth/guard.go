@@ -42,7 +42,7 @@ func (a *Authority) Principal(r *http.Request) *Principal {
 		return s.principal()
 	}
 	if a.policy.LoopbackViewer && isLoopback(r) {
-		return &Principal{User: "anonymous@loopback", Roles: []Role{Viewer}, Method: "loopback", Source: sourceOf(r)}
+		return &Principal{User: "anonymous@loopback", Roles: []Role{Viewer}, Method: methodLoopback, Source: sourceOf(r)}
 	}
 	return nil
 }
@@ -80,7 +80,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := g.a.Principal(r)
 	switch {
-	case p == nil:
+	case p == nil, p.Method == methodLoopback && !p.Can(perm):
+		// Nobody, or the anonymous loopback viewer beyond the status page: log in.
 		g.a.m.denied.WithLabelValues("unauthenticated").Inc()
 		if r.Method == http.MethodGet && !wantsJSON(r) {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/patchgate/patchgate/appliance/httpapi"
@@ -110,6 +112,42 @@ func readInput(r *http.Request) (input, error) {
 		}
 	}
 	return in, nil
+}
+
+// readFields returns the reader of an action that takes the named fields: like
+// readInput, but a JSON body with any other key is refused, naming it, as the admin
+// API's strict decoder (httpapi.DecodeJSON) does. A browser form may also carry
+// "return" (the page to go back to).
+func readFields(names ...string) func(*http.Request) (input, error) {
+	return func(r *http.Request) (input, error) {
+		in, err := readInput(r)
+		if err != nil {
+			return nil, err
+		}
+		return in, in.only(r, names)
+	}
+}
+
+// only refuses a JSON body's keys that are not in names.
+func (in input) only(r *http.Request, names []string) error {
+	if isForm(r) {
+		return nil
+	}
+	var unknown []string
+	for k := range in {
+		if !slices.Contains(names, k) {
+			unknown = append(unknown, strconv.Quote(k))
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	takes := "no fields"
+	if len(names) > 0 {
+		takes = strings.Join(names, ", ")
+	}
+	return badRequest("body: unknown field %s (this takes %s)", strings.Join(unknown, ", "), takes)
 }
 
 // done answers a successful change: a redirect back to the page for a browser form,

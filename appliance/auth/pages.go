@@ -11,7 +11,9 @@ type Forms struct{ a *Authority }
 func (a *Authority) Forms() Forms { return Forms{a} }
 
 // Input reads a request's fields from a form or a JSON object (at most 64 KiB).
-func (f Forms) Input(r *http.Request) (map[string]string, error) { return readInput(r) }
+func (f Forms) Input(r *http.Request, fields ...string) (map[string]string, error) {
+	return readFields(fields...)(r)
+}
 
 // Done answers a successful change: a redirect to back (or to the form's "return") for
 // a browser form, v as JSON with code otherwise.

@@ -18,7 +18,7 @@ type Section struct {
 	BreakGlassMax   conf.Duration `yaml:"break_glass_max"`  // the longest break-glass elevation
 	TokenLifetime   conf.Duration `yaml:"token_lifetime"`   // API tokens expire after this
 	// LoopbackViewer lets unauthenticated requests from loopback read the status page
-	// and metrics as viewers: for a developer's machine only.
+	// (HTML and JSON) and metrics, nothing else: for a developer's machine only.
 	LoopbackViewer bool `yaml:"loopback_viewer"`
 	// TrustedOrigins may make cross-origin requests (a reverse proxy's public origin).
 	TrustedOrigins []string `yaml:"trusted_origins"`
@@ -34,6 +34,15 @@ type AdminTLS struct {
 	CertFile string   `yaml:"cert_file"`
 	KeyFile  string   `yaml:"key_file"`
 	Hosts    []string `yaml:"hosts"` // extra names/addresses for the self-signed certificate
+}
+
+// Files lists the certificate and key files of tls.mode files (relative to the working
+// directory), for the loader to check.
+func (a Section) Files(key string) []conf.FileRef {
+	if a.TLS.Mode != "files" {
+		return nil
+	}
+	return []conf.FileRef{{Key: key + ".tls.cert_file", Path: a.TLS.CertFile}, {Key: key + ".tls.key_file", Path: a.TLS.KeyFile}}
 }
 
 // Validate checks the auth section and how it fits adminListen (admin.listen).

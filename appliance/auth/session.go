@@ -52,6 +52,11 @@ func (p *Principal) Can(perm Permission) bool {
 	if p == nil {
 		return perm == Public
 	}
+	if p.Method == methodLoopback {
+		// The anonymous loopback viewer (auth.loopback_viewer) reads the status page and
+		// the metrics, nothing else: no session routes, no inventory, no own account.
+		return perm == Public || perm == StatusRead
+	}
 	switch perm {
 	case Public, Session:
 		return true
@@ -94,6 +99,9 @@ func (p *Principal) Entry(action, object string, details map[string]string) audi
 	return audit.Entry{Actor: p.User, Role: p.RoleString(), AuthMethod: p.Method, Source: p.Source, Action: action, Object: object, Details: details}
 }
 
+// methodLoopback is the Method of the anonymous loopback viewer.
+const methodLoopback = "loopback"
+
 type ctxKey struct{}
 
 // WithPrincipal returns ctx carrying p.
@@ -111,7 +119,7 @@ func FromContext(ctx context.Context) *Principal {
 // rollout API takes this function). It fails for an anonymous request.
 func Actor(r *http.Request) (string, error) {
 	p := FromContext(r.Context())
-	if p == nil || p.Method == "loopback" {
+	if p == nil || p.Method == methodLoopback {
 		return "", fmt.Errorf("auth: request is not authenticated")
 	}
 	return p.User, nil

@@ -31,7 +31,7 @@ func (a *Authority) CreateToken(ctx context.Context, p *Principal, name string, 
 	if !contains(p.Roles, role) {
 		return "", Token{}, forbidden("you can only make tokens for roles you hold (%s)", joinRoles(p.Roles))
 	}
-	if p.Method == "token" || p.Method == "loopback" {
+	if p.Method == "token" || p.Method == methodLoopback {
 		return "", Token{}, forbidden("tokens are made from a logged-in session")
 	}
 	if name == "" || len(name) > 64 {

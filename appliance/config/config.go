@@ -116,6 +116,16 @@ func (c *Config) Validate() conf.Problems {
 	return ps
 }
 
+// Files lists every file the config names, each at its key, from the sections' Files.
+func (c *Config) Files() []conf.FileRef {
+	var out []conf.FileRef
+	out = append(out, c.Auth.Files("auth")...)
+	out = append(out, c.Resolver.Files("resolver")...)
+	out = append(out, c.TUF.Files("tuf")...)
+	out = append(out, c.Inventory.Files("inventory")...)
+	return out
+}
+
 // SegmentTable builds the table of the configured segments, which the wiring hands to
 // every subsystem that looks clients up by segment.
 func (c *Config) SegmentTable() *segment.Table { return segment.NewTable(c.Segments) }
@@ -134,18 +144,24 @@ func segmentNames(segs segment.Section) []string {
 	return names
 }
 
-// Load reads, decodes strictly and validates the config file at path, on top of Default.
-// A config with problems returns *conf.Error listing all of them.
+// Load reads, decodes strictly and validates the config file at path, on top of Default,
+// and checks that every file it names exists (allowlists and rules relative to path's
+// directory). A config with problems returns *conf.Error listing all of them.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(filepath.Base(path), data)
+	return parse(filepath.Base(path), data, filepath.Dir(path))
 }
 
-// Parse is Load for bytes already read; name is used in messages.
-func Parse(name string, data []byte) (*Config, error) {
+// Parse is Load for bytes already read, without the file checks; name is used in
+// messages.
+func Parse(name string, data []byte) (*Config, error) { return parse(name, data, "") }
+
+// parse decodes and validates data; with a configDir it also checks the files the
+// config names (relative ones against configDir where the key says so).
+func parse(name string, data []byte, configDir string) (*Config, error) {
 	cfg := Default()
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -153,7 +169,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, &conf.Error{Problems: conf.Problems{syntaxProblem(name, err)}}
 	}
 	if doc.Kind == 0 { // empty file: all defaults
-		return finish(name, &cfg, nil, nil)
+		return finish(name, &cfg, nil, nil, configDir)
 	}
 	pos := positions{}
 	var ps conf.Problems
@@ -167,14 +183,25 @@ func Parse(name string, data []byte) (*Config, error) {
 			ps = append(ps, typeProblem(msg, pos))
 		}
 	}
-	return finish(name, &cfg, pos, ps)
+	return finish(name, &cfg, pos, ps, configDir)
 }
 
-func finish(name string, cfg *Config, pos positions, ps conf.Problems) (*Config, error) {
+func finish(name string, cfg *Config, pos positions, ps conf.Problems, configDir string) (*Config, error) {
 	// Validate too, but say nothing more about a key that did not decode: its value is
-	// still the default and a second message about it would mislead.
+	// still the default and a second message about it would mislead. The same for the
+	// files: a key with a problem already is not looked up.
 	decodeProblems := slices.Clone(ps)
-	for _, v := range cfg.Validate() {
+	checks := cfg.Validate()
+	if configDir != "" {
+		var files conf.Problems
+		conf.CheckFiles(cfg.Files(), configDir, &files)
+		for _, f := range files {
+			if !related(f.Key, checks) {
+				checks = append(checks, f)
+			}
+		}
+	}
+	for _, v := range checks {
 		if !related(v.Key, decodeProblems) {
 			ps = append(ps, v)
 		}

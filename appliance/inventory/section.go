@@ -78,6 +78,12 @@ var scanProbes = []string{"arp", "tcp", "snmp", "mdns", "ssdp", "http", "ipp"}
 
 var tagPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
 
+// Files lists the site's fingerprint rules file (relative to the config file's
+// directory), for the loader to check.
+func (v Section) Files(key string) []conf.FileRef {
+	return []conf.FileRef{{Key: key + ".rules_file", Path: v.RulesFile, ConfigRelative: true}}
+}
+
 // Validate checks the inventory section and its references to the segments.
 func (v Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 	if !tagPattern.MatchString(v.FragileTag) {

@@ -1,5 +1,7 @@
 // Package logring keeps the most recent log records in memory for the status page, while
-// passing every record on to the real handler (JSON to stderr for journald).
+// passing every record on to the real handler (JSON to stderr for journald). An
+// attribute made with Private reaches only that handler: the ring, and so the status
+// page, shows its key with the value withheld.
 package logring
 
 import (
@@ -46,10 +48,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(a.String())
+		appendAttr(&b, a)
 		return true
 	})
 	h.ring.add(Line{Time: r.Time, Level: r.Level.String(), Message: r.Message, Attrs: b.String()})
@@ -61,10 +60,7 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	var b strings.Builder
 	b.WriteString(h.attrs)
 	for _, a := range attrs {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(a.String())
+		appendAttr(&b, a)
 	}
 	return &Handler{next: h.next.WithAttrs(attrs), ring: h.ring, attrs: b.String()}
 }
@@ -96,4 +92,46 @@ func (r *ring) add(l Line) {
 	if r.next == len(r.lines) {
 		r.next, r.full = 0, true
 	}
+}
+
+// Withheld is what the ring shows instead of a Private attribute's value.
+const Withheld = "(withheld; see the journal)"
+
+// Private marks an attribute for the console (the journal) only: the status page's
+// recent log shows key=(withheld; see the journal). It is for what must reach the
+// operator at the machine but nobody else: the one-time setup token, the effective
+// config.
+func Private(key string, value any) slog.Attr { return slog.Any(key, private{value}) }
+
+type private struct{ v any }
+
+// LogValue gives the real handler the value.
+func (p private) LogValue() slog.Value { return slog.AnyValue(p.v) }
+
+// appendAttr writes a as key=value to b, after a space if b is not empty, withholding
+// Private values (also inside groups and behind other LogValuers).
+func appendAttr(b *strings.Builder, a slog.Attr) {
+	if a.Value.Kind() == slog.KindLogValuer {
+		if _, ok := a.Value.LogValuer().(private); ok {
+			a.Value = slog.StringValue(Withheld)
+		} else {
+			a.Value = a.Value.Resolve()
+		}
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		for _, g := range a.Value.Group() {
+			if a.Key != "" {
+				g.Key = a.Key + "." + g.Key
+			}
+			appendAttr(b, g)
+		}
+		return
+	}
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	b.WriteString(a.String())
 }

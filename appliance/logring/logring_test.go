@@ -31,3 +31,33 @@ func TestKeepsLastNAndForwards(t *testing.T) {
 		t.Errorf("forwarded %d records, want 5", got)
 	}
 }
+
+// TestPrivateReachesTheConsoleOnly: a Private attribute's value is forwarded to the
+// console but never kept in the ring, also inside a group or a With.
+func TestPrivateReachesTheConsoleOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		log  func(*slog.Logger)
+	}{
+		{"record", func(l *slog.Logger) { l.Warn("setup", Private("setup_token", "S3CRET"), "url", "/setup") }},
+		{"group", func(l *slog.Logger) { l.Info("setup", slog.Group("first_run", Private("setup_token", "S3CRET"))) }},
+		{"with", func(l *slog.Logger) { l.With(Private("setup_token", "S3CRET")).Info("setup") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			h := New(slog.NewJSONHandler(&out, nil), 10)
+			tt.log(slog.New(h))
+			if !strings.Contains(out.String(), "S3CRET") {
+				t.Errorf("console lacks the value: %s", out.String())
+			}
+			lines := h.Lines()
+			if len(lines) != 1 {
+				t.Fatalf("ring has %d lines, want 1", len(lines))
+			}
+			if l := lines[0]; strings.Contains(l.Attrs, "S3CRET") || !strings.Contains(l.Attrs, "setup_token="+Withheld) {
+				t.Errorf("ring line attrs = %q, want setup_token withheld", l.Attrs)
+			}
+		})
+	}
+}

@@ -231,8 +231,9 @@ func TestKindsPerRecipient(t *testing.T) {
 // yields an email and a webhook body with its name and address and nothing else of it.
 func TestNoEPHI(t *testing.T) {
 	a := inventory.Asset{ID: "mac:00:11:22:33:44:55", Name: "rx-robot", Addresses: []string{"10.20.0.9", "10.20.0.8"},
-		Hostname: "rx-robot-jane-doe", Serial: "SN-4711", Owner: "Dr. Jane Doe", Location: "Room of patient John Roe",
-		EPHI: "yes", Notes: "holds prescriptions of John Roe, DOB 1950-01-01", Tags: []string{"patient-data"}}
+		Hostname: "rx-robot-jane-doe", Serial: "SN-4711", Tags: []string{"patient-data"},
+		AdminOnly: inventory.AdminOnly{Owner: "Dr. Jane Doe", Location: "Room of patient John Roe", EPHI: "yes",
+			Notes: "holds prescriptions of John Roe, DOB 1950-01-01"}}
 	ephi := []string{"jane-doe", "SN-4711", "Jane Doe", "John Roe", "1950-01-01", "patient-data", "10.20.0.8"}
 
 	sink := newSMTPSink(t, true)

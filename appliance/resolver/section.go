@@ -44,6 +44,21 @@ type Section struct {
 	QueryLog QueryLogSection `yaml:"query_log"`
 }
 
+// Files lists the list files the section names (relative to the config file's
+// directory), for the loader to check.
+func (r Section) Files(key string) []conf.FileRef {
+	if !r.Enabled {
+		return nil
+	}
+	var out []conf.FileRef
+	for i, l := range r.Lists {
+		for j, f := range l.Files {
+			out = append(out, conf.FileRef{Key: conf.Index(conf.Index(key+".lists", i)+".files", j), Path: f, ConfigRelative: true})
+		}
+	}
+	return out
+}
+
 // SegmentPolicy is one segment's DNS policy (resolver.segments[]). A segment without one blocks every name.
 type SegmentPolicy struct {
 	Segment string `yaml:"segment"`

@@ -197,11 +197,13 @@ func jsonBody(r *http.Request) error {
 	return nil
 }
 
+// decodeAdmin reads an admin request's JSON body strictly: a key v has no field for is
+// refused by name (the agent API's decode is lenient instead; see README.md).
 func decodeAdmin(r *http.Request, v any) error {
 	if err := jsonBody(r); err != nil {
 		return err
 	}
-	return decode(nil, r, v)
+	return bodyError(httpapi.DecodeJSON(nil, r, v, maxBody))
 }
 
 func (a *API) putRing(r *http.Request, actor string) (any, error) {

@@ -66,13 +66,16 @@ func fail(w http.ResponseWriter, log *slog.Logger, err error, retry time.Duratio
 // decode reads a JSON body of at most maxBody bytes into v; unknown fields are ignored
 // (the agent API promises so; see README.md).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if err := httpapi.DecodeJSONLenient(w, r, v, maxBody); err != nil {
-		if errors.Is(err, httpapi.ErrTooLarge) {
-			return err
-		}
-		return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
+	return bodyError(httpapi.DecodeJSONLenient(w, r, v, maxBody))
+}
+
+// bodyError is a decoder's error as the APIs answer it: ErrTooLarge as is, anything
+// else ErrInvalid (400) naming the problem.
+func bodyError(err error) error {
+	if err == nil || errors.Is(err, httpapi.ErrTooLarge) {
+		return err
 	}
-	return nil
+	return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
 }
 
 func failDecode(w http.ResponseWriter, log *slog.Logger, err error) {

@@ -16,7 +16,8 @@ import (
 // status (the wiring maps this package's errors to statuses); a page template drawn
 // with data and the signed-in user.
 type Forms interface {
-	Input(r *http.Request) (map[string]string, error)
+	// Input reads a form or JSON body; a JSON key not among fields is refused by name.
+	Input(r *http.Request, fields ...string) (map[string]string, error)
 	Done(w http.ResponseWriter, r *http.Request, in map[string]string, back string, code int, v any)
 	Fail(w http.ResponseWriter, r *http.Request, err error)
 	Render(w http.ResponseWriter, r *http.Request, page string, data any)
@@ -86,10 +87,11 @@ func (p *Pages) list(load func(*http.Request) (any, error)) http.HandlerFunc {
 }
 
 // action runs a state-changing route: the request's fields and actor, then do, then
-// the answer Done gives (back to the page back for a form).
-func (p *Pages) action(back string, code int, do func(r *http.Request, in map[string]string, actor string) (any, error)) http.HandlerFunc {
+// the answer Done gives (back to the page back for a form). A JSON body may hold only
+// the named fields.
+func (p *Pages) action(back string, code int, fields []string, do func(r *http.Request, in map[string]string, actor string) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in, err := p.f.Input(r)
+		in, err := p.f.Input(r, fields...)
 		var v any
 		if err == nil {
 			var actor string
@@ -112,7 +114,7 @@ func (p *Pages) decideRollout(approve bool) http.HandlerFunc {
 	if approve {
 		word = "approval recorded"
 	}
-	return p.action("/approvals", http.StatusOK, func(r *http.Request, in map[string]string, actor string) (any, error) {
+	return p.action("/approvals", http.StatusOK, []string{"remark"}, func(r *http.Request, in map[string]string, actor string) (any, error) {
 		id, err := formID(r)
 		if err == nil {
 			err = p.e.ApproveRollout(r.Context(), actor, id, approve, in["remark"])
@@ -122,7 +124,7 @@ func (p *Pages) decideRollout(approve bool) http.HandlerFunc {
 }
 
 func (p *Pages) requestException(w http.ResponseWriter, r *http.Request) {
-	p.action("/exceptions", http.StatusCreated, func(r *http.Request, in map[string]string, actor string) (any, error) {
+	p.action("/exceptions", http.StatusCreated, []string{"asset", "ring", "release", "cve", "reason", "compensating_controls", "expires_at", "review_at"}, func(r *http.Request, in map[string]string, actor string) (any, error) {
 		x := Exception{Asset: in["asset"], Ring: in["ring"], Release: in["release"], CVE: in["cve"], Reason: in["reason"], Controls: in["compensating_controls"]}
 		for _, f := range []struct {
 			key string
@@ -141,7 +143,7 @@ func (p *Pages) requestException(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pages) exceptionAction(fn func(ctx context.Context, actor string, id int64, remark string) error) http.HandlerFunc {
-	return p.action("/exceptions", http.StatusOK, func(r *http.Request, in map[string]string, actor string) (any, error) {
+	return p.action("/exceptions", http.StatusOK, []string{"remark"}, func(r *http.Request, in map[string]string, actor string) (any, error) {
 		id, err := formID(r)
 		if err == nil {
 			err = fn(r.Context(), actor, id, in["remark"])

@@ -17,7 +17,7 @@ import (
 // jsonForms is a Forms for API clients only: JSON in and out, errors by kind.
 type jsonForms struct{}
 
-func (jsonForms) Input(r *http.Request) (map[string]string, error) {
+func (jsonForms) Input(r *http.Request, _ ...string) (map[string]string, error) {
 	in := map[string]string{}
 	b, _ := io.ReadAll(r.Body)
 	if len(b) > 0 {

@@ -7,4 +7,9 @@
 // shows as is). The web package defines the small read interfaces it needs; the
 // appliance package hands it concrete values. No other package imports web: the
 // services expose their state as data and only the wiring turns it into panels.
+//
+// Every time a page shows relative to now goes through one template func, rel
+// ({{rel $.Now .ExpiresAt}}: "3 h ago", "in 7 days", "never"), built on
+// github.com/dustin/go-humanize's relative-time table; exact instants use clock
+// (UTC), often as the title of a rel.
 package web

@@ -8,11 +8,14 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/patchgate/patchgate/appliance/httpapi"
 )
@@ -129,22 +132,7 @@ func WantsJSON(r *http.Request) bool {
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 var funcs = template.FuncMap{
-	"since": func(now, t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return now.Sub(t).Round(time.Second).String() + " ago"
-	},
-	"until": func(now, t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		d := t.Sub(now).Round(time.Second)
-		if d < 0 {
-			return "expired " + (-d).String() + " ago"
-		}
-		return "in " + d.String()
-	},
+	"rel": Rel,
 	"clock": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -162,6 +150,37 @@ var funcs = template.FuncMap{
 		}
 		return strconv.FormatFloat(100*part/whole, 'f', 0, 64)
 	},
+}
+
+// relMagnitudes are the steps of Rel, in github.com/dustin/go-humanize's table form: the
+// largest unit that gives at least 1 (2 for days, months and years, so that no "1 days").
+var relMagnitudes = []humanize.RelTimeMagnitude{
+	{D: time.Second, Format: "now", DivBy: time.Second},
+	{D: time.Minute, Format: "%d s %s", DivBy: time.Second},
+	{D: time.Hour, Format: "%d min %s", DivBy: time.Minute},
+	{D: 2 * humanize.Day, Format: "%d h %s", DivBy: time.Hour},
+	{D: 60 * humanize.Day, Format: "%d days %s", DivBy: humanize.Day},
+	{D: 2 * humanize.Year, Format: "%d months %s", DivBy: humanize.Month},
+	{D: humanize.LongTime, Format: "%d years %s", DivBy: humanize.Year},
+	{D: math.MaxInt64, Format: "a long while %s", DivBy: 1},
+}
+
+// Rel says when t is, seen from now, as the web pages show every time and deadline:
+// "3 h ago", "in 7 days", "now"; "never" for the zero time. It is the template func
+// rel ({{rel $.Now .ExpiresAt}}).
+func Rel(now, t time.Time) string {
+	switch {
+	case t.IsZero():
+		return "never"
+	case t.After(now):
+		s := humanize.CustomRelTime(now, t, "", "", relMagnitudes)
+		if s == "now" {
+			return s
+		}
+		return "in " + s
+	default:
+		return humanize.CustomRelTime(t, now, "ago", "", relMagnitudes)
+	}
 }
 
 func humanBytes(v any) string {

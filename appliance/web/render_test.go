@@ -90,3 +90,46 @@ func TestStaticAssetServed(t *testing.T) {
 		t.Errorf("GET /static/style.css = %d", rec.Code)
 	}
 }
+
+// TestRel: times and deadlines read as people say them, through the one template func rel.
+func TestRel(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		t    time.Time
+		want string
+	}{
+		{"zero", time.Time{}, "never"},
+		{"same instant", now, "now"},
+		{"under a second ahead", now.Add(400 * time.Millisecond), "now"},
+		{"seconds ago", now.Add(-42 * time.Second), "42 s ago"},
+		{"minutes ahead", now.Add(5 * time.Minute), "in 5 min"},
+		{"hours ago", now.Add(-3*time.Hour - 20*time.Minute), "3 h ago"},
+		{"a day and a half ahead", now.Add(36 * time.Hour), "in 36 h"},
+		{"a week ahead", now.Add(7 * 24 * time.Hour), "in 7 days"},
+		{"ten days ago", now.Add(-10 * 24 * time.Hour), "10 days ago"},
+		{"three months ahead", now.Add(92 * 24 * time.Hour), "in 3 months"},
+		{"five years ahead", now.AddDate(5, 0, 1), "in 5 years"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Rel(now, tt.t); got != tt.want {
+				t.Errorf("Rel(now, now%+v) = %q, want %q", tt.t.Sub(now), got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStatusPageSaysWhenItStarted: the status page shows its start as "3 h ago".
+func TestStatusPageSaysWhenItStarted(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	p, err := NewPages(fixedStatus{Now: now, Started: now.Add(-3 * time.Hour)}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	p.Render(rec, "status.html", Status{Now: now, Started: now.Add(-3 * time.Hour)})
+	if body := rec.Body.String(); !strings.Contains(body, "started 3 h ago") {
+		t.Errorf("status page lacks \"started 3 h ago\":\n%s", body)
+	}
+}

@@ -13,8 +13,15 @@ import (
 // main would use.
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runIn(t, "", args...)
+}
+
+// runIn is run with stdin.
+func runIn(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := newRootCmd()
 	var out, errb bytes.Buffer
+	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
 	cmd.SetArgs(args)
@@ -30,6 +37,30 @@ func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("log:\n  level: loud\nadmin:\n  listn: 127.0.0.1:1\n"), 0o600)
+	// Every file the config names must exist: allowlists (beside the config), TUF roots
+	// and the admin certificate and key.
+	missing := filepath.Join(dir, "missing.yaml")
+	os.WriteFile(filepath.Join(dir, "here.txt"), []byte("example.com\n"), 0o600)
+	os.WriteFile(missing, []byte(`resolver:
+  lists:
+    - name: here
+      files: [here.txt]
+    - name: gone
+      files:
+        - here.txt
+        - gone.txt
+tuf:
+  repositories:
+    - name: vendor
+      metadata_url: https://tuf.example/metadata
+      targets_url: https://tuf.example/targets
+      root: /nonexistent/vendor-root.json
+auth:
+  tls:
+    mode: files
+    cert_file: /nonexistent/admin.crt
+    key_file: `+dir+`
+`), 0o600)
 	tests := []struct {
 		name     string
 		file     string
@@ -40,6 +71,11 @@ func TestCheckConfig(t *testing.T) {
 		{"dev", "../../configs/dev.yaml", 0, []string{"dev.yaml: ok"}},
 		{"bad", bad, 1, []string{"bad.yaml:2: log.level: must be one of", "bad.yaml:4: admin.listn: unknown key", "is not valid"}},
 		{"missing", filepath.Join(dir, "nope.yaml"), 1, []string{"nope.yaml: no such file"}},
+		{"files named but missing", missing, 1, []string{
+			"missing.yaml:8: resolver.lists[1].files[1]: file " + filepath.Join(dir, "gone.txt") + " does not exist",
+			"missing.yaml:14: tuf.repositories[0].root: file /nonexistent/vendor-root.json does not exist",
+			"missing.yaml:18: auth.tls.cert_file: file /nonexistent/admin.crt does not exist",
+			"missing.yaml:19: auth.tls.key_file: file " + dir + ": not a regular file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

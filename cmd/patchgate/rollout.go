@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,6 +26,7 @@ import (
 
 // rolloutClient talks to the admin API of a running appliance.
 type rolloutClient struct {
+	op            string // the command, for errors ("rollout" when empty)
 	server, token string
 	http          *http.Client
 	asJSON        bool
@@ -33,15 +35,17 @@ type rolloutClient struct {
 
 func newRolloutCmd() *cobra.Command {
 	c := &rolloutClient{}
-	var fingerprint, cacert string
+	var target adminTarget
 	cmd := &cobra.Command{
 		Use:   "rollout",
 		Short: "Manage releases, rollouts, rings and windows through the appliance's admin API",
 		Long: `rollout drives the admin JSON API of a running appliance. It authenticates with an API
-token (make one on the admin page or POST /api/v1/tokens; its role decides what it may do:
-requester, approver, deployer...) given by --token or $PATCHGATE_TOKEN. The admin listener
-serves HTTPS with a self-signed certificate: pin it with --fingerprint (the SHA-256 the
-appliance logs at start) or trust it with --cacert.
+token (patchgate login stores one; or make one on the account page or POST /api/v1/tokens;
+its role decides what it may do: requester, approver, deployer...) given by --token or
+$PATCHGATE_TOKEN. The server is --server, $PATCHGATE_SERVER or the admin listener of
+--config. The admin listener serves HTTPS with a self-signed certificate: pin it with
+--fingerprint (the SHA-256 the appliance logs at start; login stores it) or trust it with
+--cacert.
 
 A rollout's life:
   patchgate rollout release create --name "openssl 3.0.14" --repo vendor --target pkgs/openssl.deb --severity high
@@ -52,22 +56,16 @@ A rollout's life:
   patchgate rollout show 1`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			c.out = cmd.OutOrStdout()
-			if c.token == "" {
-				c.token = os.Getenv("PATCHGATE_TOKEN")
-			}
-			hc, err := adminHTTPClient(fingerprint, cacert)
+			hc, err := target.resolve(cmd)
 			if err != nil {
-				return err
+				return fmt.Errorf("rollout: %w", err)
 			}
-			c.http = hc
+			c.http, c.server, c.token = hc, target.server, target.token
 			return nil
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&c.server, "server", envOr("PATCHGATE_SERVER", "https://127.0.0.1:9080"), "admin listener URL ($PATCHGATE_SERVER)")
-	pf.StringVar(&c.token, "token", "", "API token ($PATCHGATE_TOKEN)")
-	pf.StringVar(&fingerprint, "fingerprint", "", "SHA-256 of the admin certificate to accept (hex, colons allowed)")
-	pf.StringVar(&cacert, "cacert", "", "PEM file of the CA (or self-signed certificate) to trust")
+	target.addFlags(pf)
 	pf.BoolVar(&c.asJSON, "json", false, "print the API's JSON instead of tables")
 
 	cmd.AddCommand(
@@ -96,13 +94,6 @@ A rollout's life:
 	return cmd
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // adminHTTPClient trusts the admin certificate by fingerprint or CA file, else the
 // system's roots.
 func adminHTTPClient(fingerprint, cacert string) (*http.Client, error) {
@@ -111,7 +102,7 @@ func adminHTTPClient(fingerprint, cacert string) (*http.Client, error) {
 	case fingerprint != "":
 		want, err := hex.DecodeString(strings.ToLower(strings.ReplaceAll(fingerprint, ":", "")))
 		if err != nil || len(want) != sha256.Size {
-			return nil, fmt.Errorf("rollout: --fingerprint: want the certificate's SHA-256 in hex, got %q", fingerprint)
+			return nil, fmt.Errorf("--fingerprint: want the certificate's SHA-256 in hex, got %q", fingerprint)
 		}
 		tcfg.InsecureSkipVerify = true // replaced by the pin below
 		tcfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -125,11 +116,11 @@ func adminHTTPClient(fingerprint, cacert string) (*http.Client, error) {
 	case cacert != "":
 		pem, err := os.ReadFile(cacert)
 		if err != nil {
-			return nil, fmt.Errorf("rollout: --cacert: %w", err)
+			return nil, fmt.Errorf("--cacert: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("rollout: --cacert: no PEM certificate in %s", cacert)
+			return nil, fmt.Errorf("--cacert: no PEM certificate in %s", cacert)
 		}
 		tcfg.RootCAs = pool
 	}
@@ -153,7 +144,7 @@ func (c *rolloutClient) call(cmd *cobra.Command, method, path string, body any) 
 	}
 	req, err := http.NewRequestWithContext(cmd.Context(), method, strings.TrimSuffix(c.server, "/")+path, r)
 	if err != nil {
-		return nil, fmt.Errorf("rollout: %w", err)
+		return nil, fmt.Errorf("%s: %w", c.prefix(), err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -164,12 +155,12 @@ func (c *rolloutClient) call(cmd *cobra.Command, method, path string, body any) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("rollout: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s: %s %s: %w", c.prefix(), method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("rollout: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s: %s %s: %w", c.prefix(), method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
@@ -180,11 +171,25 @@ func (c *rolloutClient) call(cmd *cobra.Command, method, path string, body any) 
 			msg = e.Error
 		}
 		if resp.StatusCode == http.StatusUnauthorized || (resp.StatusCode == http.StatusForbidden && c.token == "") {
-			msg += " (give an API token with --token or $PATCHGATE_TOKEN)"
+			msg += " (run patchgate login, or give an API token with --token or $PATCHGATE_TOKEN)"
 		}
-		return nil, fmt.Errorf("rollout: %s %s: %d %s: %s", method, path, resp.StatusCode, http.StatusText(resp.StatusCode), msg)
+		return nil, fmt.Errorf("%s: %s %s: %d %s: %s", c.prefix(), method, path, resp.StatusCode, http.StatusText(resp.StatusCode), msg)
 	}
 	return raw, nil
+}
+
+func (c *rolloutClient) prefix() string { return cmp.Or(c.op, "rollout") }
+
+// callJSON is call, decoding the answer into out (when not nil).
+func (c *rolloutClient) callJSON(cmd *cobra.Command, method, path string, body, out any) error {
+	raw, err := c.call(cmd, method, path, body)
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s: %s %s: answer: %w", c.prefix(), method, path, err)
+	}
+	return nil
 }
 
 // print shows raw JSON indented, or through table when given and --json is not set.

@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newScanCmd(),
 		newBackupCmd(),
 		newRestoreCmd(),
+		newLoginCmd(),
 	)
 	return root
 }

@@ -42,7 +42,8 @@ func serve(ctx context.Context, path string) error {
 	}
 	ring := logring.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}), 200)
 	log := slog.New(ring)
-	log.Info("config loaded", "file", path, "effective", cfg.Redacted())
+	// The effective config goes to the journal only, not to the status page's recent log.
+	log.Info("config loaded", "file", path, logring.Private("effective", cfg.Redacted()))
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
