@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/forward"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -51,4 +52,9 @@ func selfUpdatePanel(svc *selfupdate.Service) panel {
 // auditPanel shows the audit trail's length, head and checkpoints.
 func auditPanel(l *audit.Log) panel {
 	return panel{"audit", "Audit trail", func(context.Context) any { return l.Stats() }}
+}
+
+// siemPanel shows each SIEM target: cursor, backlog, last batch sent, failure.
+func siemPanel(svc *forward.Service) panel {
+	return panel{"siem", "SIEM forwarding", func(context.Context) any { return svc.Status() }}
 }

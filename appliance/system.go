@@ -125,6 +125,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
+		{"siem", s.buildSIEM},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/forward"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/resolver"
@@ -51,6 +52,7 @@ type Config struct {
 	Rollout      rollout.Section    `yaml:"rollout"`
 	SelfUpdate   selfupdate.Section `yaml:"selfupdate"`
 	Sources      supply.Section     `yaml:"sources"`
+	SIEM         forward.Section    `yaml:"siem"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -73,6 +75,7 @@ func Default() Config {
 		Inventory:    inventory.DefaultSection(),
 		Rollout:      rollout.DefaultSection(),
 		SelfUpdate:   selfupdate.DefaultSection(),
+		SIEM:         forward.DefaultSection(),
 	}
 }
 
@@ -98,6 +101,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Rollout.Validate("rollout", segs, &ps)
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
 	c.Sources.Validate("sources", &ps)
+	c.SIEM.Validate("siem", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

@@ -23,7 +23,7 @@ const (
 // rollout state, not records of their own: the wiring (appliance/siem.go) records them
 // as alert.device_overdue and alert.device_silent when it first sees them.
 var alertActions = map[string]string{
-	"deployment.failed":   "deployment_failed",
+	"deployment.failed":    "deployment_failed",
 	"alert.device_overdue": "device_overdue",
 	"alert.device_silent":  "device_silent",
 }

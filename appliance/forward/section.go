@@ -25,6 +25,9 @@ type Section struct {
 	Retry conf.Duration `yaml:"retry"`
 	// Poll is how often the trail is looked at for new records when the backlog is empty.
 	Poll conf.Duration `yaml:"poll"`
+	// SilentAfter is how long an enrolled agent may go without checking in before it
+	// is recorded (and forwarded) as alert.device_silent; 0 turns that alert off.
+	SilentAfter conf.Duration `yaml:"silent_after"`
 }
 
 // Syslog is an RFC 5425 target: RFC 5424 messages, octet-counted, over TLS.
@@ -81,12 +84,16 @@ func (s Section) Validate(key string, ps *conf.Problems) {
 	if d := s.Poll.D(); d < 100*time.Millisecond || d > time.Hour {
 		ps.Addf(key+".poll", "must be between 100ms and 1h, got %s", d)
 	}
+	if d := s.SilentAfter.D(); d != 0 && (d < 10*time.Minute || d > 90*24*time.Hour) {
+		ps.Addf(key+".silent_after", "must be 0 (off) or between 10m and 90 days, got %s", d)
+	}
 }
 
 // DefaultSection is the siem section of a config that leaves it out: no target.
 func DefaultSection() Section {
 	return Section{Syslog: Syslog{Facility: "local0"}, Rate: 100, Batch: 100,
-		Retry: conf.Duration(30 * time.Second), Poll: conf.Duration(2 * time.Second)}
+		Retry: conf.Duration(30 * time.Second), Poll: conf.Duration(2 * time.Second),
+		SilentAfter: conf.Duration(24 * time.Hour)}
 }
 
 // facility returns the facility's number (Validate has checked the name).
