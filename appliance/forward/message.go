@@ -146,7 +146,7 @@ func Syslog5424(r audit.Record, facility int, host string) []byte {
 	if r.Object != "" {
 		text += " " + r.Object
 	}
-	b.WriteString(" \xEF\xBB\xBF" + text) // BOM: the text is UTF-8
+	b.WriteString(" \xEF\xBB\xBF" + strings.ToValidUTF8(text, "\uFFFD")) // BOM: the text is UTF-8
 	return []byte(b.String())
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 )
@@ -76,4 +77,27 @@ func TestJSON(t *testing.T) {
 		got[0].Severity != want.Severity || got[0].Details["hostname"] != "pos-2" || got[0].Host != "gw1" {
 		t.Errorf("JSON = %+v, want %+v", got, want)
 	}
+}
+
+// FuzzSyslog5424: whatever a record holds, the message is valid UTF-8 with the header
+// fields RFC 5424 bounds (HOSTNAME 255, MSGID 32, no spaces in them) and never panics.
+func FuzzSyslog5424(f *testing.F) {
+	f.Add("anna", "rollout.approve", "rollout/3", "remark", `a"b]c\d`)
+	f.Add("", "", "", "", "")
+	f.Add("x y", "a b=c]\"", "\xff", "k=\"]", "\n")
+	f.Fuzz(func(t *testing.T, actor, action, object, key, value string) {
+		r := audit.Record{Seq: 1, Time: t0, Entry: audit.Entry{Actor: actor, Action: action, Object: object,
+			Details: map[string]string{key: value}}}
+		m := string(Syslog5424(r, 16, "gw 1"))
+		fields := strings.SplitN(m, " ", 7)
+		if len(fields) < 7 || len(fields[2]) > 255 || len(fields[5]) > 32 || fields[3] != "patchgate" {
+			t.Fatalf("bad header in %q", m)
+		}
+		if !utf8.ValidString(m) {
+			t.Fatalf("not UTF-8: %q", m)
+		}
+		if !strings.HasPrefix(fields[6], "[audit@32473 seq=\"1\"") {
+			t.Fatalf("no structured data in %q", m)
+		}
+	})
 }
