@@ -5,6 +5,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/backup"
+	"github.com/patchgate/patchgate/appliance/forward"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -64,4 +65,9 @@ func backupPanel(svc *backup.Service) panel {
 // 50 latest "asked for, not available" rows.
 func vendorHostPanel(v *vendorhost.Server) panel {
 	return panel{"vendorhost", "Vendor hosts (devices without an agent)", func(context.Context) any { return v.Status(50) }}
+}
+
+// siemPanel shows each SIEM target: cursor, backlog, last batch sent, failure.
+func siemPanel(svc *forward.Service) panel {
+	return panel{"siem", "SIEM forwarding", func(context.Context) any { return svc.Status() }}
 }

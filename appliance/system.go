@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
 		{"backup", s.buildBackup},
+		{"siem", s.buildSIEM},
 		{"web", s.buildWeb},
 	}
 	for _, st := range steps {

@@ -19,10 +19,12 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // Query selects records. Zero times are open ends; To is exclusive. Action matches a
 // whole action or, ending in ".", a prefix ("rollout."). Limit 0 means no limit; with
-// Newest the last Limit records are returned, newest first.
+// Newest the last Limit records are returned, newest first. After, when not 0, keeps
+// only the records numbered after it (a reader resuming from a cursor).
 type Query struct {
 	From, To time.Time
 	Action   string
+	After    uint64
 	Limit    int
 	Newest   bool
 }
@@ -36,6 +38,9 @@ func Records(ctx context.Context, db *sql.DB, q Query) ([]Record, error) {
 	}
 	if !q.To.IsZero() {
 		where, args = append(where, "time < ?"), append(args, q.To.UTC().Format(timeFormat))
+	}
+	if q.After > 0 {
+		where, args = append(where, "seq > ?"), append(args, q.After)
 	}
 	if q.Action != "" {
 		if strings.HasSuffix(q.Action, ".") {

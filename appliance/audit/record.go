@@ -128,6 +128,10 @@ func Digest(v any) string {
 // diagnoses.
 var ephi = regexp.MustCompile(`(?i)patient|mrn|medical.?record|birth|dob|ssn|social.?security|diagnos|prescription|rx.?number|insurance`)
 
+// LooksLikeEPHI reports whether a detail key looks like patient data (Check refuses
+// such keys; readers of the trail use it as a second guard).
+func LooksLikeEPHI(key string) bool { return ephi.MatchString(key) }
+
 const (
 	maxField   = 256
 	maxDetail  = 1024

@@ -18,6 +18,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/backup"
+	"github.com/patchgate/patchgate/appliance/forward"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/notify"
@@ -57,6 +58,7 @@ type Config struct {
 	Backup       backup.Section     `yaml:"backup"`
 	VendorHost   vendorhost.Section `yaml:"vendorhost"`
 	Notify       notify.Section     `yaml:"notify"`
+	SIEM         forward.Section    `yaml:"siem"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -82,6 +84,7 @@ func Default() Config {
 		Backup:       backup.DefaultSection(),
 		VendorHost:   vendorhost.DefaultSection(),
 		Notify:       notify.DefaultSection(),
+		SIEM:         forward.DefaultSection(),
 	}
 }
 
@@ -110,6 +113,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Backup.Validate("backup", &ps)
 	c.VendorHost.Validate("vendorhost", &ps)
 	c.Notify.Validate("notify", &ps)
+	c.SIEM.Validate("siem", &ps)
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}
