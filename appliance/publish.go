@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
-	"github.com/patchgate/patchgate/appliance/httpapi"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/health"
@@ -83,71 +83,92 @@ func (s *System) buildSiteUpstream(ctx context.Context, log *slog.Logger) (tuf.R
 }
 
 // registerCandidateReleases mounts POST /api/v1/candidates/{id}/release (permission in
-// auth.AdminRoutes: rollout.request, as POST /api/v1/releases) and signs the target of a
+// auth.AdminRoutes: rollout.request, as POST /api/v1/releases; a form or JSON with
+// severity and optionally name, cves, known_exploited, notes) and the candidates page
+// (GET /candidates, a release button per candidate), and signs the target of a
 // candidate release when a rollout of it is approved (the rollout engine's approval,
 // with its separation of duties, decides).
 func (s *System) registerCandidateReleases(svc *supply.Service) {
-	if s.site == nil || s.rollout == nil {
+	if s.site == nil || s.rollout == nil || s.auth == nil {
 		return
 	}
 	s.site.supply = svc
 	s.rollout.OnApproved(s.site.approved)
-	actor := rollout.LoopbackActor
-	if s.auth != nil {
-		actor = auth.Actor
-	}
-	s.admin.mux.HandleFunc("POST /api/v1/candidates/{id}/release", func(w http.ResponseWriter, r *http.Request) {
-		who, err := actor(r)
+	forms := s.auth.Forms()
+	s.admin.mux.HandleFunc("GET /candidates", func(w http.ResponseWriter, r *http.Request) {
+		page, err := s.site.candidatesPage(r.Context())
 		if err != nil {
-			httpapi.WriteError(w, http.StatusForbidden, err.Error())
+			forms.Fail(w, r, err)
+			return
+		}
+		forms.Render(w, r, "candidates.html", page)
+	})
+	s.admin.mux.HandleFunc("POST /api/v1/candidates/{id}/release", func(w http.ResponseWriter, r *http.Request) {
+		in, err := forms.Input(r)
+		if err != nil {
+			forms.Fail(w, r, err)
+			return
+		}
+		who, err := auth.Actor(r)
+		if err != nil {
+			forms.Fail(w, r, auth.Refuse(http.StatusUnauthorized, err.Error()))
 			return
 		}
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 		if err != nil || id <= 0 {
-			httpapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("candidate %q: no such candidate", r.PathValue("id")))
+			forms.Fail(w, r, auth.Refuse(http.StatusNotFound, fmt.Sprintf("candidate %q: no such candidate", r.PathValue("id"))))
 			return
 		}
-		var req CandidateReleaseRequest
-		if err := httpapi.DecodeJSON(w, r, &req, 64<<10); err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, err.Error())
-			return
+		rel, err := s.site.createRelease(r.Context(), who, id, in)
+		if errors.Is(err, supply.ErrUnknownCandidate) {
+			err = auth.Refuse(http.StatusNotFound, err.Error())
 		}
-		rel, err := s.site.createRelease(r.Context(), who, id, req)
 		if err != nil {
-			httpapi.WriteError(w, candidateReleaseStatus(err), err.Error())
+			forms.Fail(w, r, rolloutError(err))
 			return
 		}
-		httpapi.WriteJSON(w, http.StatusCreated, rel)
+		forms.Done(w, r, in, "/candidates", http.StatusCreated, rel)
 	})
 }
 
-// CandidateReleaseRequest is the body of POST /api/v1/candidates/{id}/release: what the
-// candidate does not say. Severity is required.
-type CandidateReleaseRequest struct {
-	Name           string           `json:"name"` // default: the candidate's file name and version
-	Severity       rollout.Severity `json:"severity"`
-	CVEs           []string         `json:"cves"`
-	KnownExploited bool             `json:"known_exploited"`
-	Notes          string           `json:"notes"`
+// CandidatesPage is the candidates page's data: every candidate, newest first, with the
+// release made from it, if any.
+type CandidatesPage struct {
+	Candidates []CandidateRow `json:"candidates"`
 }
 
-func candidateReleaseStatus(err error) int {
-	switch {
-	case errors.Is(err, supply.ErrUnknownCandidate), errors.Is(err, rollout.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, rollout.ErrState):
-		return http.StatusConflict
-	case errors.Is(err, rollout.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, rollout.ErrSeparation):
-		return http.StatusForbidden
+// CandidateRow is one candidate and its release (0: none yet).
+type CandidateRow struct {
+	supply.Candidate
+	Release int64 `json:"release,omitempty"`
+}
+
+func (sr *siteRepo) candidatesPage(ctx context.Context) (CandidatesPage, error) {
+	cs, err := sr.supply.Candidates(ctx, "")
+	if err != nil {
+		return CandidatesPage{}, err
 	}
-	return http.StatusInternalServerError
+	rels, err := sr.s.rollout.Releases(ctx)
+	if err != nil {
+		return CandidatesPage{}, err
+	}
+	released := map[int64]int64{}
+	for _, rel := range rels {
+		if rel.Candidate != nil {
+			released[rel.Candidate.ID] = rel.ID
+		}
+	}
+	page := CandidatesPage{Candidates: []CandidateRow{}}
+	for _, c := range cs {
+		page.Candidates = append(page.Candidates, CandidateRow{Candidate: c, Release: released[c.ID]})
+	}
+	return page, nil
 }
 
 // createRelease makes candidate id a release of the site repository: target
-// SOURCE/FILENAME, the candidate's version and provenance.
-func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, req CandidateReleaseRequest) (*rollout.Release, error) {
+// SOURCE/FILENAME, the candidate's version and provenance; in gives severity (required),
+// name (default: file name and version), cves (space-separated), known_exploited, notes.
+func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, in map[string]string) (*rollout.Release, error) {
 	c, err := sr.supply.Candidate(ctx, id)
 	if err != nil {
 		return nil, err
@@ -156,7 +177,7 @@ func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, r
 	if _, err := tuf.ParseTargetPath(target); err != nil {
 		return nil, fmt.Errorf("candidate %d: target path %q: %w: %v", id, target, rollout.ErrInvalid, err)
 	}
-	name := req.Name
+	name := in["name"]
 	if name == "" {
 		name = path.Base(c.Name)
 		if c.Version != "" {
@@ -164,7 +185,8 @@ func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, r
 		}
 	}
 	return sr.s.rollout.CreateCandidateRelease(ctx, actor, rollout.Release{Name: name, Version: c.Version, Repo: sr.name,
-		Targets: []string{target}, Severity: req.Severity, CVEs: req.CVEs, KnownExploited: req.KnownExploited, Notes: req.Notes,
+		Targets: []string{target}, Severity: rollout.Severity(in["severity"]), CVEs: strings.Fields(in["cves"]),
+		KnownExploited: in["known_exploited"] == "true" || in["known_exploited"] == "on", Notes: in["notes"],
 		Candidate: &rollout.CandidateRef{ID: c.ID, Source: c.Source, Path: target, URL: c.URL, Verification: c.Verification,
 			FetchedAt: c.FetchedAt, Size: c.Size, SHA256: c.SHA256, SHA512: c.SHA512}})
 }

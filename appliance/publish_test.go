@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,16 @@ func TestCandidateReleasePublishedOnApproval(t *testing.T) {
 	release := func(who string, id int64) (int, string) {
 		return post(t, fmt.Sprintf("%s/api/v1/candidates/%d/release", admin, id), tokens[who], map[string]any{"severity": "high"}, nil)
 	}
+	page := func() string {
+		code, body := fetch(t, "GET", admin+"/candidates", nil, "Authorization", tokens["vic"], "Accept", "text/html")
+		if code != http.StatusOK {
+			t.Fatalf("GET /candidates: %d %s", code, body)
+		}
+		return body
+	}
+	if p := page(); !strings.Contains(p, "tool-1.2.bin") || !strings.Contains(p, "Make release") {
+		t.Errorf("candidates page lacks the candidate and its release button:\n%s", p)
+	}
 	if code, body := release("vic", cand.ID); code != http.StatusForbidden {
 		t.Errorf("a viewer making a release: %d %s, want 403", code, body)
 	}
@@ -93,6 +104,9 @@ func TestCandidateReleasePublishedOnApproval(t *testing.T) {
 	if c := rel.Candidate; rel.Repo != "site" || len(rel.Targets) != 1 || rel.Targets[0] != target || c == nil ||
 		c.ID != cand.ID || c.Source != "vendor" || c.SHA256 != cand.SHA256 || c.Size != int64(len(payload)) || c.Path != target {
 		t.Fatalf("release = %+v (candidate %+v), want repo site, target %s and the candidate provenance", rel, rel.Candidate, target)
+	}
+	if p := page(); !strings.Contains(p, fmt.Sprintf("release #%d", rel.ID)) || strings.Contains(p, "Make release") {
+		t.Errorf("candidates page does not show candidate %d as release #%d", cand.ID, rel.ID)
 	}
 	if code, body := release("rita", cand.ID); code != http.StatusConflict {
 		t.Errorf("the same candidate again: %d %s, want 409", code, body)

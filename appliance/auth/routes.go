@@ -112,7 +112,8 @@ var AdminRoutes = Routes{
 	"GET /api/v1/sources":               RolloutRead,
 	"GET /api/v1/candidates":            RolloutRead,
 	"POST /api/v1/sources/{name}/check": RolloutRequest,
-	// A candidate made a release in one step, as POST /api/v1/releases.
+	// A candidate made a release in one step (page and API), as POST /api/v1/releases.
+	"GET /candidates":                      RolloutRead,
 	"POST /api/v1/candidates/{id}/release": RolloutRequest,
 
 	// The appliance's own version (appliance/selfupdate): install a staged version into
