@@ -17,22 +17,29 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	tufconfig "github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/supply"
 )
 
-// TestCandidateReleasePublishedOnApproval (issue 15): a fake vendor's file is verified
-// and staged as a candidate; a requester turns it into a release with one API call; the
-// site repository does not list its target until a second account approves a rollout
-// of it; then a stock go-tuf updater downloads it through /repos/site/ with the bytes
-// the vendor served. Refusals: an unknown candidate (404), a candidate released twice
-// (409), a role without rollout.request (403).
-func TestCandidateReleasePublishedOnApproval(t *testing.T) {
+// supplyFixture is a running System with a fake vendor source whose one file is staged
+// as a candidate, and API tokens for rita (requester), anna (approver), vic (viewer).
+type supplyFixture struct {
+	sys     *System
+	cfg     *config.Config
+	svc     *supply.Service
+	cand    supply.Candidate
+	payload []byte
+	tokens  map[string]string
+}
+
+func newSupplyFixture(t *testing.T) *supplyFixture {
+	t.Helper()
 	ctx := context.Background()
 	payload := []byte("vendor tool 1.2 installer; not a real one\n")
 	sum := sha256.Sum256(payload)
@@ -75,6 +82,19 @@ func TestCandidateReleasePublishedOnApproval(t *testing.T) {
 		}
 		tokens[name] = "Bearer " + tok
 	}
+	return &supplyFixture{sys: sys, cfg: cfg, svc: svc, cand: cand, payload: payload, tokens: tokens}
+}
+
+// TestCandidateReleasePublishedOnApproval (issue 15): a fake vendor's file is verified
+// and staged as a candidate; a requester turns it into a release with one API call; the
+// site repository does not list its target until a second account approves a rollout
+// of it; then a stock go-tuf updater downloads it through /repos/site/ with the bytes
+// the vendor served. Refusals: an unknown candidate (404), a candidate released twice
+// (409), a role without rollout.request (403).
+func TestCandidateReleasePublishedOnApproval(t *testing.T) {
+	ctx := context.Background()
+	fx := newSupplyFixture(t)
+	sys, cfg, cand, payload, tokens := fx.sys, fx.cfg, fx.cand, fx.payload, fx.tokens
 	admin := "http://" + sys.AdminAddr()
 	release := func(who string, id int64) (int, string) {
 		return post(t, fmt.Sprintf("%s/api/v1/candidates/%d/release", admin, id), tokens[who], map[string]any{"severity": "high"}, nil)
@@ -146,7 +166,7 @@ func TestCandidateReleasePublishedOnApproval(t *testing.T) {
 	}
 	dist := "http://" + sys.DistributionAddr()
 	dir := t.TempDir()
-	ucfg, err := config.New(dist+"/repos/site/metadata", root)
+	ucfg, err := tufconfig.New(dist+"/repos/site/metadata", root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,4 +218,49 @@ func rawOf(m *json.RawMessage) string {
 		return "<none>"
 	}
 	return string(*m)
+}
+
+// TestTamperedCandidateIsNotSigned: when a candidate's staged bytes no longer match
+// what was verified, the approval stands but nothing is signed: the target stays out of
+// targets.json, health names the failure, and once the bytes are right again the
+// retry (reconcile) publishes it.
+func TestTamperedCandidateIsNotSigned(t *testing.T) {
+	ctx := context.Background()
+	fx := newSupplyFixture(t)
+	e := fx.sys.rollout
+	rel, err := fx.sys.site.createRelease(ctx, "rita", fx.cand.ID, map[string]string{"severity": "medium"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "low", TestEvidence: "lab", RollbackPlan: "uninstall",
+		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Submit(ctx, ro.ID, "rita"); err != nil {
+		t.Fatal(err)
+	}
+	staged := fx.svc.Path(fx.cand.SHA256)
+	if err := os.WriteFile(staged, []byte("not what the vendor signed, same length?\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ApproveRollout(ctx, "anna", ro.ID, true, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	siteDir := fx.cfg.State.Path("tuf-site")
+	if listed(t, siteDir, rel.Targets[0]) {
+		t.Fatal("tampered bytes were signed")
+	}
+	if ps := fx.sys.site.Health(); len(ps) != 1 || ps[0].Code != "site-publish-failed" || !strings.Contains(ps[0].Text, "changed on disk") {
+		t.Errorf("health = %+v, want site-publish-failed naming the changed bytes", ps)
+	}
+	if err := os.WriteFile(staged, fx.payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.sys.site.reconcile(ctx); err != nil {
+		t.Fatalf("reconcile with the right bytes: %v", err)
+	}
+	if !listed(t, siteDir, rel.Targets[0]) {
+		t.Error("the target is not published after the retry")
+	}
 }
