@@ -32,7 +32,7 @@ import (
 // Its timestamp and snapshot are kept fresh by a tuf.Refresher (tuf.site settings); its
 // targets are signed only when a rollout of a candidate-backed release is approved.
 const (
-	siteRepoName = "site"
+	siteRepoName = tuf.SiteName
 	siteRepoDir  = "tuf-site"
 )
 

@@ -98,6 +98,9 @@ func (c *Config) Validate() conf.Problems {
 	c.Rollout.Validate("rollout", segs, &ps)
 	c.SelfUpdate.Validate("selfupdate", c.TUF.Names(), &ps)
 	c.Sources.Validate("sources", &ps)
+	if len(c.Sources) > 0 && slices.Contains(c.TUF.Names(), tuf.SiteName) {
+		ps.Addf("tuf", "repository name %q is the site repository's once sources are configured: rename that repository", tuf.SiteName)
+	}
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}
