@@ -51,6 +51,13 @@ func (s *System) buildDistribution(ctx context.Context) error {
 		}
 		repos = append([]tuf.Repository{demo}, repos...)
 	}
+	if len(s.cfg.Sources) > 0 { // publish.go: where releases of vendor candidates are signed
+		site, err := s.buildSiteUpstream(ctx, log)
+		if err != nil {
+			return err
+		}
+		repos = append(repos, site)
+	}
 	var mirrors []*tuf.Mirror
 	for _, r := range repos {
 		root, err := os.ReadFile(r.Root)
@@ -189,19 +196,30 @@ func (s *System) buildDemoUpstream(ctx context.Context, log *slog.Logger) (tuf.R
 	if err != nil {
 		return tuf.Repository{}, fmt.Errorf("tuf.demo: %w", err)
 	}
-	if err := s.keepFresh(s.cfg.TUF.Demo.Name, dir); err != nil {
-		return tuf.Repository{}, err
+	repo, _, err := s.serveOwnRepository(log, s.cfg.TUF.Demo.Name, "/demo-upstream", dir, p)
+	repo.VendorHosts = s.cfg.TUF.Demo.VendorHosts
+	return repo, err
+}
+
+// serveOwnRepository keeps the repository the appliance publishes in dir fresh (its
+// refresher is returned), serves it under PREFIX/metadata/ and PREFIX/targets/ on the
+// distribution listener, and returns the repository that mirrors it as name through
+// that listener's bound address.
+func (s *System) serveOwnRepository(log *slog.Logger, name, prefix, dir string, p *tuf.Publisher) (tuf.Repository, *tuf.Refresher, error) {
+	r, err := s.keepFresh(name, dir)
+	if err != nil {
+		return tuf.Repository{}, nil, err
 	}
-	s.dist.mux.Handle("GET /demo-upstream/metadata/", http.StripPrefix("/demo-upstream/metadata/", noListing(http.FileServer(http.Dir(p.MetadataDir())))))
-	s.dist.mux.Handle("GET /demo-upstream/targets/", http.StripPrefix("/demo-upstream/targets/", noListing(http.FileServer(http.Dir(p.TargetsDir())))))
+	s.dist.mux.Handle("GET "+prefix+"/metadata/", http.StripPrefix(prefix+"/metadata/", noListing(http.FileServer(http.Dir(p.MetadataDir())))))
+	s.dist.mux.Handle("GET "+prefix+"/targets/", http.StripPrefix(prefix+"/targets/", noListing(http.FileServer(http.Dir(p.TargetsDir())))))
 	addr, ok := s.dist.ln.Addr().(*net.TCPAddr)
 	if !ok {
-		return tuf.Repository{}, fmt.Errorf("tuf.demo: distribution listener is not TCP")
+		return tuf.Repository{}, nil, fmt.Errorf("tuf repository %s: distribution listener is not TCP", name)
 	}
-	base := "http://" + LoopbackAddr(addr.String()) + "/demo-upstream"
-	log.Info("demo upstream repository published", "dir", dir, "upstream", base, "repo", s.cfg.TUF.Demo.Name)
-	return tuf.Repository{Name: s.cfg.TUF.Demo.Name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
-		Root: p.RootPath(), RefreshInterval: conf.Duration(time.Minute), VendorHosts: s.cfg.TUF.Demo.VendorHosts}, nil
+	base := "http://" + LoopbackAddr(addr.String()) + prefix
+	log.Info("repository published", "dir", dir, "upstream", base, "repo", name)
+	return tuf.Repository{Name: name, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
+		Root: p.RootPath(), RefreshInterval: conf.Duration(time.Minute)}, r, nil
 }
 
 // LoopbackAddr is the address ("host:port") that reaches a listener on listen from the
@@ -233,17 +251,9 @@ var demoTargets = []struct{ path, content, custom string }{
 // is not there, else re-publishes it (fresh timestamp). `patchgate tuf demo` calls it
 // too.
 func PublishDemo(ctx context.Context, dir string) (*tuf.Publisher, error) {
-	p, err := tuf.OpenPublisher(dir, tuf.PublisherOptions{})
-	if err == nil {
-		_, err = p.Publish(ctx)
+	p, created, err := openOrInitRepository(ctx, dir, tuf.PublisherOptions{}, tuf.InitOptions{TimestampExpires: 7 * 24 * time.Hour})
+	if err != nil || !created {
 		return p, err
-	}
-	if _, serr := os.Stat(filepath.Join(dir, "publisher.json")); !errors.Is(serr, os.ErrNotExist) {
-		return nil, err
-	}
-	p, err = tuf.InitRepository(ctx, dir, tuf.InitOptions{TimestampExpires: 7 * 24 * time.Hour})
-	if err != nil {
-		return nil, err
 	}
 	src, err := os.MkdirTemp("", "patchgate-demo-")
 	if err != nil {
@@ -265,6 +275,21 @@ func PublishDemo(ctx context.Context, dir string) (*tuf.Publisher, error) {
 	}
 	_, err = p.Publish(ctx)
 	return p, err
+}
+
+// openOrInitRepository re-publishes the repository in dir (fresh timestamp), or creates
+// it (created) when there is none.
+func openOrInitRepository(ctx context.Context, dir string, po tuf.PublisherOptions, io tuf.InitOptions) (p *tuf.Publisher, created bool, err error) {
+	p, err = tuf.OpenPublisher(dir, po)
+	if err == nil {
+		_, err = p.Publish(ctx)
+		return p, false, err
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "publisher.json")); !errors.Is(serr, os.ErrNotExist) {
+		return nil, false, err
+	}
+	p, err = tuf.InitRepository(ctx, dir, io)
+	return p, err == nil, err
 }
 
 // noListing answers 404 for directories instead of listing them.

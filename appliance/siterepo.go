@@ -12,14 +12,14 @@ import (
 // appliance publishes in dir: its timestamp and snapshot are re-signed with the
 // online keys in DIR/keys well before they expire, and every role nearing expiry is
 // reported (health, patchgate_tuf_site_*). Targets are never signed here.
-func (s *System) keepFresh(name, dir string) error {
+func (s *System) keepFresh(name, dir string) (*tuf.Refresher, error) {
 	r, err := tuf.NewRefresher(s.cfg.TUF.Site.RefresherConfig(name, dir),
 		tuf.Options{Logger: s.log.With("svc", "siterepo"), Registerer: s.registry, Clock: s.clock})
 	if err != nil {
-		return fmt.Errorf("tuf.site %s: %w", name, err)
+		return nil, fmt.Errorf("tuf.site %s: %w", name, err)
 	}
 	s.services = append(s.services, &siteRepoService{name: name, r: r})
-	return nil
+	return r, nil
 }
 
 // siteRepoService runs one site repository's refresher.

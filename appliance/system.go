@@ -65,6 +65,7 @@ type System struct {
 	shaper   *cache.Shaper   // bandwidth budgets; the cache serves and fetches through it
 	updates  *updateCache    // TUF mirrors, the verified cache and the endpoints' handler
 	rollout  *rollout.Engine // rings, windows, releases, rollouts, the serving gate
+	site     *siteRepo       // the site repository approved candidate releases are signed into (publish.go); nil without sources
 
 	notify *notify.Notifier // email and webhooks (notifications.go); nil when notifications are off
 

@@ -23,6 +23,10 @@ type Section struct {
 	Site Site `yaml:"site"`
 }
 
+// SiteName is the name the appliance's own site repository (releases made from vendor
+// candidates, signed when approved) is mirrored as, once the sources section lists any.
+const SiteName = "site"
+
 // Site is the tuf.site section: the lifetimes of the online roles (timestamp and
 // snapshot, whose keys the daemon holds) of the repositories the appliance publishes,
 // how often the daemon re-signs them, and how early health warns of an expiry.

@@ -115,6 +115,9 @@ var AdminRoutes = Routes{
 	"GET /api/v1/sources":               RolloutRead,
 	"GET /api/v1/candidates":            RolloutRead,
 	"POST /api/v1/sources/{name}/check": RolloutRequest,
+	// A candidate made a release in one step (page and API), as POST /api/v1/releases.
+	"GET /candidates":                      RolloutRead,
+	"POST /api/v1/candidates/{id}/release": RolloutRequest,
 
 	// The appliance's own version (appliance/selfupdate): install a staged version into
 	// the other A/B slot, or go back to the previous one. Admins only, audited.

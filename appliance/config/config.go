@@ -114,6 +114,9 @@ func (c *Config) Validate() conf.Problems {
 	c.VendorHost.Validate("vendorhost", &ps)
 	c.Notify.Validate("notify", &ps)
 	c.SIEM.Validate("siem", &ps)
+	if len(c.Sources) > 0 && slices.Contains(c.TUF.Names(), tuf.SiteName) {
+		ps.Addf("tuf", "repository name %q is the site repository's once sources are configured: rename that repository", tuf.SiteName)
+	}
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Distribution.Listen {
 		ps.Addf("distribution.listen", "must differ from admin.listen, got %q for both", c.Distribution.Listen)
 	}

@@ -155,16 +155,16 @@ func insertWindow(ctx context.Context, q querier, w *Window, now time.Time) erro
 
 // --- releases ---
 
-const releaseCols = `id, name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at`
+const releaseCols = `id, name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at, candidate`
 
 func scanRelease(sc scanner) (*Release, error) {
 	var r Release
-	var targets, cves, kevDue, published, created string
+	var targets, cves, kevDue, published, created, candidate string
 	var ke int
-	if err := sc.Scan(&r.ID, &r.Name, &r.Version, &r.Repo, &targets, &r.Severity, &cves, &ke, &kevDue, &published, &r.Notes, &r.CreatedBy, &created); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.Version, &r.Repo, &targets, &r.Severity, &cves, &ke, &kevDue, &published, &r.Notes, &r.CreatedBy, &created, &candidate); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(fromJS(targets, &r.Targets), fromJS(cves, &r.CVEs)); err != nil {
+	if err := errors.Join(fromJS(targets, &r.Targets), fromJS(cves, &r.CVEs), fromJS(candidate, &r.Candidate)); err != nil {
 		return nil, fmt.Errorf("release %d: %w", r.ID, err)
 	}
 	r.KnownExploited, r.KEVDue, r.Published, r.CreatedAt = ke != 0, pt(kevDue), pt(published), pt(created)
@@ -184,14 +184,29 @@ func listReleases(ctx context.Context, q querier) ([]*Release, error) {
 }
 
 func insertRelease(ctx context.Context, q querier, r *Release) error {
-	res, err := q.ExecContext(ctx, `INSERT INTO rollout_releases(id, name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`, nullID(r.ID), r.Name, r.Version, r.Repo, js(r.Targets), r.Severity, js(nonNil(r.CVEs)), b2i(r.KnownExploited),
-		ts(r.KEVDue), ts(r.Published), r.Notes, r.CreatedBy, ts(r.CreatedAt))
+	var candidateID any
+	candidate := ""
+	if r.Candidate != nil {
+		candidateID, candidate = r.Candidate.ID, js(r.Candidate)
+	}
+	res, err := q.ExecContext(ctx, `INSERT INTO rollout_releases(id, name, version, repo, targets, severity, cves, known_exploited, kev_due, published, notes, created_by, created_at, candidate_id, candidate)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, nullID(r.ID), r.Name, r.Version, r.Repo, js(r.Targets), r.Severity, js(nonNil(r.CVEs)), b2i(r.KnownExploited),
+		ts(r.KEVDue), ts(r.Published), r.Notes, r.CreatedBy, ts(r.CreatedAt), candidateID, candidate)
 	if err != nil {
 		return err
 	}
 	r.ID, err = res.LastInsertId()
 	return err
+}
+
+// releaseOfCandidate is the id of the release made from candidate id (0: none).
+func releaseOfCandidate(ctx context.Context, q querier, id int64) (int64, error) {
+	var rel int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM rollout_releases WHERE candidate_id = ?`, id).Scan(&rel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return rel, err
 }
 
 func updateReleaseKEV(ctx context.Context, q querier, r *Release) error {

@@ -149,9 +149,10 @@ type Engine struct {
 	pinMu  sync.Mutex
 	pinned map[[2]string]bool
 
-	ready   atomic.Bool
-	probMu  sync.Mutex
-	problem map[string]health.Problem // by code
+	ready      atomic.Bool
+	onApproved atomic.Pointer[func(context.Context, *Rollout)]
+	probMu     sync.Mutex
+	problem    map[string]health.Problem // by code
 }
 
 // New opens the engine on db: applies its migrations and seeds rings and windows into

@@ -66,6 +66,23 @@ type Release struct {
 	Notes          string    `json:"notes,omitempty"`
 	CreatedBy      string    `json:"created_by"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Candidate is the verified vendor file the release was made from (appliance/supply),
+	// nil for a release entered by hand. Its target (Targets[0]) is signed into the site
+	// repository only when a rollout of the release is approved.
+	Candidate *CandidateRef `json:"candidate,omitempty"`
+}
+
+// CandidateRef is a vendor candidate a release was made from, with its provenance.
+type CandidateRef struct {
+	ID           int64     `json:"id"`
+	Source       string    `json:"source"`
+	Path         string    `json:"path"` // the target path in the site repository
+	URL          string    `json:"url"`
+	Verification string    `json:"verification"`
+	FetchedAt    time.Time `json:"fetched_at"`
+	Size         int64     `json:"size"`
+	SHA256       string    `json:"sha256"`
+	SHA512       string    `json:"sha512,omitempty"`
 }
 
 var (

@@ -160,8 +160,27 @@ func (e *Engine) Openings(ctx context.Context) ([]RingOpening, error) {
 
 // --- releases ---
 
-// CreateRelease records a release. Published defaults to now.
+// CreateRelease records a release entered by hand. Published defaults to now. A
+// release from a vendor candidate is made with CreateCandidateRelease only.
 func (e *Engine) CreateRelease(ctx context.Context, actor string, r Release) (*Release, error) {
+	if r.Candidate != nil {
+		return nil, refusef(ErrInvalid, "rollout: release: candidate: a release is made from a candidate with POST /api/v1/candidates/{id}/release")
+	}
+	return e.createRelease(ctx, actor, r)
+}
+
+// CreateCandidateRelease records a release made from the vendor candidate r.Candidate:
+// its one target is r.Candidate.Path. A candidate becomes at most one release (ErrState
+// for a second). The audit event (release.create) names the candidate.
+func (e *Engine) CreateCandidateRelease(ctx context.Context, actor string, r Release) (*Release, error) {
+	c := r.Candidate
+	if c == nil || c.ID <= 0 || len(c.SHA256) != 64 || c.Size < 0 || len(r.Targets) != 1 || r.Targets[0] != c.Path {
+		return nil, refusef(ErrInvalid, "rollout: release: candidate: want a candidate id, sha256, size and its path as the one target")
+	}
+	return e.createRelease(ctx, actor, r)
+}
+
+func (e *Engine) createRelease(ctx context.Context, actor string, r Release) (*Release, error) {
 	now := e.clock.Now()
 	if r.Published.IsZero() {
 		r.Published = now
@@ -180,6 +199,19 @@ func (e *Engine) CreateRelease(ctx context.Context, actor string, r Release) (*R
 	ev := &Event{Actor: actor, Action: "release.create", Object: "release/" + strconv.FormatInt(id, 10), Details: map[string]string{
 		"name": r.Name, "version": r.Version, "repo": r.Repo, "targets": strings.Join(r.Targets, " "), "severity": string(r.Severity), "cves": strings.Join(r.CVEs, " "),
 		"known_exploited": strconv.FormatBool(r.KnownExploited)}}
+	if c := r.Candidate; c != nil {
+		prev, err := releaseOfCandidate(ctx, e.db, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("rollout: create release: %w", err)
+		}
+		if prev != 0 {
+			return nil, refusef(ErrState, "candidate %d is already release %d", c.ID, prev)
+		}
+		for k, v := range map[string]string{"candidate": strconv.FormatInt(c.ID, 10), "source": c.Source, "sha256": c.SHA256,
+			"size": strconv.FormatInt(c.Size, 10), "url": c.URL, "verification": c.Verification} {
+			ev.Details[k] = v
+		}
+	}
 	err = e.commit(ctx, ev, func(tx *sql.Tx) error { return insertRelease(ctx, tx, &r) })
 	if err != nil {
 		return nil, fmt.Errorf("rollout: create release: %w", err)
@@ -466,12 +498,24 @@ func (e *Engine) Submit(ctx context.Context, id int64, by string) (*Rollout, err
 // caller checked: the requester cannot approve, nobody approves twice, and an
 // emergency rollout needs EmergencyApprovals (at least two) distinct approvers other
 // than the requester. The rollout is approved once it has enough approvals.
+// Once approved, the OnApproved hook is called.
 func (e *Engine) Approve(ctx context.Context, id int64, by, remark string) (*Rollout, error) {
-	return e.change(ctx, id, by, "rollout.approve", map[string]string{"remark": remark}, func(_ context.Context, r *Rollout, now time.Time) error {
+	r, err := e.change(ctx, id, by, "rollout.approve", map[string]string{"remark": remark}, func(_ context.Context, r *Rollout, now time.Time) error {
 		_, err := r.approve(by, remark, now)
 		return err
 	}, nil)
+	if err == nil && r.State == Approved {
+		if fn := e.onApproved.Load(); fn != nil {
+			(*fn)(ctx, r)
+		}
+	}
+	return r, err
 }
+
+// OnApproved sets fn to be called each time a rollout becomes approved, after the
+// approval is committed and outside the engine's lock (the appliance signs the target
+// of a release made from a candidate then). fn reports its own failures.
+func (e *Engine) OnApproved(fn func(ctx context.Context, r *Rollout)) { e.onApproved.Store(&fn) }
 
 // Reject sends a pending rollout back to draft with a remark.
 func (e *Engine) Reject(ctx context.Context, id int64, by, remark string) (*Rollout, error) {

@@ -363,8 +363,27 @@ func (s *Service) count(ctx context.Context, source string) (int, error) {
 
 // Candidates lists the candidates, newest first; source "" lists every source's.
 func (s *Service) Candidates(ctx context.Context, source string) ([]Candidate, error) {
+	return s.queryCandidates(ctx, `WHERE ? = '' OR source = ? ORDER BY id DESC`, source, source)
+}
+
+// ErrUnknownCandidate is returned for a candidate id that names none.
+var ErrUnknownCandidate = errors.New("supply: no such candidate")
+
+// Candidate returns the candidate id (ErrUnknownCandidate if there is none).
+func (s *Service) Candidate(ctx context.Context, id int64) (Candidate, error) {
+	cs, err := s.queryCandidates(ctx, `WHERE id = ?`, id)
+	if err != nil {
+		return Candidate{}, err
+	}
+	if len(cs) == 0 {
+		return Candidate{}, fmt.Errorf("%w: %d", ErrUnknownCandidate, id)
+	}
+	return cs[0], nil
+}
+
+func (s *Service) queryCandidates(ctx context.Context, where string, args ...any) ([]Candidate, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, source, kind, name, version, url, verification, fetched_at, size, sha256, sha512
-		FROM supply_candidates WHERE ? = '' OR source = ? ORDER BY id DESC`, source, source)
+		FROM supply_candidates `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("supply: candidates: %w", err)
 	}

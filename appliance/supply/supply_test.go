@@ -2,6 +2,7 @@ package supply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -103,6 +104,12 @@ func TestSchedulerPicksUpNewVersion(t *testing.T) {
 	cs, _ := s.Candidates(context.Background(), "vendor")
 	if cs[0].Name != "app-1.1.zip" {
 		t.Errorf("newest candidate = %s, want app-1.1.zip", cs[0].Name)
+	}
+	if c, err := s.Candidate(context.Background(), cs[0].ID); err != nil || c != cs[0] {
+		t.Errorf("Candidate(%d) = %+v, %v; want %+v", cs[0].ID, c, err, cs[0])
+	}
+	if _, err := s.Candidate(context.Background(), 999); !errors.Is(err, ErrUnknownCandidate) {
+		t.Errorf("Candidate(999) = %v, want ErrUnknownCandidate", err)
 	}
 }
 
