@@ -17,6 +17,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/clock"
 )
 
@@ -113,6 +114,9 @@ func KnownSchemas(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("known schemas: %w", err)
 	}
 	if err := rollout.Migrate(ctx, db); err != nil {
+		return nil, fmt.Errorf("known schemas: %w", err)
+	}
+	if err := supply.Migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("known schemas: %w", err)
 	}
 	return backup.SchemaVersions(ctx, db.DB)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/rollout"
 )
 
@@ -12,6 +13,10 @@ import (
 // end-to-end tests (test/e2e) that drive releases and rollouts without the admin API's
 // login.
 func (s *System) Rollout() *rollout.Engine { return s.rollout }
+
+// Auth returns the System's accounts and tokens, for the tests outside this package
+// (test/lab) that read the admin API with a token of their own.
+func (s *System) Auth() *auth.Authority { return s.auth }
 
 // Start runs s in the background and waits until it is ready, at most within; stop ends
 // Run, waits for it and closes s. For the tests that run a whole System (here, cmd/,

@@ -104,7 +104,7 @@ func (s *System) registerCandidateReleases(svc *supply.Service) {
 		forms.Render(w, r, "candidates.html", page)
 	})
 	s.admin.mux.HandleFunc("POST /api/v1/candidates/{id}/release", func(w http.ResponseWriter, r *http.Request) {
-		in, err := forms.Input(r)
+		in, err := forms.Input(r, "name", "severity", "cves", "known_exploited", "notes")
 		if err != nil {
 			forms.Fail(w, r, err)
 			return

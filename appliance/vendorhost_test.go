@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/cache"
 )
@@ -103,8 +104,9 @@ func TestVendorHostOnStartedSystem(t *testing.T) {
 	}
 	hold.Store(false)
 
-	// The record, through the admin API (loopback viewer on the dev config).
-	resp, body := vendorGet(t, c, "GET", "http://"+sys.AdminAddr()+"/api/v1/vendorhost", sys.AdminAddr())
+	// The record, through the admin API (inventory.read: a viewer's token).
+	resp, body := vendorGet(t, c, "GET", "http://"+sys.AdminAddr()+"/api/v1/vendorhost", sys.AdminAddr(),
+		"Authorization", apiToken(t, sys, auth.Viewer))
 	var st vendorhost.Status
 	if err := json.Unmarshal([]byte(body), &st); resp.StatusCode != 200 || err != nil {
 		t.Fatalf("/api/v1/vendorhost = %d %v: %s", resp.StatusCode, err, body)

@@ -251,7 +251,7 @@ func TestAdminAPIRefusesUnknownKeysAndMissingObjects(t *testing.T) {
 	// CISA's catalogue, whose fields are CISA's), and the approvals
 	// (appliance/auth/approvals.go, moving into appliance/rollout).
 	noBody := map[string]bool{"POST /logout": true, "POST /api/v1/scans": true, "POST /api/v1/releases/kev": true,
-		"POST /api/v1/approvals/{id}/approve": true, "POST /api/v1/approvals/{id}/reject": true}
+		"POST /api/v1/sources/{name}/check": true}
 	walked := 0
 	for _, pr := range auth.Probes(adminPatterns(t, sys.admin.mux)) {
 		var bearer string

@@ -22,7 +22,7 @@ var AdminRoutes = Routes{
 	"GET /api/v1/status": StatusRead,
 	// The site CA certificate is public: devices and admins download it to trust it.
 	"GET /vendorhost/ca.pem": Public,
-	"GET /api/v1/vendorhost": StatusRead,
+	"GET /api/v1/vendorhost": InventoryRead,
 
 	// Finishing a login: any session, also before the second factor.
 	"GET /login/mfa":     Session,

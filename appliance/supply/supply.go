@@ -120,6 +120,15 @@ type source struct {
 	st      Status
 }
 
+// Migrate applies the supply component's migrations (its tables) to db.
+func Migrate(ctx context.Context, db *store.DB) error {
+	migs, err := store.MigrationsFS(migrationFS, "migrations")
+	if err != nil {
+		return fmt.Errorf("supply: %w", err)
+	}
+	return db.Migrate(ctx, "supply", migs)
+}
+
 // Open applies the supply migrations to db, reads the sources' pinned keys and
 // prepares the staging directory.
 func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Service, error) {
@@ -138,11 +147,7 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 	if opts.Dir == "" {
 		return nil, errors.New("supply: open: no directory for staged candidates")
 	}
-	migs, err := store.MigrationsFS(migrationFS, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("supply: %w", err)
-	}
-	if err := db.Migrate(ctx, "supply", migs); err != nil {
+	if err := Migrate(ctx, db); err != nil {
 		return nil, err
 	}
 	for _, d := range []string{"objects", "partial"} {

@@ -48,7 +48,8 @@ func TestVendorHostsConfigValidate(t *testing.T) {
 		{"absolute target prefix", tuf.VendorHost{Host: "a.example", TargetPrefix: "/fw/"}, "vendor_hosts[0].target_prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sec := tuf.Section{Demo: tuf.Demo{Enabled: true, Name: "demo", VendorHosts: []tuf.VendorHost{tc.vh}}}
+			sec := tuf.DefaultSection()
+			sec.Demo = tuf.Demo{Enabled: true, Name: "demo", VendorHosts: []tuf.VendorHost{tc.vh}}
 			var ps conf.Problems
 			sec.Validate("tuf", &ps)
 			got := ""

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance"
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/clock"
@@ -41,7 +42,7 @@ segments:
     addresses: [198.51.100.2/24]
     clients: [198.51.100.0/24]
 resolver: {enabled: false}
-auth: {tls: {mode: "off"}, loopback_viewer: true}
+auth: {tls: {mode: "off"}}
 inventory:
   passive: {enabled: true, segments: [devices]}
   scan: {enabled: true, schedule: "", segments: [devices], exclude_hosts: [%s], timeout: 1s}
@@ -84,6 +85,17 @@ inventory:
 			break
 		}
 	}
+	// A viewer's API token: the inventory API wants inventory.read.
+	const viewer = "lab-viewer"
+	if err := sys.Auth().CreateUser(ctx, nil, viewer, "lab viewer password 0f the pharmacy", []auth.Role{auth.Viewer}); err != nil {
+		fmt.Fprintln(os.Stderr, "viewer:", err)
+		return 1
+	}
+	token, _, err := sys.Auth().CreateToken(ctx, &auth.Principal{User: viewer, Roles: []auth.Role{auth.Viewer}, Method: "password"}, "lab", auth.Viewer, time.Hour)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "token:", err)
+		return 1
+	}
 	var rep applianceReport
 	rep.Discovery = d.Status()
 	for _, x := range []struct {
@@ -92,7 +104,9 @@ inventory:
 	}{{"/api/v1/assets", &rep.Assets}, {"/api/v1/sightings", &struct {
 		S *[]inventory.Sighting `json:"sightings"`
 	}{&rep.Sightings}}} {
-		resp, err := http.Get("http://" + sys.AdminAddr() + x.path)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sys.AdminAddr()+x.path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
