@@ -26,7 +26,7 @@ import (
 // with the last backup and the last restore drill, and health when backups fail or stop.
 func (s *System) buildBackup(context.Context) error {
 	o := BackupOptions{ConfigPath: s.opts.ConfigPath, Version: s.opts.Build.Version, Clock: s.clock,
-		Logger: s.log.With("svc", "backup"), Registerer: s.registry, Audit: s.audit}
+		Logger: s.log.With("svc", "backup"), Registerer: s.registry, Audit: s.audit, Failed: s.notifyBackup}
 	if s.updates != nil {
 		o.Pinned = func() []backup.Pin {
 			var out []backup.Pin
@@ -54,6 +54,8 @@ type BackupOptions struct {
 	Registerer prometheus.Registerer
 	Audit      *audit.Log          // nil: backups are not recorded (the CLI records nothing)
 	Pinned     func() []backup.Pin // the cache's pinned targets; nil: none listed
+	// Failed, when set, hears of every backup after the audit trail (notifications).
+	Failed func(ctx context.Context, r backup.Result)
 }
 
 // NewBackup builds the backup service for cfg over the open database db: the daemon's
@@ -62,8 +64,13 @@ type BackupOptions struct {
 func NewBackup(cfg *config.Config, db *store.DB, o BackupOptions) (*backup.Service, error) {
 	opts := backup.Options{Sources: BackupSources(cfg, db, o.ConfigPath), StatusDir: cfg.State.Path("backup"),
 		Version: o.Version, Clock: o.Clock, Logger: o.Logger, Registerer: o.Registerer, Pinned: o.Pinned}
-	if o.Audit != nil {
-		opts.Events = backupAudit{o.Audit, o.Logger}.record
+	opts.Events = func(ctx context.Context, r backup.Result) {
+		if o.Audit != nil {
+			backupAudit{o.Audit, o.Logger}.record(ctx, r)
+		}
+		if o.Failed != nil {
+			o.Failed(ctx, r)
+		}
 	}
 	svc, err := backup.New(cfg.Backup.Config(), opts)
 	if err != nil {

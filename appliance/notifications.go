@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"database/sql"
+	"github.com/patchgate/patchgate/appliance/backup"
 	"strings"
 
 	"github.com/patchgate/patchgate/appliance/inventory"
@@ -108,4 +109,19 @@ func (i inventoryNotices) InventoryEvent(ctx context.Context, e inventory.Event)
 			Assets: []notify.Asset{{Name: e.Asset, Address: e.Details["address"]}}})
 	}
 	return nil
+}
+
+// notifyBackup tells the recipients of backup_failed about a failed backup; a backup
+// that worked says nothing. The error stays in the audit trail: it names paths and
+// targets, which a message need not carry.
+func (s *System) notifyBackup(ctx context.Context, r backup.Result) {
+	if s.notify == nil || r.OK {
+		return
+	}
+	what := "Backup failed"
+	if r.Scheduled {
+		what = "Scheduled backup failed"
+	}
+	s.notify.Notify(ctx, notify.Event{Kind: notify.BackupFailed, Subject: what + ": see the audit trail and the status page",
+		Object: "appliance", Time: r.Finished})
 }

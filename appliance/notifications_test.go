@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"github.com/patchgate/patchgate/appliance/backup"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -90,7 +91,10 @@ func TestNoticeHooks(t *testing.T) {
 		Asset: "label-printer", Details: map[string]string{"address": "10.20.0.5", "vendor": "Zebra"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Rollout 2 waits for approval", "New device on the network: label-printer"} {
+	s.notifyBackup(ctx, backup.Result{OK: true})
+	s.notifyBackup(ctx, backup.Result{Scheduled: true, Error: "backup: local /srv/backups: no space left on device"})
+	for _, want := range []string{"Rollout 2 waits for approval", "New device on the network: label-printer",
+		"Scheduled backup failed: see the audit trail and the status page"} {
 		select {
 		case got := <-posts:
 			if got.Subject != want {
