@@ -112,7 +112,8 @@ func (s *System) buildVendorHosts(log *slog.Logger, repos []tuf.Repository) erro
 		ms[i] = m
 	}
 	vh, err := vendorhost.New(vendorhost.Options{Targets: s.updates.handler, Mirrors: ms, Hosts: hosts,
-		Identify: s.identifyDevice, AskedMax: vc.AskedMax, Clock: s.clock, Logger: log.With("part", "vendorhost"), Registerer: s.registry})
+		Identify: s.identifyDevice, AssetID: s.assetIDOf, OnOutcome: s.vendorOutcome, Grace: vc.OutcomeGrace.D(), // vendoroutcome.go
+		AskedMax: vc.AskedMax, Clock: s.clock, Logger: log.With("part", "vendorhost"), Registerer: s.registry})
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"gateway", s.buildGateway},
 		{"inventory", s.buildInventory},
 		{"rollout", s.buildRollout},
+		{"vendorhost read-back", s.linkVendorOutcomes}, // vendoroutcome.go; after inventory and rollout
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},

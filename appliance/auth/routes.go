@@ -21,8 +21,9 @@ var AdminRoutes = Routes{
 	"GET /metrics":       StatusRead,
 	"GET /api/v1/status": StatusRead,
 	// The site CA certificate is public: devices and admins download it to trust it.
-	"GET /vendorhost/ca.pem": Public,
-	"GET /api/v1/vendorhost": InventoryRead,
+	"GET /vendorhost/ca.pem":                  Public,
+	"GET /api/v1/vendorhost":                  InventoryRead,
+	"GET /api/v1/assets/{id}/vendor-outcomes": InventoryRead,
 
 	// Finishing a login: any session, also before the second factor.
 	"GET /login/mfa":     Session,

@@ -120,6 +120,8 @@ type Status struct {
 	BadVendorURLs int `json:"bad_vendor_urls"`
 	// Asked is the "asked for, not available" record, most recent first.
 	Asked []Asked `json:"asked"`
+	// Outcomes are the read-back results of targets devices fetched, most recent first.
+	Outcomes []Outcome `json:"outcomes"`
 	// CAFingerprint is the site CA certificate's sha256 ("" without HTTPS).
 	CAFingerprint string `json:"ca_sha256,omitempty"`
 }
@@ -129,12 +131,15 @@ func (s *Server) Unavailable() []Asked { return s.asked.list() }
 
 // Status returns the mapped hosts and the record; at most limit rows of it (0: all).
 func (s *Server) Status(limit int) Status {
-	st := Status{Hosts: s.Hosts(), Asked: s.asked.list()}
+	st := Status{Hosts: s.Hosts(), Asked: s.asked.list(), Outcomes: s.outcomes.list("")}
 	s.mu.Lock()
 	st.BadVendorURLs = s.badURLs
 	s.mu.Unlock()
 	if limit > 0 && len(st.Asked) > limit {
 		st.Asked = st.Asked[:limit]
+	}
+	if limit > 0 && len(st.Outcomes) > limit {
+		st.Outcomes = st.Outcomes[:limit]
 	}
 	if ca := s.certs.ca; ca != nil {
 		st.CAFingerprint = ca.Fingerprint()

@@ -1,6 +1,10 @@
 package vendorhost
 
-import "github.com/patchgate/patchgate/conf"
+import (
+	"time"
+
+	"github.com/patchgate/patchgate/conf"
+)
 
 // Section is the vendorhost section of patchgate.yaml: the extra listeners that answer
 // vendor host names only (the distribution listener answers them too), and the bound
@@ -16,11 +20,16 @@ type Section struct {
 	// AskedMax bounds the "asked for, not available" record (device, host, path rows);
 	// the least recently asked row goes first.
 	AskedMax int `yaml:"asked_max"`
+	// OutcomeGrace is how long after a device fetched a target a different version read
+	// from it by discovery counts as "not yet" rather than a mismatch.
+	OutcomeGrace conf.Duration `yaml:"outcome_grace"`
 }
 
 // DefaultSection is the section of a config that leaves it out: no extra listeners, at
-// most 1000 rows asked for.
-func DefaultSection() Section { return Section{AskedMax: 1000} }
+// most 1000 rows asked for, a day's grace for the read-back.
+func DefaultSection() Section {
+	return Section{AskedMax: 1000, OutcomeGrace: conf.Duration(24 * time.Hour)}
+}
 
 // Validate checks the section.
 func (s Section) Validate(key string, ps *conf.Problems) {
@@ -37,5 +46,8 @@ func (s Section) Validate(key string, ps *conf.Problems) {
 	}
 	if s.AskedMax < 1 || s.AskedMax > 100000 {
 		ps.Addf(key+".asked_max", "must be 1-100000, got %d", s.AskedMax)
+	}
+	if s.OutcomeGrace.D() < time.Minute {
+		ps.Addf(key+".outcome_grace", "must be at least 1m, got %s", s.OutcomeGrace.D())
 	}
 }

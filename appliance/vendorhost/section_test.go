@@ -3,6 +3,7 @@ package vendorhost
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/tuf"
@@ -15,7 +16,8 @@ func TestSectionValidate(t *testing.T) {
 		want string
 	}{
 		{"default", DefaultSection(), ""},
-		{"listeners", Section{Listen: ":80", HTTPSListen: ":443", AskedMax: 10}, ""},
+		{"listeners", Section{Listen: ":80", HTTPSListen: ":443", AskedMax: 10, OutcomeGrace: conf.Duration(time.Hour)}, ""},
+		{"grace too short", Section{AskedMax: 10, OutcomeGrace: conf.Duration(time.Second)}, "vendorhost.outcome_grace: must be at least 1m"},
 		{"bad listen", Section{Listen: "eighty", AskedMax: 10}, "vendorhost.listen: want host:port"},
 		{"same twice", Section{Listen: ":80", HTTPSListen: ":80", AskedMax: 10}, "vendorhost.https_listen: must differ"},
 		{"asked_max zero", Section{}, "vendorhost.asked_max: must be 1-100000"},

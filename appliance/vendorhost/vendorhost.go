@@ -9,6 +9,7 @@ package vendorhost
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,6 +61,13 @@ type Options struct {
 	Hosts map[string][]tuf.VendorHost
 	// Identify names the segment and asset of an address (nil: the address only).
 	Identify func(netip.Addr) (segment, asset string)
+	// AssetID names the inventory asset at an address ("" none; nil: no read-back).
+	AssetID func(netip.Addr) string
+	// OnOutcome learns each change of a read-back result (audit); nil: none.
+	OnOutcome func(context.Context, Outcome)
+	// Grace is how long after a fetch another version read from the device is "not
+	// yet" rather than a mismatch (0: 24h).
+	Grace time.Duration
 	// AskedMax bounds the "asked for, not available" record (0: 1000).
 	AskedMax   int
 	Clock      clock.Clock
@@ -69,18 +78,24 @@ type Options struct {
 // Server maps vendor URLs onto targets. It is an http.Handler for listeners that serve
 // vendor names only; Wrap puts it in front of another handler. Safe for concurrent use.
 type Server struct {
-	targets  Targets
-	mirrors  []Mirror
-	prefixes map[string][]prefixMap // configured, by host, longest path prefix first
-	identify func(netip.Addr) (string, string)
-	clock    clock.Clock
-	log      *slog.Logger
-	met      *metrics
+	targets   Targets
+	mirrors   []Mirror
+	prefixes  map[string][]prefixMap // configured, by host, longest path prefix first
+	identify  func(netip.Addr) (string, string)
+	assetID   func(netip.Addr) string
+	onOutcome func(context.Context, Outcome)
+	grace     time.Duration
+	clock     clock.Clock
+	log       *slog.Logger
+	met       *metrics
 
-	mu      sync.Mutex
-	signed  map[string]map[string]target // host -> URL path -> target, from signed metadata
-	keys    []string                     // per mirror: the state the index was built from
-	badURLs int                          // vendor_urls entries skipped at the last build
+	mu       sync.Mutex
+	signed   map[string]map[string]target // host -> URL path -> target, from signed metadata
+	keys     []string                     // per mirror: the state the index was built from
+	badURLs  int                          // vendor_urls entries skipped at the last build
+	versions map[target]string            // signed custom "version" of each target that has one
+
+	outcomes outcomes
 
 	asked   *askedRecord
 	unknown *onceSet
@@ -102,15 +117,18 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		targets:  o.Targets,
-		mirrors:  o.Mirrors,
-		prefixes: map[string][]prefixMap{},
-		identify: o.Identify,
-		clock:    o.Clock,
-		log:      o.Logger,
-		keys:     make([]string, len(o.Mirrors)),
-		asked:    newAskedRecord(cmp.Or(o.AskedMax, 1000)),
-		unknown:  &onceSet{max: 4096},
+		targets:   o.Targets,
+		mirrors:   o.Mirrors,
+		prefixes:  map[string][]prefixMap{},
+		identify:  o.Identify,
+		assetID:   o.AssetID,
+		onOutcome: o.OnOutcome,
+		grace:     cmp.Or(o.Grace, 24*time.Hour),
+		clock:     o.Clock,
+		log:       o.Logger,
+		keys:      make([]string, len(o.Mirrors)),
+		asked:     newAskedRecord(cmp.Or(o.AskedMax, 1000)),
+		unknown:   &onceSet{max: 4096},
 	}
 	repos := make([]string, 0, len(o.Hosts))
 	for repo := range o.Hosts {
@@ -189,16 +207,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, host string) {
 	} else {
 		http.Error(w, "not found", http.StatusNotFound)
 	}
+	addr := remoteAddr(r)
+	d := Device{Addr: addr}
+	if s.identify != nil && addr.IsValid() && (status == http.StatusNotFound || status == http.StatusOK || status == http.StatusPartialContent) {
+		d.Segment, d.Asset = s.identify(addr)
+	}
 	if status != http.StatusNotFound {
 		s.met.requests.WithLabelValues("target").Inc()
+		if r.Method == http.MethodGet && (status == http.StatusOK || status == http.StatusPartialContent) {
+			s.recordFetch(r.Context(), d, host, r.URL.Path, t)
+		}
 		return
 	}
 	s.met.requests.WithLabelValues("not_available").Inc()
-	addr := remoteAddr(r)
-	d := Device{Addr: addr}
-	if s.identify != nil && addr.IsValid() {
-		d.Segment, d.Asset = s.identify(addr)
-	}
 	if s.asked.add(d, host, r.URL.Path, s.clock.Now()) {
 		s.log.Info("a device asked a vendor host for a path no verified target vouches for", "host", host, "path", r.URL.Path, "device", addr.String(), "asset", d.Asset)
 	}
@@ -285,9 +306,13 @@ func (s *Server) refresh() {
 		return
 	}
 	idx := map[string]map[string]target{}
+	versions := map[target]string{}
 	bad := 0
 	for _, m := range s.mirrors {
 		for _, ti := range m.Targets() {
+			if v := targetVersion(ti.Custom); v != "" {
+				versions[target{m.Name(), ti.Path}] = v
+			}
 			urls, nbad := vendorURLs(ti.Custom)
 			bad += nbad
 			for _, u := range urls {
@@ -300,7 +325,7 @@ func (s *Server) refresh() {
 			}
 		}
 	}
-	s.signed, s.badURLs = idx, bad
+	s.signed, s.badURLs, s.versions = idx, bad, versions
 }
 
 type hostPath struct{ host, path string }

@@ -1,0 +1,80 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+
+	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/httpapi"
+	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/vendorhost"
+)
+
+// assetIDOf names the inventory asset that last held a requester's address ("" none).
+func (s *System) assetIDOf(a netip.Addr) string {
+	if s.assets == nil {
+		return ""
+	}
+	as, ok, err := s.assets.ByAddr(context.Background(), a)
+	if err != nil || !ok {
+		return ""
+	}
+	return as.ID
+}
+
+// vendorOutcome records a change of a vendor host read-back result in the audit trail:
+// vendorhost.outcome.not_yet (a device fetched a target), .installed (discovery read the
+// target's version), .mismatch (another version past the grace).
+func (s *System) vendorOutcome(ctx context.Context, o vendorhost.Outcome) {
+	if s.audit == nil {
+		return
+	}
+	d := map[string]string{"target": o.Repo + "/" + o.Target, "url": o.URL, "version": o.Version, "device": o.Device.String()}
+	if o.Seen != "" {
+		d["seen"] = o.Seen
+	}
+	if o.Asset != "" {
+		d["asset"] = o.Asset
+	}
+	err := s.audit.Record(ctx, audit.Entry{Actor: "system:vendorhost", Source: o.Device.String(),
+		Action: "vendorhost.outcome." + string(o.State), Object: "asset/" + o.AssetID, Details: d})
+	if err != nil {
+		s.log.Error("audit: vendor host read-back not recorded", "err", err, "asset", o.AssetID)
+	}
+}
+
+// firmwareObservers hands each firmware reading of the inventory to several observers
+// (the rollout engine and the vendor hosts' read-back).
+type firmwareObservers []inventory.FirmwareObserver
+
+func (fs firmwareObservers) ObserveFirmware(ctx context.Context, assetID, version string) (int, error) {
+	n := 0
+	var errs []error
+	for _, f := range fs {
+		k, err := f.ObserveFirmware(ctx, assetID, version)
+		n += k
+		errs = append(errs, err)
+	}
+	return n, errors.Join(errs...)
+}
+
+// linkVendorOutcomes connects the vendor hosts' read-back to the inventory (after the
+// rollout engine, which observes firmware too) and serves an asset's results at
+// GET /api/v1/assets/{id}/vendor-outcomes.
+func (s *System) linkVendorOutcomes(context.Context) error {
+	if s.assets == nil || s.updates == nil || s.updates.vendor == nil {
+		return nil
+	}
+	vh := s.updates.vendor
+	obs := firmwareObservers{vh}
+	if s.rollout != nil {
+		obs = append(firmwareObservers{s.rollout}, vh)
+	}
+	s.assets.SetFirmwareObserver(obs)
+	s.admin.mux.HandleFunc("GET /api/v1/assets/{id}/vendor-outcomes", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"asset_id": r.PathValue("id"), "outcomes": vh.Outcomes(r.PathValue("id"))})
+	})
+	return nil
+}
