@@ -85,15 +85,9 @@ inventory:
 			break
 		}
 	}
-	// A viewer's API token: the inventory API wants inventory.read.
-	const viewer = "lab-viewer"
-	if err := sys.Auth().CreateUser(ctx, nil, viewer, "lab viewer password 0f the pharmacy", []auth.Role{auth.Viewer}); err != nil {
-		fmt.Fprintln(os.Stderr, "viewer:", err)
-		return 1
-	}
-	token, _, err := sys.Auth().CreateToken(ctx, &auth.Principal{User: viewer, Roles: []auth.Role{auth.Viewer}, Method: "password"}, "lab", auth.Viewer, time.Hour)
+	token, err := viewerToken(ctx, sys)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "token:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	var rep applianceReport
@@ -104,22 +98,43 @@ inventory:
 	}{{"/api/v1/assets", &rep.Assets}, {"/api/v1/sightings", &struct {
 		S *[]inventory.Sighting `json:"sightings"`
 	}{&rep.Sightings}}} {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sys.AdminAddr()+x.path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		if err := apiGet(ctx, sys, token, x.path, x.v); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || json.Unmarshal(b, x.v) != nil {
-			fmt.Fprintf(os.Stderr, "GET %s: %d %s\n", x.path, resp.StatusCode, b)
 			return 1
 		}
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 	return 0
+}
+
+// viewerToken makes a viewer account and an API token for it: the inventory and vendor
+// host APIs want inventory.read.
+func viewerToken(ctx context.Context, sys *appliance.System) (string, error) {
+	const viewer = "lab-viewer"
+	if err := sys.Auth().CreateUser(ctx, nil, viewer, "lab viewer password 0f the pharmacy", []auth.Role{auth.Viewer}); err != nil {
+		return "", fmt.Errorf("viewer: %w", err)
+	}
+	token, _, err := sys.Auth().CreateToken(ctx, &auth.Principal{User: viewer, Roles: []auth.Role{auth.Viewer}, Method: "password"}, "lab", auth.Viewer, time.Hour)
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return token, nil
+}
+
+// apiGet reads path of the admin API with token into v.
+func apiGet(ctx context.Context, sys *appliance.System, token, path string, v any) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sys.AdminAddr()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || json.Unmarshal(b, v) != nil {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return nil
 }
 
 // TestApplianceInventory runs the real appliance (appliance.New from a config, every

@@ -25,10 +25,11 @@ import (
 
 func TestMain(m *testing.M) {
 	netlab.RunRoles(map[string]func([]string) int{
-		"survey":    roleSurvey,
-		"ipp":       roleIPP,
-		"announce":  roleAnnounce,
-		"appliance": roleAppliance,
+		"survey":          roleSurvey,
+		"ipp":             roleIPP,
+		"announce":        roleAnnounce,
+		"appliance":       roleAppliance,
+		"vendorappliance": roleVendorAppliance,
 	})
 	os.Exit(m.Run())
 }
