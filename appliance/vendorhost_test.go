@@ -2,17 +2,21 @@ package appliance
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/cache"
 )
@@ -46,19 +50,20 @@ func vendorGet(t *testing.T, c *http.Client, method, url, host string, hdr ...st
 	return resp, string(body)
 }
 
-// configs/dev.yaml maps updates.vendor.example to the demo repository: a device asking
-// the distribution listener for http://updates.vendor.example/hello.txt gets the verified
-// demo target (also over HTTPS with the site CA), an unmapped path 404 and a row in the
-// "asked for, not available" record, and a held gate 503 with Retry-After (issue 16).
-func TestVendorHostOnStartedSystem(t *testing.T) {
+// startVendorSystem runs the dev config (with the vendor HTTPS listener) and waits
+// until the demo repository serves; gate, if set, is the cache's serving gate. It
+// returns the system and the distribution listener's base URL.
+func startVendorSystem(t *testing.T, gate cache.Gate) (*System, string) {
+	t.Helper()
 	cfg := testConfig(t)
 	cfg.VendorHost.HTTPSListen = "127.0.0.1:0"
 	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "test"}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	var hold atomic.Bool
-	sys.updates.handler.Gate = holdGate{&hold}
+	if gate != nil {
+		sys.updates.handler.Gate = gate
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sys.Run(ctx) }()
@@ -72,6 +77,16 @@ func TestVendorHostOnStartedSystem(t *testing.T) {
 			t.Fatalf("GET demo target = %d", resp.StatusCode)
 		}
 	}
+	return sys, base
+}
+
+// configs/dev.yaml maps updates.vendor.example to the demo repository: a device asking
+// the distribution listener for http://updates.vendor.example/hello.txt gets the verified
+// demo target (also over HTTPS with the site CA), an unmapped path 404 and a row in the
+// "asked for, not available" record, and a held gate 503 with Retry-After (issue 16).
+func TestVendorHostOnStartedSystem(t *testing.T) {
+	var hold atomic.Bool
+	sys, base := startVendorSystem(t, holdGate{&hold})
 	want := demoTargets[0].content
 	c := http.DefaultClient
 	for _, tc := range []struct {
@@ -161,4 +176,80 @@ func TestVendorHostOnStartedSystem(t *testing.T) {
 	if strings.TrimSpace(st.CAFingerprint) == "" {
 		t.Error("status has no CA fingerprint")
 	}
+}
+
+// A row of the "asked for, not available" list becomes a candidate in one POST: the
+// vendor's file is checked once against the sha256 the admin pins and staged as a
+// candidate of a source named after the host. A row not in the list, a bad pin, a
+// download that does not verify, a viewer, and a cross-origin form are refused.
+func TestAskedForBecomesCandidate(t *testing.T) {
+	sys, base := startVendorSystem(t, nil)
+	fw := []byte("LP-200 firmware 2.5.0, from the vendor\n")
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/firmware/x.bin" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(fw)
+	}))
+	t.Cleanup(vendor.Close)
+	if resp, _ := vendorGet(t, http.DefaultClient, "GET", base+"/firmware/x.bin", "updates.vendor.example"); resp.StatusCode != 404 {
+		t.Fatalf("asked for an unavailable path: %d, want 404", resp.StatusCode)
+	}
+	sum := sha256.Sum256(fw)
+	pin := hex.EncodeToString(sum[:])
+	requester, viewer := apiToken(t, sys, auth.Requester), apiToken(t, sys, auth.Viewer)
+	post := func(token, ctype, body string, hdr ...string) (int, string) {
+		t.Helper()
+		return vendorPost(t, "http://"+sys.AdminAddr()+"/api/v1/vendorhost/asked/candidate", token, ctype, body, hdr...)
+	}
+	js := func(host, path, url, sha string) string {
+		b, _ := json.Marshal(map[string]string{"host": host, "path": path, "url": url, "sha256": sha})
+		return string(b)
+	}
+	const host, path = "updates.vendor.example", "/firmware/x.bin"
+	for _, tc := range []struct {
+		name, token, ctype, body string
+		hdr                      []string
+		status                   int
+		want                     string
+	}{
+		{"not in the list", requester, "application/json", js(host, "/firmware/other.bin", vendor.URL+path, pin), nil, 404, "not in the asked-for list"},
+		{"bad pin", requester, "application/json", js(host, path, vendor.URL+path, "xyz"), nil, 400, "sha256"},
+		{"does not verify", requester, "application/json", js(host, path, vendor.URL+path, strings.Repeat("0", 64)), nil, 422, "did not verify"},
+		{"viewer", viewer, "application/json", js(host, path, vendor.URL+path, pin), nil, 403, ""},
+		{"cross-origin form", requester, "application/x-www-form-urlencoded", "host=" + host + "&path=" + path + "&sha256=" + pin + "&url=" + vendor.URL + path,
+			[]string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}, 403, ""},
+		{"verified", requester, "application/json", js("UPDATES.vendor.example.", path, vendor.URL+path, pin), nil, 201, `"new_last_check": 1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(tc.token, tc.ctype, tc.body, tc.hdr...)
+			if code != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("POST = %d %s, want %d containing %q", code, body, tc.status, tc.want)
+			}
+		})
+	}
+	_, body := vendorGet(t, http.DefaultClient, "GET", "http://"+sys.AdminAddr()+"/api/v1/candidates?source="+host, sys.AdminAddr(), "Authorization", requester)
+	var cs []supply.Candidate
+	if err := json.Unmarshal([]byte(body), &cs); err != nil || len(cs) != 1 || cs[0].Name != "x.bin" || cs[0].SHA256 != pin {
+		t.Fatalf("candidates of %s: %v %s, want x.bin", host, err, body)
+	}
+}
+
+func vendorPost(t *testing.T, url, token, ctype, body string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", token)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Accept", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -74,7 +74,16 @@ func (s *System) linkVendorOutcomes(context.Context) error {
 	}
 	s.assets.SetFirmwareObserver(obs)
 	s.admin.mux.HandleFunc("GET /api/v1/assets/{id}/vendor-outcomes", func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"asset_id": r.PathValue("id"), "outcomes": vh.Outcomes(r.PathValue("id"))})
+		id := r.PathValue("id")
+		if _, err := s.assets.Get(r.Context(), id); errors.Is(err, inventory.ErrNotFound) {
+			httpapi.WriteError(w, http.StatusNotFound, "no such asset")
+			return
+		} else if err != nil {
+			s.log.Error("vendor outcomes: read the asset", "asset", id, "err", err)
+			httpapi.WriteError(w, http.StatusInternalServerError, "could not read the asset")
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"asset_id": id, "outcomes": vh.Outcomes(id)})
 	})
 	return nil
 }

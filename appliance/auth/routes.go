@@ -24,6 +24,7 @@ var AdminRoutes = Routes{
 	"GET /vendorhost/ca.pem":                  Public,
 	"GET /api/v1/vendorhost":                  InventoryRead,
 	"GET /api/v1/assets/{id}/vendor-outcomes": InventoryRead,
+	"POST /api/v1/vendorhost/asked/candidate": RolloutRequest, // as POST /api/v1/sources/{name}/check
 
 	// Finishing a login: any session, also before the second factor.
 	"GET /login/mfa":     Session,

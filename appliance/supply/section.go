@@ -94,14 +94,21 @@ func (s Section) Validate(key string, ps *conf.Problems) {
 	seen := map[string]bool{}
 	for i, src := range s {
 		k := conf.Index(key, i)
-		if !nameRE.MatchString(src.Name) {
-			ps.Addf(k+".name", "must be 1-63 lowercase letters, digits, '.', '_' or '-', got %q", src.Name)
-		} else if seen[src.Name] {
+		if checkName(k, src.Name, ps) && seen[src.Name] {
 			ps.Addf(k+".name", "source %q listed twice", src.Name)
 		}
 		seen[src.Name] = true
 		src.validate(k, ps)
 	}
+}
+
+// checkName reports whether a source's name is valid, adding a problem at k.name if not.
+func checkName(k, name string, ps *conf.Problems) bool {
+	if !nameRE.MatchString(name) {
+		ps.Addf(k+".name", "must be 1-63 lowercase letters, digits, '.', '_' or '-', got %q", name)
+		return false
+	}
+	return true
 }
 
 func (s Source) validate(k string, ps *conf.Problems) {

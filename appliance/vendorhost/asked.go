@@ -85,6 +85,18 @@ func (a *askedRecord) list() []Asked {
 	return out
 }
 
+// has reports whether any device asked host for path.
+func (a *askedRecord) has(host, path string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.rows {
+		if k.host == host && k.path == path {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *askedRecord) len() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -128,6 +140,10 @@ type Status struct {
 
 // Unavailable returns the "asked for, not available" record, most recently asked first.
 func (s *Server) Unavailable() []Asked { return s.asked.list() }
+
+// WasAsked reports whether a row of the "asked for, not available" record is for host
+// (canonical form) and path.
+func (s *Server) WasAsked(host, path string) bool { return s.asked.has(host, path) }
 
 // Status returns the mapped hosts and the record; at most limit rows of it (0: all).
 func (s *Server) Status(limit int) Status {
