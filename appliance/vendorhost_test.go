@@ -201,7 +201,8 @@ func TestAskedForBecomesCandidate(t *testing.T) {
 	requester, viewer := apiToken(t, sys, auth.Requester), apiToken(t, sys, auth.Viewer)
 	post := func(token, ctype, body string, hdr ...string) (int, string) {
 		t.Helper()
-		return vendorPost(t, "http://"+sys.AdminAddr()+"/api/v1/vendorhost/asked/candidate", token, ctype, body, hdr...)
+		return fetch(t, "POST", "http://"+sys.AdminAddr()+"/api/v1/vendorhost/asked/candidate", strings.NewReader(body),
+			append([]string{"Authorization", token, "Content-Type", ctype, "Accept", "application/json"}, hdr...)...)
 	}
 	js := func(host, path, url, sha string) string {
 		b, _ := json.Marshal(map[string]string{"host": host, "path": path, "url": url, "sha256": sha})
@@ -234,22 +235,4 @@ func TestAskedForBecomesCandidate(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &cs); err != nil || len(cs) != 1 || cs[0].Name != "x.bin" || cs[0].SHA256 != pin {
 		t.Fatalf("candidates of %s: %v %s, want x.bin", host, err, body)
 	}
-}
-
-func vendorPost(t *testing.T, url, token, ctype, body string, hdr ...string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Authorization", token)
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Accept", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
