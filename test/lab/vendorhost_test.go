@@ -95,7 +95,7 @@ inventory:
 		return apiGet(ctx, sys, token, "/api/v1/assets/"+args[2]+"/vendor-outcomes", &rep.Outcomes)
 	}
 	for !slices.Contains(rep.Status.Hosts, "updates.vendor.example") { // the mirror verified the signed vendor_urls
-		if err := status(); err != nil || ctx.Err() != nil {
+		if err := apiGet(ctx, sys, token, "/api/v1/vendorhost", &rep.Status); err != nil || ctx.Err() != nil {
 			return fail("vendor hosts", fmt.Errorf("%v %v", err, ctx.Err()))
 		}
 		time.Sleep(100 * time.Millisecond)
