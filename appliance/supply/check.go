@@ -143,7 +143,7 @@ func (r *checkRun) take(o offer, verify func(*fetched) (string, error)) error {
 	part := r.s.partPath(c.Name, o.url)
 	f, err := r.s.fetch.download(r.ctx, o.url, part, o.size, int64(c.MaxSize))
 	if err != nil {
-		if reasonOf(err) != reasonNetwork && reasonOf(err) != reasonDeadline {
+		if r := reasonOf(err); r != reasonNetwork && r != reasonDeadline && r != reasonWindow {
 			os.Remove(part) // keep only what may resume
 		}
 		return err

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -93,6 +94,11 @@ func TestSectionValidate(t *testing.T) {
 		{"import", Source{Name: "a", Kind: KindImport, Dir: "/media/usb"}, ""},
 		{"bad name", Source{Name: "A B", Kind: KindImport, Dir: "/x"}, "sources[0].name"},
 		{"ftp", Source{Name: "a", Kind: KindURL, URL: "ftp://v.example/a", SHA256: h1}, "sources[0].url"},
+		{"install", Source{Name: "a", Kind: KindImport, Dir: "/x", Install: map[string]agentapi.Step{"linux": {Command: []string{"/usr/bin/dpkg", "-i", "{file}"}}}}, ""},
+		{"install relative", Source{Name: "a", Kind: KindImport, Dir: "/x", Install: map[string]agentapi.Step{"linux": {Command: []string{"dpkg"}}}}, "sources[0].install"},
+		{"install unknown os", Source{Name: "a", Kind: KindImport, Dir: "/x", Install: map[string]agentapi.Step{"plan9": {Command: []string{"/bin/x"}}}}, "sources[0].install"},
+		{"window", Source{Name: "a", Kind: KindImport, Dir: "/x", DownloadWindow: &Window{From: tod(22, 0), To: tod(6, 0), Days: []string{"sat"}}}, ""},
+		{"window empty", Source{Name: "a", Kind: KindImport, Dir: "/x", DownloadWindow: &Window{From: tod(22, 0), To: tod(22, 0)}}, "sources[0].download_window.to"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
