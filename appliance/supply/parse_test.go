@@ -2,6 +2,7 @@ package supply
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -142,15 +143,22 @@ func FuzzParsePackages(f *testing.F) {
 	f.Add([]byte("Package: a\nVersion: 1\nFilename: pool/a.deb\nSize: 3\nSHA256: " + h1 + "\n\nPackage: b\n"))
 	f.Add([]byte("Suite: s\nSHA256:\n " + h1 + " 10 main/binary-amd64/Packages\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		err := ParsePackages("Packages", bytes.NewReader(data), func(p Package) error {
-			if p.Name == "" || p.Size < 0 || !hexRE.MatchString(p.SHA256) || checkFileName(p.Filename) != nil {
-				t.Fatalf("accepted %+v", p)
-			}
-			return nil
-		})
-		if err != nil && !strings.HasPrefix(err.Error(), "Packages:") {
-			t.Fatalf("error %q does not name the file and line", err)
-		}
+		checkPackagesParse(t, bytes.NewReader(data))
 		ParseRelease("InRelease", bytes.NewReader(data))
 	})
+}
+
+// checkPackagesParse parses r as a Packages index: every package it yields is
+// complete, an error names the file.
+func checkPackagesParse(t *testing.T, r io.Reader) {
+	t.Helper()
+	err := ParsePackages("Packages", r, func(p Package) error {
+		if p.Name == "" || p.Size < 0 || !hexRE.MatchString(p.SHA256) || checkFileName(p.Filename) != nil {
+			t.Fatalf("accepted %+v", p)
+		}
+		return nil
+	})
+	if err != nil && !strings.HasPrefix(err.Error(), "Packages:") {
+		t.Fatalf("error %q does not name the file and line", err)
+	}
 }
