@@ -33,6 +33,7 @@ func (s *System) buildSupply(ctx context.Context) error {
 	s.services = append(s.services, svc)
 	svc.Register(s.admin.mux)
 	s.registerCandidateReleases(svc) // publish.go
+	s.registerSourcesPage(svc)       // sources.go
 	if len(s.cfg.Sources) > 0 {
 		s.AddPanel(panel{"sources", "Vendor sources", func(context.Context) any { return svc.Sources() }})
 	}

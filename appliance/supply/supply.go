@@ -245,8 +245,9 @@ func (s *Service) loop(ctx context.Context, src *source) {
 			due = now
 		}
 		due = src.window.next(due)
+		next := due // the status keeps its own copy
 		src.mu.Lock()
-		src.st.NextCheck = &due
+		src.st.NextCheck = &next
 		src.mu.Unlock()
 		manual := false
 		if wait := due.Sub(s.opts.Clock.Now()); wait > 0 {
