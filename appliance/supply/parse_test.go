@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/conf"
 )
@@ -160,5 +162,40 @@ func checkPackagesParse(t *testing.T, r io.Reader) {
 	})
 	if err != nil && !strings.HasPrefix(err.Error(), "Packages:") {
 		t.Fatalf("error %q does not name the file and line", err)
+	}
+}
+
+// The install and download_window keys read from strict YAML as the config file writes
+// them.
+func TestSectionYAML(t *testing.T) {
+	const doc = `
+- name: labeltool
+  kind: url
+  url: https://vendor.example/LabelTool-4.2.msi
+  sha256: ` + "abababababababababababababababababababababababababababababababab" + `
+  download_window: {from: "22:00", to: "06:00", days: [mon, fri]}
+  install:
+    windows:
+      command: ['C:\Windows\System32\msiexec.exe', /i, "{file}", /qn]
+      reboot: true
+      min_free_bytes: 524288000
+`
+	var sec Section
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&sec); err != nil {
+		t.Fatal(err)
+	}
+	var ps conf.Problems
+	sec.Validate("sources", &ps)
+	if len(ps) > 0 {
+		t.Fatalf("Validate: %v", ps)
+	}
+	src := sec[0]
+	if w := src.DownloadWindow; w == nil || w.String() != "22:00-06:00 mon,fri" {
+		t.Errorf("download_window = %v, want 22:00-06:00 mon,fri", w)
+	}
+	if st := src.Install["windows"]; len(st.Command) != 4 || st.Command[0] != `C:\Windows\System32\msiexec.exe` || !st.Reboot || st.MinFreeBytes != 524288000 {
+		t.Errorf("install = %+v", src.Install)
 	}
 }
