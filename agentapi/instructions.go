@@ -57,7 +57,7 @@ var ErrNoInstructions = errors.New("the target carries no signed install instruc
 // Instructions are a target's signed install instructions: one Step per operating
 // system. The zero value covers no OS and fails Validate.
 type Instructions struct {
-	Install map[string]Step `json:"install"`
+	Install map[string]Step `json:"install" yaml:"install"`
 }
 
 // Step is how to install a target on one OS. Command is required; Check, when set,
@@ -65,10 +65,10 @@ type Instructions struct {
 // install takes effect only after a restart. MinFreeBytes is the free space the
 // device needs, besides the download itself, before the agent fetches the target.
 type Step struct {
-	Command      []string `json:"command"`
-	Check        []string `json:"check,omitempty"`
-	Reboot       bool     `json:"reboot,omitempty"`
-	MinFreeBytes int64    `json:"min_free_bytes,omitempty"`
+	Command      []string `json:"command" yaml:"command"`
+	Check        []string `json:"check,omitempty" yaml:"check"`
+	Reboot       bool     `json:"reboot,omitempty" yaml:"reboot"`
+	MinFreeBytes int64    `json:"min_free_bytes,omitempty" yaml:"min_free_bytes"`
 }
 
 // ParseInstructions reads the instructions out of a target's whole custom metadata.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/rollout"
@@ -50,12 +51,37 @@ type siteRepo struct {
 	kick    chan struct{}
 }
 
-// releaseInstructions is the hook that puts a release's install instructions into its
-// target's custom metadata, signed with the bytes (agentapi.Instructions, being added
-// by another change: wire agentapi.WithInstructions(custom, ...) here). Until then it
-// returns custom as it is.
-var releaseInstructions = func(_ *rollout.Release, custom json.RawMessage) (json.RawMessage, error) {
-	return custom, nil
+// releaseInstructions puts a candidate release's install instructions (chosen when the
+// release was made: its request's, else its source's) into its target's custom metadata
+// under agentapi.CustomKey, so they are signed with the bytes. A release without any
+// leaves custom as it is (agents requiring signed instructions refuse its target).
+func releaseInstructions(rel *rollout.Release, custom json.RawMessage) (json.RawMessage, error) {
+	if rel.Candidate == nil || rel.Candidate.Install == nil {
+		return custom, nil
+	}
+	return agentapi.WithInstructions(custom, *rel.Candidate.Install)
+}
+
+// requestInstructions are the install instructions of a candidate release: the
+// request's install field (the JSON of agentapi.Instructions, {"install": {"linux":
+// {"command": [...]}}}) if given, else the source's configured ones, else none.
+func requestInstructions(svc *supply.Service, source, field string) (*agentapi.Instructions, error) {
+	if strings.TrimSpace(field) == "" {
+		if in, ok := svc.Instructions(source); ok {
+			return &in, nil
+		}
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(field))
+	dec.DisallowUnknownFields()
+	var in agentapi.Instructions
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("install: %w: want the JSON of signed install instructions, e.g. {\"install\": {\"linux\": {\"command\": [\"/usr/bin/dpkg\", \"-i\", \"{file}\"]}}}: %v", rollout.ErrInvalid, err)
+	}
+	if err := in.Validate(); err != nil {
+		return nil, fmt.Errorf("install: %w: %v", rollout.ErrInvalid, err)
+	}
+	return &in, nil
 }
 
 // buildSiteUpstream creates (first start) or re-publishes the site repository, keeps it
@@ -104,7 +130,7 @@ func (s *System) registerCandidateReleases(svc *supply.Service) {
 		forms.Render(w, r, "candidates.html", page)
 	})
 	s.admin.mux.HandleFunc("POST /api/v1/candidates/{id}/release", func(w http.ResponseWriter, r *http.Request) {
-		in, err := forms.Input(r, "name", "severity", "cves", "known_exploited", "notes")
+		in, err := forms.Input(r, "name", "severity", "cves", "known_exploited", "notes", "install")
 		if err != nil {
 			forms.Fail(w, r, err)
 			return
@@ -167,7 +193,8 @@ func (sr *siteRepo) candidatesPage(ctx context.Context) (CandidatesPage, error) 
 
 // createRelease makes candidate id a release of the site repository: target
 // SOURCE/FILENAME, the candidate's version and provenance; in gives severity (required),
-// name (default: file name and version), cves (space-separated), known_exploited, notes.
+// name (default: file name and version), cves (space-separated), known_exploited, notes
+// and install (the instructions signed with the target; default: the source's).
 func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, in map[string]string) (*rollout.Release, error) {
 	c, err := sr.supply.Candidate(ctx, id)
 	if err != nil {
@@ -176,6 +203,10 @@ func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, i
 	target := c.Source + "/" + path.Base(c.Name)
 	if _, err := tuf.ParseTargetPath(target); err != nil {
 		return nil, fmt.Errorf("candidate %d: target path %q: %w: %v", id, target, rollout.ErrInvalid, err)
+	}
+	install, err := requestInstructions(sr.supply, c.Source, in["install"])
+	if err != nil {
+		return nil, fmt.Errorf("candidate %d: %w", id, err)
 	}
 	name := in["name"]
 	if name == "" {
@@ -188,7 +219,7 @@ func (sr *siteRepo) createRelease(ctx context.Context, actor string, id int64, i
 		Targets: []string{target}, Severity: rollout.Severity(in["severity"]), CVEs: strings.Fields(in["cves"]),
 		KnownExploited: in["known_exploited"] == "true" || in["known_exploited"] == "on", Notes: in["notes"],
 		Candidate: &rollout.CandidateRef{ID: c.ID, Source: c.Source, Path: target, URL: c.URL, Verification: c.Verification,
-			FetchedAt: c.FetchedAt, Size: c.Size, SHA256: c.SHA256, SHA512: c.SHA512}})
+			FetchedAt: c.FetchedAt, Size: c.Size, SHA256: c.SHA256, SHA512: c.SHA512, Install: install}})
 }
 
 // approved is the rollout engine's OnApproved hook: it signs the target of rollout r's
@@ -239,7 +270,9 @@ func (sr *siteRepo) publishRollout(ctx context.Context, r *rollout.Rollout) erro
 		return fmt.Errorf("publish release %d: candidate %d is not the one released (sha256 %s, size %d; release says %s, %d): nothing signed",
 			rel.ID, c.ID, c.SHA256, c.Size, ref.SHA256, ref.Size)
 	}
-	custom, err := json.Marshal(siteTargetCustom{Release: siteTargetRelease{ID: rel.ID, Name: rel.Name, Version: rel.Version}, Provenance: *ref})
+	prov := *ref
+	prov.Install = nil // signed under agentapi.CustomKey, not twice
+	custom, err := json.Marshal(siteTargetCustom{Release: siteTargetRelease{ID: rel.ID, Name: rel.Name, Version: rel.Version}, Provenance: prov})
 	if err == nil {
 		custom, err = releaseInstructions(rel, custom)
 	}

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	tufconfig "github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
@@ -38,7 +41,10 @@ type supplyFixture struct {
 	tokens  map[string]string
 }
 
-func newSupplyFixture(t *testing.T) *supplyFixture {
+func newSupplyFixture(t *testing.T) *supplyFixture { t.Helper(); return newSupplyFixtureWith(t, nil) }
+
+// newSupplyFixtureWith is newSupplyFixture with mod changing the vendor source first.
+func newSupplyFixtureWith(t *testing.T, mod func(*supply.Source)) *supplyFixture {
 	t.Helper()
 	ctx := context.Background()
 	payload := []byte("vendor tool 1.2 installer; not a real one\n")
@@ -53,6 +59,9 @@ func newSupplyFixture(t *testing.T) *supplyFixture {
 	t.Cleanup(vendor.Close)
 	cfg := testConfig(t)
 	cfg.Sources = supply.Section{{Name: "vendor", Kind: supply.KindURL, URL: vendor.URL + "/tool-1.2.bin", SHA256: hex.EncodeToString(sum[:])}}
+	if mod != nil {
+		mod(&cfg.Sources[0])
+	}
 	sys := newSystem(t, cfg, Options{Build: Build{Version: "test"}})
 	runSystem(t, sys)
 	waitReady(t, sys)
@@ -262,5 +271,100 @@ func TestTamperedCandidateIsNotSigned(t *testing.T) {
 	}
 	if !listed(t, siteDir, rel.Targets[0]) {
 		t.Error("the target is not published after the retry")
+	}
+}
+
+// approveCandidateRelease has rita roll release rel out to the pilot ring and anna
+// approve it (the two-person flow), which signs the release's target.
+func approveCandidateRelease(t *testing.T, sys *System, rel int64) {
+	t.Helper()
+	ctx := context.Background()
+	e := sys.rollout
+	ro, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel, Risk: "low", TestEvidence: "lab", RollbackPlan: "uninstall",
+		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Submit(ctx, ro.ID, "rita"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ApproveRollout(ctx, "anna", ro.ID, true, "ok"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signedInstructions reads the install instructions signed with path in the site
+// repository's published targets.json.
+func signedInstructions(t *testing.T, dir, path string) (agentapi.Instructions, error) {
+	t.Helper()
+	md, err := metadata.Targets().FromFile(filepath.Join(dir, "repository", "metadata", "targets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, ok := md.Signed.Targets[path]
+	if !ok {
+		t.Fatalf("targets.json does not list %s", path)
+	}
+	if tf.Custom == nil {
+		return agentapi.Instructions{}, agentapi.ErrNoInstructions
+	}
+	return agentapi.ParseInstructions(*tf.Custom)
+}
+
+// TestCandidateReleaseSignsInstructions (issue 15): the install instructions of a
+// candidate release, from the release request or else from the source's config, are
+// signed into the target's custom metadata next to the provenance; a release of a
+// source without any carries none; malformed ones in the request are refused with 400
+// naming the field.
+func TestCandidateReleaseSignsInstructions(t *testing.T) {
+	dpkg := agentapi.Step{Command: []string{"/usr/bin/dpkg", "-i", "{file}"}, Check: []string{"/usr/bin/dpkg-query", "-W", "tool"}, MinFreeBytes: 1 << 20}
+	msi := agentapi.Step{Command: []string{`C:\Windows\System32\msiexec.exe`, "/i", "{file}", "/qn"}, Reboot: true}
+	for _, tc := range []struct {
+		name    string
+		config  map[string]agentapi.Step // the source's install key
+		request string                   // the release request's install field
+		bad     string                   // a request refused first (400)
+		want    map[string]agentapi.Step // nil: no instructions signed
+	}{
+		{name: "from the source config", config: map[string]agentapi.Step{"linux": dpkg}, want: map[string]agentapi.Step{"linux": dpkg}},
+		{name: "request overrides config", config: map[string]agentapi.Step{"linux": dpkg},
+			bad:     `{"install": {"linux": {"command": ["dpkg", "-i", "{file}"]}}}`,
+			request: `{"install": {"windows": {"command": ["C:\\Windows\\System32\\msiexec.exe", "/i", "{file}", "/qn"], "reboot": true}}}`,
+			want:    map[string]agentapi.Step{"windows": msi}},
+		{name: "none configured", want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newSupplyFixtureWith(t, func(s *supply.Source) { s.Install = tc.config })
+			url := fmt.Sprintf("http://%s/api/v1/candidates/%d/release", fx.sys.AdminAddr(), fx.cand.ID)
+			if tc.bad != "" {
+				code, body := post(t, url, fx.tokens["rita"], map[string]any{"severity": "high", "install": tc.bad}, nil)
+				if code != http.StatusBadRequest || !strings.Contains(body, "install.linux.command[0]") {
+					t.Errorf("relative install command: %d %s, want 400 naming install.linux.command[0]", code, body)
+				}
+			}
+			req := map[string]any{"severity": "high"}
+			if tc.request != "" {
+				req["install"] = tc.request
+			}
+			var rel rollout.Release
+			if code, body := post(t, url, fx.tokens["rita"], req, &rel); code != http.StatusCreated {
+				t.Fatalf("release: %d %s", code, body)
+			}
+			approveCandidateRelease(t, fx.sys, rel.ID)
+			dir := fx.cfg.State.Path("tuf-site")
+			got, err := signedInstructions(t, dir, rel.Targets[0])
+			if tc.want == nil {
+				if !errors.Is(err, agentapi.ErrNoInstructions) {
+					t.Errorf("signed instructions = %+v, %v; want none", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("signed instructions: %v", err)
+			}
+			if !reflect.DeepEqual(got.Install, tc.want) {
+				t.Errorf("signed instructions = %+v, want %+v", got.Install, tc.want)
+			}
+		})
 	}
 }

@@ -15,7 +15,8 @@ import (
 // records rejections and new candidates in the audit trail.
 func (s *System) buildSupply(ctx context.Context) error {
 	opts := supply.Options{Dir: s.cfg.State.Path("supply"), Clock: s.clock,
-		Logger: s.log.With("svc", "supply"), Registerer: s.registry, UserAgent: "patchgate/" + s.opts.Build.Version}
+		Logger: s.log.With("svc", "supply"), Registerer: s.registry, UserAgent: "patchgate/" + s.opts.Build.Version,
+		Location: s.cfg.Bandwidth.Location()}
 	if s.opts.ConfigPath != "" {
 		opts.ConfigDir = filepath.Dir(s.opts.ConfigPath)
 	}
@@ -33,6 +34,7 @@ func (s *System) buildSupply(ctx context.Context) error {
 	svc.Register(s.admin.mux)
 	s.registerCandidateReleases(svc) // publish.go
 	s.registerAskedCandidates(svc)   // vendorasked.go
+	s.registerSourcesPage(svc)       // sources.go
 	if len(s.cfg.Sources) > 0 {
 		s.AddPanel(panel{"sources", "Vendor sources", func(context.Context) any { return svc.Sources() }})
 	}

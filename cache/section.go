@@ -138,6 +138,12 @@ var weekdays = map[string]time.Weekday{
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
 }
 
+// Weekday parses a schedule's day name (mon tue wed thu fri sat sun, any case).
+func Weekday(name string) (time.Weekday, bool) {
+	d, ok := weekdays[strings.ToLower(name)]
+	return d, ok
+}
+
 // Weekdays returns the period's days; Validate has checked them.
 func (p BandwidthPeriod) Weekdays() []time.Weekday {
 	var ds []time.Weekday

@@ -35,6 +35,9 @@ func (p ShapePeriod) onDay(d time.Weekday) bool {
 	return len(p.Days) == 0 || slices.Contains(p.Days, d)
 }
 
+// Covers reports whether t, read on the wall clock of t's own location, falls in p.
+func (p ShapePeriod) Covers(t time.Time) bool { return p.covers(t) }
+
 // covers reports whether local wall time t (already in the schedule's zone) falls in p.
 func (p ShapePeriod) covers(t time.Time) bool {
 	tod := sinceMidnight(t)

@@ -117,6 +117,7 @@ var AdminRoutes = Routes{
 	"GET /api/v1/sources":               RolloutRead,
 	"GET /api/v1/candidates":            RolloutRead,
 	"POST /api/v1/sources/{name}/check": RolloutRequest,
+	"GET /sources":                      RolloutRead, // the Sources page, its "check now" posts the route above
 	// A candidate made a release in one step (page and API), as POST /api/v1/releases.
 	"GET /candidates":                      RolloutRead,
 	"POST /api/v1/candidates/{id}/release": RolloutRequest,

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // Severity is a release's severity: critical, high, medium or low.
@@ -83,6 +85,11 @@ type CandidateRef struct {
 	Size         int64     `json:"size"`
 	SHA256       string    `json:"sha256"`
 	SHA512       string    `json:"sha512,omitempty"`
+	// Install are the install instructions signed with the target (in its custom
+	// metadata, agentapi.CustomKey) when the release is approved: given with the
+	// release request, else the source's configured ones; nil: none, and agents that
+	// require signed instructions refuse the target.
+	Install *agentapi.Instructions `json:"install,omitempty"`
 }
 
 var (

@@ -177,6 +177,11 @@ func (e *Engine) CreateCandidateRelease(ctx context.Context, actor string, r Rel
 	if c == nil || c.ID <= 0 || len(c.SHA256) != 64 || c.Size < 0 || len(r.Targets) != 1 || r.Targets[0] != c.Path {
 		return nil, refusef(ErrInvalid, "rollout: release: candidate: want a candidate id, sha256, size and its path as the one target")
 	}
+	if c.Install != nil {
+		if err := c.Install.Validate(); err != nil {
+			return nil, refusef(ErrInvalid, "rollout: release: candidate: %v", err)
+		}
+	}
 	return e.createRelease(ctx, actor, r)
 }
 

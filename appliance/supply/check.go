@@ -2,7 +2,6 @@ package supply
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -143,7 +142,7 @@ func (r *checkRun) take(o offer, verify func(*fetched) (string, error)) error {
 	part := r.s.partPath(c.Name, o.url)
 	f, err := r.s.fetch.download(r.ctx, o.url, part, o.size, int64(c.MaxSize))
 	if err != nil {
-		if reasonOf(err) != reasonNetwork && reasonOf(err) != reasonDeadline {
+		if r := reasonOf(err); r != reasonNetwork && r != reasonDeadline && r != reasonWindow {
 			os.Remove(part) // keep only what may resume
 		}
 		return err
@@ -230,17 +229,32 @@ func (r *checkRun) debian() error {
 	return nil
 }
 
-// packages fetches one Packages index (gzip-compressed when the archive lists that),
-// checks it against rel, and returns the selected packages.
+// packages fetches one Packages index (Packages.xz, .gz or plain, the first InRelease
+// lists and the mirror serves), checks it against rel, and returns the selected
+// packages.
 func (r *checkRun) packages(dist string, rel *Release, index string) ([]Package, error) {
-	e, ok := rel.Files[index+".gz"]
-	gz := ok
-	if !ok {
-		if e, ok = rel.Files[index]; !ok {
-			return nil, reject(reasonMalformed, "%sInRelease lists neither %s nor %s.gz", dist, index, index)
+	var last error
+	for _, form := range indexForms {
+		e, ok := rel.Files[index+form]
+		if !ok {
+			continue
 		}
+		pkgs, err := r.packagesFrom(dist+e.Name, e, baseName(index))
+		if reasonOf(err) == reasonStatus { // listed but not served (a 404): the next form
+			last = err
+			continue
+		}
+		return pkgs, err
 	}
-	u := dist + e.Name
+	if last != nil {
+		return nil, last
+	}
+	return nil, reject(reasonMalformed, "%sInRelease lists none of %s.xz, %s.gz, %s", dist, index, index, index)
+}
+
+// packagesFrom fetches the index at u, listed in InRelease as e, and parses it (its
+// errors name the uncompressed file, name, and its line).
+func (r *checkRun) packagesFrom(u string, e Entry, name string) ([]Package, error) {
 	r.url = u
 	part := r.s.partPath(r.src.cfg.Name, u)
 	defer os.Remove(part)
@@ -256,16 +270,12 @@ func (r *checkRun) packages(dist string, rel *Release, index string) ([]Package,
 		return nil, reject(reasonLocal, "%v", err)
 	}
 	defer file.Close()
-	var in io.Reader = file
-	if gz {
-		zr, err := gzip.NewReader(file)
-		if err != nil {
-			return nil, reject(reasonMalformed, "%s: %v", u, err)
-		}
-		in = io.LimitReader(zr, int64(r.src.cfg.MaxSize))
+	in, err := decompress(e.Name, file, int64(r.src.cfg.MaxSize))
+	if err != nil {
+		return nil, reject(reasonMalformed, "%s: %v", u, err)
 	}
 	var out []Package
-	err = ParsePackages(baseName(index), in, func(p Package) error {
+	err = ParsePackages(name, in, func(p Package) error {
 		if matches(r.src.cfg.Packages, p.Name) {
 			out = append(out, p)
 		}

@@ -21,6 +21,7 @@ const (
 	reasonDeadline   = "deadline"    // the check's timeout passed
 	reasonNetwork    = "unreachable" // connection refused, reset, DNS...
 	reasonLocal      = "local"       // the appliance's own disk or database
+	reasonWindow     = "window"      // the download window closed (not a rejection)
 )
 
 // Rejection is why a check refused what a source offered. Nothing of it is staged.

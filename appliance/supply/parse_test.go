@@ -2,9 +2,13 @@ package supply
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -93,6 +97,11 @@ func TestSectionValidate(t *testing.T) {
 		{"import", Source{Name: "a", Kind: KindImport, Dir: "/media/usb"}, ""},
 		{"bad name", Source{Name: "A B", Kind: KindImport, Dir: "/x"}, "sources[0].name"},
 		{"ftp", Source{Name: "a", Kind: KindURL, URL: "ftp://v.example/a", SHA256: h1}, "sources[0].url"},
+		{"install", Source{Name: "a", Kind: KindImport, Dir: "/x", Install: map[string]agentapi.Step{"linux": {Command: []string{"/usr/bin/dpkg", "-i", "{file}"}}}}, ""},
+		{"install relative", Source{Name: "a", Kind: KindImport, Dir: "/x", Install: map[string]agentapi.Step{"linux": {Command: []string{"dpkg"}}}}, "sources[0].install"},
+		{"install unknown os", Source{Name: "a", Kind: KindImport, Dir: "/x", Install: map[string]agentapi.Step{"plan9": {Command: []string{"/bin/x"}}}}, "sources[0].install"},
+		{"window", Source{Name: "a", Kind: KindImport, Dir: "/x", DownloadWindow: &Window{From: tod(22, 0), To: tod(6, 0), Days: []string{"sat"}}}, ""},
+		{"window empty", Source{Name: "a", Kind: KindImport, Dir: "/x", DownloadWindow: &Window{From: tod(22, 0), To: tod(22, 0)}}, "sources[0].download_window.to"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,15 +145,57 @@ func FuzzParsePackages(f *testing.F) {
 	f.Add([]byte("Package: a\nVersion: 1\nFilename: pool/a.deb\nSize: 3\nSHA256: " + h1 + "\n\nPackage: b\n"))
 	f.Add([]byte("Suite: s\nSHA256:\n " + h1 + " 10 main/binary-amd64/Packages\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		err := ParsePackages("Packages", bytes.NewReader(data), func(p Package) error {
-			if p.Name == "" || p.Size < 0 || !hexRE.MatchString(p.SHA256) || checkFileName(p.Filename) != nil {
-				t.Fatalf("accepted %+v", p)
-			}
-			return nil
-		})
-		if err != nil && !strings.HasPrefix(err.Error(), "Packages:") {
-			t.Fatalf("error %q does not name the file and line", err)
-		}
+		checkPackagesParse(t, bytes.NewReader(data))
 		ParseRelease("InRelease", bytes.NewReader(data))
 	})
+}
+
+// checkPackagesParse parses r as a Packages index: every package it yields is
+// complete, an error names the file.
+func checkPackagesParse(t *testing.T, r io.Reader) {
+	t.Helper()
+	err := ParsePackages("Packages", r, func(p Package) error {
+		if p.Name == "" || p.Size < 0 || !hexRE.MatchString(p.SHA256) || checkFileName(p.Filename) != nil {
+			t.Fatalf("accepted %+v", p)
+		}
+		return nil
+	})
+	if err != nil && !strings.HasPrefix(err.Error(), "Packages:") {
+		t.Fatalf("error %q does not name the file and line", err)
+	}
+}
+
+// The install and download_window keys read from strict YAML as the config file writes
+// them.
+func TestSectionYAML(t *testing.T) {
+	const doc = `
+- name: labeltool
+  kind: url
+  url: https://vendor.example/LabelTool-4.2.msi
+  sha256: ` + "abababababababababababababababababababababababababababababababab" + `
+  download_window: {from: "22:00", to: "06:00", days: [mon, fri]}
+  install:
+    windows:
+      command: ['C:\Windows\System32\msiexec.exe', /i, "{file}", /qn]
+      reboot: true
+      min_free_bytes: 524288000
+`
+	var sec Section
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&sec); err != nil {
+		t.Fatal(err)
+	}
+	var ps conf.Problems
+	sec.Validate("sources", &ps)
+	if len(ps) > 0 {
+		t.Fatalf("Validate: %v", ps)
+	}
+	src := sec[0]
+	if w := src.DownloadWindow; w == nil || w.String() != "22:00-06:00 mon,fri" {
+		t.Errorf("download_window = %v, want 22:00-06:00 mon,fri", w)
+	}
+	if st := src.Install["windows"]; len(st.Command) != 4 || st.Command[0] != `C:\Windows\System32\msiexec.exe` || !st.Reboot || st.MinFreeBytes != 524288000 {
+		t.Errorf("install = %+v", src.Install)
+	}
 }

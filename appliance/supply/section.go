@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -79,6 +80,14 @@ type Source struct {
 	// (default MANIFEST: lines of "SHA256 SIZE NAME").
 	Dir      string `yaml:"dir"`
 	Manifest string `yaml:"manifest"`
+
+	// Install are the install instructions, per OS (linux, windows, darwin), that a
+	// release made from one of this source's candidates carries in its signed target
+	// unless the release request gives its own (agentapi.Instructions).
+	Install map[string]agentapi.Step `yaml:"install"`
+	// DownloadWindow, when set, is the time of day scheduled checks may download in;
+	// see Window.
+	DownloadWindow *Window `yaml:"download_window"`
 }
 
 // Section is the sources section: the vendor feeds. The zero value (no sources) is the
@@ -245,6 +254,16 @@ func (s Source) validate(k string, ps *conf.Problems) {
 	}
 	if s.Kind != KindImport {
 		not("manifest", s.Manifest != "")
+	}
+	if len(s.Install) > 0 {
+		if err := (agentapi.Instructions{Install: s.Install}).Validate(); err != nil {
+			for _, e := range strings.Split(err.Error(), "\n") {
+				ps.Addf(k+".install", "%s", strings.TrimPrefix(e, "install."))
+			}
+		}
+	}
+	if s.DownloadWindow != nil {
+		s.DownloadWindow.validate(k+".download_window", ps)
 	}
 }
 

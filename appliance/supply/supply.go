@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/health"
@@ -46,6 +48,9 @@ type Options struct {
 	UserAgent string
 	// Events, if set, is told of every rejection and every new candidate.
 	Events Events
+	// Location is the zone download windows are read in (nil: the appliance's local
+	// zone); the wiring passes the bandwidth schedule's.
+	Location *time.Location
 }
 
 // Events receives what checks find; the wiring records it in the audit trail.
@@ -85,11 +90,13 @@ type Status struct {
 	Kind        string     `json:"kind"`
 	URL         string     `json:"url,omitempty"`
 	Interval    string     `json:"interval"`
-	Result      string     `json:"result"` // never, ok, rejected
+	Result      string     `json:"result"` // never, ok, rejected, deferred (the download window closed)
 	Reason      string     `json:"reason,omitempty"`
 	Error       string     `json:"error,omitempty"`
 	LastCheck   *time.Time `json:"last_check,omitempty"`
 	LastSuccess *time.Time `json:"last_success,omitempty"`
+	NextCheck   *time.Time `json:"next_check,omitempty"`
+	Window      string     `json:"download_window,omitempty"` // "22:00-06:00 mon,tue" or ""
 	Checks      int        `json:"checks"`
 	NewLast     int        `json:"new_last_check"` // candidates the last check staged
 	Candidates  int        `json:"candidates"`
@@ -114,6 +121,7 @@ type Service struct {
 type source struct {
 	cfg     Source
 	keys    *Keyring
+	window  *schedule     // nil: always open
 	checkMu sync.Mutex    // one check at a time
 	trigger chan struct{} // a check asked for now
 	mu      sync.Mutex
@@ -163,8 +171,9 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 		fetch: &fetcher{client: opts.Client, pace: opts.Pace, userAgent: opts.UserAgent}}
 	for _, c := range sec {
 		c = c.withDefaults()
-		src := &source{cfg: c, trigger: make(chan struct{}, 1),
-			st: Status{Name: c.Name, Kind: c.Kind, URL: c.URL + c.ChecksumsURL + c.Dir, Interval: c.Interval.D().String(), Result: "never"}}
+		src := &source{cfg: c, trigger: make(chan struct{}, 1), window: newSchedule(c.DownloadWindow, opts.Location),
+			st: Status{Name: c.Name, Kind: c.Kind, URL: c.URL + c.ChecksumsURL + c.Dir, Interval: c.Interval.D().String(), Result: "never",
+				Window: c.DownloadWindow.String()}}
 		if c.Key != "" || c.KeyFile != "" {
 			data := []byte(c.Key)
 			if c.KeyFile != "" {
@@ -216,25 +225,52 @@ func (s *Service) Health() []health.Problem {
 	return ps
 }
 
-// Run checks every source now and then every interval, or at once when CheckSoon asks,
-// until ctx ends.
+// Run checks every source now and then every interval (each within its download
+// window, if it has one), or at once when CheckSoon asks, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, src := range s.sources {
-		wg.Go(func() {
-			for {
-				s.check(ctx, src)
-				select {
-				case <-ctx.Done():
-					return
-				case <-s.opts.Clock.After(src.cfg.Interval.D()):
-				case <-src.trigger:
-				}
-			}
-		})
+		wg.Go(func() { s.loop(ctx, src) })
 	}
 	wg.Wait()
 	return nil
+}
+
+// loop runs src's checks: scheduled ones when they are due and the window is open,
+// asked-for ones at once.
+func (s *Service) loop(ctx context.Context, src *source) {
+	due := s.opts.Clock.Now()
+	for {
+		if now := s.opts.Clock.Now(); due.Before(now) {
+			due = now
+		}
+		due = src.window.next(due)
+		next := due // the status keeps its own copy
+		src.mu.Lock()
+		src.st.NextCheck = &next
+		src.mu.Unlock()
+		manual := false
+		if wait := due.Sub(s.opts.Clock.Now()); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.opts.Clock.After(wait):
+			case <-src.trigger:
+				manual = true
+			}
+		}
+		if !manual && !src.window.open(s.opts.Clock.Now()) {
+			continue // woken late, past the window: wait for the next one
+		}
+		s.check(ctx, src, manual)
+		if ctx.Err() != nil {
+			return
+		}
+		if manual && due.After(s.opts.Clock.Now()) {
+			continue // the scheduled check stays due when it was
+		}
+		due = s.opts.Clock.Now().Add(src.cfg.Interval.D())
+	}
 }
 
 // CheckSoon asks Run to check the named source at once (it returns before the check).
@@ -256,7 +292,7 @@ func (s *Service) Check(ctx context.Context, name string) (Status, error) {
 	if src == nil {
 		return Status{}, fmt.Errorf("%w: %q", ErrUnknownSource, name)
 	}
-	s.check(ctx, src)
+	s.check(ctx, src, true)
 	return src.status(), nil
 }
 
@@ -284,8 +320,9 @@ func (src *source) status() Status {
 	return src.st
 }
 
-// check runs one check of src, bounded by its timeout, and records the outcome.
-func (s *Service) check(ctx context.Context, src *source) {
+// check runs one check of src, bounded by its timeout and, unless manual (asked for
+// now), by the closing of its download window; it records the outcome.
+func (s *Service) check(ctx context.Context, src *source, manual bool) {
 	src.checkMu.Lock()
 	defer src.checkMu.Unlock()
 	if ctx.Err() != nil {
@@ -301,6 +338,15 @@ func (s *Service) check(ctx context.Context, src *source) {
 			cancel(reject(reasonDeadline, "check did not finish within %s", c.Timeout.D()))
 		}
 	}()
+	if end := src.window.closes(s.opts.Clock.Now()); !manual && !end.IsZero() {
+		go func() {
+			select {
+			case <-cctx.Done():
+			case <-s.opts.Clock.After(end.Sub(s.opts.Clock.Now())):
+				cancel(reject(reasonWindow, "the download window %s closed; the download resumes in the next one", c.DownloadWindow))
+			}
+		}()
+	}
 	run := &checkRun{s: s, src: src, ctx: cctx, now: s.opts.Clock.Now()}
 	err := run.do()
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -315,16 +361,24 @@ func (s *Service) check(ctx context.Context, src *source) {
 	if cerr == nil {
 		src.st.Candidates = n
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		src.st.Result, src.st.Reason, src.st.Error = "ok", "", ""
 		src.st.LastSuccess = &now
-	} else {
+	case reasonOf(err) == reasonWindow:
+		src.st.Result, src.st.Reason, src.st.Error = "deferred", reasonWindow, err.Error()
+	default:
 		src.st.Result, src.st.Reason, src.st.Error = "rejected", reasonOf(err), err.Error()
 	}
 	src.mu.Unlock()
 	if err == nil {
 		s.met.checks.WithLabelValues(c.Name, "ok").Inc()
 		s.met.lastSuccess.WithLabelValues(c.Name).Set(float64(now.Unix()))
+		return
+	}
+	if reasonOf(err) == reasonWindow { // not the source's fault: nothing to audit
+		s.met.checks.WithLabelValues(c.Name, "deferred").Inc()
+		s.log.Info("source check stopped at the end of its download window", "source", c.Name)
 		return
 	}
 	s.met.checks.WithLabelValues(c.Name, "rejected").Inc()
@@ -336,6 +390,16 @@ func (s *Service) check(ctx context.Context, src *source) {
 			s.log.Error("supply: a rejection could not be recorded", "source", c.Name, "err", err)
 		}
 	}
+}
+
+// Instructions are the install instructions configured for source name (its install
+// key); false when it has none.
+func (s *Service) Instructions(name string) (agentapi.Instructions, bool) {
+	src := s.source(name)
+	if src == nil || len(src.cfg.Install) == 0 {
+		return agentapi.Instructions{}, false
+	}
+	return agentapi.Instructions{Install: maps.Clone(src.cfg.Install)}, true
 }
 
 // partPath is where a download of url for source is kept until verified.

@@ -18,6 +18,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/ulikunitz/xz"
 
 	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
@@ -81,12 +82,26 @@ func clearSign(t *testing.T, e *openpgp.Entity, msg []byte) []byte {
 
 func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 
-func gz(t *testing.T, b []byte) []byte {
+func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w := gzip.NewWriter(&out)
 	w.Write(b)
 	w.Close()
+	return out.Bytes()
+}
+
+func xzPack(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := xz.NewWriter(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(b)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return out.Bytes()
 }
 
@@ -160,6 +175,8 @@ type debArchive struct {
 	packages string // the Packages text; built from deb when empty
 	size     int64  // the size Packages states; len(deb) when 0
 	valid    time.Time
+	serve    []string          // the forms of Packages served: "", ".gz", ".xz" (nil: "" and ".gz")
+	raw      map[string][]byte // bytes served (and listed) for a form instead of the real ones
 }
 
 func (v *vendor) putDebian(t *testing.T, key *openpgp.Entity, a debArchive) {
@@ -172,14 +189,24 @@ func (v *vendor) putDebian(t *testing.T, key *openpgp.Entity, a debArchive) {
 		a.packages = fmt.Sprintf("Package: hello\nVersion: 1.0\nArchitecture: amd64\nDescription: greets\n more text\n .\n end\nFilename: %s\nSize: %d\nSHA256: %s\n\nPackage: other\nVersion: 2\nFilename: pool/main/o/other.deb\nSize: 1\nSHA256: %s\n",
 			filename, a.size, sum(a.deb), strings.Repeat("0", 64))
 	}
-	plain, packed := []byte(a.packages), gz(t, []byte(a.packages))
-	v.put("/debian/dists/stable/main/binary-amd64/Packages", plain)
-	v.put("/debian/dists/stable/main/binary-amd64/Packages.gz", packed)
+	forms := map[string][]byte{"": []byte(a.packages), ".gz": gz(t, []byte(a.packages)), ".xz": xzPack(t, []byte(a.packages))}
+	for f, b := range a.raw {
+		forms[f] = b
+	}
+	if a.serve == nil {
+		a.serve = []string{"", ".gz"}
+	}
+	for _, f := range a.serve {
+		v.put("/debian/dists/stable/main/binary-amd64/Packages"+f, forms[f])
+	}
 	if a.valid.IsZero() {
 		a.valid = t0.Add(7 * 24 * time.Hour)
 	}
-	rel := fmt.Sprintf("Origin: Test\nSuite: stable\nDate: %s\nValid-Until: %s\nSHA256:\n %s %d main/binary-amd64/Packages\n %s %d main/binary-amd64/Packages.gz\n",
-		t0.Add(-time.Hour).Format(time.RFC1123), a.valid.Format(time.RFC1123), sum(plain), len(plain), sum(packed), len(packed))
+	// InRelease lists every form, served or not, as Debian's do.
+	rel := fmt.Sprintf("Origin: Test\nSuite: stable\nDate: %s\nValid-Until: %s\nSHA256:\n", t0.Add(-time.Hour).Format(time.RFC1123), a.valid.Format(time.RFC1123))
+	for _, f := range []string{"", ".gz", ".xz"} {
+		rel += fmt.Sprintf(" %s %d main/binary-amd64/Packages%s\n", sum(forms[f]), len(forms[f]), f)
+	}
 	v.put("/debian/dists/stable/InRelease", clearSign(t, key, []byte(rel)))
 }
 

@@ -87,7 +87,8 @@ type site struct {
 	eng      *rollout.Engine
 	clk      *clock.Fake
 	dir      string
-	installs string // the helper installer's log
+	installs string            // the helper installer's log
+	roots    map[string]string // the agents' trusted roots: repository -> root.json
 }
 
 func newSite(t *testing.T) *site {
@@ -107,30 +108,49 @@ func newSite(t *testing.T) *site {
 	if err := os.WriteFile(root, s.repo.Root(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.roots = map[string]string{repoName: root}
 	s.installs = filepath.Join(s.dir, "installs.log")
 	t.Setenv(installerEnv, s.installs)
 
-	cfg, err := config.Load("../../configs/dev.yaml")
-	if err != nil {
-		t.Fatalf("load dev config: %v", err)
-	}
-	cfg.State.Dir = filepath.Join(s.dir, "appliance")
-	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Distribution.Listen = "127.0.0.1:0"
-	cfg.Resolver.Listen = []string{"127.0.0.1:0"}
-	cfg.Shutdown.Timeout = conf.Duration(5 * time.Second)
+	cfg := baseConfig(t, s.dir)
 	// One segment per agent, so that the shaper counts each one's bytes apart.
 	cfg.Segments = []segment.Segment{
 		{Name: "loopback", Clients: []conf.Prefix{conf.MustPrefix("127.0.0.1/32")}},
 		{Name: "pilot", Clients: []conf.Prefix{conf.MustPrefix(pilotAddr + "/32")}},
 		{Name: "core", Clients: []conf.Prefix{conf.MustPrefix(coreAddr + "/32")}},
 	}
-	cfg.TUF.Demo.Enabled = false
 	cfg.TUF.Repositories = []tuf.Repository{{Name: repoName, MetadataURL: s.repo.MetadataURL(), TargetsURL: s.repo.TargetsURL(), Root: root}}
+	s.sys, s.clk = startAppliance(t, cfg)
+	s.eng = s.sys.Rollout()
+	return s
+}
+
+// baseConfig is the dev config on loopback ports 0 with its state in dir/appliance,
+// no demo repository, the gate enforced and a rollout window that is always open
+// (these tests are about rings, soak and supply, not windows).
+func baseConfig(t *testing.T, dir string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load("../../configs/dev.yaml")
+	if err != nil {
+		t.Fatalf("load dev config: %v", err)
+	}
+	cfg.State.Dir = filepath.Join(dir, "appliance")
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Distribution.Listen = "127.0.0.1:0"
+	cfg.Resolver.Listen = []string{"127.0.0.1:0"}
+	cfg.Shutdown.Timeout = conf.Duration(5 * time.Second)
+	cfg.TUF.Demo.Enabled = false
 	cfg.Rollout.Gate = "enforce"
 	cfg.Rollout.DefaultRing = ""
-	// A window that is always open: this test is about rings and soak, not windows.
 	cfg.Rollout.Windows = []rollout.SeedWindow{{Name: "always", Cron: "0 * * * *", Duration: conf.Duration(2 * time.Hour)}}
+	return cfg
+}
+
+// startAppliance validates cfg, runs the appliance on a fake clock (starting at the
+// real time: TUF metadata expiry is real) until the test ends, and waits until it is
+// ready.
+func startAppliance(t *testing.T, cfg *config.Config) (*appliance.System, *clock.Fake) {
+	t.Helper()
 	if ps := cfg.Validate(); len(ps) > 0 {
 		// Both listeners on port 0 is the one expected complaint.
 		for _, p := range ps {
@@ -139,35 +159,32 @@ func newSite(t *testing.T) *site {
 			}
 		}
 	}
-
-	// The fake clock starts at the real time: TUF metadata expiry is real.
-	s.clk = clock.NewFake(time.Now())
-	s.sys, err = appliance.New(context.Background(), cfg, appliance.Options{Clock: s.clk, Logger: slog.New(slog.DiscardHandler)})
+	clk := clock.NewFake(time.Now())
+	sys, err := appliance.New(context.Background(), cfg, appliance.Options{Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("appliance.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.sys.Run(ctx) }()
+	go func() { done <- sys.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("appliance Run: %v", err)
 		}
-		s.sys.Close()
+		sys.Close()
 	})
-	s.eng = s.sys.Rollout()
-	if s.eng == nil {
+	if sys.Rollout() == nil {
 		t.Fatal("the appliance has no rollout engine")
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !s.sys.Ready() {
+	for !sys.Ready() {
 		if time.Now().After(deadline) {
 			t.Fatal("appliance not ready after 20s")
 		}
 		time.Sleep(20 * time.Millisecond) // readiness is the appliance's own, in real time
 	}
-	return s
+	return sys, clk
 }
 
 // endpoint is one agent and what its HTTP client received of target bodies.
@@ -201,7 +218,7 @@ func (s *site) newAgent(name, ring, addr string, exit int) *endpoint {
 		Appliance:     "http://" + s.sys.DistributionAddr(),
 		TokenFile:     tokFile,
 		StateDir:      ep.state,
-		Repos:         map[string]string{repoName: filepath.Join(s.dir, "vendor-root.json")},
+		Repos:         s.roots,
 		AllowCommands: []string{os.Args[0]},
 	}, agent.Options{Logger: slog.New(slog.DiscardHandler), Version: "e2e", HTTPClient: hc,
 		Facts: func(context.Context) agentapi.Facts { return agentapi.Facts{Hostname: name, OS: "linux"} }})
