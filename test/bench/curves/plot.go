@@ -83,8 +83,8 @@ func (c *Curve) Save(dir string) error {
 }
 
 const (
-	svgW, svgH               = 640, 400
-	padL, padR, padT, padB   = 70, 150, 40, 60
+	svgW, svgH               = 800, 400
+	padL, padR, padT, padB   = 70, 170, 40, 60
 	plotW, plotH             = svgW - padL - padR, svgH - padT - padB
 	ticks                    = 5
 	notesLineHeight, notesY0 = 14, svgH + 4

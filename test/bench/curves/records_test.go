@@ -106,7 +106,7 @@ func BenchmarkCurveInventory(b *testing.B) {
 			var obs []netscan.Observation
 			for ; have < n; have++ {
 				o := netscan.Observation{Time: time.Now(), Source: netscan.SourceARP, Interface: "eth0",
-					MAC: netscan.MAC{0x02, 0, 0, byte(have >> 16), byte(have >> 8), byte(have)},
+					MAC:  netscan.MAC{0x02, 0, 0, byte(have >> 16), byte(have >> 8), byte(have)},
 					Addr: netip.AddrFrom4([4]byte{10, byte(have >> 16), byte(have >> 8), byte(have)})}
 				o.Add(netscan.KeyHostname, fmt.Sprintf("host-%d", have))
 				obs = append(obs, o)
