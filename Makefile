@@ -8,7 +8,7 @@ LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.
 GOFLAGS_B  := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED = 0
 
-.PHONY: all build run test test-short lint bench clean cross restore-drill
+.PHONY: all build run test test-short lint bench curves clean cross restore-drill
 
 all: build
 
@@ -39,6 +39,11 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./test/bench/...
+
+# Scale curves at the sizes of issue 22 (long: about half an hour on 2 vCPUs), CSV and SVG
+# into test/bench/plots; `make bench` runs them at small sizes into test/bench/out/curves.
+curves:
+	PG_CURVES=full PG_CURVES_OUT=$(CURDIR)/test/bench/plots $(GO) test -run '^$$' -bench Curve -benchtime 1x -timeout 120m ./test/bench/curves
 
 # Agent builds for the endpoints Patchgate serves (patchgate-agent: the agent alone), and
 # the whole patchgate for Linux (the appliance's capture and nftables parts are Linux-only).

@@ -87,6 +87,7 @@ func (s *System) buildDistribution(ctx context.Context) error {
 		h.Shaper = s.shaper
 	}
 	s.dist.mux.Handle("GET /repos/", h)
+	s.leanDistribution(h)
 	s.updates = &updateCache{mirrors: mirrors, cache: c, handler: h}
 	s.services = append(s.services, &updatesService{u: s.updates})
 	s.AddPanel(cachePanel{u: s.updates, clock: s.clock.Now})

@@ -512,3 +512,27 @@ func (l *logLimiter) allow(key string, now time.Time) (bool, int) {
 	l.last[key], l.held[key] = now, 0
 	return true, n
 }
+
+// Small reports whether a GET or HEAD of the escaped path would be answered from an
+// object held in memory, without counting anything or changing what is held: Lean
+// answers those on its own loop.
+func (h *Handler) Small(ctx context.Context, escapedPath string) bool {
+	req, err := ParseRequestPath(escapedPath)
+	if err != nil || req.Kind != KindTarget {
+		return false
+	}
+	c := h.Cache
+	m, ok := c.mirrors[req.Repo]
+	if !ok {
+		return false
+	}
+	ti, err := lookupTarget(ctx, m, req.Name)
+	if err != nil {
+		return false
+	}
+	sum, ok := ti.Hashes["sha256"]
+	if !ok || len(sum) != sha256.Size || ti.Length > c.cfg.MemoryObjectBytes {
+		return false
+	}
+	return c.small.has(sum, ti.Length)
+}

@@ -125,3 +125,14 @@ func (c *Cache) removeObject(key string) (int64, error) {
 	c.small.drop(key)
 	return c.store.remove(key)
 }
+
+// has reports whether the object of the raw sha256 and length is held, without
+// touching its place in the LRU.
+func (s *smallObjects) has(sum []byte, length int64) bool {
+	var key [2 * sha256.Size]byte
+	hex.Encode(key[:], sum)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.items[string(key[:])]
+	return ok && int64(len(el.Value.(*smallItem).data)) == length
+}

@@ -309,14 +309,7 @@ func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn, wg *sync.WaitGrou
 		s.log.Error("resolver: UDP reader not started", "err", err)
 		return
 	}
-	for {
-		n, err := sock.read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			continue // e.g. an ICMP port unreachable about an earlier answer
-		}
+	handle := func(n int) {
 		for i := range n {
 			pkt, from, ok := sock.datagram(i)
 			if !ok {
@@ -342,7 +335,13 @@ func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn, wg *sync.WaitGrou
 				putRequest(r)
 			})
 		}
-		sock.flush()
+	}
+	for {
+		err := sock.serve(handle)
+		if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+			return
+		}
+		// e.g. an ICMP port unreachable about an earlier answer: go on
 	}
 }
 

@@ -47,6 +47,7 @@ type udpSocket struct {
 	sent       int // of out[:nOut], by the send in progress
 
 	recvFn, sendFn func(fd uintptr) bool // method values made once: no closure per call
+	handle         func(n int)           // answers a batch (serve's argument)
 }
 
 func newUDPSocket(c *net.UDPConn, size int) (*udpSocket, error) {
@@ -68,35 +69,54 @@ func newUDPSocket(c *net.UDPConn, size int) (*udpSocket, error) {
 	return s, nil
 }
 
-// read waits for datagrams and reads up to udpBatch of them; it returns how many.
-func (s *udpSocket) read() (int, error) {
-	for {
-		s.n = 0
-		if err := s.raw.Read(s.recvFn); err != nil {
-			return 0, err
-		}
-		if s.n > 0 {
-			return s.n, nil
-		}
-		// An error about an earlier datagram (ECONNREFUSED from an ICMP port
-		// unreachable): nothing to do with the next one.
-	}
+// serve reads datagrams in batches until the socket is closed: for each batch it calls
+// handle(n), which answers datagrams 0..n-1 (reply), then sends the answers. It
+// returns the error that ended it (net.ErrClosed once closed).
+//
+// The whole loop runs inside one RawConn.Read, whose callback (recv) returns false
+// only when the socket's queue is drained: the runtime then parks the goroutine in the
+// poller until a datagram arrives. A RawConn.Read per batch would clear the poller's
+// readiness when it starts and so must try a recvmmsg first, which at a few thousand
+// queries a second finds nothing (EAGAIN) after nearly every batch: one system call per
+// wake-up for nothing. Here a recvmmsg that took fewer than udpBatch datagrams drained
+// the queue, so the loop waits at once; every datagram queued after it signals the
+// edge-triggered poller, so none waits unseen.
+func (s *udpSocket) serve(handle func(n int)) error {
+	s.handle = handle
+	return s.raw.Read(s.recvFn) // recv never returns true
 }
 
-// recv is one non-blocking recvmmsg; false asks the poller to wait for a datagram.
+// recv reads and answers batches until the queue is drained; false asks the poller to
+// wait for a datagram.
 func (s *udpSocket) recv(fd uintptr) bool {
-	for i := range udpBatch {
-		s.in[i].Hdr.Namelen = uint32(unsafe.Sizeof(s.from[i]))
-	}
-	n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.in[0])), udpBatch,
-		unix.MSG_DONTWAIT, 0, 0)
-	switch {
-	case e == syscall.EAGAIN || e == syscall.EINTR:
-		return false
-	case e == 0:
+	for failures := 0; ; {
+		for i := range udpBatch {
+			s.in[i].Hdr.Namelen = uint32(unsafe.Sizeof(s.from[i]))
+		}
+		n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.in[0])), udpBatch,
+			unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == syscall.EAGAIN:
+			return false
+		case e == syscall.EINTR:
+			continue
+		case e != 0:
+			// An error about an earlier datagram (ECONNREFUSED from an ICMP port
+			// unreachable): reading again clears it; datagrams may be queued
+			// behind it, which would signal no new edge.
+			if failures++; failures > udpBatch {
+				return false
+			}
+			continue
+		}
+		failures = 0
 		s.n = int(n)
+		s.handle(s.n)
+		s.flush()
+		if s.n < udpBatch {
+			return false
+		}
 	}
-	return true
 }
 
 // datagram returns datagram i of the batch and its sender; ok is false when the sender

@@ -23,6 +23,19 @@ func newUDPSocket(c *net.UDPConn, size int) (*udpSocket, error) {
 	return &udpSocket{conn: c, buf: make([]byte, size), answer: make([]byte, size)}, nil
 }
 
+// serve reads datagrams one at a time and calls handle(1) for each, then sends its
+// answer; it returns the first read error.
+func (s *udpSocket) serve(handle func(n int)) error {
+	for {
+		n, err := s.read()
+		if err != nil {
+			return err
+		}
+		handle(n)
+		s.flush()
+	}
+}
+
 // read waits for a datagram and reads it; it returns 1.
 func (s *udpSocket) read() (int, error) {
 	n, from, err := s.conn.ReadFromUDPAddrPort(s.buf)

@@ -88,6 +88,8 @@ func BenchmarkCachedHit(b *testing.B) {
 			pg := startPatchgate(b, parent.TempDir(), u)
 			runs = []*run{{s: pg, url: pg.base + "/obj/" + o.name}}
 			if o.size <= 64<<10 {
+				lean := &server{name: "lean", pids: pg.pids, stop: func() {}}
+				runs = append(runs, &run{s: lean, url: pg.lean + "/obj/" + o.name})
 				floor := &server{name: "floor", pids: pg.pids, stop: func() {}}
 				runs = append(runs, &run{s: floor, url: pg.floor + "/" + strconv.FormatInt(o.size, 10)})
 			}
@@ -133,6 +135,9 @@ func BenchmarkCachedHit(b *testing.B) {
 			}
 			if last := runs[len(runs)-1]; last.s.name == "nginx" {
 				b.ReportMetric((float64(runs[0].requests)/runs[0].secs)/(float64(last.requests)/last.secs), "ratio-req/s")
+				if runs[1].s.name == "lean" {
+					b.ReportMetric((float64(runs[1].requests)/runs[1].secs)/(float64(last.requests)/last.secs), "lean-ratio-req/s")
+				}
 			}
 			b.ReportMetric(0, "ns/op")
 			b.Logf("b.N=%d: load average (1, 5, 15 min) %s before, %s after", b.N, load0, loadAvg())

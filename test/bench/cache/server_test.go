@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/test/bench/cacheproc"
 )
 
@@ -25,6 +27,17 @@ var child = cacheproc.Kind{Bench: "cache", Test: "TestServeChild", Env: "PG_BENC
 func TestServeChild(t *testing.T) {
 	child.Serve(t, func(c *cacheproc.Child) error {
 		c.Mux.HandleFunc("GET /floor/{size}", floorHandler)
+		// The same mux behind the Lean loop (as the appliance's distribution listener
+		// has it), on a second port: /lean-addr on either port names it.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		lean := &cache.Lean{Handler: func() http.Handler { return c.Mux }, Small: c.Handler.Small}
+		go http.Serve(lean.Listener(ln), c.Mux)
+		c.Mux.HandleFunc("GET /lean-addr", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, ln.Addr().String())
+		})
 		return nil
 	})
 }
@@ -46,8 +59,10 @@ type server struct {
 	// floor is the URL prefix of the Patchgate process's floor handler:
 	// floor + "/" + size.
 	floor string
-	pids  func() []int
-	stop  func()
+	// lean is the URL prefix of targets on the Patchgate process's Lean listener.
+	lean string
+	pids func() []int
+	stop func()
 }
 
 // startPatchgate re-executes this test binary as the Patchgate server.
@@ -55,8 +70,15 @@ type server struct {
 func startPatchgate(b *testing.B, dir string, u *upstream) *server {
 	b.Helper()
 	addr, cmd := child.Start(b, dir, u.repo, "GOMAXPROCS="+strconv.Itoa(serverProcs()))
+	resp, err := http.Get("http://" + addr + "/lean-addr")
+	if err != nil {
+		b.Fatal(err)
+	}
+	leanAddr, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	return &server{
 		name: "patchgate", base: "http://" + addr + "/repos/demo/targets", floor: "http://" + addr + "/floor",
+		lean: "http://" + string(leanAddr) + "/repos/demo/targets",
 		pids: func() []int { return []int{cmd.Process.Pid} },
 		stop: func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() },
 	}
