@@ -38,6 +38,7 @@ import (
 // and validation in the subsystem's package. The zero value is not useful; start from
 // Default or Load.
 type Config struct {
+	Site         Site               `yaml:"site"`
 	Log          Log                `yaml:"log"`
 	State        State              `yaml:"state"`
 	Shutdown     Shutdown           `yaml:"shutdown"`
@@ -93,6 +94,7 @@ func Default() Config {
 func (c *Config) Validate() conf.Problems {
 	var ps conf.Problems
 	segs := c.SegmentTable()
+	c.Site.Validate("site", &ps)
 	c.Log.Validate("log", &ps)
 	c.State.Validate("state", &ps)
 	c.Shutdown.Validate("shutdown", &ps)
