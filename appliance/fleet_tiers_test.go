@@ -32,6 +32,32 @@ func hasProblem(sys *System, code, text string) bool {
 	return false
 }
 
+// helloRollout makes the release "hello 1" of the demo's hello.txt (requested by rita)
+// and its one-stage rollout to the pilot ring; approved: submitted by rita and
+// approved by anna.
+func helloRollout(t *testing.T, e *rollout.Engine, approved bool) *rollout.Rollout {
+	t.Helper()
+	ctx := context.Background()
+	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "hello 1", Repo: "demo", Targets: []string{"hello.txt"}, Severity: rollout.High})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "none", TestEvidence: "demo", RollbackPlan: "none",
+		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if approved {
+		if _, err := e.Submit(ctx, r.ID, "rita"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Approve(ctx, r.ID, "anna", "fine"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
 // childConfig is a child of the parent at dist mirroring its demo repository, with
 // rootFile pinned as the demo's root.
 func childConfig(t *testing.T, dist, rootFile, token string) *config.Config {
@@ -74,21 +100,7 @@ func TestParentAndChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "hello 1", Repo: "demo", Targets: []string{"hello.txt"}, Severity: rollout.High})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "none", TestEvidence: "demo", RollbackPlan: "none",
-		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Submit(ctx, r.ID, "rita"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Approve(ctx, r.ID, "anna", "fine"); err != nil {
-		t.Fatal(err)
-	}
+	r := helloRollout(t, e, true)
 	pdist := parent.DistributionAddr()
 	// Without a credential the parent holds the target from a stranger (once its demo
 	// mirror has verified metadata).
