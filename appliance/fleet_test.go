@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -192,5 +193,29 @@ func TestFleetRules(t *testing.T) {
 	out, err := exec.Command(promtool, "test", "rules", "../deploy/prometheus/patchgate-rules.test.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+func TestShaperClientKey(t *testing.T) {
+	tests := []struct {
+		name, authz, want string
+	}{
+		{"device: its address (the shaper's default)", "", ""},
+		{"child: its credential's id", "Bearer pga1.ag-5b1f.secret", "agent:ag-5b1f"},
+		{"not an agent credential", "Bearer pge1.tok.secret", ""},
+		{"no id", "Bearer pga1..secret", ""},
+		{"no secret part", "Bearer pga1.ag-1", ""},
+		{"basic auth", "Basic YTpi", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "http://x/repos/demo/targets/a", nil)
+			if tt.authz != "" {
+				r.Header.Set("Authorization", tt.authz)
+			}
+			if got := shaperClientKey(r); got != tt.want {
+				t.Errorf("shaperClientKey(%q) = %q, want %q", tt.authz, got, tt.want)
+			}
+		})
 	}
 }

@@ -41,14 +41,14 @@ func newFakeParent(t *testing.T, clk *clock.Fake) *fakeParent {
 		case "/agent/v1/enroll":
 			var req agentapi.EnrollRequest
 			if json.NewDecoder(r.Body).Decode(&req) != nil || req.Token != "pge1.tok.secret" || req.Hostname != "north" {
-				http.Error(w, `{"error": "bad token"}`, 401)
+				http.Error(w, `{"error": "bad token"}`, http.StatusUnauthorized)
 				return
 			}
 			json.NewEncoder(w).Encode(agentapi.EnrollResponse{AgentID: "ag-1", Credential: "pga1.ag-1.s3cret", PollIntervalSeconds: 300})
 		case "/agent/v1/checkin":
 			p.authz = append(p.authz, r.Header.Get("Authorization"))
 			if p.revoked || r.Header.Get("Authorization") != "Bearer pga1.ag-1.s3cret" {
-				w.WriteHeader(401)
+				w.WriteHeader(http.StatusUnauthorized)
 				w.Write([]byte(`{"error": "unknown, expired or revoked credential"}`))
 				return
 			}
