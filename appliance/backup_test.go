@@ -69,21 +69,7 @@ func TestRestoreDrill(t *testing.T) {
 		}
 	}
 	e := sys.rollout
-	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "hello 1", Repo: "demo", Targets: []string{"hello.txt"}, Severity: rollout.High})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "none", TestEvidence: "demo", RollbackPlan: "none",
-		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Submit(ctx, r.ID, "rita"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Approve(ctx, r.ID, "anna", "fine"); err != nil {
-		t.Fatal(err)
-	}
+	helloRollout(t, e, true)
 	if _, err := e.RequestException(ctx, "rita", rollout.Exception{Ring: "pilot", Release: "hello 1", Reason: "the robot vendor must certify it first",
 		Controls: "the robot's segment has no internet access", ExpiresAt: time.Now().Add(30 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func (s *System) buildDistribution(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tuf repository %s: root: %w", r.Name, err)
 		}
-		m, err := tuf.NewMirror(r.MirrorConfig(root, s.cfg.State.Path("tuf", r.Name)), tuf.Options{Logger: log, Registerer: s.registry, Clock: s.clock})
+		m, err := tuf.NewMirror(s.mirrorConfig(r, root), tuf.Options{Logger: log, Registerer: s.registry, Clock: s.clock})
 		if err != nil {
 			return fmt.Errorf("tuf repository %s: %w", r.Name, err)
 		}

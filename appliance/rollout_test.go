@@ -93,15 +93,7 @@ func TestRolloutWiring(t *testing.T) {
 		t.Errorf("an unknown device: %d %s, want 403 not in the inventory", resp.StatusCode, b)
 	}
 
-	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "hello 1", Repo: "demo", Targets: []string{"hello.txt"}, Severity: rollout.High})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "none", TestEvidence: "demo", RollbackPlan: "none",
-		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := helloRollout(t, e, false)
 	for _, step := range []func() (*rollout.Rollout, error){
 		func() (*rollout.Rollout, error) { return e.Submit(ctx, r.ID, "rita") },
 		func() (*rollout.Rollout, error) { return e.Approve(ctx, r.ID, "anna", "fine") },

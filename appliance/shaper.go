@@ -22,6 +22,7 @@ func (s *System) buildShaper(context.Context) error {
 		Registerer: s.registry,
 		Now:        s.clock.Now,
 		Segments:   s.segments,
+		ClientKey:  shaperClientKey, // fleet.go: a downstream appliance by its credential
 	})
 	if err != nil {
 		return fmt.Errorf("bandwidth: %w", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/fleet"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/logring"
@@ -65,6 +66,7 @@ type System struct {
 	shaper   *cache.Shaper   // bandwidth budgets; the cache serves and fetches through it
 	updates  *updateCache    // TUF mirrors, the verified cache and the endpoints' handler
 	rollout  *rollout.Engine // rings, windows, releases, rollouts, the serving gate
+	fleet    *fleet.Link     // the link to the parent appliance (fleet.go); nil without one
 	site     *siteRepo       // the site repository approved candidate releases are signed into (publish.go); nil without sources
 
 	notify *notify.Notifier // email and webhooks (notifications.go); nil when notifications are off
@@ -122,6 +124,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"notify", s.buildNotify}, // notifications.go; before the services whose events it sends
 		{"auth", s.buildAuth},
 		{"shaper", s.buildShaper},
+		{"fleet", s.buildFleet}, // fleet.go: the link to a parent appliance; before the mirrors that use it
 		{"tuf/cache", s.buildDistribution},
 		{"resolver", s.buildResolver},
 		{"gateway", s.buildGateway},

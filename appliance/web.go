@@ -27,7 +27,7 @@ func (s *System) buildWeb(context.Context) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.MetricsGatherer(), promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 	}))
 	return nil

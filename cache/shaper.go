@@ -77,7 +77,8 @@ type ShaperOptions struct {
 	// Now tells the time the schedule is read at (nil: time.Now). The token buckets
 	// themselves pace in real time, as they must to pace real sockets.
 	Now func() time.Time
-	// ClientKey names the client a request comes from (nil: its remote IP address).
+	// ClientKey names the client a request comes from (nil, or an empty name: its
+	// remote IP address).
 	// Downloads with the same key share one client budget and take turns.
 	ClientKey func(*http.Request) string
 	// Segments says which segment a client address is in (nil: none, every client
@@ -290,7 +291,11 @@ func (s *Shaper) Wrap(w http.ResponseWriter, r *http.Request) (http.ResponseWrit
 	if seg.budget == nil && s.site == nil && s.cfg.Client <= 0 {
 		return &countingWriter{ResponseWriter: w, seg: seg}, func() {}
 	}
-	c := s.acquire(s.clientKey(r), seg)
+	key := s.clientKey(r)
+	if key == "" {
+		key = remoteIP(r)
+	}
+	c := s.acquire(key, seg)
 	sw := &shapedWriter{ResponseWriter: w, ctx: r.Context(), s: s, c: c}
 	var once sync.Once
 	return sw, func() { once.Do(func() { s.release(c) }) }

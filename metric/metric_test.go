@@ -70,3 +70,51 @@ func TestSetErrors(t *testing.T) {
 		t.Errorf("without a registry: Err() = %v, want nil", err)
 	}
 }
+
+func TestWithLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(reg, "demo")
+	s.CounterVec("requests_total", "Requests.", "code").WithLabelValues("200").Inc()
+	s.Gauge("up", "Up.").Set(1)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		labels  prometheus.Labels
+		want    map[string]string
+		wantErr string
+	}{
+		{"none", nil, map[string]string{"patchgate_demo_requests_total": "code=200", "patchgate_demo_up": ""}, ""},
+		{"site", prometheus.Labels{"site": "north"}, map[string]string{"patchgate_demo_requests_total": "code=200,site=north", "patchgate_demo_up": "site=north"}, ""},
+		{"sorted", prometheus.Labels{"site": "north", "aa": "x"}, map[string]string{"patchgate_demo_requests_total": "aa=x,code=200,site=north", "patchgate_demo_up": "aa=x,site=north"}, ""},
+		{"clash", prometheus.Labels{"code": "x"}, nil, `patchgate_demo_requests_total already has the label "code"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mfs, err := WithLabels(reg, tt.labels).Gather()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					var ls []string
+					for _, l := range m.GetLabel() {
+						ls = append(ls, l.GetName()+"="+l.GetValue())
+					}
+					got[mf.GetName()] = strings.Join(ls, ",")
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("labels (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/backup"
+	"github.com/patchgate/patchgate/appliance/fleet"
 	"github.com/patchgate/patchgate/appliance/forward"
 	"github.com/patchgate/patchgate/appliance/gateway"
 	"github.com/patchgate/patchgate/appliance/inventory"
@@ -38,6 +39,7 @@ import (
 // and validation in the subsystem's package. The zero value is not useful; start from
 // Default or Load.
 type Config struct {
+	Site         Site               `yaml:"site"`
 	Log          Log                `yaml:"log"`
 	State        State              `yaml:"state"`
 	Shutdown     Shutdown           `yaml:"shutdown"`
@@ -59,6 +61,7 @@ type Config struct {
 	VendorHost   vendorhost.Section `yaml:"vendorhost"`
 	Notify       notify.Section     `yaml:"notify"`
 	SIEM         forward.Section    `yaml:"siem"`
+	Parent       fleet.Parent       `yaml:"parent"` // fills tuf.repositories and gateway.egress.repositories (FillParent)
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -85,6 +88,7 @@ func Default() Config {
 		VendorHost:   vendorhost.DefaultSection(),
 		Notify:       notify.DefaultSection(),
 		SIEM:         forward.DefaultSection(),
+		Parent:       fleet.DefaultParent(),
 	}
 }
 
@@ -93,6 +97,7 @@ func Default() Config {
 func (c *Config) Validate() conf.Problems {
 	var ps conf.Problems
 	segs := c.SegmentTable()
+	c.Site.Validate("site", &ps)
 	c.Log.Validate("log", &ps)
 	c.State.Validate("state", &ps)
 	c.Shutdown.Validate("shutdown", &ps)
@@ -114,6 +119,7 @@ func (c *Config) Validate() conf.Problems {
 	c.VendorHost.Validate("vendorhost", &ps)
 	c.Notify.Validate("notify", &ps)
 	c.SIEM.Validate("siem", &ps)
+	c.Parent.Validate("parent", &ps)
 	if len(c.Sources) > 0 && slices.Contains(c.TUF.Names(), tuf.SiteName) {
 		ps.Addf("tuf", "repository name %q is the site repository's once sources are configured: rename that repository", tuf.SiteName)
 	}
@@ -131,6 +137,18 @@ func (c *Config) Files() []conf.FileRef {
 	out = append(out, c.TUF.Files("tuf")...)
 	out = append(out, c.Inventory.Files("inventory")...)
 	return out
+}
+
+// FillParent applies the parent shorthand (Load and Parse do; call it once after
+// setting Parent by hand): the parent's repositories become tuf
+// repositories (mirrors of its /repos/NAME/) and, with the gateway on, its host an
+// egress destination.
+func (c *Config) FillParent() {
+	var egress *[]string
+	if c.Gateway.Enabled {
+		egress = &c.Gateway.Egress.Repositories
+	}
+	c.Parent.Fill(&c.TUF.Repositories, egress)
 }
 
 // SegmentTable builds the table of the configured segments, which the wiring hands to
@@ -198,6 +216,7 @@ func finish(name string, cfg *Config, pos positions, ps conf.Problems, configDir
 	// still the default and a second message about it would mislead. The same for the
 	// files: a key with a problem already is not looked up.
 	decodeProblems := slices.Clone(ps)
+	cfg.FillParent()
 	checks := cfg.Validate()
 	if configDir != "" {
 		var files conf.Problems

@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/patchgate/patchgate/conf"
@@ -26,6 +27,20 @@ func (l Log) Validate(key string, ps *conf.Problems) {
 	case "debug", "info", "warn", "error":
 	default:
 		ps.Addf(key+".level", "must be one of debug, info, warn, error, got %q", l.Level)
+	}
+}
+
+// Site names the site this appliance serves. When set, every metric on /metrics carries
+// it as the constant label site=<Site>, so one Prometheus (or Thanos/Mimir through
+// federation or remote write) holds many sites apart; empty adds no label.
+type Site string
+
+var siteRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Validate checks the site key.
+func (s Site) Validate(key string, ps *conf.Problems) {
+	if s != "" && !siteRE.MatchString(string(s)) {
+		ps.Addf(key, "must be 1-63 of a-z 0-9 . _ - starting with a letter or digit (it is a metric label), got %q", string(s))
 	}
 }
 

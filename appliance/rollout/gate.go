@@ -80,12 +80,15 @@ func decisionLabel(d Decision) string {
 
 func (g *Gate) decide(ctx context.Context, req Request) Decision {
 	e := g.e
-	asset, ok, err := g.identify(ctx, req)
+	asset, ag, ok, err := g.identify(ctx, req)
 	if errors.Is(err, ErrUnauthenticated) {
 		return refuse(http.StatusUnauthorized, 0, "unknown or revoked agent credential; enrol again")
 	}
 	if err != nil {
 		return refuse(http.StatusInternalServerError, e.cfg.Recheck, "cannot identify the device: %v", err)
+	}
+	if ag != nil && ag.Downstream() {
+		return g.decideDownstream(ctx, req, ag)
 	}
 	if !ok {
 		return refuse(http.StatusForbidden, 0, "device %s is not in the inventory, so it is in no ring", req.Addr)
@@ -133,28 +136,28 @@ func better(a, b Decision) bool {
 	return b.RetryAfter == 0 || (a.RetryAfter > 0 && a.RetryAfter < b.RetryAfter)
 }
 
-// identify maps the requester to an asset: the agent credential if one is presented,
-// else the source address through the inventory.
-func (g *Gate) identify(ctx context.Context, req Request) (Asset, bool, error) {
+// identify maps the requester to an asset: the agent credential if one is presented
+// (the agent is returned too), else the source address through the inventory.
+func (g *Gate) identify(ctx context.Context, req Request) (Asset, *Agent, bool, error) {
 	e := g.e
 	if req.Authorization != "" {
 		cred, ok := strings.CutPrefix(req.Authorization, "Bearer ")
 		if !ok {
-			return Asset{}, false, ErrUnauthenticated
+			return Asset{}, nil, false, ErrUnauthenticated
 		}
 		ag, err := e.Authenticate(ctx, strings.TrimSpace(cred))
 		if err != nil {
-			return Asset{}, false, err
+			return Asset{}, nil, false, err
 		}
 		a, err := e.assetOfAgent(ctx, ag)
-		return a, err == nil, err
+		return a, ag, err == nil, err
 	}
 	if !req.Addr.IsValid() {
-		return Asset{}, false, nil
+		return Asset{}, nil, false, nil
 	}
 	a, ok, err := e.inventory().ByAddr(ctx, req.Addr.Unmap())
 	if err != nil {
-		return Asset{}, false, fmt.Errorf("inventory: %w", err)
+		return Asset{}, nil, false, fmt.Errorf("inventory: %w", err)
 	}
 	if ok && a.AgentID != "" {
 		// An agent's device asking without its credential: still the agent's ring.
@@ -163,7 +166,7 @@ func (g *Gate) identify(ctx context.Context, req Request) (Asset, bool, error) {
 			a = withAgent(a, ag)
 		}
 	}
-	return a, ok, nil
+	return a, nil, ok, nil
 }
 
 // admit applies the stage's concurrency limit and marks the device's deployment
