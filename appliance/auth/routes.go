@@ -66,6 +66,12 @@ var AdminRoutes = Routes{
 	"GET /api/v1/approvals":               RolloutRead,
 	"POST /api/v1/approvals/{id}/approve": RolloutApprove,
 	"POST /api/v1/approvals/{id}/reject":  RolloutApprove,
+	// Self-approval under rollout.approval_policy self_with_review (the engine refuses it
+	// otherwise, and for anyone but the requester) and another account's countersignature.
+	"POST /api/v1/approvals/{id}/self-approve": RolloutRequest,
+	"GET /reviews":                          RolloutRead,
+	"GET /api/v1/reviews":                   RolloutRead,
+	"POST /api/v1/reviews/{id}/countersign": RolloutApprove,
 
 	// Audit trail.
 	"GET /audit":                    AuditRead,
