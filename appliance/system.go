@@ -131,6 +131,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
 		{"backup", s.buildBackup},
+		{"notices", s.buildNotices}, // notices.go: state notices (overdue, expiry, reviews); after what it reads
 		{"siem", s.buildSIEM},
 		{"web", s.buildWeb},
 	}
