@@ -125,6 +125,11 @@ var AdminRoutes = Routes{
 	"GET /candidates":                      RolloutRead,
 	"POST /api/v1/candidates/{id}/release": RolloutRequest,
 
+	// The first-run wizard (appliance/wizard.go): writes the config file.
+	"GET /wizard":         SettingsManage,
+	"GET /wizard/{step}":  SettingsManage,
+	"POST /wizard/{step}": SettingsManage,
+
 	// The appliance's own version (appliance/selfupdate): install a staged version into
 	// the other A/B slot, or go back to the previous one. Admins only, audited.
 	"POST /api/v1/appliance/install":  SettingsManage,
