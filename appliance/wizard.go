@@ -178,16 +178,33 @@ func (w *wizard) page(rw http.ResponseWriter, r *http.Request) {
 // submit applies a step: the file changed in memory, validated, written atomically,
 // audited; then on to the next step. With problems, the same form again with them.
 func (w *wizard) submit(rw http.ResponseWriter, r *http.Request) {
-	i, ok := w.step(rw, r)
-	if !ok {
+	id := r.PathValue("step")
+	i := slices.IndexFunc(wizardSteps, func(s wizardStep) bool { return s.ID == id })
+	// The step's fields from a form or a JSON object (a key the step does not take is
+	// refused by name, an unknown step's too).
+	fields := []string{"skip"}
+	if i >= 0 && wizardSteps[i].form != nil {
+		if _, d, err := w.read(); err == nil {
+			groups, _ := wizardSteps[i].form(d)
+			for _, g := range groups {
+				for _, f := range g.Fields {
+					if f.Name != "" {
+						fields = append(fields, f.Name)
+					}
+				}
+			}
+		}
+	}
+	in, err := w.forms.Input(r, fields...)
+	if err != nil {
+		w.forms.Fail(rw, r, err)
+		return
+	}
+	if i < 0 {
+		w.forms.Fail(rw, r, auth.Refuse(http.StatusNotFound, fmt.Sprintf("no wizard step %q", id)))
 		return
 	}
 	st := wizardSteps[i]
-	r.Body = http.MaxBytesReader(rw, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		w.forms.Fail(rw, r, auth.Refuse(http.StatusBadRequest, "wizard: form: "+err.Error()))
-		return
-	}
 	actor, err := auth.Actor(r)
 	if err != nil {
 		w.forms.Fail(rw, r, auth.Refuse(http.StatusUnauthorized, err.Error()))
@@ -202,11 +219,11 @@ func (w *wizard) submit(rw http.ResponseWriter, r *http.Request) {
 			w.forms.Fail(rw, r, err)
 			return
 		}
-		http.Redirect(rw, r, "/wizard?finished=1", http.StatusSeeOther)
+		w.forms.Done(rw, r, nil, "/wizard?finished=1", http.StatusOK, map[string]string{"status": "finished"})
 		return
 	}
-	if st.apply == nil || r.PostForm.Get("skip") != "" {
-		http.Redirect(rw, r, next, http.StatusSeeOther)
+	if st.apply == nil || in["skip"] != "" {
+		w.forms.Done(rw, r, nil, next, http.StatusOK, map[string]string{"status": "skipped", "next": next})
 		return
 	}
 	old, d, err := w.read()
@@ -214,7 +231,7 @@ func (w *wizard) submit(rw http.ResponseWriter, r *http.Request) {
 		w.forms.Fail(rw, r, err)
 		return
 	}
-	if err := st.apply(d, func(k string) string { return strings.TrimSpace(r.PostForm.Get(k)) }); err != nil {
+	if err := st.apply(d, func(k string) string { return strings.TrimSpace(in[k]) }); err != nil {
 		w.forms.Fail(rw, r, auth.Refuse(http.StatusBadRequest, err.Error()))
 		return
 	}
@@ -223,6 +240,10 @@ func (w *wizard) submit(rw http.ResponseWriter, r *http.Request) {
 		err = w.check(data)
 	}
 	var cerr *conf.Error
+	if errors.As(err, &cerr) && strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		w.forms.Fail(rw, r, auth.Refuse(http.StatusBadRequest, cerr.Error()))
+		return
+	}
 	if errors.As(err, &cerr) {
 		v, verr := w.view(i, d)
 		if verr != nil {
@@ -243,7 +264,7 @@ func (w *wizard) submit(rw http.ResponseWriter, r *http.Request) {
 		w.forms.Fail(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, next+"?saved="+st.ID, http.StatusSeeOther)
+	w.forms.Done(rw, r, nil, next+"?saved="+st.ID, http.StatusOK, map[string]string{"status": "saved", "next": next})
 }
 
 // check validates data as check-config and the daemon's start do (config.Load: the
