@@ -22,6 +22,7 @@ func (s *System) buildCompliance(context.Context) error {
 	b := &compliance.Builder{MFA: s.auth}
 	if eng := s.rollout; eng != nil {
 		b.Source, b.Exceptions, b.Excuser = complianceSource{eng, s}, complianceExceptions{eng}, complianceExceptions{eng}
+		b.Reviews = complianceReviews{eng} // reviews.go
 	}
 	host, _ := os.Hostname()
 	compliance.NewHandler(b, pages, s.clock.Now, host).Register(s.admin.mux)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,7 +18,30 @@ import (
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/health"
 )
+
+// fakeNoticeSource has one state of each kind: a device overdue, an approved exception
+// ending in three days (and one ending in a month, and a requested one: no notices), a
+// review past its deadline.
+type fakeNoticeSource struct{ now time.Time }
+
+func (f fakeNoticeSource) OverdueAssets(context.Context, int) ([]rollout.Overdue, []rollout.OverdueItem, error) {
+	return nil, []rollout.OverdueItem{{AssetID: "mac:1", AssetName: "label-printer", Release: "fw 2.0", Severity: rollout.Critical,
+		Deadline: f.now.Add(-time.Hour)}}, nil
+}
+
+func (f fakeNoticeSource) OpenExceptions(context.Context) ([]rollout.Exception, error) {
+	return []rollout.Exception{
+		{ID: 4, State: rollout.ExApproved, Reason: "Mrs Roe's infusion pump stays on 1.9", ExpiresAt: f.now.Add(72 * time.Hour)},
+		{ID: 5, State: rollout.ExApproved, ExpiresAt: f.now.Add(30 * 24 * time.Hour)},
+		{ID: 6, State: rollout.ExRequested, ExpiresAt: f.now.Add(time.Hour)},
+	}, nil
+}
+
+func (f fakeNoticeSource) OverdueReviews(context.Context) ([]rollout.Review, error) {
+	return []rollout.Review{{ID: 2, RolloutID: 9, Justification: "for Mrs Roe's pharmacy", Overdue: true}}, nil
+}
 
 func TestRolloutNotice(t *testing.T) {
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -107,6 +131,49 @@ func TestNoticeHooks(t *testing.T) {
 			t.Fatalf("no webhook for %q", want)
 		}
 	}
+
+	// The state notices: each state once, again only a day later.
+	fc := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	w := &noticeWatch{n: n, clock: fc, sent: map[string]time.Time{}, src: fakeNoticeSource{now: fc.Now()},
+		health: func() map[string][]health.Problem {
+			return map[string][]health.Problem{"tuf-site": {{Code: "tuf-site-role-expiring", Severity: health.Warning, Text: "site repository site: timestamp version 3 expires"}},
+				"cache": {{Code: "cache-disk-low", Severity: health.Warning, Text: "no notice"}}}
+		}}
+	wantNotices := []string{"A device is past its critical patch deadline", "Patch exception 4 ends on 2026-03-05 09:00 UTC",
+		"Self-approved rollout 9 is past its review deadline: another account must countersign it",
+		"Signed metadata of the site repository expires soon: see the status page"}
+	subjects := func(evs []notify.Event) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Subject)
+		}
+		return out
+	}
+	if got := subjects(w.check(ctx)); !slices.Equal(got, wantNotices) {
+		t.Errorf("first check raised %q, want %q", got, wantNotices)
+	}
+	for _, want := range wantNotices {
+		select {
+		case got := <-posts:
+			if got.Subject != want {
+				t.Errorf("webhook got %q, want %q", got.Subject, want)
+			}
+			if got.Kind == notify.DeviceOverdue && (len(got.Assets) != 1 || got.Assets[0] != (notify.Asset{Name: "label-printer"})) {
+				t.Errorf("overdue assets = %v, want the name only", got.Assets)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no webhook for %q", want)
+		}
+	}
+	fc.Advance(23 * time.Hour)
+	if got := w.check(ctx); len(got) != 0 {
+		t.Errorf("a check within the day raised %q again", subjects(got))
+	}
+	fc.Advance(time.Hour)
+	if got := subjects(w.check(ctx)); !slices.Equal(got, wantNotices) {
+		t.Errorf("a day later: %q, want %q", got, wantNotices)
+	}
+
 	if off := (&System{}); off.notifyRollout(failingSinks{}) != (failingSinks{}) || off.Notifications() != nil {
 		t.Error("with notifications off the sinks are not the ones handed in")
 	}

@@ -135,6 +135,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
 		{"backup", s.buildBackup},
+		{"notices", s.buildNotices}, // notices.go: state notices (overdue, expiry, reviews); after what it reads
+		{"wizard", s.buildWizard},   // wizard.go: the first-run wizard's pages and panel
 		{"siem", s.buildSIEM},
 		{"web", s.buildWeb},
 	}

@@ -59,7 +59,9 @@ var Grants = map[Role][]Permission{
 	Approver:  append(slices.Clone(viewerPerms), RolloutApprove, ExceptionApprove, BreakGlass),
 	Deployer:  append(slices.Clone(viewerPerms), RolloutDeploy, InventoryWrite, BreakGlass),
 	Auditor:   append(slices.Clone(viewerPerms), AuditRead, AuditExport),
-	Admin:     append(slices.Clone(viewerPerms), UsersManage, SettingsManage, InventoryWrite, AuditRead, BreakGlass),
+	// An admin may also request rollouts, so that a one-person site can ship (with
+	// rollout.approval_policy self_with_review); approving stays with approvers.
+	Admin: append(slices.Clone(viewerPerms), UsersManage, SettingsManage, InventoryWrite, AuditRead, BreakGlass, RolloutRequest),
 }
 
 // Grants reports whether r grants p.

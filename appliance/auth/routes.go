@@ -68,6 +68,12 @@ var AdminRoutes = Routes{
 	"GET /api/v1/approvals":               RolloutRead,
 	"POST /api/v1/approvals/{id}/approve": RolloutApprove,
 	"POST /api/v1/approvals/{id}/reject":  RolloutApprove,
+	// Self-approval under rollout.approval_policy self_with_review (the engine refuses it
+	// otherwise, and for anyone but the requester) and another account's countersignature.
+	"POST /api/v1/approvals/{id}/self-approve": RolloutRequest,
+	"GET /reviews":                          RolloutRead,
+	"GET /api/v1/reviews":                   RolloutRead,
+	"POST /api/v1/reviews/{id}/countersign": RolloutApprove,
 
 	// Audit trail.
 	"GET /audit":                    AuditRead,
@@ -121,6 +127,11 @@ var AdminRoutes = Routes{
 	// A candidate made a release in one step (page and API), as POST /api/v1/releases.
 	"GET /candidates":                      RolloutRead,
 	"POST /api/v1/candidates/{id}/release": RolloutRequest,
+
+	// The first-run wizard (appliance/wizard.go): writes the config file.
+	"GET /wizard":         SettingsManage,
+	"GET /wizard/{step}":  SettingsManage,
+	"POST /wizard/{step}": SettingsManage,
 
 	// The appliance's own version (appliance/selfupdate): install a staged version into
 	// the other A/B slot, or go back to the previous one. Admins only, audited.

@@ -125,13 +125,20 @@ func TestChartsAreWellFormedSVG(t *testing.T) {
 	}
 }
 
-func TestPagesAndExports(t *testing.T) {
+// handlerMux serves b's pages as of now.
+func handlerMux(t *testing.T, b *Builder) *http.ServeMux {
+	t.Helper()
 	pages, err := web.NewPages(nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	NewHandler(fixture(), pages, func() time.Time { return now }, "Test Pharmacy").Register(mux)
+	NewHandler(b, pages, func() time.Time { return now }, "Test Pharmacy").Register(mux)
+	return mux
+}
+
+func TestPagesAndExports(t *testing.T) {
+	mux := handlerMux(t, fixture())
 	for _, tt := range []struct {
 		path string
 		want []string

@@ -175,6 +175,10 @@ func WriteCSV(w interface{ Write([]byte) (int, error) }, rep *Report) error {
 	cw.Write([]string{"approval_latency", "", "median_hours", f(rep.ApprovalMed)})
 	cw.Write([]string{"approval_latency", "", "p90_hours", f(rep.ApprovalP90)})
 	cw.Write([]string{"mfa_coverage", "", "percent", f(rep.MFAPercent)})
+	if rep.ApprovalPolicy != "" {
+		cw.Write([]string{"approval_policy", rep.ApprovalPolicy, "self_approvals", i(len(rep.SelfApprovals))})
+		cw.Write([]string{"approval_policy", rep.ApprovalPolicy, "reviews_overdue", i(len(rep.ReviewsOverdue))})
+	}
 	for _, p := range rep.CoverageTrend {
 		cw.Write([]string{"coverage_trend", p.Label, "percent", f(p.Value)})
 	}

@@ -125,6 +125,24 @@ func WritePDF(w io.Writer, v *View) error {
 	h2("3. Audit controls", "§164.312(b)")
 	text(fmt.Sprintf("%d rollout approvals decided in the period; median latency %s h, p90 %s h. The audit trail is exported with "+
 		"patchgate audit export --from %s --to %s.", v.ApprovalN, f1(v.ApprovalMed), f1(v.ApprovalP90), v.From.Format("2006-01-02"), v.To.Format("2006-01-02")))
+	policy := v.ApprovalPolicy
+	if policy == "" {
+		policy = "two_person"
+	}
+	text(fmt.Sprintf("Approval policy: %s. %d self-approval(s) in the period or waiting for a countersignature; %d review(s) overdue.",
+		policy, len(v.SelfApprovals), len(v.ReviewsOverdue)))
+	rows = nil
+	for _, rv := range v.SelfApprovals {
+		signed := "waiting"
+		if rv.CountersignedBy != "" {
+			signed = rv.CountersignedBy + " " + day(rv.CountersignedAt)
+		}
+		if rv.Overdue {
+			signed += " (overdue)"
+		}
+		rows = append(rows, []string{strconv.FormatInt(rv.ID, 10), rv.Rollout, rv.ApprovedBy + " " + day(rv.ApprovedAt), day(rv.DueAt), signed})
+	}
+	table([]float64{0.08, 0.27, 0.25, 0.15, 0.25}, []string{"#", "Self-approved rollout", "By", "Due", "Countersigned"}, rows)
 
 	h2("4. Integrity", "§164.312(c)(1)")
 	text("Every served update was verified against its signed TUF metadata before it reached a device. The audit chain and its signed checkpoints are checked with patchgate audit verify.")

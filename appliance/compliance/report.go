@@ -140,6 +140,11 @@ type Report struct {
 	MFANeeded   int         `json:"mfa_needed"`
 	MFAEnrolled int         `json:"mfa_enrolled"`
 	MFAPercent  float64     `json:"mfa_percent"`
+	// The approval policy in force (two_person, self_with_review), the self-approvals
+	// of the period or still waiting for a countersignature, and those overdue.
+	ApprovalPolicy string   `json:"approval_policy,omitempty"`
+	SelfApprovals  []Review `json:"self_approvals"`
+	ReviewsOverdue []Review `json:"reviews_overdue"`
 	// Trends.
 	CoverageTrend []Point  `json:"coverage_12_months"`
 	OverdueTrend  []Point  `json:"overdue_12_months"`
@@ -152,6 +157,7 @@ type Builder struct {
 	Exceptions Exceptions // may be nil
 	MFA        MFA        // may be nil
 	Excuser    Excuser    // may be nil: nothing is excused
+	Reviews    Reviews    // may be nil: no approval policy or self-approvals shown
 }
 
 // Build computes the report at now for the period [from, to) (approvals and patches in
@@ -290,6 +296,9 @@ func (b *Builder) Build(ctx context.Context, now, from, to time.Time) (*Report, 
 		}
 		slices.Sort(hours)
 		r.ApprovalN, r.ApprovalMed, r.ApprovalP90 = len(hours), quantile(hours, 0.5), quantile(hours, 0.9)
+	}
+	if err := b.addReviews(ctx, r, from, at); err != nil {
+		return nil, err
 	}
 	if b.MFA != nil {
 		if r.MFANeeded, r.MFAEnrolled, err = b.MFA.MFACoverage(ctx); err != nil {

@@ -23,16 +23,17 @@ const (
 	ExceptionExpiring Kind = "exception_expiring" // a patch exception ends soon
 	NewDevice         Kind = "new_device"         // discovery found a device not seen before
 	BackupFailed      Kind = "backup_failed"      // a backup failed or is missing
+	ReviewOverdue     Kind = "review_overdue"     // a self-approved rollout is not countersigned in time
 )
 
 // Kinds lists every Kind, in the order the README gives them.
 var Kinds = []Kind{ApprovalWaiting, RolloutPaused, RolloutFailed, DeviceOverdue, ExpiryNear,
-	ExceptionExpiring, NewDevice, BackupFailed}
+	ExceptionExpiring, NewDevice, BackupFailed, ReviewOverdue}
 
 var kindTitles = map[Kind]string{
 	ApprovalWaiting: "Approval waiting", RolloutPaused: "Rollout paused", RolloutFailed: "Rollout failed",
 	DeviceOverdue: "Device overdue", ExpiryNear: "Expiry near", ExceptionExpiring: "Exception expiring",
-	NewDevice: "New device", BackupFailed: "Backup failed",
+	NewDevice: "New device", BackupFailed: "Backup failed", ReviewOverdue: "Review overdue",
 }
 
 // Title is the kind in words ("Approval waiting").

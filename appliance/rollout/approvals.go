@@ -63,7 +63,11 @@ func (e *Engine) ApproveRollout(ctx context.Context, actor string, id int64, app
 		return err
 	}
 	if ro.RequestedBy == actor {
-		return fmt.Errorf("%w: %s requested rollout %d and cannot approve or reject it", ErrSeparation, actor, id)
+		hint := ""
+		if approve && e.cfg.ApprovalPolicy == SelfWithReview {
+			hint = " here; under self_with_review approve it with a justification (self-approve, on /reviews)"
+		}
+		return fmt.Errorf("%w: %s requested rollout %d and cannot approve or reject it%s", ErrSeparation, actor, id, hint)
 	}
 	if !approve {
 		_, err = e.Reject(ctx, id, actor, remark)

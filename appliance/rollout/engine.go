@@ -85,6 +85,11 @@ type Config struct {
 	// Segment names the segment of an address ("" for none); used for agents the
 	// inventory does not know.
 	Segment func(netip.Addr) string
+	// ApprovalPolicy is TwoPerson (default) or SelfWithReview (review.go); a
+	// self-approval must be countersigned within ReviewWithin (default 7 days), an
+	// emergency's within EmergencyReviewWithin (default 2 days).
+	ApprovalPolicy                      ApprovalPolicy
+	ReviewWithin, EmergencyReviewWithin time.Duration
 }
 
 func (c *Config) defaults() {
@@ -111,6 +116,11 @@ func (c *Config) defaults() {
 	orDefault(&c.Recheck, 15*time.Minute)
 	orDefault(&c.DownloadTimeout, 2*time.Hour)
 	orDefault(&c.PrefetchLead, 2*time.Hour)
+	if c.ApprovalPolicy == "" {
+		c.ApprovalPolicy = TwoPerson
+	}
+	orDefault(&c.ReviewWithin, 7*24*time.Hour)
+	orDefault(&c.EmergencyReviewWithin, 2*24*time.Hour)
 	if c.Segment == nil {
 		c.Segment = func(netip.Addr) string { return "" }
 	}
@@ -174,6 +184,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Engine, error) {
 	}
 	if err := e.seed(ctx); err != nil {
 		return nil, fmt.Errorf("rollout: seed: %w", err)
+	}
+	if err := e.recordPolicy(ctx); err != nil {
+		return nil, err
 	}
 	m, err := newMetrics(o.Registerer, e)
 	if err != nil {

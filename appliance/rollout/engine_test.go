@@ -100,15 +100,15 @@ func TestPilotThenCoreAfterSoak(t *testing.T) {
 		t.Errorf("patchgate_rollout_deployments{state=succeeded} = %v, want 4", got)
 	}
 	// Every transition is in the history, time-stamped, and went to the sink.
-	want := []string{"release.create", "rollout.create", "rollout.submit", "rollout.approve", "rollout.schedule", "deployments.create",
+	want := []string{"rollout.approval_policy", "release.create", "rollout.create", "rollout.submit", "rollout.approve", "rollout.schedule", "deployments.create",
 		"rollout.start", "deployment.downloading", "deployment.succeeded", "deployment.succeeded", "stage.met", "stage.advance",
 		"deployment.downloading", "deployment.succeeded", "deployment.succeeded", "stage.advance"}
 	if diff := cmp.Diff(want, v.sink.actions()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	evs := must(t)(v.e.Events(ctx, r.ID, 100)).([]Event)
-	if len(evs) != len(want)-1 { // release.create is not a rollout's event
-		t.Errorf("history has %d events, want %d", len(evs), len(want)-1)
+	if len(evs) != len(want)-2 { // the policy on first start and release.create are not a rollout's events
+		t.Errorf("history has %d events, want %d", len(evs), len(want)-2)
 	}
 }
 

@@ -44,6 +44,7 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/approvals", p.list(func(r *http.Request) (any, error) { return p.e.AwaitingApproval(r.Context()) }))
 	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", p.decideRollout(true))
 	mux.HandleFunc("POST /api/v1/approvals/{id}/reject", p.decideRollout(false))
+	p.registerReviews(mux) // review_pages.go: self-approvals and their countersignatures
 
 	mux.HandleFunc("GET /exceptions", p.page("exceptions.html", func(r *http.Request) (any, error) { return p.e.Exceptions(r.Context(), false) }))
 	mux.HandleFunc("GET /api/v1/exceptions", p.list(func(r *http.Request) (any, error) {

@@ -46,8 +46,9 @@ func (jsonForms) Render(w http.ResponseWriter, _ *http.Request, _ string, data a
 	httpapi.WriteJSON(w, http.StatusOK, data)
 }
 
-func TestPages(t *testing.T) {
-	v := newEnv(t)
+// pagesServer serves v's pages on loopback, the actor named by ActorHeader.
+func (v *env) pagesServer(t *testing.T) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	NewPages(v.e, func(r *http.Request) (string, error) {
 		if a := r.Header.Get(ActorHeader); a != "" {
@@ -57,6 +58,12 @@ func TestPages(t *testing.T) {
 	}, jsonForms{}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestPages(t *testing.T) {
+	v := newEnv(t)
+	srv := v.pagesServer(t)
 	ivy, jon := client{t, srv.URL, map[string]string{ActorHeader: "ivy"}}, client{t, srv.URL, map[string]string{ActorHeader: "jon"}}
 	anon := client{t, srv.URL, nil}
 

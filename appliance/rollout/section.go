@@ -41,6 +41,12 @@ type Section struct {
 	// never the requester's.
 	Approvals          int `yaml:"approvals"`
 	EmergencyApprovals int `yaml:"emergency_approvals"`
+	// ApprovalPolicy is two_person (never the requester) or self_with_review (the
+	// requester may approve their own rollout with a written justification; another
+	// account countersigns it within ReviewDays, EmergencyReviewDays for an emergency).
+	ApprovalPolicy      string `yaml:"approval_policy"`
+	ReviewDays          int    `yaml:"review_days"`
+	EmergencyReviewDays int    `yaml:"emergency_review_days"`
 	// MaxAttempts per device and release; failed attempts are retried after
 	// RetryBackoff, doubling up to RetryBackoffMax.
 	MaxAttempts     int             `yaml:"max_attempts"`
@@ -133,6 +139,15 @@ func (r Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 	if r.EmergencyApprovals < max(2, r.Approvals) || r.EmergencyApprovals > 5 {
 		ps.Addf(key+".emergency_approvals", "must be at least 2 and at least approvals (%d), at most 5, got %d", r.Approvals, r.EmergencyApprovals)
 	}
+	if !slices.Contains(ApprovalPolicies, ApprovalPolicy(r.ApprovalPolicy)) {
+		ps.Addf(key+".approval_policy", "must be two_person or self_with_review, got %q", r.ApprovalPolicy)
+	}
+	if r.ReviewDays < 1 || r.ReviewDays > 90 {
+		ps.Addf(key+".review_days", "must be 1-90, got %d", r.ReviewDays)
+	}
+	if r.EmergencyReviewDays < 1 || r.ReviewDays >= 1 && r.EmergencyReviewDays > r.ReviewDays {
+		ps.Addf(key+".emergency_review_days", "must be at least 1 and at most review_days (%d), got %d", r.ReviewDays, r.EmergencyReviewDays)
+	}
 	if r.MaxAttempts < 1 || r.MaxAttempts > 20 {
 		ps.Addf(key+".max_attempts", "must be 1-20, got %d", r.MaxAttempts)
 	}
@@ -208,7 +223,7 @@ var ringName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 func DefaultSection() Section {
 	return Section{Zone: "UTC", Gate: "enforce", DefaultRing: "core", Tick: conf.Duration(30 * time.Second),
 		PollInterval: conf.Duration(5 * time.Minute), Recheck: conf.Duration(15 * time.Minute), DownloadTimeout: conf.Duration(2 * time.Hour),
-		Approvals: 1, EmergencyApprovals: 2, MaxAttempts: 3, RetryBackoff: conf.Duration(10 * time.Minute), RetryBackoffMax: conf.Duration(6 * time.Hour),
+		Approvals: 1, EmergencyApprovals: 2, ApprovalPolicy: string(TwoPerson), ReviewDays: 7, EmergencyReviewDays: 2, MaxAttempts: 3, RetryBackoff: conf.Duration(10 * time.Minute), RetryBackoffMax: conf.Duration(6 * time.Hour),
 		SLA: SLASection{Critical: conf.Duration(72 * time.Hour), High: conf.Duration(7 * 24 * time.Hour), Medium: conf.Duration(30 * 24 * time.Hour),
 			Low: conf.Duration(90 * 24 * time.Hour)},
 		Prefetch: PrefetchSection{OffPeak: "0 1 * * *", OffPeakDuration: conf.Duration(4 * time.Hour), Lead: conf.Duration(2 * time.Hour)},
@@ -221,20 +236,23 @@ func DefaultSection() Section {
 // address (the segment table's NameOf).
 func (r Section) Config(segmentOf func(netip.Addr) string) Config {
 	cfg := Config{
-		Zone:               r.Location(),
-		Policy:             Policy{Critical: r.SLA.Critical.D(), High: r.SLA.High.D(), Medium: r.SLA.Medium.D(), Low: r.SLA.Low.D()},
-		Approvals:          r.Approvals,
-		EmergencyApprovals: r.EmergencyApprovals,
-		MaxAttempts:        r.MaxAttempts,
-		RetryBase:          r.RetryBackoff.D(),
-		RetryMax:           r.RetryBackoffMax.D(),
-		Tick:               r.Tick.D(),
-		PollInterval:       r.PollInterval.D(),
-		Recheck:            r.Recheck.D(),
-		DownloadTimeout:    r.DownloadTimeout.D(),
-		PrefetchLead:       r.Prefetch.Lead.D(),
-		DefaultRing:        r.DefaultRing,
-		Segment:            segmentOf,
+		Zone:                  r.Location(),
+		Policy:                Policy{Critical: r.SLA.Critical.D(), High: r.SLA.High.D(), Medium: r.SLA.Medium.D(), Low: r.SLA.Low.D()},
+		Approvals:             r.Approvals,
+		EmergencyApprovals:    r.EmergencyApprovals,
+		ApprovalPolicy:        ApprovalPolicy(r.ApprovalPolicy),
+		ReviewWithin:          time.Duration(r.ReviewDays) * 24 * time.Hour,
+		EmergencyReviewWithin: time.Duration(r.EmergencyReviewDays) * 24 * time.Hour,
+		MaxAttempts:           r.MaxAttempts,
+		RetryBase:             r.RetryBackoff.D(),
+		RetryMax:              r.RetryBackoffMax.D(),
+		Tick:                  r.Tick.D(),
+		PollInterval:          r.PollInterval.D(),
+		Recheck:               r.Recheck.D(),
+		DownloadTimeout:       r.DownloadTimeout.D(),
+		PrefetchLead:          r.Prefetch.Lead.D(),
+		DefaultRing:           r.DefaultRing,
+		Segment:               segmentOf,
 	}
 	if r.Prefetch.OffPeak != "" {
 		cfg.OffPeak = &Window{Name: "off-peak", Cron: r.Prefetch.OffPeak, Duration: Duration(r.Prefetch.OffPeakDuration.D()), Zone: r.Zone}
