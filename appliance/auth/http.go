@@ -76,7 +76,9 @@ func readInput(r *http.Request) (input, error) {
 			return nil, badRequest("bad form: %v", err)
 		}
 		for k, v := range r.PostForm {
-			in[k] = strings.TrimSpace(v[0])
+			// Repeated keys (a group of checkboxes: roles) read as a comma list, as a
+			// JSON array does.
+			in[k] = strings.TrimSpace(strings.Join(v, ","))
 		}
 		return in, nil
 	}
