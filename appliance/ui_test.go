@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -27,15 +26,7 @@ var uiNow = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 // device in the inventory; it returns the System, a client per role and the device's ID.
 func uiSystem(t *testing.T) (*System, map[auth.Role]*formClient, string) {
 	t.Helper()
-	sys, err := New(context.Background(), testConfig(t), Options{Clock: clock.NewFake(uiNow), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop, err := sys.Start(10 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	sys, _ := runLogged(t, testConfig(t), clock.NewFake(uiNow))
 	clients := map[auth.Role]*formClient{}
 	for _, role := range auth.Roles {
 		clients[role] = &formClient{t: t, base: "http://" + sys.AdminAddr(), bearer: apiToken(t, sys, role)}
