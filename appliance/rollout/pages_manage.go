@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 )
 
 // The pages of releases, rollouts, rings and windows. They only read; each form on
@@ -23,6 +24,7 @@ type RolloutsPage struct {
 	Rollouts []*Rollout
 	Releases []*Release
 	Stages   []Stage
+	Release  int64 // the release to preselect (?release=ID, from the releases page)
 }
 
 // RolloutPage is what templates/rollout.html gets.
@@ -119,6 +121,11 @@ func (p *Pages) registerManage(mux *http.ServeMux) {
 		ctx := r.Context()
 		var pg RolloutsPage
 		var err error
+		if s := r.URL.Query().Get("release"); s != "" {
+			if pg.Release, err = strconv.ParseInt(s, 10, 64); err != nil {
+				return nil, refusef(ErrInvalid, "release: %q is not a release id", s)
+			}
+		}
 		if pg.Rollouts, err = p.e.Rollouts(ctx); err != nil {
 			return nil, err
 		}
