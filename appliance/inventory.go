@@ -89,9 +89,16 @@ func (s *System) buildInventory(ctx context.Context) error {
 			http.Error(w, "could not read the inventory; see the log", http.StatusInternalServerError)
 			return
 		}
+		pg, err := pageOf(r.URL.Query(), len(assets)) // uipaging.go
+		if err != nil {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintln(w, err)
+			return
+		}
 		all, _ := inv.List(r.Context(), inventory.Filter{})
-		pages.Render(w, "inventory.html", inventoryPage{Filter: f, Assets: assets, Choices: choicesOf(all),
-			Query: r.URL.RawQuery, Discovery: d.Status()})
+		pages.Render(w, "inventory.html", inventoryPage{Filter: f, Assets: assets[pg.From:pg.To], Choices: choicesOf(all),
+			Query: r.URL.RawQuery, Discovery: d.Status(), Paging: pg})
 	})
 	s.AddPanel(inventoryPanel{inv: inv, d: d})
 	return nil
@@ -194,4 +201,5 @@ type inventoryPage struct {
 	Choices   inventoryChoices
 	Query     string
 	Discovery inventory.DiscoveryStatus
+	Paging    paging
 }

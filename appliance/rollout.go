@@ -43,8 +43,12 @@ func (s *System) buildRollout(ctx context.Context) error {
 		actor = auth.Actor
 		// The approvals and exceptions pages, answered the way auth's own pages are.
 		rollout.NewPages(e, actor, rolloutForms{s.auth.Forms()}).Register(s.admin.mux)
+		// The admin pages' forms post to the API routes themselves (ui.go).
+		rollout.NewAPI(e, actor).WithForms(rolloutForms{s.auth.Forms()}).Register(s.admin.mux)
+		s.registerAssetPage() // assetpage.go
+	} else {
+		rollout.NewAPI(e, actor).Register(s.admin.mux)
 	}
-	rollout.NewAPI(e, actor).Register(s.admin.mux)
 	if s.updates != nil && c.Gate == "enforce" {
 		s.updates.handler.Gate = servingGate{e.Gate()} // distribution.go
 	}

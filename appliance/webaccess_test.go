@@ -23,16 +23,22 @@ import (
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/logring"
+	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/test/netlab"
 )
 
 // runLogged starts a System on cfg logging as serve does (a ring for the status page in
 // front of the console) and waits until it is ready; it returns the console's output.
-func runLogged(t *testing.T, cfg *config.Config) (*System, *netlab.Buffer) {
+// clk, if given, is its clock.
+func runLogged(t *testing.T, cfg *config.Config, clk ...clock.Clock) (*System, *netlab.Buffer) {
 	t.Helper()
 	console := &netlab.Buffer{}
 	ring := logring.New(slog.NewJSONHandler(console, nil), 200)
-	sys, err := New(context.Background(), cfg, Options{Build: Build{Version: "test"}, Logger: slog.New(ring), LogRing: ring})
+	opts := Options{Build: Build{Version: "test"}, Logger: slog.New(ring), LogRing: ring}
+	if len(clk) > 0 {
+		opts.Clock = clk[0]
+	}
+	sys, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,16 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 type Query struct {
 	From, To time.Time
 	Action   string
-	After    uint64
-	Limit    int
-	Newest   bool
+	// Object matches one object exactly ("asset/ID"); Text any record whose actor,
+	// action, object or details contain it (case-insensitive).
+	Object string
+	Text   string
+	After  uint64
+	// Before keeps the records older than this sequence number (the next page of a
+	// newest-first listing).
+	Before uint64
+	Limit  int
+	Newest bool
 }
 
 // Records returns the records matching q from the database.
@@ -41,6 +48,17 @@ func Records(ctx context.Context, db *sql.DB, q Query) ([]Record, error) {
 	}
 	if q.After > 0 {
 		where, args = append(where, "seq > ?"), append(args, q.After)
+	}
+	if q.Before > 0 {
+		where, args = append(where, "seq < ?"), append(args, q.Before)
+	}
+	if q.Object != "" {
+		where, args = append(where, "object = ?"), append(args, q.Object)
+	}
+	if q.Text != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.Text)) + "%"
+		where = append(where, `(lower(actor) LIKE ? ESCAPE '\' OR lower(action) LIKE ? ESCAPE '\' OR lower(object) LIKE ? ESCAPE '\' OR lower(details) LIKE ? ESCAPE '\')`)
+		args = append(args, like, like, like, like)
 	}
 	if q.Action != "" {
 		if strings.HasSuffix(q.Action, ".") {

@@ -42,7 +42,18 @@ type Page struct {
 	Records []Record
 	Action  string
 	Report  *Report
+	// Q is the search text, Limit the page size; Next is the query of the next (older)
+	// page, "" on the last.
+	Q     string
+	Limit int
+	Next  string
 }
+
+// The page sizes of the /audit page (the JSON API allows up to 10000 with limit).
+const (
+	pageSize    = 100
+	maxPageSize = 500
+)
 
 func parseQueryTime(s string) (time.Time, error) {
 	if s == "" {
@@ -57,7 +68,18 @@ func parseQueryTime(s string) (time.Time, error) {
 }
 
 func (h *Handler) query(r *http.Request) (Query, error) {
-	q := Query{Action: r.URL.Query().Get("action"), Limit: 200, Newest: true}
+	v := r.URL.Query()
+	q := Query{Action: v.Get("action"), Object: v.Get("object"), Text: v.Get("q"), Limit: 200, Newest: true}
+	if len(q.Text) > 200 {
+		return q, fmt.Errorf("q: at most 200 characters, got %d", len(q.Text))
+	}
+	if s := v.Get("before"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return q, fmt.Errorf("before: want a record number, got %q", s)
+		}
+		q.Before = n
+	}
 	var err error
 	if q.From, err = parseQueryTime(r.URL.Query().Get("from")); err != nil {
 		return q, fmt.Errorf("from: %w", err)
@@ -76,7 +98,15 @@ func (h *Handler) query(r *http.Request) (Query, error) {
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("limit") == "" {
+		v := r.URL.Query()
+		v.Set("limit", strconv.Itoa(pageSize))
+		r.URL.RawQuery = v.Encode()
+	}
 	q, err := h.query(r)
+	if err == nil && q.Limit > maxPageSize {
+		err = fmt.Errorf("limit: the page shows at most %d records, got %d", maxPageSize, q.Limit)
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -86,7 +116,13 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "audit: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	pg := Page{Stats: h.log.Stats(), Records: recs, Action: q.Action}
+	pg := Page{Stats: h.log.Stats(), Records: recs, Action: q.Action, Q: q.Text, Limit: q.Limit}
+	if len(recs) == q.Limit && recs[len(recs)-1].Seq > 1 {
+		v := r.URL.Query()
+		v.Set("before", strconv.FormatUint(recs[len(recs)-1].Seq, 10))
+		v.Del("verify")
+		pg.Next = v.Encode()
+	}
 	if r.URL.Query().Get("verify") != "" {
 		rep, err := h.log.Verify(r.Context())
 		if err != nil {

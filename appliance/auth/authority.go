@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -167,6 +168,9 @@ type User struct {
 	secret   string
 	lastStep int64
 }
+
+// HasRole reports whether u holds r (the users page ticks its role checkboxes with it).
+func (u User) HasRole(r Role) bool { return slices.Contains(u.Roles, r) }
 
 // NeedsMFA reports whether any of the user's roles can change something.
 func (u User) NeedsMFA() bool {

@@ -19,7 +19,9 @@ import (
 // browsers.
 func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
-	if wantsJSON(r) || isForm(r) && r.Method != http.MethodGet && !acceptsHTML(r) {
+	// A browser's form (to a page or an /api/ route alike) gets a page it can show.
+	browserForm := isForm(r) && r.Method != http.MethodGet && acceptsHTML(r)
+	if !browserForm && (wantsJSON(r) || isForm(r) && r.Method != http.MethodGet) {
 		httpapi.WriteError(w, code, msg)
 		return
 	}
@@ -76,7 +78,9 @@ func readInput(r *http.Request) (input, error) {
 			return nil, badRequest("bad form: %v", err)
 		}
 		for k, v := range r.PostForm {
-			in[k] = strings.TrimSpace(v[0])
+			// Repeated keys (a group of checkboxes: roles) read as a comma list, as a
+			// JSON array does.
+			in[k] = strings.TrimSpace(strings.Join(v, ","))
 		}
 		return in, nil
 	}

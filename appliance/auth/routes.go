@@ -84,6 +84,7 @@ var AdminRoutes = Routes{
 
 	// Inventory (appliance/inventory).
 	"GET /inventory":           InventoryRead,
+	"GET /inventory/{id}":      InventoryRead,
 	"GET /api/v1/assets":       InventoryRead,
 	"GET /api/v1/assets.csv":   InventoryRead,
 	"GET /api/v1/assets/{id}":  InventoryRead,
@@ -93,13 +94,23 @@ var AdminRoutes = Routes{
 	"POST /api/v1/scans":       InventoryWrite,
 
 	// Rollouts (appliance/rollout's admin API).
-	"GET /api/v1/rings":                    RolloutRead,
-	"PUT /api/v1/rings/{name}":             RolloutDeploy,
-	"DELETE /api/v1/rings/{name}":          RolloutDeploy,
-	"GET /api/v1/windows":                  RolloutRead,
-	"GET /api/v1/windows/openings":         RolloutRead,
-	"POST /api/v1/windows":                 RolloutDeploy,
-	"DELETE /api/v1/windows/{id}":          RolloutDeploy,
+	"GET /api/v1/rings":                RolloutRead,
+	"PUT /api/v1/rings/{name}":         RolloutDeploy,
+	"DELETE /api/v1/rings/{name}":      RolloutDeploy,
+	"POST /api/v1/rings/{name}":        RolloutDeploy, // the form twin of PUT
+	"POST /api/v1/rings/{name}/delete": RolloutDeploy, // the form twin of DELETE
+	"POST /api/v1/rings":               RolloutDeploy, // a new ring from a form, its name in the body
+	"GET /api/v1/windows":              RolloutRead,
+	"GET /api/v1/windows/openings":     RolloutRead,
+	"POST /api/v1/windows":             RolloutDeploy,
+	"DELETE /api/v1/windows/{id}":      RolloutDeploy,
+	"POST /api/v1/windows/{id}/delete": RolloutDeploy, // the form twin of DELETE
+	// The rollout pages (their forms post to the API routes above).
+	"GET /releases":                        RolloutRead,
+	"GET /rollouts":                        RolloutRead,
+	"GET /rollouts/{id}":                   RolloutRead,
+	"GET /rings":                           RolloutRead,
+	"GET /windows":                         RolloutRead,
 	"GET /api/v1/releases":                 RolloutRead,
 	"GET /api/v1/releases/{id}":            RolloutRead,
 	"POST /api/v1/releases":                RolloutRequest,

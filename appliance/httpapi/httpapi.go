@@ -1,7 +1,8 @@
 // Package httpapi holds what the appliance's JSON APIs share: one writer for JSON
 // answers, one error reply and one request-body decoder that is strict (unknown keys
-// are refused, by name) and bounded; and the Renderer the handlers that also serve
-// HTML pages are handed. It is a leaf: it imports nothing of the project's.
+// are refused, by name) and bounded; its twin for HTML forms (DecodeForm: a form into
+// the same struct, through the same JSON decoding); and the Renderer the handlers that
+// also serve HTML pages are handed. It is a leaf: it imports nothing of the project's.
 package httpapi
 
 import (

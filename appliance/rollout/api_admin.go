@@ -45,6 +45,7 @@ type API struct {
 	e     *Engine
 	actor ActorFunc
 	log   *slog.Logger
+	f     Forms // nil: JSON bodies only
 }
 
 // NewAPI returns the admin API of e. actor must not be nil.
@@ -52,20 +53,44 @@ func NewAPI(e *Engine, actor ActorFunc) *API {
 	return &API{e: e, actor: actor, log: e.log}
 }
 
-// Register mounts the API on mux (the admin listener's), under /api/v1/.
+// WithForms lets the state-changing routes also take an HTML form (the admin pages'
+// forms post to these same routes): its fields are decoded into the same value a JSON
+// body gives (httpapi.DecodeForm), and the answer is f's (a redirect back to the form's
+// "return" or an error page). Only for an API behind the auth guard, whose
+// cross-origin check stands in for the JSON-only rule that keeps other sites' forms out.
+func (a *API) WithForms(f Forms) *API {
+	a.f = f
+	return a
+}
+
+// Register mounts the API on mux (the admin listener's), under /api/v1/. HTML forms
+// cannot send PUT or DELETE: each such route also has a POST twin (".../delete" for a
+// DELETE) with the same handler and, in auth's table, the same permission.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/rings", a.get(func(r *http.Request) (any, error) { return a.e.Rings(r.Context()) }))
 	mux.HandleFunc("PUT /api/v1/rings/{name}", a.change(a.putRing))
-	mux.HandleFunc("DELETE /api/v1/rings/{name}", a.change(func(r *http.Request, actor string) (any, error) {
+	mux.HandleFunc("POST /api/v1/rings/{name}", a.change(a.putRing))
+	mux.HandleFunc("POST /api/v1/rings", a.change(a.putRing)) // a new ring, its name in the body
+	deleteRing := a.change(func(r *http.Request, actor string) (any, error) {
+		if err := noFields(r); err != nil {
+			return nil, err
+		}
 		return nil, a.e.DeleteRing(r.Context(), actor, r.PathValue("name"))
-	}))
+	})
+	mux.HandleFunc("DELETE /api/v1/rings/{name}", deleteRing)
+	mux.HandleFunc("POST /api/v1/rings/{name}/delete", deleteRing)
 
 	mux.HandleFunc("GET /api/v1/windows", a.get(func(r *http.Request) (any, error) { return a.e.Windows(r.Context()) }))
 	mux.HandleFunc("GET /api/v1/windows/openings", a.get(func(r *http.Request) (any, error) { return a.e.Openings(r.Context()) }))
 	mux.HandleFunc("POST /api/v1/windows", a.change(withBody(a.e.AddWindow)))
-	mux.HandleFunc("DELETE /api/v1/windows/{id}", a.change(func(r *http.Request, actor string) (any, error) {
+	deleteWindow := a.change(func(r *http.Request, actor string) (any, error) {
+		if err := noFields(r); err != nil {
+			return nil, err
+		}
 		return byID(func(ctx context.Context, id int64) (any, error) { return nil, a.e.DeleteWindow(ctx, actor, id) })(r)
-	}))
+	})
+	mux.HandleFunc("DELETE /api/v1/windows/{id}", deleteWindow)
+	mux.HandleFunc("POST /api/v1/windows/{id}/delete", deleteWindow)
 
 	mux.HandleFunc("GET /api/v1/releases", a.get(func(r *http.Request) (any, error) { return a.e.Releases(r.Context()) }))
 	mux.HandleFunc("GET /api/v1/releases/{id}", a.get(byID(a.e.Release)))
@@ -162,9 +187,14 @@ func (a *API) get(fn func(r *http.Request) (any, error)) http.HandlerFunc {
 }
 
 // change runs a state-changing route for the request's actor. A request whose actor
-// cannot be named is refused before anything is read.
+// cannot be named is refused before anything is read. A form (WithForms) is answered
+// by the forms: a redirect back to its "return" (else /rollouts) or an error page.
 func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if a.f != nil && httpapi.IsForm(r) {
+			a.changeForm(w, r.WithContext(context.WithValue(r.Context(), formsKey{}, true)), fn)
+			return
+		}
 		actor, err := a.actor(r)
 		if err != nil {
 			httpapi.WriteJSON(w, http.StatusForbidden, agentapi.Error{Error: err.Error()})
@@ -187,6 +217,37 @@ func (a *API) change(fn func(r *http.Request, actor string) (any, error)) http.H
 	}
 }
 
+// noFields refuses a body with any field (a form may carry only "return"): the routes
+// that take none.
+func noFields(r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	var none struct{}
+	return decodeAdmin(r, &none)
+}
+
+// formsKey marks a request whose form body decodeAdmin may read (WithForms).
+type formsKey struct{}
+
+func (a *API) changeForm(w http.ResponseWriter, r *http.Request, fn func(r *http.Request, actor string) (any, error)) {
+	actor, err := a.actor(r)
+	var v any
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	} else {
+		v, err = fn(r, actor)
+	}
+	if errors.Is(err, httpapi.ErrTooLarge) {
+		err = fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err != nil {
+		a.f.Fail(w, r, err)
+		return
+	}
+	a.f.Done(w, r, map[string]string{"return": httpapi.FormReturn(r)}, "/rollouts", http.StatusOK, v)
+}
+
 // jsonBody insists on a JSON body: a cross-site HTML form cannot send one without the
 // browser asking first (CORS preflight), which nothing here answers.
 func jsonBody(r *http.Request) error {
@@ -200,6 +261,9 @@ func jsonBody(r *http.Request) error {
 // decodeAdmin reads an admin request's JSON body strictly: a key v has no field for is
 // refused by name (the agent API's decode is lenient instead; see README.md).
 func decodeAdmin(r *http.Request, v any) error {
+	if ok, _ := r.Context().Value(formsKey{}).(bool); ok && httpapi.IsForm(r) {
+		return bodyError(httpapi.DecodeForm(nil, r, v, maxBody))
+	}
 	if err := jsonBody(r); err != nil {
 		return err
 	}
@@ -214,7 +278,7 @@ func (a *API) putRing(r *http.Request, actor string) (any, error) {
 	if ring.Name == "" {
 		ring.Name = r.PathValue("name")
 	}
-	if ring.Name != r.PathValue("name") {
+	if path := r.PathValue("name"); path != "" && ring.Name != path {
 		return nil, fmt.Errorf("%w: ring name %q in the body differs from %q in the path", ErrInvalid, ring.Name, r.PathValue("name"))
 	}
 	if err := a.e.PutRing(r.Context(), actor, ring); err != nil {

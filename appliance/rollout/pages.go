@@ -63,6 +63,7 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("POST /api/v1/exceptions/{id}/revoke", p.exceptionAction(p.e.RevokeException))
 	mux.HandleFunc("POST /api/v1/exceptions/{id}/review", p.exceptionAction(p.e.ReviewException))
+	p.registerManage(mux) // pages_manage.go
 }
 
 func (p *Pages) page(name string, load func(*http.Request) (any, error)) http.HandlerFunc {

@@ -285,3 +285,14 @@ func combine(ops []Opening) Opening {
 	}
 	return out
 }
+
+// Next returns up to n openings that start after after, in order (overlapping openings
+// are not merged: this is the preview the windows page shows).
+func (s *Schedule) Next(after time.Time, n int) []Opening {
+	var out []Opening
+	s.starts(after, func(st time.Time) bool {
+		out = append(out, Opening{Start: st, End: s.end(st)})
+		return len(out) < n
+	})
+	return out
+}

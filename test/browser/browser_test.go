@@ -81,8 +81,11 @@ func (a *api) enrol(user string) string {
 	return secret
 }
 
-func TestApproveRolloutInBrowser(t *testing.T) {
-	chrome := chromium(t)
+// startAppliance runs the dev config on loopback (no anonymous viewer), creates the
+// first admin with the setup token from the log and enrols its second factor; it
+// returns the System, the admin listener's URL, the admin's client and the log.
+func startAppliance(t *testing.T) (*appliance.System, string, *api, *netlab.Buffer) {
+	t.Helper()
 	cfg, err := config.Load("../../configs/dev.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +94,8 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Distribution.Listen = "127.0.0.1:0"
 	cfg.Auth.LoopbackViewer = false
-	var logs netlab.Buffer
-	sys, err := appliance.New(context.Background(), cfg, appliance.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	logs := &netlab.Buffer{}
+	sys, err := appliance.New(context.Background(), cfg, appliance.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done; sys.Close() })
 	base := "http://" + sys.AdminAddr()
 
-	// First-run setup with the token from the log, then the admin makes the other users.
+	// First-run setup with the token from the log.
 	m := regexp.MustCompile(`setup_token=(\S+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no setup token in the log:\n%s", logs.String())
@@ -110,6 +113,59 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	admin := newAPI(t, base)
 	admin.call("POST", "/setup", map[string]string{"token": m[1], "user": "admin", "password": password}, 201)
 	admin.enrol("admin")
+	return sys, base, admin, logs
+}
+
+// newBrowser starts a headless Chromium for the test; it returns its context (bounded
+// to timeout).
+func newBrowser(t *testing.T, chrome string, timeout time.Duration) context.Context {
+	t.Helper()
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1800))
+	t.Cleanup(cancelA)
+	bctx, cancelB := chromedp.NewContext(actx)
+	t.Cleanup(cancelB)
+	bctx, cancelT := context.WithTimeout(bctx, timeout)
+	t.Cleanup(cancelT)
+	return bctx
+}
+
+// login fills the login page and then the second-factor page the browser is sent to.
+func login(user, code string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.WaitVisible("#user", chromedp.ByID),
+		chromedp.SendKeys("#user", user, chromedp.ByID),
+		chromedp.SendKeys("#password", password, chromedp.ByID),
+		chromedp.Submit("#login", chromedp.ByID),
+		chromedp.WaitVisible("#code", chromedp.ByID),
+		chromedp.SendKeys("#code", code, chromedp.ByID),
+		chromedp.Submit("#mfa", chromedp.ByID),
+	}
+}
+
+// saveShots keeps the screenshots in the test's artifact directory.
+func saveShots(t *testing.T, shots map[string][]byte) {
+	t.Helper()
+	dir := t.ArtifactDir()
+	for name, b := range shots {
+		if len(b) < 1000 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s is not a PNG (%d bytes)", name, len(b))
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", dir)
+}
+
+func TestApproveRolloutInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	_, base, admin, logs := startAppliance(t)
+	// The admin makes the other users.
 	admin.call("POST", "/api/v1/users", map[string]string{"name": "rita", "roles": "requester", "password": password}, 201)
 	admin.call("POST", "/api/v1/users", map[string]string{"name": "alan", "roles": "approver", "password": password}, 201)
 
@@ -132,28 +188,13 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	alanAPI := newAPI(t, base)
 	secret := alanAPI.enrol("alan")
 	code, _ := totp.GenerateCode(secret, time.Now())
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1800))
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
-	bctx, cancelT := context.WithTimeout(bctx, 60*time.Second)
-	defer cancelT()
+	bctx := newBrowser(t, chrome, 60*time.Second)
 
 	var approvalsText, shot []byte
 	var afterText string
-	err = chromedp.Run(bctx,
+	err := chromedp.Run(bctx,
 		chromedp.Navigate(base+"/approvals"), // redirected to the login page
-		chromedp.WaitVisible("#user", chromedp.ByID),
-		chromedp.SendKeys("#user", "alan", chromedp.ByID),
-		chromedp.SendKeys("#password", password, chromedp.ByID),
-		chromedp.Submit("#login", chromedp.ByID),
-		chromedp.WaitVisible("#code", chromedp.ByID),
-		chromedp.SendKeys("#code", code, chromedp.ByID),
-		chromedp.Submit("#mfa", chromedp.ByID),
+		login("alan", code),
 		chromedp.WaitVisible("#rollout-"+id, chromedp.ByID),
 		chromedp.CaptureScreenshot(&approvalsText),
 		chromedp.SendKeys("#rollout-"+id+" .remark", "pilot evidence reviewed; go", chromedp.ByQuery),
@@ -190,17 +231,7 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	if len(recs) != 1 || recs[0]["actor"] != "alan" || recs[0]["auth_method"] != "password+totp" || recs[0]["role"] != "approver" || recs[0]["source"] != "127.0.0.1" {
 		t.Errorf("audit records of the approval = %v, want one by alan (approver, password+totp, 127.0.0.1)", recs)
 	}
-	dir := t.ArtifactDir()
-	for name, b := range map[string][]byte{"compliance.png": shot, "approvals.png": approvalsText} {
-		if len(b) < 1000 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-			t.Errorf("%s is not a PNG (%d bytes)", name, len(b))
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("screenshots in %s", dir)
+	saveShots(t, map[string][]byte{"compliance.png": shot, "approvals.png": approvalsText})
 }
 
 func tail(s string, n int) string {

@@ -1,0 +1,162 @@
+package browser
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/patchgate/patchgate/netscan"
+)
+
+// TestDailyTaskInBrowser walks a day's work as the people who run a site do it, in a
+// real headless Chromium, with no script on any page: Rita (requester and deployer)
+// logs in with her second factor, edits a device's attributes on its page, makes a
+// ring, a release from a target and a rollout with its stage, and submits it; she logs
+// out, and Alan (approver) logs in and approves it on the approvals page.
+func TestDailyTaskInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	sys, base, admin, logs := startAppliance(t)
+	admin.call("POST", "/api/v1/users", map[string]any{"name": "rita", "roles": []string{"requester", "deployer"}, "password": password}, 201)
+	admin.call("POST", "/api/v1/users", map[string]string{"name": "alan", "roles": "approver", "password": password}, 201)
+	ritaSecret, alanSecret := newAPI(t, base).enrol("rita"), newAPI(t, base).enrol("alan")
+
+	// A label printer the discovery found.
+	addr := netip.MustParseAddr("192.0.2.40")
+	ctx := context.Background()
+	if err := sys.Inventory().Observe(ctx, []netscan.Observation{{Source: netscan.SourceSNMP, Addr: addr,
+		Facts: []netscan.Fact{{Key: netscan.KeyHostname, Value: "label-printer-1"}, {Key: netscan.KeySNMPSerial, Value: "ZT410-0001"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	asset, ok, err := sys.Inventory().ByAddr(ctx, addr)
+	if err != nil || !ok {
+		t.Fatalf("device not in the inventory: %v %v", ok, err)
+	}
+
+	bctx := newBrowser(t, chrome, 90*time.Second)
+	ritaCode, _ := totp.GenerateCode(ritaSecret, time.Now())
+	shots := map[string]*[]byte{}
+	shot := func(name string) chromedp.Action {
+		b := new([]byte)
+		shots[name] = b
+		return chromedp.FullScreenshot(b, 100)
+	}
+	var assetText, rolloutText, afterText string
+	err = runSteps(t, bctx,
+		chromedp.Navigate(base+"/inventory"), // redirected to the login page
+		login("rita", ritaCode),
+		chromedp.WaitVisible("#assets", chromedp.ByID),
+		shot("inventory.png"),
+		chromedp.Click(`#assets a[href^="/inventory/"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#asset-edit", chromedp.ByID),
+		chromedp.SendKeys("#owner", "pharmacy lead", chromedp.ByID),
+		chromedp.SetValue("#criticality", "high", chromedp.ByID),
+		chromedp.SetValue("#ephi", "yes", chromedp.ByID),
+		chromedp.SendKeys("#tags", "front-desk", chromedp.ByID),
+		chromedp.Submit("#asset-edit", chromedp.ByID),
+		chromedp.WaitVisible("#history", chromedp.ByID),
+		chromedp.Text("main", &assetText, chromedp.ByQuery),
+		shot("asset.png"),
+
+		chromedp.Navigate(base+"/rings"),
+		chromedp.WaitVisible("#new-ring", chromedp.ByID),
+		chromedp.SendKeys(`#new-ring input[name="name"]`, "pilot", chromedp.ByQuery),
+		chromedp.SendKeys(`#new-ring input[name="selector.tags"]`, "front-desk", chromedp.ByQuery),
+		chromedp.Submit("#new-ring", chromedp.ByID),
+		chromedp.WaitVisible("#ring-pilot", chromedp.ByID),
+		shot("rings.png"),
+
+		chromedp.Navigate(base+"/releases"),
+		chromedp.WaitVisible("#new-release", chromedp.ByID),
+		chromedp.SendKeys("#release-name", "Label printer firmware 2.4", chromedp.ByID),
+		chromedp.SendKeys("#release-repo", "demo", chromedp.ByID),
+		chromedp.SendKeys("#release-targets", "hello.txt", chromedp.ByID),
+		chromedp.SetValue("#release-severity", "high", chromedp.ByID),
+		chromedp.Submit("#new-release", chromedp.ByID),
+		chromedp.WaitVisible(`#releases a[href="/rollouts?release=1"]`, chromedp.ByQuery),
+		shot("releases.png"),
+
+		chromedp.Navigate(base+"/rollouts"),
+		chromedp.WaitVisible("#new-rollout", chromedp.ByID),
+		chromedp.SendKeys("#rollout-risk", "low: printers only", chromedp.ByID),
+		chromedp.SendKeys("#rollout-evidence", "labels printed on the pilot printer", chromedp.ByID),
+		chromedp.SendKeys("#rollout-rollback", "reflash 2.3 from the cache", chromedp.ByID),
+		shot("rollout-new.png"),
+		chromedp.Submit("#new-rollout", chromedp.ByID),
+		chromedp.WaitVisible(`#rollouts a[href="/rollouts/1"]`, chromedp.ByQuery),
+		chromedp.Click(`#rollouts a[href="/rollouts/1"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#submit", chromedp.ByID),
+		chromedp.Click("#submit", chromedp.ByID),
+		chromedp.WaitVisible("#rollout", chromedp.ByID),
+		chromedp.Text("#rollout", &rolloutText, chromedp.ByID),
+		shot("rollout.png"),
+
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible("#logout", chromedp.ByID),
+		chromedp.Click("#logout", chromedp.ByID),
+		chromedp.WaitVisible("#user", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("browser, as rita: %v\nlog:\n%s", err, tail(logs.String(), 3000))
+	}
+	for _, want := range []string{"pharmacy lead", "inventory.asset_updated"} {
+		if !strings.Contains(assetText, want) {
+			t.Errorf("asset page after the edit lacks %q: %q", want, assetText)
+		}
+	}
+	if !strings.Contains(rolloutText, "pending_approval") || !strings.Contains(rolloutText, "pilot") {
+		t.Errorf("rollout page after submitting: %q", rolloutText)
+	}
+
+	// Alan approves it with his own account.
+	alanCode, _ := totp.GenerateCode(alanSecret, time.Now())
+	err = runSteps(t, bctx,
+		chromedp.Navigate(base+"/approvals"),
+		login("alan", alanCode),
+		chromedp.WaitVisible("#rollout-1", chromedp.ByID),
+		shot("approvals.png"),
+		chromedp.SendKeys("#rollout-1 .remark", "pilot evidence reviewed; go", chromedp.ByQuery),
+		chromedp.Click("#rollout-1 button.approve", chromedp.ByQuery),
+		chromedp.WaitVisible("#none", chromedp.ByID),
+		chromedp.Navigate(base+"/rollouts/1"),
+		chromedp.WaitVisible("#state", chromedp.ByID),
+		chromedp.Text("#state", &afterText, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("browser, as alan: %v\nlog:\n%s", err, tail(logs.String(), 3000))
+	}
+	if afterText != "approved" {
+		t.Errorf("rollout state on its page after the approval = %q, want approved", afterText)
+	}
+	got := admin.call("GET", "/api/v1/assets/"+asset.ID, nil, 200)
+	if got["owner"] != "pharmacy lead" || got["criticality"] != "high" || got["ephi"] != "yes" {
+		t.Errorf("asset after the browser edit = %v", got)
+	}
+	ro := admin.call("GET", "/api/v1/rollouts/1", nil, 200)
+	if fmt.Sprint(ro["state"]) != "approved" || fmt.Sprint(ro["requested_by"]) != "rita" {
+		t.Errorf("rollout = state %v requested by %v, want approved, rita", ro["state"], ro["requested_by"])
+	}
+	out := map[string][]byte{}
+	for name, b := range shots {
+		out[name] = *b
+	}
+	saveShots(t, out)
+}
+
+// runSteps runs actions one by one, so that a failure names the step it stopped at.
+func runSteps(t *testing.T, ctx context.Context, actions ...chromedp.Action) error {
+	t.Helper()
+	for i, a := range actions {
+		if err := chromedp.Run(ctx, a); err != nil {
+			var url string
+			chromedp.Run(ctx, chromedp.Location(&url))
+			return fmt.Errorf("step %d (%T) at %s: %w", i, a, url, err)
+		}
+	}
+	return nil
+}
