@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance/advisory"
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
@@ -67,7 +68,8 @@ type System struct {
 	rollout  *rollout.Engine // rings, windows, releases, rollouts, the serving gate
 	site     *siteRepo       // the site repository approved candidate releases are signed into (publish.go); nil without sources
 
-	notify *notify.Notifier // email and webhooks (notifications.go); nil when notifications are off
+	notify   *notify.Notifier  // email and webhooks (notifications.go); nil when notifications are off
+	advisory *advisory.Service // vulnerability intake and exposure (advisory.go)
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -130,6 +132,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
+		{"advisory", s.buildAdvisory}, // advisory.go; after inventory and rollout, whose data it matches
 		{"backup", s.buildBackup},
 		{"siem", s.buildSIEM},
 		{"web", s.buildWeb},

@@ -163,3 +163,18 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+func TestEcosystem(t *testing.T) {
+	tests := []struct{ os, want string }{
+		{"Debian GNU/Linux 12 (bookworm)", "Debian:12"},
+		{"Ubuntu 22.04.4 LTS", "Ubuntu:22.04"},
+		{"Alpine Linux v3.19", "Alpine:v3.19"},
+		{"Windows 10.0", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := Ecosystem(tt.os); got != tt.want {
+			t.Errorf("Ecosystem(%q) = %q, want %q", tt.os, got, tt.want)
+		}
+	}
+}

@@ -60,10 +60,14 @@ func (s *Service) doImport(ctx context.Context, name string, data []byte) (Impor
 	if len(d.Advisories)+len(d.KEV) == 0 {
 		return res, refuse(ReasonMalformed, "import %s: no advisories in it", name)
 	}
+	if len(d.KEV) > 0 && d.Version == "" {
+		d.Version = name
+	}
 	if err := saveData(ctx, s.db, res.Source, d, s.opts.Clock.Now()); err != nil {
 		return res, fmt.Errorf("advisory: import %s: %w", name, err)
 	}
 	res.Advisories, res.KEV = len(d.Advisories), len(d.KEV)
+	s.tookKEV(ctx, d)
 	return res, nil
 }
 

@@ -52,6 +52,9 @@ type Options struct {
 	Exploited func(ctx context.Context, fs []Finding)
 	// Rematch is how often matching runs without new data (default DefaultRematch).
 	Rematch time.Duration
+	// KEV, if set, is given every KEV catalog taken in (fetched or imported), after it
+	// is stored: the wiring marks the releases fixing its CVEs known-exploited.
+	KEV func(ctx context.Context, k *KEV)
 }
 
 // Assets is the inventory (the wiring adapts appliance/inventory).
@@ -338,8 +341,21 @@ func (s *Service) Fetch(ctx context.Context, name string) (FeedStatus, error) {
 	}
 	s.met.fetches.WithLabelValues(f.cfg.Name, "ok").Inc()
 	s.met.lastSuccess.WithLabelValues(f.cfg.Name).Set(float64(now.Unix()))
+	s.tookKEV(ctx, d)
 	s.MatchSoon()
 	return st, nil
+}
+
+// tookKEV hands the KEV catalog in d, if any, to Options.KEV.
+func (s *Service) tookKEV(ctx context.Context, d Data) {
+	if s.opts.KEV == nil || len(d.KEV) == 0 {
+		return
+	}
+	k := &KEV{Version: d.Version, Entries: make(map[string]KEVEntry, len(d.KEV))}
+	for _, e := range d.KEV {
+		k.Entries[e.CVE] = e
+	}
+	s.opts.KEV(ctx, k)
 }
 
 // FetchSoon asks Run to fetch the named feed at once (it returns before the fetch).

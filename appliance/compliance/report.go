@@ -144,6 +144,9 @@ type Report struct {
 	CoverageTrend []Point  `json:"coverage_12_months"`
 	OverdueTrend  []Point  `json:"overdue_12_months"`
 	Problems      []string `json:"problems,omitempty"`
+	// Vulnerabilities: open findings by severity and age, and those closed in the
+	// period with the release that closed them (nil without a findings source).
+	Vulnerabilities *Vulnerabilities `json:"vulnerabilities,omitempty"`
 }
 
 // Builder computes reports. It is safe for concurrent use.
@@ -152,6 +155,7 @@ type Builder struct {
 	Exceptions Exceptions // may be nil
 	MFA        MFA        // may be nil
 	Excuser    Excuser    // may be nil: nothing is excused
+	Findings   Findings   // may be nil: no vulnerability findings in the report
 }
 
 // Build computes the report at now for the period [from, to) (approvals and patches in
@@ -296,6 +300,9 @@ func (b *Builder) Build(ctx context.Context, now, from, to time.Time) (*Report, 
 			return nil, fmt.Errorf("compliance: mfa: %w", err)
 		}
 		r.MFAPercent = pct(r.MFAEnrolled, r.MFANeeded)
+	}
+	if err := b.addVulnerabilities(ctx, r); err != nil {
+		return nil, err
 	}
 
 	// Trends: the last 12 month ends (the current month as of now).

@@ -23,16 +23,18 @@ const (
 	ExceptionExpiring Kind = "exception_expiring" // a patch exception ends soon
 	NewDevice         Kind = "new_device"         // discovery found a device not seen before
 	BackupFailed      Kind = "backup_failed"      // a backup failed or is missing
+	// ExploitedVulnerability: an asset newly has a known-exploited vulnerability.
+	ExploitedVulnerability Kind = "exploited_vulnerability"
 )
 
 // Kinds lists every Kind, in the order the README gives them.
 var Kinds = []Kind{ApprovalWaiting, RolloutPaused, RolloutFailed, DeviceOverdue, ExpiryNear,
-	ExceptionExpiring, NewDevice, BackupFailed}
+	ExceptionExpiring, NewDevice, BackupFailed, ExploitedVulnerability}
 
 var kindTitles = map[Kind]string{
 	ApprovalWaiting: "Approval waiting", RolloutPaused: "Rollout paused", RolloutFailed: "Rollout failed",
 	DeviceOverdue: "Device overdue", ExpiryNear: "Expiry near", ExceptionExpiring: "Exception expiring",
-	NewDevice: "New device", BackupFailed: "Backup failed",
+	NewDevice: "New device", BackupFailed: "Backup failed", ExploitedVulnerability: "Exploited vulnerability",
 }
 
 // Title is the kind in words ("Approval waiting").
