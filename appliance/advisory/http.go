@@ -116,12 +116,22 @@ func (s *Service) Register(mux *http.ServeMux, record func(r *http.Request, acti
 		httpapi.WriteJSON(w, http.StatusOK, e)
 	})
 	mux.HandleFunc("GET /api/v1/exposure/{asset}", func(w http.ResponseWriter, r *http.Request) {
-		fs, err := s.Findings(r.Context(), r.PathValue("asset"), r.URL.Query().Get("closed") == "1")
+		id := r.PathValue("asset")
+		fs, err := s.Findings(r.Context(), id, r.URL.Query().Get("closed") == "1")
 		if err != nil {
 			httpapi.WriteError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		if fs == nil {
+			known, err := s.knownAsset(r.Context(), id)
+			if err != nil {
+				httpapi.WriteError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			if !known {
+				httpapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("advisory: no asset %q", id))
+				return
+			}
 			fs = []Finding{}
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"asset_id": r.PathValue("asset"), "findings": fs})
@@ -159,4 +169,16 @@ func (s *Service) Register(mux *http.ServeMux, record func(r *http.Request, acti
 			"advisories": fmt.Sprint(res.Advisories), "kev_entries": fmt.Sprint(res.KEV)})
 		httpapi.WriteJSON(w, http.StatusOK, res)
 	})
+}
+
+// knownAsset reports whether the inventory has an asset id.
+func (s *Service) knownAsset(ctx context.Context, id string) (bool, error) {
+	if s.opts.Assets == nil {
+		return false, nil
+	}
+	as, err := s.opts.Assets.MatchAssets(ctx)
+	if err != nil {
+		return false, fmt.Errorf("advisory: assets: %w", err)
+	}
+	return slices.ContainsFunc(as, func(a Asset) bool { return a.ID == id }), nil
 }
