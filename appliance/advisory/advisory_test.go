@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/advisory"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/conf"
 )
@@ -169,7 +170,7 @@ func newEnv(t *testing.T, mutate func(*advisory.Section, provider)) *env {
 		mutate(&sec, p)
 	}
 	e := &env{srv: srv, clk: clock.NewFake(t0), exploited: make(chan []advisory.Finding, 10)}
-	svc, err := advisory.Open(context.Background(), openDB(t), sec, advisory.Options{Clock: e.clk,
+	svc, err := advisory.Open(context.Background(), storetest.Open(t), sec, advisory.Options{Clock: e.clk,
 		Assets: site, Releases: staged{{ID: "7", Name: "zt410-fw-75.20.02", CVEs: []string{"CVE-2026-1001"}}},
 		Deadline:  policyDeadline,
 		Exploited: func(_ context.Context, fs []advisory.Finding) { e.exploited <- fs }})

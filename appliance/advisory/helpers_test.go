@@ -2,18 +2,14 @@ package advisory_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
-	"github.com/patchgate/patchgate/appliance/store"
 )
 
 // t0 is the fake clock's start; the provider's key and signatures are an hour older.
@@ -66,14 +62,4 @@ func (p provider) sign(t *testing.T, doc []byte) []byte {
 func sha256File(doc []byte, name string) []byte {
 	sum := sha256.Sum256(doc)
 	return []byte(hex.EncodeToString(sum[:]) + "  " + name + "\n")
-}
-
-func openDB(t *testing.T) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "patchgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

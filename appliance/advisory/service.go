@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -141,44 +139,22 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 		fetch: &fetcher{client: opts.Client, pace: opts.Pace, userAgent: opts.UserAgent, limit: int64(sec.MaxSize)}}
 	for _, c := range sec.Feeds {
 		f := &feed{cfg: c, trigger: make(chan struct{}, 1), st: FeedStatus{Name: c.Name, Kind: c.Kind, URL: c.URL, Result: "never"}}
-		if c.Key != "" || c.KeyFile != "" {
-			data, err := s.readKey(c.Key, c.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("advisory: feed %s: %w", c.Name, err)
-			}
-			if f.keys, err = supply.ParseKeyring(data); err != nil {
-				return nil, fmt.Errorf("advisory: feed %s: %w", c.Name, err)
-			}
+		if f.keys, err = supply.LoadKeyring(c.Key, c.KeyFile, opts.ConfigDir); err != nil {
+			return nil, fmt.Errorf("advisory: feed %s: %w", c.Name, err)
+		}
+		if f.keys != nil {
 			s.importKeys = append(s.importKeys, f.keys)
 		}
 		s.feeds = append(s.feeds, f)
 	}
 	if sec.ImportKeyFile != "" {
-		data, err := s.readKey("", sec.ImportKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("advisory: import_key_file: %w", err)
-		}
-		k, err := supply.ParseKeyring(data)
+		k, err := supply.LoadKeyring("", sec.ImportKeyFile, opts.ConfigDir)
 		if err != nil {
 			return nil, fmt.Errorf("advisory: import_key_file: %w", err)
 		}
 		s.importKeys = append(s.importKeys, k)
 	}
 	return s, nil
-}
-
-func (s *Service) readKey(inline, file string) ([]byte, error) {
-	if file == "" {
-		return []byte(inline), nil
-	}
-	if !filepath.IsAbs(file) && s.opts.ConfigDir != "" {
-		file = filepath.Join(s.opts.ConfigDir, file)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("key_file: %w", err)
-	}
-	return data, nil
 }
 
 // Name is the service's name on the status page.
