@@ -236,7 +236,7 @@ func matchProduct(a Asset, p Product) (ok, ambiguous bool, evidence, fixed strin
 		switch {
 		case id.version == "":
 			return true, true, ev + "; the device's version is not known", p.Fixed
-		case slices.ContainsFunc(versions, func(v string) bool { return CompareVersions(v, id.version) == 0 }):
+		case slices.ContainsFunc(versions, func(v string) bool { return sameVersion(v, id.version) }):
 			return true, false, ev + "; version listed as affected", p.Fixed
 		case p.Fixed != "" && CompareVersions(id.version, p.Fixed) < 0 &&
 			(len(versions) == 0 || CompareVersions(id.version, slices.MinFunc(versions, CompareVersions)) >= 0):
@@ -248,6 +248,11 @@ func matchProduct(a Asset, p Product) (ok, ambiguous bool, evidence, fixed strin
 		}
 	}
 	return false, false, "", ""
+}
+
+// sameVersion: equal by CompareVersions, letters' case aside (CPE names are lower case).
+func sameVersion(a, b string) bool {
+	return CompareVersions(strings.ToLower(a), strings.ToLower(b)) == 0
 }
 
 func orUnknown(s string) string {
@@ -327,7 +332,7 @@ func matchPackage(a Asset, p Product) (ok, ambiguous bool, evidence, fixed strin
 			continue
 		}
 		ev := fmt.Sprintf("package %s %s (%s) ", pkg.Name, pkg.Version, a.Ecosystem)
-		if slices.ContainsFunc(versions, func(v string) bool { return CompareVersions(v, pkg.Version) == 0 }) {
+		if slices.ContainsFunc(versions, func(v string) bool { return sameVersion(v, pkg.Version) }) {
 			return true, false, ev + "is a version listed as affected", p.Fixed
 		}
 		for _, r := range p.Ranges {
