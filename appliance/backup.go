@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance/advisory"
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/backup"
@@ -124,6 +125,9 @@ func KnownSchemas(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("known schemas: %w", err)
 	}
 	if err := supply.Migrate(ctx, db); err != nil {
+		return nil, fmt.Errorf("known schemas: %w", err)
+	}
+	if err := advisory.Migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("known schemas: %w", err)
 	}
 	return backup.SchemaVersions(ctx, db.DB)

@@ -19,7 +19,7 @@ func (s *System) buildCompliance(context.Context) error {
 	if err != nil {
 		return err
 	}
-	b := &compliance.Builder{MFA: s.auth}
+	b := &compliance.Builder{MFA: s.auth, Findings: advisoryFindings{s}} // advisory.go
 	if eng := s.rollout; eng != nil {
 		b.Source, b.Exceptions, b.Excuser = complianceSource{eng, s}, complianceExceptions{eng}, complianceExceptions{eng}
 		b.Reviews = complianceReviews{eng} // reviews.go

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance/advisory"
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
@@ -69,7 +70,8 @@ type System struct {
 	fleet    *fleet.Link     // the link to the parent appliance (fleet.go); nil without one
 	site     *siteRepo       // the site repository approved candidate releases are signed into (publish.go); nil without sources
 
-	notify *notify.Notifier // email and webhooks (notifications.go); nil when notifications are off
+	notify   *notify.Notifier  // email and webhooks (notifications.go); nil when notifications are off
+	advisory *advisory.Service // vulnerability intake and exposure (advisory.go)
 
 	services []Service // in start order; stopped in reverse
 	admin    *httpService
@@ -134,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
+		{"advisory", s.buildAdvisory}, // advisory.go; after inventory and rollout, whose data it matches
 		{"backup", s.buildBackup},
 		{"notices", s.buildNotices}, // notices.go: state notices (overdue, expiry, reviews); after what it reads
 		{"wizard", s.buildWizard},   // wizard.go: the first-run wizard's pages and panel

@@ -253,11 +253,11 @@ func TestAdminAPIRefusesUnknownKeysAndMissingObjects(t *testing.T) {
 	for _, role := range auth.Roles {
 		tokens[role] = apiToken(t, sys, role)
 	}
-	// Not walked for keys: routes that read no body at all, the KEV import (its body is
-	// CISA's catalogue, whose fields are CISA's), and the approvals
+	// Not walked for keys: routes that read no body at all, the KEV and advisory imports
+	// (their bodies are the feeds' files, whose fields are the publishers'), and the approvals
 	// (appliance/auth/approvals.go, moving into appliance/rollout).
 	noBody := map[string]bool{"POST /logout": true, "POST /api/v1/scans": true, "POST /api/v1/releases/kev": true,
-		"POST /api/v1/sources/{name}/check": true}
+		"POST /api/v1/sources/{name}/check": true, "POST /api/v1/advisory/feeds/{name}/fetch": true, "POST /api/v1/advisory/import": true}
 	walked := 0
 	for _, pr := range auth.Probes(adminPatterns(t, sys.admin.mux)) {
 		var bearer string

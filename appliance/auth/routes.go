@@ -149,6 +149,15 @@ var AdminRoutes = Routes{
 	"POST /api/v1/appliance/install":  SettingsManage,
 	"POST /api/v1/appliance/rollback": SettingsManage,
 
+	// Vulnerability intake and exposure (appliance/advisory): reading as the inventory,
+	// importing and fetching as the KEV import (a release requester).
+	"GET /exposure":                            InventoryRead,
+	"GET /api/v1/exposure":                     InventoryRead,
+	"GET /api/v1/exposure/{asset}":             InventoryRead,
+	"GET /api/v1/advisory/feeds":               InventoryRead,
+	"POST /api/v1/advisory/feeds/{name}/fetch": RolloutRequest,
+	"POST /api/v1/advisory/import":             RolloutRequest,
+
 	// Compliance reports.
 	"GET /compliance":            ComplianceRead,
 	"GET /compliance/report":     ComplianceRead,

@@ -165,6 +165,17 @@ func WriteCSV(w interface{ Write([]byte) (int, error) }, rep *Report) error {
 	cw.Write([]string{"known_exploited", "", "open", i(rep.KEVOpen)})
 	cw.Write([]string{"known_exploited", "", "past_due", i(rep.KEVPastDue)})
 	cw.Write([]string{"excused", "", "count", i(len(rep.Excused))})
+	if v := rep.Vulnerabilities; v != nil {
+		for _, c := range v.Open {
+			cw.Write([]string{"vulnerabilities_open", c.Severity, "count", i(c.Open)})
+			cw.Write([]string{"vulnerabilities_open", c.Severity, "exploited", i(c.Exploited)})
+			cw.Write([]string{"vulnerabilities_open", c.Severity, "past_due", i(c.PastDue)})
+			for _, b := range c.Ages {
+				cw.Write([]string{"vulnerabilities_open_by_age", c.Severity + " " + b.Label, "count", i(b.Count)})
+			}
+		}
+		cw.Write([]string{"vulnerabilities_closed", "", "count", i(len(v.Closed))})
+	}
 	for _, rt := range rep.FailedRate {
 		cw.Write([]string{"failed_update_rate", rt.Ring, "percent", f(rt.Percent)})
 	}

@@ -149,6 +149,9 @@ type Report struct {
 	CoverageTrend []Point  `json:"coverage_12_months"`
 	OverdueTrend  []Point  `json:"overdue_12_months"`
 	Problems      []string `json:"problems,omitempty"`
+	// Vulnerabilities: open findings by severity and age, and those closed in the
+	// period with the release that closed them (nil without a findings source).
+	Vulnerabilities *Vulnerabilities `json:"vulnerabilities,omitempty"`
 }
 
 // Builder computes reports. It is safe for concurrent use.
@@ -158,6 +161,7 @@ type Builder struct {
 	MFA        MFA        // may be nil
 	Excuser    Excuser    // may be nil: nothing is excused
 	Reviews    Reviews    // may be nil: no approval policy or self-approvals shown
+	Findings   Findings   // may be nil: no vulnerability findings in the report
 }
 
 // Build computes the report at now for the period [from, to) (approvals and patches in
@@ -305,6 +309,9 @@ func (b *Builder) Build(ctx context.Context, now, from, to time.Time) (*Report, 
 			return nil, fmt.Errorf("compliance: mfa: %w", err)
 		}
 		r.MFAPercent = pct(r.MFAEnrolled, r.MFANeeded)
+	}
+	if err := b.addVulnerabilities(ctx, r); err != nil {
+		return nil, err
 	}
 
 	// Trends: the last 12 month ends (the current month as of now).

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/patchgate/patchgate/appliance/advisory"
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/backup"
@@ -62,6 +63,7 @@ type Config struct {
 	Notify       notify.Section     `yaml:"notify"`
 	SIEM         forward.Section    `yaml:"siem"`
 	Parent       fleet.Parent       `yaml:"parent"` // fills tuf.repositories and gateway.egress.repositories (FillParent)
+	Advisory     advisory.Section   `yaml:"advisory"`
 }
 
 // Default returns the configuration used for every key a file leaves out: the root's
@@ -120,6 +122,7 @@ func (c *Config) Validate() conf.Problems {
 	c.Notify.Validate("notify", &ps)
 	c.SIEM.Validate("siem", &ps)
 	c.Parent.Validate("parent", &ps)
+	c.Advisory.Validate("advisory", &ps)
 	if len(c.Sources) > 0 && slices.Contains(c.TUF.Names(), tuf.SiteName) {
 		ps.Addf("tuf", "repository name %q is the site repository's once sources are configured: rename that repository", tuf.SiteName)
 	}
@@ -136,6 +139,7 @@ func (c *Config) Files() []conf.FileRef {
 	out = append(out, c.Resolver.Files("resolver")...)
 	out = append(out, c.TUF.Files("tuf")...)
 	out = append(out, c.Inventory.Files("inventory")...)
+	out = append(out, c.Advisory.Files("advisory")...)
 	return out
 }
 

@@ -24,16 +24,20 @@ const (
 	NewDevice         Kind = "new_device"         // discovery found a device not seen before
 	BackupFailed      Kind = "backup_failed"      // a backup failed or is missing
 	ReviewOverdue     Kind = "review_overdue"     // a self-approved rollout is not countersigned in time
+	// ExploitedVulnerability: an asset newly has a known-exploited vulnerability.
+	ExploitedVulnerability Kind = "exploited_vulnerability"
 )
 
 // Kinds lists every Kind, in the order the README gives them.
 var Kinds = []Kind{ApprovalWaiting, RolloutPaused, RolloutFailed, DeviceOverdue, ExpiryNear,
-	ExceptionExpiring, NewDevice, BackupFailed, ReviewOverdue}
+	ExceptionExpiring, NewDevice, BackupFailed, ReviewOverdue,
+	ExploitedVulnerability}
 
 var kindTitles = map[Kind]string{
 	ApprovalWaiting: "Approval waiting", RolloutPaused: "Rollout paused", RolloutFailed: "Rollout failed",
 	DeviceOverdue: "Device overdue", ExpiryNear: "Expiry near", ExceptionExpiring: "Exception expiring",
 	NewDevice: "New device", BackupFailed: "Backup failed", ReviewOverdue: "Review overdue",
+	ExploitedVulnerability: "Exploited vulnerability",
 }
 
 // Title is the kind in words ("Approval waiting").

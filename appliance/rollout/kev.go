@@ -1,10 +1,12 @@
 package rollout
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/patchgate/patchgate/appliance/advisory"
 )
 
 // KEV is a CISA Known Exploited Vulnerabilities catalog
@@ -19,61 +21,35 @@ type KEV struct {
 }
 
 // MaxKEVSize bounds the catalog file read (today's is about 1.5 MB).
-const MaxKEVSize = 64 << 20
+const MaxKEVSize = advisory.MaxKEVSize
 
-type kevFile struct {
-	Title           string `json:"title"`
-	CatalogVersion  string `json:"catalogVersion"`
-	DateReleased    string `json:"dateReleased"`
-	Count           int    `json:"count"`
-	Vulnerabilities []struct {
-		CVEID     string `json:"cveID"`
-		DateAdded string `json:"dateAdded"`
-		DueDate   string `json:"dueDate"`
-	} `json:"vulnerabilities"`
+// ParseKEV reads a KEV catalog in CISA's JSON format (advisory.ParseKEV, the intake's
+// parser), at most MaxKEVSize bytes. Due dates are taken as whole days in loc. A
+// malformed file is an ErrInvalid naming the entry; nothing is partly applied.
+func ParseKEV(r io.Reader, loc *time.Location) (*KEV, error) {
+	c, err := advisory.ParseKEV(r, MaxKEVSize)
+	if errors.Is(err, advisory.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	} else if err != nil {
+		return nil, err
+	}
+	return KEVFrom(c, loc), nil
 }
 
-// ParseKEV reads a KEV catalog in CISA's JSON format, at most MaxKEVSize bytes. Due
-// dates are taken as whole days in loc. A malformed file is an error naming the entry;
-// nothing is partly applied.
-func ParseKEV(r io.Reader, loc *time.Location) (*KEV, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxKEVSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("kev: read: %w", err)
+// KEVFrom is the part of an advisory KEV catalog the engine applies to releases: each
+// CVE's due instant in loc.
+func KEVFrom(c *advisory.KEV, loc *time.Location) *KEV {
+	k := &KEV{Version: c.Version, Released: c.Released, Due: make(map[string]time.Time, len(c.Entries))}
+	for id, e := range c.Entries {
+		k.Due[id] = e.DueAt(loc, KEVDayStart)
 	}
-	if len(data) > MaxKEVSize {
-		return nil, fmt.Errorf("kev: %w: catalog larger than %d bytes", ErrInvalid, MaxKEVSize)
-	}
-	var f kevFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("kev: %w: not a KEV JSON catalog: %v", ErrInvalid, err)
-	}
-	if f.Vulnerabilities == nil {
-		return nil, fmt.Errorf("kev: %w: no \"vulnerabilities\" list; is this CISA's known_exploited_vulnerabilities.json?", ErrInvalid)
-	}
-	k := &KEV{Version: f.CatalogVersion, Due: make(map[string]time.Time, len(f.Vulnerabilities))}
-	if f.DateReleased != "" {
-		if t, err := time.Parse(time.RFC3339, f.DateReleased); err == nil {
-			k.Released = t
-		}
-	}
-	for i, v := range f.Vulnerabilities {
-		if !cveRE.MatchString(v.CVEID) {
-			return nil, fmt.Errorf("kev: %w: vulnerabilities[%d].cveID: want CVE-YYYY-NNNN, got %q", ErrInvalid, i, v.CVEID)
-		}
-		var due time.Time
-		if v.DueDate != "" {
-			d, err := time.Parse(time.DateOnly, v.DueDate)
-			if err != nil {
-				return nil, fmt.Errorf("kev: %w: vulnerabilities[%d] (%s).dueDate: want YYYY-MM-DD, got %q", ErrInvalid, i, v.CVEID, v.DueDate)
-			}
-			due = wallTime(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, loc)
-		}
-		if old, seen := k.Due[v.CVEID]; !seen || (!due.IsZero() && (old.IsZero() || due.Before(old))) {
-			k.Due[v.CVEID] = due
-		}
-	}
-	return k, nil
+	return k
+}
+
+// KEVDayStart is the start of a civil day in loc by the engine's wall-clock rules (a
+// day starting in a DST gap starts when the gap ends).
+func KEVDayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	return wallTime(y, m, d, 0, 0, 0, loc)
 }
 
 // Apply marks r known-exploited if the catalog lists any of its CVEs, with the earliest

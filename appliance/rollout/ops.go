@@ -257,6 +257,12 @@ func (e *Engine) ImportKEV(ctx context.Context, actor string, r io.Reader) (KEVR
 	if err != nil {
 		return KEVResult{}, fmt.Errorf("rollout: import %w", err)
 	}
+	return e.ApplyKEV(ctx, actor, k)
+}
+
+// ApplyKEV marks the releases fixing a CVE of catalog k as known-exploited, as
+// ImportKEV does; the advisory intake calls it with each KEV catalog it takes in.
+func (e *Engine) ApplyKEV(ctx context.Context, actor string, k *KEV) (KEVResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	res := KEVResult{Catalog: k.Version, Entries: len(k.Due), Releases: []int64{}}

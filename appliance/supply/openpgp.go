@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,6 +44,26 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		k.ids = append(k.ids, keyID(e.PrimaryKey.KeyId))
 	}
 	return k, nil
+}
+
+// LoadKeyring reads pinned keys given inline (key, armored) or in keyFile (a relative
+// path is joined to configDir); both empty: nil, no keys.
+func LoadKeyring(key, keyFile, configDir string) (*Keyring, error) {
+	if key == "" && keyFile == "" {
+		return nil, nil
+	}
+	data := []byte(key)
+	if keyFile != "" {
+		p := keyFile
+		if !filepath.IsAbs(p) && configDir != "" {
+			p = filepath.Join(configDir, p)
+		}
+		var err error
+		if data, err = os.ReadFile(p); err != nil {
+			return nil, fmt.Errorf("key_file: %w", err)
+		}
+	}
+	return ParseKeyring(data)
 }
 
 // IDs are the pinned primary keys' ids, as 16 hex digits.

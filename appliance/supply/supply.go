@@ -174,20 +174,8 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 		src := &source{cfg: c, trigger: make(chan struct{}, 1), window: newSchedule(c.DownloadWindow, opts.Location),
 			st: Status{Name: c.Name, Kind: c.Kind, URL: c.URL + c.ChecksumsURL + c.Dir, Interval: c.Interval.D().String(), Result: "never",
 				Window: c.DownloadWindow.String()}}
-		if c.Key != "" || c.KeyFile != "" {
-			data := []byte(c.Key)
-			if c.KeyFile != "" {
-				p := c.KeyFile
-				if !filepath.IsAbs(p) && opts.ConfigDir != "" {
-					p = filepath.Join(opts.ConfigDir, p)
-				}
-				if data, err = os.ReadFile(p); err != nil {
-					return nil, fmt.Errorf("supply: source %s: key_file: %w", c.Name, err)
-				}
-			}
-			if src.keys, err = ParseKeyring(data); err != nil {
-				return nil, fmt.Errorf("supply: source %s: %w", c.Name, err)
-			}
+		if src.keys, err = LoadKeyring(c.Key, c.KeyFile, opts.ConfigDir); err != nil {
+			return nil, fmt.Errorf("supply: source %s: %w", c.Name, err)
 		}
 		n, err := s.count(ctx, c.Name)
 		if err != nil {

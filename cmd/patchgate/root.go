@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 		newTUFCmd(),
 		newAgentCmd(),
 		newRolloutCmd(),
+		newAdvisoryCmd(),
 		newScanCmd(),
 		newBackupCmd(),
 		newRestoreCmd(),
