@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -38,6 +39,11 @@ type Options struct {
 	// FreeSpace measures the bytes free on dir's file system for the min_free_bytes
 	// pre-check (nil: the file system's own count).
 	FreeSpace func(dir string) (uint64, error)
+	// Power reads the device's power status (nil: the OS's; on Linux from the
+	// config's power_supply_dir).
+	Power func(sysfsRoot string) (PowerStatus, error)
+	// GOOS is the OS whose restore point method is used (empty: runtime.GOOS).
+	GOOS string
 }
 
 // Poll bounds: the contract asks for at least 10s between polls.
@@ -60,12 +66,15 @@ type Agent struct {
 	ver    string
 
 	freeSpace func(dir string) (uint64, error)
+	power     func(sysfsRoot string) (PowerStatus, error)
+	goos      string
 
 	cycleMu   sync.Mutex // one cycle at a time
 	mu        sync.Mutex
 	cred      credential
 	lastFacts time.Time
 	reported  map[int64]string // deployment -> last progress state sent
+	postponed map[int64]string // deployment -> last postponement reported
 }
 
 // credential is what enrolment gave the agent, kept in state_dir/credential (0600).
@@ -95,6 +104,13 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: opts.Logger, clock: opts.Clock, facts: opts.Facts, ver: opts.Version,
 		trust: map[string]*trust{}, reported: map[int64]string{}, freeSpace: opts.FreeSpace,
+		postponed: map[int64]string{}, power: opts.Power, goos: opts.GOOS,
+	}
+	if a.power == nil {
+		a.power = osPower
+	}
+	if a.goos == "" {
+		a.goos = runtime.GOOS
 	}
 	if a.freeSpace == nil {
 		a.freeSpace = diskFree
@@ -321,9 +337,6 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 		return waitOf(err, retry), notWait(err)
 	}
 	ps, err := a.plans(ctx, tr, off)
-	if err == nil {
-		err = a.precheck(ps)
-	}
 	var rf *refusal
 	switch {
 	case errors.As(err, &rf):
@@ -334,6 +347,9 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	case err != nil:
 		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
 			Detail: "TUF verification of the metadata failed: " + err.Error()}))
+	}
+	if cs := a.prechecks(ctx, off, ps, beforeDownload); failedChecks(cs) != "" {
+		return a.postpone(ctx, log, off, cs)
 	}
 	for i, p := range ps {
 		file, err := a.download(ctx, p.target.URL, p.info)
@@ -363,13 +379,23 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	if err != nil {
 		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))
 	}
-	return a.install(ctx, log, off, acts)
+	cs := a.prechecks(ctx, off, ps, beforeInstall)
+	if failedChecks(cs) != "" {
+		return a.postpone(ctx, log, off, cs)
+	}
+	return a.install(ctx, log, off, acts, cs, requiresRestorePoint(ps))
+}
+
+// requiresRestorePoint reports whether any target's signed instructions require a
+// restore point.
+func requiresRestorePoint(ps []plan) bool {
+	return slices.ContainsFunc(ps, func(p plan) bool { return p.step != nil && p.step.RequireRestorePoint })
 }
 
 // install runs the actions' checks, then (after reporting installing) the installs of
 // those whose check did not say installed, stopping at the first failure, and reports
 // the outcome; a reboot the instructions ask for follows a successful install.
-func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offer, acts []action) (time.Duration, error) {
+func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offer, acts []action, checks []agentapi.Check, needRestore bool) (time.Duration, error) {
 	retry := time.Duration(off.RetryAfterSeconds) * time.Second
 	dir := a.downloadDir()
 	var todo []action
@@ -394,7 +420,15 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 	if err := a.progress(ctx, off, agentapi.StateInstalling, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
-	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded}
+	rp := a.restorePoint(ctx, a.goos, todo[0].data)
+	log.Info("restore point", "status", rp.Status, "method", rp.Method, "detail", rp.Detail)
+	if needRestore && rp.Status != agentapi.RestoreCreated {
+		o := agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Checks: checks, RestorePoint: &rp,
+			Detail: agentapi.DetailRestorePoint + "the release requires one and it is " + rp.Status + restoreWhy(rp)}
+		a.keepOutcome(off, o)
+		return 0, a.sendOutcome(ctx, log, off, o)
+	}
+	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded, Checks: checks, RestorePoint: &rp}
 	reboot := false
 	for _, act := range todo {
 		log.Info("installing", "target", act.target)
@@ -427,6 +461,13 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 		}
 	}
 	return 0, err
+}
+
+func restoreWhy(rp agentapi.RestorePoint) string {
+	if rp.Detail == "" {
+		return ""
+	}
+	return ": " + rp.Detail
 }
 
 // notWait is err unless it only asks to wait.

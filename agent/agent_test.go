@@ -128,6 +128,14 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		defer a.mu.Unlock()
 		a.checkins = append(a.checkins, f)
 		writeJSON(w, 200, agentapi.OffersResponse{AgentID: "ag-1", Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers})
+	case p == "/agent/v1/deployments" && r.Method == http.MethodGet:
+		if !a.authed(r) {
+			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
+			return
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		writeJSON(w, 200, agentapi.OffersResponse{Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers})
 	case strings.HasPrefix(p, "/agent/v1/deployments/"):
 		if !a.authed(r) {
 			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
@@ -159,7 +167,9 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 			var req agentapi.OutcomeRequest
 			json.NewDecoder(r.Body).Decode(&req)
 			a.outcomes = append(a.outcomes, req)
-			a.offers = nil // finished: no longer offered
+			if req.Status != agentapi.OutcomePostponed {
+				a.offers = nil // finished: no longer offered
+			}
 			writeJSON(w, 200, agentapi.OutcomeResponse{State: req.Status, Attempt: 1, MaxAttempts: 3})
 		default:
 			http.NotFound(w, r)
@@ -261,7 +271,9 @@ func newEnvWith(t *testing.T, data []byte, custom json.RawMessage, configure fun
 	t.Setenv(helperEnv, e.runLog)
 	e.cfg = agent.Config{
 		Appliance: e.app.srv.URL, TokenFile: tok, StateDir: filepath.Join(dir, "state"),
-		Repos: map[string]string{"demo": root},
+		Repos:          map[string]string{"demo": root},
+		PowerSupplyDir: filepath.Join(dir, "no-power-supply"), // a desktop on mains
+		RestorePoint:   "off",
 	}
 	configure(&e.cfg)
 	e.start(t)

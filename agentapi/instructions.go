@@ -69,6 +69,9 @@ type Step struct {
 	Check        []string `json:"check,omitempty"`
 	Reboot       bool     `json:"reboot,omitempty"`
 	MinFreeBytes int64    `json:"min_free_bytes,omitempty"`
+	// RestorePoint required: the install runs only after the OS made a restore point
+	// or snapshot; if it cannot, the install stops with a failed outcome.
+	RequireRestorePoint bool `json:"require_restore_point,omitempty"`
 }
 
 // ParseInstructions reads the instructions out of a target's whole custom metadata.
