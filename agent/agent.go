@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,9 +33,12 @@ type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock // nil: the real clock
 	Version string      // reported as agent_version
-	// HTTPClient talks to the appliance (nil: one with sane timeouts, trusting
-	// Config.CAFile for https).
+	// HTTPClient talks to the appliance (nil: one with sane timeouts that pins the
+	// appliance's certificate and presents the agent's client certificate over https).
 	HTTPClient *http.Client
+	// DownloadWriter, when set, wraps the writer of each download's partial file
+	// (tests simulate a full disk with it).
+	DownloadWriter func(io.Writer) io.Writer
 	// Facts gathers the inventory facts (nil: GatherFacts).
 	Facts func(ctx context.Context) agentapi.Facts
 	// FreeSpace measures the bytes free on dir's file system for the min_free_bytes
@@ -68,6 +73,8 @@ type Agent struct {
 	freeSpace func(dir string) (uint64, error)
 	power     func(sysfsRoot string) (PowerStatus, error)
 	goos      string
+	tls       *tlsState
+	dlWriter  func(io.Writer) io.Writer
 
 	cycleMu   sync.Mutex // one cycle at a time
 	mu        sync.Mutex
@@ -94,14 +101,21 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: state directory: %w", err)
 	}
+	ts, err := loadTLSState(cfg.StateDir, cfg.ApplianceFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		var err error
-		if hc, err = newHTTPClient(cfg.CAFile); err != nil {
+		if hc, err = newHTTPClient(cfg.CAFile, ts, clk.Now); err != nil {
 			return nil, err
 		}
 	}
-	a := &Agent{
+	a := &Agent{tls: ts, dlWriter: opts.DownloadWriter,
 		cfg: cfg, log: opts.Logger, clock: opts.Clock, facts: opts.Facts, ver: opts.Version,
 		trust: map[string]*trust{}, reported: map[int64]string{}, freeSpace: opts.FreeSpace,
 		postponed: map[int64]string{}, power: opts.Power, goos: opts.GOOS,
@@ -115,16 +129,14 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.freeSpace == nil {
 		a.freeSpace = diskFree
 	}
-	if a.clock == nil {
-		a.clock = clock.Real{}
-	}
+	a.clock = clk
 	if a.ver == "" {
 		a.ver = "dev"
 	}
 	if a.facts == nil {
 		a.facts = func(ctx context.Context) agentapi.Facts { return GatherFacts(ctx, a.ver) }
 	}
-	a.client = &client{base: cfg.baseURL(), http: hc, credential: a.credential, userAgent: "patchgate-agent/" + a.ver}
+	a.client = &client{base: cfg.baseURL(), http: hc, credential: a.credential, userAgent: "patchgate-agent/" + a.ver, now: a.clock.Now}
 	for repo, rootFile := range cfg.Repos {
 		root, err := os.ReadFile(rootFile)
 		if err != nil {
@@ -151,7 +163,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 
 func pathEscape(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
 
-func newHTTPClient(caFile string) (*http.Client, error) {
+func newHTTPClient(caFile string, ts *tlsState, now func() time.Time) (*http.Client, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -159,6 +171,7 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		ResponseHeaderTimeout: time.Minute,
 		IdleConnTimeout:       90 * time.Second,
 	}
+	base := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -168,8 +181,9 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("agent: ca_file %s: no PEM certificate in it", caFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		base.RootCAs = pool
 	}
+	tr.TLSClientConfig = ts.config(base, now)
 	return &http.Client{Transport: tr}, nil
 }
 
@@ -239,6 +253,11 @@ func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	if resp.RenewCertificate {
+		if err := a.renew(ctx); err != nil {
+			a.log.Warn("client certificate renewal failed; trying again next round", "err", err)
+		}
+	}
 	next := DefaultPoll
 	if resp.PollIntervalSeconds > 0 {
 		next = time.Duration(resp.PollIntervalSeconds) * time.Second
@@ -268,12 +287,27 @@ func (a *Agent) ensureEnrolled(ctx context.Context) error {
 	a.mu.Lock()
 	a.lastFacts = time.Time{} // send the full facts at the first check-in
 	a.mu.Unlock()
-	resp, err := a.client.enroll(ctx, agentapi.EnrollRequest{
+	req := agentapi.EnrollRequest{
 		Token: strings.TrimSpace(string(tok)), Facts: agentapi.Facts{Hostname: f.Hostname, OS: f.OS,
 			OSVersion: f.OSVersion, Arch: f.Arch, AgentVersion: a.ver},
-	})
+	}
+	var key *ecdsa.PrivateKey
+	if a.client.base.Scheme == "https" {
+		if key, req.CSR, err = newCSR(f.Hostname); err != nil {
+			return err
+		}
+	}
+	resp, err := a.client.enroll(ctx, req)
 	if err != nil {
 		return err
+	}
+	if err := a.tls.keepPin(); err != nil {
+		return err
+	}
+	if resp.ClientCert != "" && key != nil {
+		if err := a.tls.storeClient(key, resp.ClientCert); err != nil {
+			return err
+		}
 	}
 	c := credential{AgentID: resp.AgentID, Credential: resp.Credential}
 	data, _ := json.Marshal(c)
@@ -292,6 +326,24 @@ func (a *Agent) forgetCredential() {
 	a.cred = credential{}
 	a.mu.Unlock()
 	os.Remove(a.credPath())
+	a.tls.forgetClient()
+}
+
+// renew asks the appliance for a new client certificate for a new key.
+func (a *Agent) renew(ctx context.Context) error {
+	key, csr, err := newCSR(a.ID())
+	if err != nil {
+		return err
+	}
+	var out agentapi.RenewResponse
+	if err := a.client.call(ctx, "renew certificate", http.MethodPost, "/agent/v1/certificate", agentapi.RenewRequest{CSR: csr}, &out, true); err != nil {
+		return err
+	}
+	if err := a.tls.storeClient(key, out.ClientCert); err != nil {
+		return err
+	}
+	a.log.Info("client certificate renewed")
+	return nil
 }
 
 // checkin reports the facts: all of them at most hourly, else only the small ones.
@@ -358,6 +410,8 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 		case errors.As(err, &we):
 			log.Info("download deferred by the appliance", "target", p.target.Path, "retry_after", we.after)
 			return we.after, nil
+		case errors.Is(err, ErrDiskFull):
+			return a.postpone(ctx, log, off, []agentapi.Check{{Name: agentapi.CheckDiskFree, Value: "full", Need: "room for the download", Detail: err.Error()}})
 		case errors.Is(err, ErrVerification):
 			log.Warn("downloaded bytes failed TUF verification; deleted", "target", p.target.Path, "err", err)
 			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))

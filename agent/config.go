@@ -61,6 +61,9 @@ type Config struct {
 	InstallTimeout Duration `yaml:"install_timeout"`
 	// CAFile is a PEM bundle to trust for an https appliance URL (empty: the system's).
 	CAFile string `yaml:"ca_file"`
+	// ApplianceFingerprint is the SHA-256 fingerprint of the appliance's agent
+	// listener certificate, checked at enrolment (then pinned in state_dir).
+	ApplianceFingerprint string `yaml:"appliance_fingerprint"`
 
 	// Pre-checks (precheck.go). MinBatteryPercent: on battery the charge must be at
 	// least this (nil: DefaultMinBatteryPercent; 0: no power check).
@@ -138,6 +141,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		bad("state_dir", "must be set")
+	}
+	if c.ApplianceFingerprint != "" && normFingerprint(c.ApplianceFingerprint) == "" {
+		bad("appliance_fingerprint", "must be a SHA-256 fingerprint (64 hex digits, colons allowed), got %q", c.ApplianceFingerprint)
 	}
 	if c.TokenFile == "" {
 		bad("token_file", "must be set (the enrolment token is read from it once)")

@@ -17,6 +17,9 @@ const (
 	DefaultMinBatteryPercent = 40
 	DefaultPowerSupplyDir    = "/sys/class/power_supply"
 	DefaultPostpone          = 15 * time.Minute
+	// MaxClockSkew is how far the endpoint's clock may be from the appliance's: TUF
+	// judges metadata expiry on the endpoint's clock, so beyond it nothing is done.
+	MaxClockSkew = time.Hour
 	precheckCommandTimeout   = 2 * time.Minute
 )
 
@@ -32,6 +35,9 @@ const (
 // prechecks runs the pre-checks of st and returns every result with its values.
 func (a *Agent) prechecks(ctx context.Context, off agentapi.Offer, ps []plan, st stage) []agentapi.Check {
 	var cs []agentapi.Check
+	if c, ok := a.clockCheck(); ok {
+		cs = append(cs, c)
+	}
 	if c, ok := a.diskCheck(ps); ok {
 		cs = append(cs, c)
 	}
@@ -47,6 +53,23 @@ func (a *Agent) prechecks(ctx context.Context, off agentapi.Offer, ps []plan, st
 		cs = append(cs, a.commandCheck(ctx, off, ps))
 	}
 	return cs
+}
+
+// clockCheck compares the endpoint's clock with the appliance's (the Date of its last
+// answer). It is reported only when the endpoint's clock is off by more than
+// MaxClockSkew: then TUF's expiry checks cannot be trusted either way, and the agent
+// postpones rather than failing every release as expired.
+func (a *Agent) clockCheck() (agentapi.Check, bool) {
+	skew, ok := a.client.clockSkew()
+	if !ok || (skew <= MaxClockSkew && skew >= -MaxClockSkew) {
+		return agentapi.Check{}, false
+	}
+	dir := "ahead of"
+	if skew < 0 {
+		dir, skew = "behind", -skew
+	}
+	return agentapi.Check{Name: agentapi.CheckClock, Value: fmt.Sprintf("%s %s the appliance", skew.Round(time.Second), dir),
+		Need: "within " + MaxClockSkew.String(), Detail: "set the endpoint's clock (NTP); nothing is installed until it is right"}, true
 }
 
 // diskCheck compares the free space on state_dir's file system with the largest

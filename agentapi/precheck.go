@@ -11,6 +11,7 @@ const (
 	CheckPower     = "power"     // on AC, or battery at or above the threshold
 	CheckAppliance = "appliance" // the appliance answered this round
 	CheckCommand   = "command"   // the configured check command exited 0
+	CheckClock     = "clock"     // the endpoint's clock is close to the appliance's
 )
 
 // Check is one pre-check's result with its values, e.g. disk_free "12884901888" need
