@@ -308,6 +308,7 @@ func (a *Agent) ensureEnrolled(ctx context.Context) error {
 		if err := a.tls.storeClient(key, resp.ClientCert); err != nil {
 			return err
 		}
+		a.client.http.CloseIdleConnections() // the next handshake presents it
 	}
 	c := credential{AgentID: resp.AgentID, Credential: resp.Credential}
 	data, _ := json.Marshal(c)
@@ -342,6 +343,7 @@ func (a *Agent) renew(ctx context.Context) error {
 	if err := a.tls.storeClient(key, out.ClientCert); err != nil {
 		return err
 	}
+	a.client.http.CloseIdleConnections()
 	a.log.Info("client certificate renewed")
 	return nil
 }
@@ -387,6 +389,9 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	}
 	if err := a.progress(ctx, off, agentapi.StateDownloading, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
+	}
+	if c, off2 := a.clockCheck(); off2 { // before TUF, which judges expiry on this clock
+		return a.postpone(ctx, log, off, []agentapi.Check{c})
 	}
 	ps, err := a.plans(ctx, tr, off)
 	var rf *refusal

@@ -35,9 +35,6 @@ const (
 // prechecks runs the pre-checks of st and returns every result with its values.
 func (a *Agent) prechecks(ctx context.Context, off agentapi.Offer, ps []plan, st stage) []agentapi.Check {
 	var cs []agentapi.Check
-	if c, ok := a.clockCheck(); ok {
-		cs = append(cs, c)
-	}
 	if c, ok := a.diskCheck(ps); ok {
 		cs = append(cs, c)
 	}
