@@ -19,8 +19,8 @@ const (
 	DefaultPostpone          = 15 * time.Minute
 	// MaxClockSkew is how far the endpoint's clock may be from the appliance's: TUF
 	// judges metadata expiry on the endpoint's clock, so beyond it nothing is done.
-	MaxClockSkew = time.Hour
-	precheckCommandTimeout   = 2 * time.Minute
+	MaxClockSkew           = time.Hour
+	precheckCommandTimeout = 2 * time.Minute
 )
 
 // stage is when pre-checks run: before the download (free space, appliance) or
