@@ -242,6 +242,12 @@ func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	resp, err := a.checkin(ctx)
+	if statusOf(err) == http.StatusUnauthorized && a.tls.hasClient() && strings.Contains(err.Error(), "client certificate expired") {
+		// Away longer than the certificate lived: the appliance renews an expired one.
+		if rerr := a.renew(ctx); rerr == nil {
+			resp, err = a.checkin(ctx)
+		}
+	}
 	if statusOf(err) == http.StatusUnauthorized { // revoked or forgotten: enrol again
 		a.log.Warn("credential refused; enrolling again", "err", err)
 		a.forgetCredential()
