@@ -90,7 +90,7 @@ type site struct {
 	installs string // the helper installer's log
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T, mods ...func(*config.Config)) *site {
 	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), data: bytes.Repeat([]byte("tool 1.1 package "), 30_000)} // 510 KB
 	s.repo = tuftest.New(t)
@@ -131,6 +131,9 @@ func newSite(t *testing.T) *site {
 	cfg.Rollout.DefaultRing = ""
 	// A window that is always open: this test is about rings and soak, not windows.
 	cfg.Rollout.Windows = []rollout.SeedWindow{{Name: "always", Cron: "0 * * * *", Duration: conf.Duration(2 * time.Hour)}}
+	for _, m := range mods {
+		m(cfg)
+	}
 	if ps := cfg.Validate(); len(ps) > 0 {
 		// Both listeners on port 0 is the one expected complaint.
 		for _, p := range ps {
