@@ -8,7 +8,7 @@ LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.
 GOFLAGS_B  := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED = 0
 
-.PHONY: all build run test test-short lint bench curves clean cross restore-drill
+.PHONY: all build run test test-short lint bench curves clean cross restore-drill agent-packages
 
 all: build
 
@@ -54,7 +54,22 @@ cross:
 		if [ $$os = linux ]; then GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_B) -o bin/patchgate-$$os-$$arch ./cmd/patchgate || exit 1; fi; \
 	done
 
+# The agent's Linux packages (.deb and .rpm for amd64 and arm64) into dist/, built with
+# nfpm (tools/nfpm, its own module: the main go.mod does not carry it). See agent/README.md.
+AGENT_PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^v//; /^[0-9]/!s/^/0.0.0+/; s/-/~/g')
+agent-packages:
+	@mkdir -p dist bin
+	$(GO) -C tools/nfpm build -o $(CURDIR)/bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	@for arch in amd64 arm64; do \
+		echo "package linux/$$arch"; \
+		GOOS=linux GOARCH=$$arch $(GO) build $(GOFLAGS_B) -o bin/patchgate-agent-linux-$$arch ./cmd/patchgate-agent || exit 1; \
+		for f in deb rpm; do \
+			ARCH=$$arch VERSION='$(AGENT_PKG_VERSION)' BIN=bin/patchgate-agent-linux-$$arch \
+				bin/nfpm package -f packaging/agent/nfpm.yaml -p $$f -t dist/ || exit 1; \
+		done; \
+	done
+
 clean:
-	rm -rf bin state test/bench/out
+	rm -rf bin state test/bench/out dist
 
 -include image/image.mk

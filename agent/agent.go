@@ -2,16 +2,19 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -30,14 +33,22 @@ type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock // nil: the real clock
 	Version string      // reported as agent_version
-	// HTTPClient talks to the appliance (nil: one with sane timeouts, trusting
-	// Config.CAFile for https).
+	// HTTPClient talks to the appliance (nil: one with sane timeouts that pins the
+	// appliance's certificate and presents the agent's client certificate over https).
 	HTTPClient *http.Client
+	// DownloadWriter, when set, wraps the writer of each download's partial file
+	// (tests simulate a full disk with it).
+	DownloadWriter func(io.Writer) io.Writer
 	// Facts gathers the inventory facts (nil: GatherFacts).
 	Facts func(ctx context.Context) agentapi.Facts
 	// FreeSpace measures the bytes free on dir's file system for the min_free_bytes
 	// pre-check (nil: the file system's own count).
 	FreeSpace func(dir string) (uint64, error)
+	// Power reads the device's power status (nil: the OS's; on Linux from the
+	// config's power_supply_dir).
+	Power func(sysfsRoot string) (PowerStatus, error)
+	// GOOS is the OS whose restore point method is used (empty: runtime.GOOS).
+	GOOS string
 }
 
 // Poll bounds: the contract asks for at least 10s between polls.
@@ -60,12 +71,17 @@ type Agent struct {
 	ver    string
 
 	freeSpace func(dir string) (uint64, error)
+	power     func(sysfsRoot string) (PowerStatus, error)
+	goos      string
+	tls       *tlsState
+	dlWriter  func(io.Writer) io.Writer
 
 	cycleMu   sync.Mutex // one cycle at a time
 	mu        sync.Mutex
 	cred      credential
 	lastFacts time.Time
 	reported  map[int64]string // deployment -> last progress state sent
+	postponed map[int64]string // deployment -> last postponement reported
 }
 
 // credential is what enrolment gave the agent, kept in state_dir/credential (0600).
@@ -85,30 +101,42 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: state directory: %w", err)
 	}
+	ts, err := loadTLSState(cfg.StateDir, cfg.ApplianceFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		var err error
-		if hc, err = newHTTPClient(cfg.CAFile); err != nil {
+		if hc, err = newHTTPClient(cfg.CAFile, ts, clk.Now); err != nil {
 			return nil, err
 		}
 	}
-	a := &Agent{
+	a := &Agent{tls: ts, dlWriter: opts.DownloadWriter,
 		cfg: cfg, log: opts.Logger, clock: opts.Clock, facts: opts.Facts, ver: opts.Version,
 		trust: map[string]*trust{}, reported: map[int64]string{}, freeSpace: opts.FreeSpace,
+		postponed: map[int64]string{}, power: opts.Power, goos: opts.GOOS,
+	}
+	if a.power == nil {
+		a.power = osPower
+	}
+	if a.goos == "" {
+		a.goos = runtime.GOOS
 	}
 	if a.freeSpace == nil {
 		a.freeSpace = diskFree
 	}
-	if a.clock == nil {
-		a.clock = clock.Real{}
-	}
+	a.clock = clk
 	if a.ver == "" {
 		a.ver = "dev"
 	}
 	if a.facts == nil {
 		a.facts = func(ctx context.Context) agentapi.Facts { return GatherFacts(ctx, a.ver) }
 	}
-	a.client = &client{base: cfg.baseURL(), http: hc, credential: a.credential, userAgent: "patchgate-agent/" + a.ver}
+	a.client = &client{base: cfg.baseURL(), http: hc, credential: a.credential, userAgent: "patchgate-agent/" + a.ver, now: a.clock.Now}
 	for repo, rootFile := range cfg.Repos {
 		root, err := os.ReadFile(rootFile)
 		if err != nil {
@@ -135,7 +163,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 
 func pathEscape(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
 
-func newHTTPClient(caFile string) (*http.Client, error) {
+func newHTTPClient(caFile string, ts *tlsState, now func() time.Time) (*http.Client, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -143,6 +171,7 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		ResponseHeaderTimeout: time.Minute,
 		IdleConnTimeout:       90 * time.Second,
 	}
+	base := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -152,8 +181,9 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("agent: ca_file %s: no PEM certificate in it", caFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		base.RootCAs = pool
 	}
+	tr.TLSClientConfig = ts.config(base, now)
 	return &http.Client{Transport: tr}, nil
 }
 
@@ -212,6 +242,12 @@ func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	resp, err := a.checkin(ctx)
+	if statusOf(err) == http.StatusUnauthorized && a.tls.hasClient() && strings.Contains(err.Error(), "client certificate expired") {
+		// Away longer than the certificate lived: the appliance renews an expired one.
+		if rerr := a.renew(ctx); rerr == nil {
+			resp, err = a.checkin(ctx)
+		}
+	}
 	if statusOf(err) == http.StatusUnauthorized { // revoked or forgotten: enrol again
 		a.log.Warn("credential refused; enrolling again", "err", err)
 		a.forgetCredential()
@@ -222,6 +258,11 @@ func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	if resp.RenewCertificate {
+		if err := a.renew(ctx); err != nil {
+			a.log.Warn("client certificate renewal failed; trying again next round", "err", err)
+		}
 	}
 	next := DefaultPoll
 	if resp.PollIntervalSeconds > 0 {
@@ -252,12 +293,28 @@ func (a *Agent) ensureEnrolled(ctx context.Context) error {
 	a.mu.Lock()
 	a.lastFacts = time.Time{} // send the full facts at the first check-in
 	a.mu.Unlock()
-	resp, err := a.client.enroll(ctx, agentapi.EnrollRequest{
+	req := agentapi.EnrollRequest{
 		Token: strings.TrimSpace(string(tok)), Facts: agentapi.Facts{Hostname: f.Hostname, OS: f.OS,
 			OSVersion: f.OSVersion, Arch: f.Arch, AgentVersion: a.ver},
-	})
+	}
+	var key *ecdsa.PrivateKey
+	if a.client.base.Scheme == "https" {
+		if key, req.CSR, err = newCSR(f.Hostname); err != nil {
+			return err
+		}
+	}
+	resp, err := a.client.enroll(ctx, req)
 	if err != nil {
 		return err
+	}
+	if err := a.tls.keepPin(); err != nil {
+		return err
+	}
+	if resp.ClientCert != "" && key != nil {
+		if err := a.tls.storeClient(key, resp.ClientCert); err != nil {
+			return err
+		}
+		a.client.http.CloseIdleConnections() // the next handshake presents it
 	}
 	c := credential{AgentID: resp.AgentID, Credential: resp.Credential}
 	data, _ := json.Marshal(c)
@@ -276,6 +333,25 @@ func (a *Agent) forgetCredential() {
 	a.cred = credential{}
 	a.mu.Unlock()
 	os.Remove(a.credPath())
+	a.tls.forgetClient()
+}
+
+// renew asks the appliance for a new client certificate for a new key.
+func (a *Agent) renew(ctx context.Context) error {
+	key, csr, err := newCSR(a.ID())
+	if err != nil {
+		return err
+	}
+	var out agentapi.RenewResponse
+	if err := a.client.call(ctx, "renew certificate", http.MethodPost, "/agent/v1/certificate", agentapi.RenewRequest{CSR: csr}, &out, true); err != nil {
+		return err
+	}
+	if err := a.tls.storeClient(key, out.ClientCert); err != nil {
+		return err
+	}
+	a.client.http.CloseIdleConnections()
+	a.log.Info("client certificate renewed")
+	return nil
 }
 
 // checkin reports the facts: all of them at most hourly, else only the small ones.
@@ -320,10 +396,10 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	if err := a.progress(ctx, off, agentapi.StateDownloading, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
-	ps, err := a.plans(ctx, tr, off)
-	if err == nil {
-		err = a.precheck(ps)
+	if c, off2 := a.clockCheck(); off2 { // before TUF, which judges expiry on this clock
+		return a.postpone(ctx, log, off, []agentapi.Check{c})
 	}
+	ps, err := a.plans(ctx, tr, off)
 	var rf *refusal
 	switch {
 	case errors.As(err, &rf):
@@ -335,6 +411,9 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
 			Detail: "TUF verification of the metadata failed: " + err.Error()}))
 	}
+	if cs := a.prechecks(ctx, off, ps, beforeDownload); failedChecks(cs) != "" {
+		return a.postpone(ctx, log, off, cs)
+	}
 	for i, p := range ps {
 		file, err := a.download(ctx, p.target.URL, p.info)
 		var we *waitError
@@ -342,6 +421,8 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 		case errors.As(err, &we):
 			log.Info("download deferred by the appliance", "target", p.target.Path, "retry_after", we.after)
 			return we.after, nil
+		case errors.Is(err, ErrDiskFull):
+			return a.postpone(ctx, log, off, []agentapi.Check{{Name: agentapi.CheckDiskFree, Value: "full", Need: "room for the download", Detail: err.Error()}})
 		case errors.Is(err, ErrVerification):
 			log.Warn("downloaded bytes failed TUF verification; deleted", "target", p.target.Path, "err", err)
 			return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))
@@ -363,13 +444,23 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	if err != nil {
 		return 0, errors.Join(err, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: err.Error()}))
 	}
-	return a.install(ctx, log, off, acts)
+	cs := a.prechecks(ctx, off, ps, beforeInstall)
+	if failedChecks(cs) != "" {
+		return a.postpone(ctx, log, off, cs)
+	}
+	return a.install(ctx, log, off, acts, cs, requiresRestorePoint(ps))
+}
+
+// requiresRestorePoint reports whether any target's signed instructions require a
+// restore point.
+func requiresRestorePoint(ps []plan) bool {
+	return slices.ContainsFunc(ps, func(p plan) bool { return p.step != nil && p.step.RequireRestorePoint })
 }
 
 // install runs the actions' checks, then (after reporting installing) the installs of
 // those whose check did not say installed, stopping at the first failure, and reports
 // the outcome; a reboot the instructions ask for follows a successful install.
-func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offer, acts []action) (time.Duration, error) {
+func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offer, acts []action, checks []agentapi.Check, needRestore bool) (time.Duration, error) {
 	retry := time.Duration(off.RetryAfterSeconds) * time.Second
 	dir := a.downloadDir()
 	var todo []action
@@ -394,7 +485,15 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 	if err := a.progress(ctx, off, agentapi.StateInstalling, ""); err != nil {
 		return waitOf(err, retry), notWait(err)
 	}
-	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded}
+	rp := a.restorePoint(ctx, a.goos, todo[0].data)
+	log.Info("restore point", "status", rp.Status, "method", rp.Method, "detail", rp.Detail)
+	if needRestore && rp.Status != agentapi.RestoreCreated {
+		o := agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Checks: checks, RestorePoint: &rp,
+			Detail: agentapi.DetailRestorePoint + "the release requires one and it is " + rp.Status + restoreWhy(rp)}
+		a.keepOutcome(off, o)
+		return 0, a.sendOutcome(ctx, log, off, o)
+	}
+	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded, Checks: checks, RestorePoint: &rp}
 	reboot := false
 	for _, act := range todo {
 		log.Info("installing", "target", act.target)
@@ -427,6 +526,13 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 		}
 	}
 	return 0, err
+}
+
+func restoreWhy(rp agentapi.RestorePoint) string {
+	if rp.Detail == "" {
+		return ""
+	}
+	return ": " + rp.Detail
 }
 
 // notWait is err unless it only asks to wait.

@@ -51,6 +51,7 @@ type appliance struct {
 	targetHook   func(w http.ResponseWriter, r *http.Request) bool // true: answered
 	outcomeFails int                                               // answer this many outcome reports with 500
 	progressHook func(state string) (int, string)                  // status and body to answer instead
+	road         *road                                             // TLS and client certificates (road_test.go); nil: plain http
 }
 
 func newAppliance(t *testing.T, repo *tuftest.Repo) *appliance {
@@ -64,7 +65,7 @@ func (a *appliance) authed(r *http.Request) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && a.creds[cred] != ""
+	return ok && a.creds[cred] != "" && a.road.clientOK(r, a.creds[cred])
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -116,7 +117,7 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		id := fmt.Sprintf("ag-%d", len(a.creds)+1)
 		cred := "pga1." + id + ".secret"
 		a.creds[cred] = id
-		writeJSON(w, 200, agentapi.EnrollResponse{AgentID: id, Credential: cred, PollIntervalSeconds: 300})
+		writeJSON(w, 200, agentapi.EnrollResponse{AgentID: id, Credential: cred, PollIntervalSeconds: 300, ClientCert: a.road.sign(req.CSR, id)})
 	case p == "/agent/v1/checkin":
 		if !a.authed(r) {
 			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
@@ -127,7 +128,27 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.checkins = append(a.checkins, f)
-		writeJSON(w, 200, agentapi.OffersResponse{AgentID: "ag-1", Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers})
+		writeJSON(w, 200, agentapi.OffersResponse{AgentID: "ag-1", Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers, RenewCertificate: a.road.renewDue()})
+	case p == "/agent/v1/certificate":
+		if !a.authed(r) {
+			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
+			return
+		}
+		var req agentapi.RenewRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		cred, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		a.mu.Lock()
+		id := a.creds[cred]
+		a.mu.Unlock()
+		writeJSON(w, 200, agentapi.RenewResponse{ClientCert: a.road.sign(req.CSR, id)})
+	case p == "/agent/v1/deployments" && r.Method == http.MethodGet:
+		if !a.authed(r) {
+			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
+			return
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		writeJSON(w, 200, agentapi.OffersResponse{Ring: "pilot", PollIntervalSeconds: 300, Deployments: a.offers})
 	case strings.HasPrefix(p, "/agent/v1/deployments/"):
 		if !a.authed(r) {
 			writeJSON(w, 401, map[string]string{"error": "unknown credential"})
@@ -159,7 +180,9 @@ func (a *appliance) serve(w http.ResponseWriter, r *http.Request) {
 			var req agentapi.OutcomeRequest
 			json.NewDecoder(r.Body).Decode(&req)
 			a.outcomes = append(a.outcomes, req)
-			a.offers = nil // finished: no longer offered
+			if req.Status != agentapi.OutcomePostponed {
+				a.offers = nil // finished: no longer offered
+			}
 			writeJSON(w, 200, agentapi.OutcomeResponse{State: req.Status, Attempt: 1, MaxAttempts: 3})
 		default:
 			http.NotFound(w, r)
@@ -222,6 +245,7 @@ type env struct {
 	agent  *agent.Agent
 	runLog string                       // what the helper installer ran
 	free   func(string) (uint64, error) // the agent's FreeSpace (nil: the real one)
+	opts   []func(*agent.Options)
 }
 
 // helperInstructions are signed install instructions that run the test binary as the
@@ -261,23 +285,33 @@ func newEnvWith(t *testing.T, data []byte, custom json.RawMessage, configure fun
 	t.Setenv(helperEnv, e.runLog)
 	e.cfg = agent.Config{
 		Appliance: e.app.srv.URL, TokenFile: tok, StateDir: filepath.Join(dir, "state"),
-		Repos: map[string]string{"demo": root},
+		Repos:          map[string]string{"demo": root},
+		PowerSupplyDir: filepath.Join(dir, "no-power-supply"), // a desktop on mains
+		RestorePoint:   "off",
 	}
 	configure(&e.cfg)
 	e.start(t)
 	return e
 }
 
-func (e *env) start(t *testing.T) {
+func (e *env) start(t *testing.T) { e.startWith(t, e.opts...) }
+
+// startWith starts the agent with options changed by opts (kept for later restarts).
+func (e *env) startWith(t *testing.T, opts ...func(*agent.Options)) {
 	t.Helper()
-	a, err := agent.New(e.cfg, agent.Options{
+	e.opts = opts
+	o := agent.Options{
 		Logger:  slog.New(slog.DiscardHandler),
 		Version: "test",
 		Facts: func(context.Context) agentapi.Facts {
 			return agentapi.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agentapi.Package{{Name: "openssl", Version: "3.0.13"}}}
 		},
 		FreeSpace: e.free,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	a, err := agent.New(e.cfg, o)
 	if err != nil {
 		t.Fatalf("agent.New: %v", err)
 	}

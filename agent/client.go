@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patchgate/patchgate/agentapi"
@@ -54,6 +55,30 @@ type client struct {
 	http       *http.Client
 	credential func() string
 	userAgent  string
+	now        func() time.Time // the agent's clock
+
+	mu   sync.Mutex
+	skew time.Duration // the agent's clock minus the appliance's (Date header), last seen
+	seen bool
+}
+
+// noteDate records how far the agent's clock is from the appliance's, from a
+// response's Date header (whole seconds; absent or malformed: nothing learned).
+func (c *client) noteDate(h string) {
+	t, err := http.ParseTime(h)
+	if err != nil || c.now == nil {
+		return
+	}
+	c.mu.Lock()
+	c.skew, c.seen = c.now().Sub(t), true
+	c.mu.Unlock()
+}
+
+// clockSkew is the last difference seen between the agent's and the appliance's clock.
+func (c *client) clockSkew() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.skew, c.seen
 }
 
 // call sends body (nil: none) as JSON with method to path and decodes a 2xx answer
@@ -84,6 +109,7 @@ func (c *client) call(ctx context.Context, op, method, path string, body, out an
 		return fmt.Errorf("agent: %s: %w", op, err)
 	}
 	defer resp.Body.Close()
+	c.noteDate(resp.Header.Get("Date"))
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return fmt.Errorf("agent: %s: read answer: %w", op, err)

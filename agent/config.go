@@ -61,6 +61,24 @@ type Config struct {
 	InstallTimeout Duration `yaml:"install_timeout"`
 	// CAFile is a PEM bundle to trust for an https appliance URL (empty: the system's).
 	CAFile string `yaml:"ca_file"`
+	// ApplianceFingerprint is the SHA-256 fingerprint of the appliance's agent
+	// listener certificate, checked at enrolment (then pinned in state_dir).
+	ApplianceFingerprint string `yaml:"appliance_fingerprint"`
+
+	// Pre-checks (precheck.go). MinBatteryPercent: on battery the charge must be at
+	// least this (nil: DefaultMinBatteryPercent; 0: no power check).
+	MinBatteryPercent *int `yaml:"min_battery_percent"`
+	// PowerSupplyDir is Linux's power supply class (default /sys/class/power_supply).
+	PowerSupplyDir string `yaml:"power_supply_dir"`
+	// PrecheckCommand, when set, runs before each install; a non-zero exit postpones it
+	// (e.g. "no interactive session in use").
+	PrecheckCommand []string `yaml:"precheck_command"`
+	// PostponeFor is how long a failed pre-check postpones (default 15m).
+	PostponeFor Duration `yaml:"postpone_for"`
+	// RestorePoint is auto (default: make one before each install where the OS can)
+	// or off. RestorePointCommand is the Linux hook (snapper, btrfs, LVM) to use.
+	RestorePoint        string   `yaml:"restore_point"`
+	RestorePointCommand []string `yaml:"restore_point_command"`
 }
 
 // Duration is a time.Duration written "30m".
@@ -100,6 +118,7 @@ func LoadConfig(path string) (Config, error) {
 		return filepath.Join(base, p)
 	}
 	c.TokenFile, c.StateDir, c.CAFile = rel(c.TokenFile), rel(c.StateDir), rel(c.CAFile)
+	c.PowerSupplyDir = rel(c.PowerSupplyDir)
 	for k, v := range c.Repos {
 		c.Repos[k] = rel(v)
 	}
@@ -122,6 +141,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		bad("state_dir", "must be set")
+	}
+	if c.ApplianceFingerprint != "" && normFingerprint(c.ApplianceFingerprint) == "" {
+		bad("appliance_fingerprint", "must be a SHA-256 fingerprint (64 hex digits, colons allowed), got %q", c.ApplianceFingerprint)
 	}
 	if c.TokenFile == "" {
 		bad("token_file", "must be set (the enrolment token is read from it once)")
@@ -165,6 +187,20 @@ func (c *Config) Validate() error {
 	if c.InstallTimeout < 0 {
 		bad("install_timeout", "must not be negative")
 	}
+	if c.MinBatteryPercent != nil && (*c.MinBatteryPercent < 0 || *c.MinBatteryPercent > 100) {
+		bad("min_battery_percent", "must be 0-100 (0: no power check), got %d", *c.MinBatteryPercent)
+	}
+	if c.PostponeFor < 0 {
+		bad("postpone_for", "must not be negative")
+	}
+	for key, argv := range map[string][]string{"precheck_command": c.PrecheckCommand, "restore_point_command": c.RestorePointCommand} {
+		if len(argv) > 0 && !filepath.IsAbs(argv[0]) {
+			bad(key+"[0]", "must be the program's absolute path, got %q", argv[0])
+		}
+	}
+	if c.RestorePoint != "" && c.RestorePoint != "auto" && c.RestorePoint != "off" {
+		bad("restore_point", "must be auto or off, got %q", c.RestorePoint)
+	}
 	return errors.Join(errs...)
 }
 
@@ -173,6 +209,27 @@ func (c *Config) installTimeout() time.Duration {
 		return DefaultInstallTimeout
 	}
 	return time.Duration(c.InstallTimeout)
+}
+
+func (c *Config) minBattery() int {
+	if c.MinBatteryPercent == nil {
+		return DefaultMinBatteryPercent
+	}
+	return *c.MinBatteryPercent
+}
+
+func (c *Config) powerSupplyDir() string {
+	if c.PowerSupplyDir == "" {
+		return DefaultPowerSupplyDir
+	}
+	return c.PowerSupplyDir
+}
+
+func (c *Config) postponeFor() time.Duration {
+	if c.PostponeFor == 0 {
+		return DefaultPostpone
+	}
+	return time.Duration(c.PostponeFor)
 }
 
 // baseURL is the appliance URL with a trailing slash.

@@ -2,7 +2,11 @@
 
 package agent
 
-import "golang.org/x/sys/unix"
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
 
 // diskFree is the space an unprivileged process may use on dir's file system.
 func diskFree(dir string) (uint64, error) {
@@ -12,3 +16,6 @@ func diskFree(dir string) (uint64, error) {
 	}
 	return uint64(st.Bavail) * uint64(st.Bsize), nil
 }
+
+// isDiskFull reports whether a write failed because the file system is full.
+func isDiskFull(err error) bool { return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) }

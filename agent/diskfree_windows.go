@@ -1,6 +1,11 @@
 package agent
 
-import "golang.org/x/sys/windows"
+import (
+	"errors"
+	"syscall"
+
+	"golang.org/x/sys/windows"
+)
 
 // diskFree is the space the calling user may use on dir's volume.
 func diskFree(dir string) (uint64, error) {
@@ -13,4 +18,9 @@ func diskFree(dir string) (uint64, error) {
 		return 0, err
 	}
 	return avail, nil
+}
+
+// isDiskFull reports whether a write failed because the volume is full.
+func isDiskFull(err error) bool {
+	return errors.Is(err, windows.ERROR_DISK_FULL) || errors.Is(err, windows.ERROR_HANDLE_DISK_FULL) || errors.Is(err, syscall.ENOSPC)
 }

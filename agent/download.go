@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +26,40 @@ type waitError struct {
 
 func (e *waitError) Error() string {
 	return fmt.Sprintf("agent: %s: not now, retry after %s", e.op, e.after)
+}
+
+// ErrDiskFull means the disk filled up while a download was written; what was
+// fetched is kept and resumed once there is room.
+var ErrDiskFull = errors.New("the disk is full")
+
+// Resuming a dropped download: this many tries per round, after resumeBackoff,
+// doubling, each jittered.
+const (
+	resumeAttempts = 4
+	resumeBackoff  = 2 * time.Second
+)
+
+// jitter is d ± 50%, so agents that lost the same VPN do not come back in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d)
+}
+
+// fileWriter counts write errors apart from read errors of the body, and tells a
+// full disk from other trouble.
+type fileWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *fileWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // ErrVerification means downloaded bytes did not match the TUF metadata; the bytes are
@@ -69,9 +104,17 @@ func (a *Agent) download(ctx context.Context, rawURL string, ti tuf.TargetInfo) 
 	}
 	os.Remove(final)
 	part := final + ".part"
-	// A few immediate resumes when the connection drops mid-way; a 503 waits.
+	// A few resumes when the connection drops mid-way (a VPN from home), after a
+	// jittered back-off; a 503 waits as long as it says.
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < resumeAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-a.clock.After(jitter(resumeBackoff << (attempt - 1))):
+			}
+		}
 		done, progressed, err := a.fetchInto(ctx, rawURL, part, ti)
 		if done {
 			if err := os.Rename(part, final); err != nil {
@@ -81,7 +124,7 @@ func (a *Agent) download(ctx context.Context, rawURL string, ti tuf.TargetInfo) 
 		}
 		lastErr = err
 		var we *waitError
-		if errors.As(err, &we) || errors.Is(err, ErrVerification) || ctx.Err() != nil || !progressed {
+		if errors.As(err, &we) || errors.Is(err, ErrVerification) || errors.Is(err, ErrDiskFull) || ctx.Err() != nil || !progressed {
 			break
 		}
 	}
@@ -153,8 +196,19 @@ func (a *Agent) fetchInto(ctx context.Context, rawURL, part string, ti tuf.Targe
 	}
 	// The verifier refuses bytes past the length; reading one more than needed
 	// detects an over-long body.
-	rest := ti.Length - v.Written()
-	n, err := io.Copy(io.MultiWriter(v, f), io.LimitReader(resp.Body, rest+1))
+	start := v.Written()
+	rest := ti.Length - start
+	var w io.Writer = f
+	if a.dlWriter != nil {
+		w = a.dlWriter(f)
+	}
+	fw := &fileWriter{w: w}
+	n, err := io.Copy(io.MultiWriter(v, fw), io.LimitReader(resp.Body, rest+1))
+	if fw.err != nil && isDiskFull(fw.err) {
+		f.Truncate(start + n) // keep what was written whole; the verifier saw more
+		f.Sync()
+		return false, false, fmt.Errorf("agent: download %s: %w after %d of %d bytes: %v", ti.Path, ErrDiskFull, start+n, ti.Length, fw.err)
+	}
 	if errors.Is(err, tuf.ErrTooLong) {
 		os.Remove(part)
 		return false, true, fmt.Errorf("agent: download %s: %w: %v", ti.Path, ErrVerification, err)

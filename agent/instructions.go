@@ -100,31 +100,6 @@ func (a *Agent) plans(ctx context.Context, tr *trust, off agentapi.Offer) ([]pla
 	return ps, nil
 }
 
-// precheck makes sure the device has the free space the instructions ask for, plus
-// what is still to be downloaded, on the file system of the state directory.
-func (a *Agent) precheck(ps []plan) error {
-	var minFree, toFetch int64
-	for _, p := range ps {
-		if p.step != nil {
-			minFree = max(minFree, p.step.MinFreeBytes)
-		}
-		toFetch += a.remaining(p.info)
-	}
-	if minFree == 0 {
-		return nil
-	}
-	need := minFree + toFetch
-	free, err := a.freeSpace(a.cfg.StateDir)
-	if err != nil {
-		return &refusal{fmt.Sprintf("%sfree space of %s unknown: %v", agentapi.DetailPrecheck, a.cfg.StateDir, err)}
-	}
-	if free < uint64(need) {
-		return &refusal{fmt.Sprintf("%s%s has %d bytes free, the release needs %d (min_free_bytes %d plus %d to download)",
-			agentapi.DetailPrecheck, a.cfg.StateDir, free, need, minFree, toFetch)}
-	}
-	return nil
-}
-
 // remaining is how many bytes of a target are still to be downloaded.
 func (a *Agent) remaining(ti tuf.TargetInfo) int64 {
 	final := filepath.Join(a.downloadDir(), fileKey(ti))

@@ -34,6 +34,9 @@ type Package struct {
 // device's facts, side by side in one object.
 type EnrollRequest struct {
 	Token string `json:"token"`
+	// CSR is a PEM certificate request for the agent's client certificate (mTLS);
+	// empty: the agent asks for none.
+	CSR string `json:"csr,omitempty"`
 	Facts
 }
 
@@ -42,6 +45,20 @@ type EnrollResponse struct {
 	AgentID             string `json:"agent_id"`
 	Credential          string `json:"credential"`
 	PollIntervalSeconds int64  `json:"poll_interval_seconds"`
+	// ClientCert is the PEM client certificate issued for the enrolment's CSR (empty
+	// when none was asked for or the appliance has no agent CA).
+	ClientCert string `json:"client_cert,omitempty"`
+}
+
+// RenewRequest is the body of POST /agent/v1/certificate: a new CSR, sent by an
+// enrolled agent over mTLS with its current certificate before that one expires.
+type RenewRequest struct {
+	CSR string `json:"csr"`
+}
+
+// RenewResponse is the answer to a renewal: the new PEM client certificate.
+type RenewResponse struct {
+	ClientCert string `json:"client_cert"`
 }
 
 // OffersResponse is the answer to POST /agent/v1/checkin (with AgentID and AssetID)
@@ -53,6 +70,10 @@ type OffersResponse struct {
 	Ring                string  `json:"ring"`
 	PollIntervalSeconds int64   `json:"poll_interval_seconds"`
 	Deployments         []Offer `json:"deployments"`
+	// RenewCertificate is set when the client certificate the agent presented is past
+	// two thirds of its life by the appliance's clock (so an endpoint whose clock is off
+	// still renews in time).
+	RenewCertificate bool `json:"renew_certificate,omitempty"`
 }
 
 // Offer is one deployment the appliance wants the agent to work on.
@@ -132,6 +153,11 @@ type OutcomeRequest struct {
 	ExitCode *int   `json:"exit_code"`
 	LogTail  string `json:"log_tail,omitempty"`
 	Detail   string `json:"detail,omitempty"`
+	// Checks are the pre-checks run for this attempt, with their values (a postponed
+	// outcome has at least one that failed).
+	Checks []Check `json:"checks,omitempty"`
+	// RestorePoint is what the pre-install restore point step did (nil: not reached).
+	RestorePoint *RestorePoint `json:"restore_point,omitempty"`
 }
 
 // OutcomeResponse is the answer to an outcome report. RetryAt is set when a failed

@@ -69,6 +69,9 @@ type Step struct {
 	Check        []string `json:"check,omitempty" yaml:"check"`
 	Reboot       bool     `json:"reboot,omitempty" yaml:"reboot"`
 	MinFreeBytes int64    `json:"min_free_bytes,omitempty" yaml:"min_free_bytes"`
+	// RestorePoint required: the install runs only after the OS made a restore point
+	// or snapshot; if it cannot, the install stops with a failed outcome.
+	RequireRestorePoint bool `json:"require_restore_point,omitempty" yaml:"require_restore_point"`
 }
 
 // ParseInstructions reads the instructions out of a target's whole custom metadata.

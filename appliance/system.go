@@ -62,6 +62,7 @@ type System struct {
 	audit    *audit.Log
 	auth     *auth.Authority
 	resolver *resolver.Server // the allowlisting DNS server; nil when disabled
+	agentTLS *agentTLS        // the agents' HTTPS listener (agenttls.go); nil when not configured
 	gateway  *gateway.Gateway // the nftables egress policy; nil when disabled
 	assets   *inventory.Inventory
 	shaper   *cache.Shaper   // bandwidth budgets; the cache serves and fetches through it
@@ -133,6 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"inventory", s.buildInventory},
 		{"rollout", s.buildRollout},
 		{"vendorhost read-back", s.linkVendorOutcomes}, // vendoroutcome.go; after inventory and rollout
+		{"agent-tls", s.buildAgentTLS}, // agenttls.go
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
@@ -149,6 +151,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		}
 	}
 	s.services = append(s.services, s.dist, s.admin)
+	if s.agentTLS != nil {
+		s.services = append(s.services, s.agentTLS.svc)
+	}
 	s.registerServiceMetrics()
 	return s, nil
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/sys/unix"
 
 	"github.com/patchgate/patchgate/atomicfile"
 )
@@ -26,13 +25,7 @@ func (p *Publisher) lock(op string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("tuf: %s: lock: %w", op, err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	if err := flock(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("tuf: %s: lock %s: %w", op, f.Name(), err)
 	}

@@ -25,6 +25,7 @@ func (e *Engine) RegisterAgentAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /agent/v1/deployments", e.withAgent(e.handleOffers))
 	mux.HandleFunc("POST /agent/v1/deployments/{id}/progress", e.withAgent(e.handleProgress))
 	mux.HandleFunc("POST /agent/v1/deployments/{id}/outcome", e.withAgent(e.handleOutcome))
+	mux.HandleFunc("POST /agent/v1/certificate", e.withAgentCert(e.handleRenew, true))
 }
 
 // remoteAddr is the connection's source address (never a header).
@@ -102,11 +103,26 @@ func (e *Engine) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.log.Info("rollout: agent enrolled", "agent", ag.ID, "hostname", ag.Hostname, "ring", ag.Ring, "addr", ag.LastAddr)
-	httpapi.WriteJSON(w, http.StatusOK, agentapi.EnrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)})
+	resp := agentapi.EnrollResponse{AgentID: ag.ID, Credential: cred, PollIntervalSeconds: seconds(e.cfg.PollInterval)}
+	if req.CSR != "" && r.TLS != nil {
+		if resp.ClientCert, err = e.signClient(req.CSR, ag); err != nil {
+			// The enrolment stands (the token is spent): the agent asks again with
+			// POST /agent/v1/certificate.
+			e.log.Warn("rollout: client certificate not issued at enrolment", "agent", ag.ID, "err", err)
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
-// withAgent authenticates the agent's Bearer credential.
+// withAgent authenticates the agent's Bearer credential and, over the agents' TLS
+// listener, its client certificate.
 func (e *Engine) withAgent(h func(http.ResponseWriter, *http.Request, *Agent)) http.HandlerFunc {
+	return e.withAgentCert(h, false)
+}
+
+// withAgentCert is withAgent; expiredOK accepts an expired client certificate (the
+// renewal of an agent that was away longer than its certificate lived).
+func (e *Engine) withAgentCert(h func(http.ResponseWriter, *http.Request, *Agent), expiredOK bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -115,6 +131,9 @@ func (e *Engine) withAgent(h func(http.ResponseWriter, *http.Request, *Agent)) h
 			return
 		}
 		ag, err := e.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if err == nil {
+			err = e.checkClientCert(r, ag, expiredOK)
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="patchgate-agent"`)
 			fail(w, e.log, err, 0)
@@ -139,7 +158,8 @@ func (e *Engine) handleCheckIn(w http.ResponseWriter, r *http.Request, ag *Agent
 		fail(w, e.log, err, 0)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, agentapi.OffersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers})
+	httpapi.WriteJSON(w, http.StatusOK, agentapi.OffersResponse{AgentID: ag.ID, AssetID: a.ID, Ring: ring, PollIntervalSeconds: seconds(e.cfg.PollInterval), Deployments: offers,
+		RenewCertificate: e.renewDue(r)})
 }
 
 func (e *Engine) handleOffers(w http.ResponseWriter, r *http.Request, ag *Agent) {

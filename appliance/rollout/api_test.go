@@ -192,6 +192,25 @@ func TestAgentAPI(t *testing.T) {
 	if installing != 1 {
 		t.Errorf("deployment.installing recorded %d times, want once", installing)
 	}
+	// A failed pre-check postpones: recorded with its values, not an attempt, still open.
+	var pout agentapi.OutcomeResponse
+	post := agentapi.OutcomeRequest{Status: agentapi.OutcomePostponed, Detail: agentapi.DetailPrecheck + "power: battery 12% (need AC or battery >= 40%)",
+		Checks: []agentapi.Check{{Name: agentapi.CheckPower, Value: "battery 12%", Need: "AC or battery >= 40%"}, {Name: agentapi.CheckAppliance, OK: true, Value: "answered in 3ms", Need: "answers"}}}
+	if code, raw := ag.do("POST", path+"/outcome", post, &pout); code != 200 || pout.State != string(DepInstalling) || pout.Attempt != 1 {
+		t.Fatalf("outcome postponed = %d %s, want 200 still installing in attempt 1", code, raw)
+	}
+	if d := v.deployment(t, r.ID, "agent:"+enr.AgentID); d.State != DepInstalling || d.Detail != post.Detail || d.Attempt != 1 {
+		t.Errorf("postponed deployment = %s %q attempt %d", d.State, d.Detail, d.Attempt)
+	}
+	postponed := false
+	for _, ev := range must(t)(v.e.Events(context.Background(), r.ID, 1000)).([]Event) {
+		if ev.Action == "deployment.postponed" && ev.Details["check.power"] == "failed: battery 12% (need AC or battery >= 40%)" {
+			postponed = true
+		}
+	}
+	if !postponed {
+		t.Error("no deployment.postponed event with the power check's values")
+	}
 	var out agentapi.OutcomeResponse
 	code, raw := ag.do("POST", path+"/outcome", map[string]any{"status": "failed", "exit_code": 1, "log_tail": strings.Repeat("x", MaxLogTail) + "THE END"}, &out)
 	if code != 200 || out.State != string(DepFailed) || out.RetryAt.IsZero() || out.Attempt != 1 || out.MaxAttempts != 3 {

@@ -159,6 +159,7 @@ type Engine struct {
 	pinMu  sync.Mutex
 	pinned map[[2]string]bool
 
+	clientCA   atomic.Pointer[ClientCAConfig] // agenttls.go; nil: no client certificates
 	ready      atomic.Bool
 	onApproved atomic.Pointer[func(context.Context, *Rollout)]
 	probMu     sync.Mutex

@@ -177,9 +177,12 @@ func tail(s string, n int) string {
 // Outcome records an attempt's result. A failure with attempts left is retried after
 // the back-off.
 func (e *Engine) Outcome(ctx context.Context, ag *Agent, id int64, o agentapi.OutcomeRequest) (*Deployment, error) {
+	if o.Status == agentapi.OutcomePostponed {
+		return e.postponed(ctx, ag, id, o)
+	}
 	status := DeploymentState(o.Status)
 	if status != DepSucceeded && status != DepFailed && status != DepSkipped {
-		return nil, fmt.Errorf("rollout: outcome: %w: status must be succeeded, failed or skipped, got %q", ErrInvalid, o.Status)
+		return nil, fmt.Errorf("rollout: outcome: %w: status must be succeeded, failed, skipped or postponed, got %q", ErrInvalid, o.Status)
 	}
 	if _, _, err := e.ownDeployment(ctx, ag, id); err != nil {
 		return nil, fmt.Errorf("rollout: outcome: %w", err)
@@ -191,7 +194,7 @@ func (e *Engine) Outcome(ctx context.Context, ag *Agent, id int64, o agentapi.Ou
 		if !d.State.Open() {
 			return fmt.Errorf("deployment %d: %w (it is %s)", id, ErrState, d.State)
 		}
-		d.ExitCode, d.LogTail, d.Detail = o.ExitCode, tail(o.LogTail, MaxLogTail), tail(o.Detail, 1000)
+		d.ExitCode, d.LogTail, d.Detail = o.ExitCode, tail(o.LogTail, MaxLogTail), tail(withRestorePoint(o), 1000)
 		if status == DepFailed {
 			d.fail(b, now)
 			return nil

@@ -57,6 +57,8 @@ type Section struct {
 	// Rings and Windows are created on first start, when the store has no rings.
 	Rings   []SeedRing   `yaml:"rings"`
 	Windows []SeedWindow `yaml:"windows"`
+	// AgentTLS is the agents' HTTPS listener with client certificates (agenttls.go).
+	AgentTLS AgentTLSSection `yaml:"agent_tls"`
 }
 
 // SLASection is the time a device has to get a release, by severity. A known-exploited
@@ -164,6 +166,7 @@ func (r Section) Validate(key string, segs *segment.Table, ps *conf.Problems) {
 		between("prefetch.off_peak_duration", r.Prefetch.OffPeakDuration, time.Minute, 24*time.Hour)
 	}
 	between("prefetch.lead", r.Prefetch.Lead, 0, 7*24*time.Hour)
+	r.AgentTLS.validate(key+".agent_tls", ps)
 
 	names := map[string]bool{}
 	for i, rg := range r.Rings {
@@ -227,6 +230,7 @@ func DefaultSection() Section {
 		SLA: SLASection{Critical: conf.Duration(72 * time.Hour), High: conf.Duration(7 * 24 * time.Hour), Medium: conf.Duration(30 * 24 * time.Hour),
 			Low: conf.Duration(90 * 24 * time.Hour)},
 		Prefetch: PrefetchSection{OffPeak: "0 1 * * *", OffPeakDuration: conf.Duration(4 * time.Hour), Lead: conf.Duration(2 * time.Hour)},
+		AgentTLS: AgentTLSSection{CertValidity: conf.Duration(DefaultClientCertValidity)},
 		Rings: []SeedRing{{Name: "pilot", Order: 0, Selector: Selector{Tags: []string{"pilot"}}}, {Name: "core", Order: 1},
 			{Name: "critical", Order: 2, Selector: Selector{Tags: []string{"critical"}}}},
 		Windows: []SeedWindow{{Name: "nightly", Cron: "0 22 * * *", Duration: conf.Duration(6 * time.Hour)}}}

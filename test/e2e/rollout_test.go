@@ -91,7 +91,7 @@ type site struct {
 	roots    map[string]string // the agents' trusted roots: repository -> root.json
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T, mods ...func(*config.Config)) *site {
 	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), data: bytes.Repeat([]byte("tool 1.1 package "), 30_000)} // 510 KB
 	s.repo = tuftest.New(t)
@@ -120,6 +120,9 @@ func newSite(t *testing.T) *site {
 		{Name: "core", Clients: []conf.Prefix{conf.MustPrefix(coreAddr + "/32")}},
 	}
 	cfg.TUF.Repositories = []tuf.Repository{{Name: repoName, MetadataURL: s.repo.MetadataURL(), TargetsURL: s.repo.TargetsURL(), Root: root}}
+	for _, m := range mods {
+		m(cfg)
+	}
 	s.sys, s.clk = startAppliance(t, cfg)
 	s.eng = s.sys.Rollout()
 	return s

@@ -19,7 +19,7 @@ import (
 // Command returns the agent command; use is its usage line ("agent" or the binary's
 // name), version what the agent reports.
 func Command(use, version string) *cobra.Command {
-	var path, level string
+	var path, level, logFile string
 	var once bool
 	cmd := &cobra.Command{
 		Use:   use + " --config FILE",
@@ -36,12 +36,13 @@ config file.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), path, level, version, once)
+			return run(cmd.Context(), path, level, logFile, version, once)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", defaultConfig(), "agent config file")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().BoolVar(&once, "once", false, "do one check-in round and exit")
+	cmd.Flags().StringVar(&logFile, "log-file", "", "append the log to this file (0600) instead of stderr, e.g. under a Windows service")
 	return cmd
 }
 
@@ -52,12 +53,21 @@ func defaultConfig() string {
 	return "/etc/patchgate-agent/agent.yaml"
 }
 
-func run(ctx context.Context, path, level, version string, once bool) error {
+func run(ctx context.Context, path, level, logFile, version string, once bool) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return fmt.Errorf("agent: --log-level: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	out := os.Stderr
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("agent: --log-file: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lv}))
 	cfg, err := agent.LoadConfig(path)
 	if err != nil {
 		return err

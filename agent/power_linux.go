@@ -1,0 +1,3 @@
+package agent
+
+func osPower(sysfsRoot string) (PowerStatus, error) { return readPowerSupply(sysfsRoot) }
