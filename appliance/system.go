@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"inventory", s.buildInventory},
 		{"rollout", s.buildRollout},
 		{"vendorhost read-back", s.linkVendorOutcomes}, // vendoroutcome.go; after inventory and rollout
-		{"agent-tls", s.buildAgentTLS}, // agenttls.go
+		{"agent-tls", s.buildAgentTLS},                 // agenttls.go
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},
