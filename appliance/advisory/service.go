@@ -324,7 +324,12 @@ func (s *Service) Fetch(ctx context.Context, name string) (FeedStatus, error) {
 
 // tookKEV hands the KEV catalog in d, if any, to Options.KEV.
 func (s *Service) tookKEV(ctx context.Context, d Data) {
-	if s.opts.KEV == nil || len(d.KEV) == 0 {
+	if len(d.KEV) == 0 {
+		return
+	}
+	// Two checks, not one ||: staticcheck v0.6.1's S1009 panics on "f == nil || len(x)"
+	// with f a func ("unhandled case *types.Signature").
+	if s.opts.KEV == nil {
 		return
 	}
 	k := &KEV{Version: d.Version, Entries: make(map[string]KEVEntry, len(d.KEV))}
