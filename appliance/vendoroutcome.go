@@ -3,12 +3,14 @@ package appliance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/httpapi"
 	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/vendorhost"
 )
 
@@ -26,8 +28,10 @@ func (s *System) assetIDOf(a netip.Addr) string {
 
 // vendorOutcome records a change of a vendor host read-back result in the audit trail:
 // vendorhost.outcome.not_yet (a device fetched a target), .installed (discovery read the
-// target's version), .mismatch (another version past the grace).
+// target's version), .mismatch (another version past the grace); and lets it decide the
+// asset's rollout deployments of that target (rolloutReadBack).
 func (s *System) vendorOutcome(ctx context.Context, o vendorhost.Outcome) {
+	s.rolloutReadBack(ctx, o)
 	if s.audit == nil {
 		return
 	}
@@ -42,6 +46,31 @@ func (s *System) vendorOutcome(ctx context.Context, o vendorhost.Outcome) {
 		Action: "vendorhost.outcome." + string(o.State), Object: "asset/" + o.AssetID, Details: d})
 	if err != nil {
 		s.log.Error("audit: vendor host read-back not recorded", "err", err, "asset", o.AssetID)
+	}
+}
+
+// rolloutReadBack hands a read-back to the rollout engine: installed makes the asset's
+// deployments of the target succeeded, mismatch failed with the version seen, and a
+// reading that is no version leaves them pending with the string shown. The grace
+// (vendorhost.outcome_grace) counts from the fetch, which the gate admits only inside
+// the device's window: so "within the window plus the grace".
+func (s *System) rolloutReadBack(ctx context.Context, o vendorhost.Outcome) {
+	if s.rollout == nil || o.AssetID == "" {
+		return
+	}
+	x := rollout.ReadBack{AssetID: o.AssetID, Repo: o.Repo, Target: o.Target}
+	switch {
+	case o.State == vendorhost.OutcomeInstalled:
+		x.State, x.Detail = rollout.DepSucceeded, fmt.Sprintf("read back version %q after the vendor host fetch", o.Seen)
+	case o.State == vendorhost.OutcomeMismatch:
+		x.State, x.Detail = rollout.DepFailed, fmt.Sprintf("version seen %q, want %q (past the grace after the fetch)", o.Seen, o.Version)
+	case o.Unparsed:
+		x.Detail = fmt.Sprintf("version seen %q does not parse; pending", o.Seen)
+	default:
+		return
+	}
+	if _, err := s.rollout.ExternalOutcome(ctx, "system:vendorhost", x); err != nil {
+		s.log.Error("rollout: vendor host read-back not applied", "err", err, "asset", o.AssetID, "target", o.Repo+"/"+o.Target)
 	}
 }
 

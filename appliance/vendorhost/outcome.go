@@ -39,7 +39,10 @@ type Outcome struct {
 	State   OutcomeState `json:"state"`
 	// Seen is the version discovery read last ("" before any reading); shown as read,
 	// whether or not it parses as a version.
-	Seen      string    `json:"seen,omitempty"`
+	Seen string `json:"seen,omitempty"`
+	// Unparsed: Seen is no version string (see isVersion); the row stays not yet,
+	// whatever the grace, with the string shown.
+	Unparsed  bool      `json:"unparsed,omitempty"`
 	FetchedAt time.Time `json:"fetched_at"`
 	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
@@ -98,17 +101,19 @@ func (o *outcomes) observe(asset, version string, now time.Time, grace time.Dura
 		if k.asset != asset || r.State == OutcomeInstalled {
 			continue
 		}
-		before := r.State
-		r.Seen, r.CheckedAt = seen, now
+		before, seenBefore := r.State, r.Seen
+		r.Seen, r.CheckedAt, r.Unparsed = seen, now, false
 		switch {
 		case strings.EqualFold(seen, r.Version):
 			r.State = OutcomeInstalled
+		case !isVersion(seen):
+			r.State, r.Unparsed = OutcomeNotYet, true
 		case now.Sub(r.FetchedAt) > grace:
 			r.State = OutcomeMismatch
 		default:
 			r.State = OutcomeNotYet
 		}
-		if r.State != before {
+		if r.State != before || r.Unparsed && seen != seenBefore {
 			changed = append(changed, *r)
 		}
 	}
@@ -130,6 +135,27 @@ func (o *outcomes) list(asset string) []Outcome {
 			strings.Compare(x.Repo, y.Repo), strings.Compare(x.Target, y.Target))
 	})
 	return out
+}
+
+// maxVersion bounds a version string read from a device.
+const maxVersion = 64
+
+// isVersion reports whether s, read from a device, parses as a version: 1 to 64
+// printable ASCII characters (spaces only inside), at least one of them a digit
+// ("V75.20.02Z", "2.1.0-b3", "FW 4.2"). A reading that does not decides nothing.
+func isVersion(s string) bool {
+	if s == "" || len(s) > maxVersion || s != strings.TrimSpace(s) {
+		return false
+	}
+	digit := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c > '~' {
+			return false
+		}
+		digit = digit || '0' <= c && c <= '9'
+	}
+	return digit
 }
 
 // targetVersion reads {"version": "..."} from a target's custom metadata ("" without).
@@ -154,7 +180,8 @@ func targetVersion(custom json.RawMessage) string {
 // with every firmware version discovery reads. Each target the asset fetched through a
 // vendor host since is compared with it: installed when it is the target's version,
 // mismatch when it is another one past the grace (vendorhost.outcome_grace after the
-// fetch), else not yet. It returns how many rows became installed; each change goes to
+// fetch), else not yet; a string that does not parse as a version (isVersion) leaves it
+// not yet whatever the grace, marked Unparsed, and each new such string is a change. It returns how many rows became installed; each change goes to
 // Options.OnOutcome.
 func (s *Server) ObserveFirmware(ctx context.Context, assetID, version string) (int, error) {
 	if assetID == "" || strings.TrimSpace(version) == "" {

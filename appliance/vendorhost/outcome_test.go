@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,10 @@ func TestOutcomeReadBack(t *testing.T) {
 	}
 	step("old version within the grace", 10*time.Minute, "V75.20.01Z", OutcomeNotYet, "V75.20.01Z", 0)
 	step("no version string", time.Minute, "  garbage ~~ \x00 ", OutcomeNotYet, "garbage ~~ \x00", 0)
+	step("no version string past the grace stays pending", time.Hour, "n/a", OutcomeNotYet, "n/a", 0)
+	if os := s.Outcomes(asset); !os[0].Unparsed {
+		t.Fatalf("an unparsed reading is not marked: %+v", os)
+	}
 	step("old version past the grace", time.Hour, "V75.20.01Z", OutcomeMismatch, "V75.20.01Z", 0)
 	// Fetching again after a mismatch starts over (the reading stays shown).
 	fetch("198.51.100.10", "/firmware/x.bin", "GET")
@@ -88,7 +93,8 @@ func TestOutcomeReadBack(t *testing.T) {
 	for _, o := range got {
 		states = append(states, o.State)
 	}
-	want := []OutcomeState{OutcomeNotYet, OutcomeMismatch, OutcomeNotYet, OutcomeInstalled}
+	// fetch, two unparsed readings (each shown), mismatch, fetch again, installed
+	want := []OutcomeState{OutcomeNotYet, OutcomeNotYet, OutcomeNotYet, OutcomeMismatch, OutcomeNotYet, OutcomeInstalled}
 	if len(states) != len(want) {
 		t.Fatalf("changes reported %v, want %v", states, want)
 	}
@@ -114,6 +120,42 @@ func FuzzTargetVersion(f *testing.F) {
 		v := targetVersion(json.RawMessage(in))
 		if v != "" && (v[0] == ' ' || v[len(v)-1] == ' ') {
 			t.Fatalf("targetVersion(%q) = %q: not trimmed", in, v)
+		}
+	})
+}
+
+func TestIsVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     bool
+	}{
+		{"dotted", "V75.20.02Z", true},
+		{"with a space inside", "FW 4.2", true},
+		{"pre-release", "2.1.0-b3", true},
+		{"empty", "", false},
+		{"no digit", "n/a", false},
+		{"control character", "1.2\x00", false},
+		{"non-ASCII", "1.2é", false},
+		{"leading space", " 1.2", false},
+		{"too long", strings.Repeat("1", maxVersion+1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isVersion(tc.in); got != tc.want {
+				t.Fatalf("isVersion(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// A reading from a device is any bytes: isVersion never panics and accepts only
+// bounded printable strings with a digit.
+func FuzzIsVersion(f *testing.F) {
+	for _, s := range []string{"V75.20.02Z", "n/a", "", "1.2\x00", " 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if isVersion(in) && (len(in) > maxVersion || !strings.ContainsAny(in, "0123456789")) {
+			t.Fatalf("isVersion(%q) accepted", in)
 		}
 	})
 }
