@@ -236,3 +236,44 @@ func TestAskedForBecomesCandidate(t *testing.T) {
 		t.Fatalf("candidates of %s: %v %s, want x.bin", host, err, body)
 	}
 }
+
+// Range, If-Range and HEAD on a vendor URL behave as on /repos/ (issue 16, bad input):
+// the same request for the same target gets the same status, body and range headers
+// from http://updates.vendor.example/hello.txt and /repos/demo/targets/hello.txt.
+func TestVendorHostRangeAsOnRepos(t *testing.T) {
+	_, base := startVendorSystem(t, nil)
+	c := http.DefaultClient
+	resp, _ := vendorGet(t, c, "GET", base+"/repos/demo/targets/hello.txt", "127.0.0.1")
+	etag := resp.Header.Get("ETag")
+	if etag == "" {
+		t.Fatal("/repos/ sends no ETag: the If-Range cases need one")
+	}
+	for _, tc := range []struct {
+		name, method string
+		hdr          []string
+	}{
+		{"whole", "GET", nil},
+		{"range", "GET", []string{"Range", "bytes=0-4"}},
+		{"suffix range", "GET", []string{"Range", "bytes=-6"}},
+		{"unsatisfiable range", "GET", []string{"Range", "bytes=100000-"}},
+		{"malformed range", "GET", []string{"Range", "bytes=x-y"}},
+		{"if-range matching etag", "GET", []string{"Range", "bytes=0-4", "If-Range", etag}},
+		{"if-range with a date", "GET", []string{"Range", "bytes=0-4", "If-Range", "Mon, 02 Mar 2026 10:00:00 GMT"}},
+		{"if-range other etag", "GET", []string{"Range", "bytes=0-4", "If-Range", `"nope"`}},
+		{"head", "HEAD", nil},
+		{"head with range", "HEAD", []string{"Range", "bytes=0-4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantBody := vendorGet(t, c, tc.method, base+"/repos/demo/targets/hello.txt", "127.0.0.1", tc.hdr...)
+			got, body := vendorGet(t, c, tc.method, base+"/hello.txt", "updates.vendor.example", tc.hdr...)
+			if got.StatusCode != want.StatusCode || body != wantBody {
+				t.Fatalf("vendor URL: %d %q; /repos/: %d %q", got.StatusCode, body, want.StatusCode, wantBody)
+			}
+			for _, h := range []string{"Content-Range", "Content-Length", "Accept-Ranges", "ETag"} {
+				if got.Header.Get(h) != want.Header.Get(h) {
+					t.Errorf("%s: vendor URL %q, /repos/ %q", h, got.Header.Get(h), want.Header.Get(h))
+				}
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/inventory"
+	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/vendorhost"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/test/netlab"
@@ -41,6 +43,9 @@ type vendorReport struct {
 //
 //	scan FIRMWARE  a scan, repeated until the asset reads FIRMWARE (40s at most); prints "scanned FIRMWARE-READ"
 //	status         one JSON line: vendorReport
+//	rollout        a release of vendor/printers/x.bin rolled out to the core ring (submitted,
+//	               approved, scheduled); prints "rollout ID"
+//	deployments ID one JSON line: the asset's deployments of rollout ID, by the admin API
 //
 // Args: state-dir repo-dir asset-id.
 func roleVendorAppliance(args []string) int {
@@ -119,6 +124,18 @@ inventory:
 				a, _ = inv.Get(ctx, args[2])
 			}
 			fmt.Println("scanned", a.Firmware)
+		case "rollout":
+			id, err := labRollout(ctx, sys.Rollout())
+			if err != nil {
+				return fail("rollout", err)
+			}
+			fmt.Println("rollout", id)
+		case "deployments":
+			var ds []rollout.Deployment
+			if err := apiGet(ctx, sys, token, "/api/v1/deployments?rollout="+arg+"&asset="+url.QueryEscape(args[2]), &ds); err != nil {
+				return fail("deployments", err)
+			}
+			json.NewEncoder(os.Stdout).Encode(ds)
 		case "status":
 			if err := status(); err != nil {
 				return fail("status", err)
@@ -127,6 +144,31 @@ inventory:
 		}
 	}
 	return 0
+}
+
+// labRollout creates a release of vendor/printers/x.bin and a rollout of it to the core
+// ring (where the printer is, by rollout.default_ring), submitted, approved and
+// scheduled, so the printer has a deployment for the read-back to decide.
+func labRollout(ctx context.Context, e *rollout.Engine) (int64, error) {
+	rel, err := e.CreateRelease(ctx, "rita", rollout.Release{Name: "zt410 fw", Repo: "vendor", Targets: []string{"printers/x.bin"}, Severity: rollout.High})
+	if err != nil {
+		return 0, err
+	}
+	r, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "low", TestEvidence: "lab", RollbackPlan: "reflash",
+		Stages: []rollout.Stage{{Ring: "core", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := e.Submit(ctx, r.ID, "rita"); err != nil {
+		return 0, err
+	}
+	if _, err := e.Approve(ctx, r.ID, "anna", "lab"); err != nil {
+		return 0, err
+	}
+	if _, err := e.Schedule(ctx, r.ID, "dora", time.Time{}); err != nil {
+		return 0, err
+	}
+	return r.ID, e.Tick(ctx)
 }
 
 // vendorAppliance talks to a running vendorappliance role.
@@ -160,7 +202,9 @@ func (v *vendorAppliance) status() vendorReport {
 // no target vouches for gets 404 and is recorded for that device; over HTTPS with the
 // site CA the same bytes come, and a name that is not mapped gets no certificate. Then
 // the printer "installs" it (snmpd reports the new version) and the next scan reads
-// the outcome back: installed.
+// the outcome back: installed, and the rollout's deployment for the printer succeeded
+// (admin API). A target whose file changed upstream after signing serves the printer
+// no byte of it, only an error status.
 func TestVendorHostLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test: skipped under -short")
@@ -189,8 +233,27 @@ func TestVendorHostLab(t *testing.T) {
 		[]byte(`{"version":"`+newVersion+`","vendor_urls":["http://updates.vendor.example/firmware/x.bin"]}`)); err != nil {
 		t.Fatal(err)
 	}
+	// Other bytes than x.bin's: the cache keeps files by digest, and would have them.
+	const other = "ZT410 firmware V75.20.03Z (lab image, not fetched yet)\n"
+	writeFile(t, filepath.Join(dir, "t.bin"), other)
+	if _, err := p.Add(ctx, filepath.Join(dir, "t.bin"), "printers/t.bin",
+		[]byte(`{"version":"`+newVersion+`","vendor_urls":["http://updates.vendor.example/firmware/t.bin"]}`)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.Publish(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Upstream tampering after signing: every stored copy of t.bin gets other bytes.
+	tampered := 0
+	filepath.WalkDir(repo, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, "t.bin") && strings.Contains(path, "printers") {
+			writeFile(t, path, strings.Replace(other, "V75", "X75", 1))
+			tampered++
+		}
+		return nil
+	})
+	if tampered == 0 {
+		t.Fatal("no stored copy of printers/t.bin to tamper with")
 	}
 
 	startSNMP := func(version string) *exec.Cmd {
@@ -261,6 +324,17 @@ func TestVendorHostLab(t *testing.T) {
 		})
 	}
 
+	// Tampered upstream: an error status (502, the cache's reason), and not one byte of the file.
+	tamperedOut := filepath.Join(dir, "tampered.out")
+	code, err := curl("-o", tamperedOut, "-w", "%{http_code}", "http://updates.vendor.example/firmware/t.bin")
+	if b, _ := os.ReadFile(tamperedOut); err != nil || len(code) != 3 || code[0] != '4' && code[0] != '5' || strings.Contains(string(b), "ZT410") {
+		t.Fatalf("tampered target: status %q (%v), body %q (tampered %d files); want an error status and no byte of the file", code, err, b, tampered)
+	}
+
+	rolloutID, ok := strings.CutPrefix(va.ask("rollout"), "rollout ")
+	if !ok {
+		t.Fatalf("rollout: %q", rolloutID)
+	}
 	rep := va.status()
 	if i := slices.IndexFunc(rep.Status.Asked, func(a vendorhost.Asked) bool {
 		return a.Device.Addr == printer.Addr && a.Host == "updates.vendor.example" && a.Path == "/firmware/y.bin"
@@ -285,6 +359,11 @@ func TestVendorHostLab(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("outcome after the scan: %+v, want installed, seen %s", rep.Outcomes.Outcomes, newVersion)
 		}
+	}
+	var ds []rollout.Deployment
+	if line := va.ask("deployments " + rolloutID); json.Unmarshal([]byte(line), &ds) != nil || len(ds) != 1 ||
+		ds[0].State != rollout.DepSucceeded || !strings.Contains(ds[0].Detail, newVersion) {
+		t.Fatalf("deployments of rollout %s for the printer: %s; want one succeeded, read back %s", rolloutID, line, newVersion)
 	}
 	stdin.Close()
 }
