@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Patience is how long WaitFor waits before it fails the test.
-const Patience = 20 * time.Second
+// Patience is how long WaitFor and Receive wait before they fail the test.
+const Patience = time.Minute
 
 // WaitFor polls cond until it holds and fails the test (naming what it waited for) when
 // it does not within Patience.
@@ -21,5 +21,19 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Receive returns the next value from ch and fails the test (naming what it waited
+// for) when none comes within Patience.
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(Patience):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
 	}
 }
