@@ -121,6 +121,18 @@ func (e *env) refresh(t testing.TB) {
 	}
 }
 
+// oneTargetEnv is an env whose repository lists one target, path with data, with the
+// metadata verified.
+func oneTargetEnv(t *testing.T, path string, data []byte) (*tuftest.Repo, *env) {
+	t.Helper()
+	repo := tuftest.New(t)
+	repo.AddTarget(path, data)
+	repo.Publish()
+	e := newEnv(t, repo)
+	e.refresh(t)
+	return repo, e
+}
+
 // get fetches a path of the cache server with optional header pairs.
 func (e *env) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
