@@ -236,15 +236,7 @@ func start(t *testing.T, s Section, sink *smtpSink, fc *clock.Fake, rec *recorde
 }
 
 func runNotifier(t *testing.T, n *Notifier) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
+	clocktest.Run(t, n.Run)
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

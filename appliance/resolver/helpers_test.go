@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -356,15 +355,7 @@ func listenAndRun(tb testing.TB, s *Server) {
 	if err := s.Listen(); err != nil {
 		tb.Fatalf("Listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	})
+	clocktest.Run(tb, s.Run)
 }
 
 // query is one dig-style question to the resolver under test.

@@ -88,10 +88,7 @@ func TestSchedulerPicksUpNewVersion(t *testing.T) {
 	clk := clock.NewFake(t0)
 	s := openService(t, clk, nil, Source{Name: "vendor", Kind: KindOpenPGP, ChecksumsURL: v.url("/rel/SHA256SUMS"),
 		Key: armoredPublic(t, key), Interval: conf.Duration(time.Hour)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	clocktest.Run(t, s.Run)
 	clocktest.WaitFor(t, "the first check", func() bool { return s.Sources()[0].Checks >= 1 })
 	if n := s.Sources()[0].Candidates; n != 1 {
 		t.Fatalf("after the first check: %d candidates, want 1", n)

@@ -96,10 +96,7 @@ func TestScheduledChecksWaitForTheWindow(t *testing.T) {
 		Interval: conf.Duration(time.Hour), DownloadWindow: &Window{From: tod(22, 0), To: tod(6, 0)}})
 	s.opts.Location = time.UTC
 	s.sources[0].window = newSchedule(s.sources[0].cfg.DownloadWindow, time.UTC)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	clocktest.Run(t, s.Run)
 	opens := time.Date(2026, 12, 5, 22, 0, 0, 0, time.UTC)
 	clocktest.WaitFor(t, "the next check to be scheduled", func() bool {
 		n := s.Sources()[0].NextCheck

@@ -1,9 +1,10 @@
-// Package clocktest waits in tests for what other goroutines, processes or the kernel do
-// on their own: real time only bounds the wait, it is never what a test asserts (the
+// Package clocktest runs services in tests and waits for what other goroutines, processes
+// or the kernel do on their own: real time only bounds the wait, it is never what a test asserts (the
 // fake clock in package clock is for that).
 package clocktest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -36,4 +37,19 @@ func Receive[T any](t testing.TB, ch <-chan T, what string) T {
 		var zero T
 		return zero
 	}
+}
+
+// Run runs run in a goroutine until the test ends: at cleanup it cancels run's context,
+// waits for it to return and fails the test if it returned an error.
+func Run(t testing.TB, run func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }
