@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -148,11 +150,11 @@ func (w *noticeWatch) check(ctx context.Context) []notify.Event {
 		}
 	}
 	if w.health != nil {
-		for svc, ps := range w.health() {
-			for _, p := range ps {
-				subject, ok := expiryNotices[p.Code]
-				if ok {
-					add("health/"+svc+"/"+p.Code, notify.Event{Kind: notify.ExpiryNear, Object: "service/" + svc, Subject: subject})
+		hs := w.health()
+		for _, svc := range slices.Sorted(maps.Keys(hs)) { // a stable order of notices
+			for _, p := range hs[svc] {
+				if n, ok := healthNotices[p.Code]; ok {
+					add("health/"+svc+"/"+p.Code, notify.Event{Kind: n.kind, Object: "service/" + svc, Subject: n.subject})
 				}
 			}
 		}
@@ -163,9 +165,14 @@ func (w *noticeWatch) check(ctx context.Context) []notify.Event {
 	return evs
 }
 
-// expiryNotices are the health codes that raise an expiry_near notice, with its subject
-// (the problem's own text stays on the status page).
-var expiryNotices = map[string]string{
-	"tuf-site-role-expiring": "Signed metadata of the site repository expires soon: see the status page",
-	"tuf-site-role-expired":  "Signed metadata of the site repository has expired; devices refuse it: see the status page",
+// healthNotices are the health codes that raise a notice, with its kind and subject
+// (the problem's own text stays on the status page). A failed scheduled backup is
+// notified as it happens (notifyBackup); a missing one, only here.
+var healthNotices = map[string]struct {
+	kind    notify.Kind
+	subject string
+}{
+	"tuf-site-role-expiring": {notify.ExpiryNear, "Signed metadata of the site repository expires soon: see the status page"},
+	"tuf-site-role-expired":  {notify.ExpiryNear, "Signed metadata of the site repository has expired; devices refuse it: see the status page"},
+	"backup-missing":         {notify.BackupFailed, "No backup has succeeded for more than two backup intervals: see the status page"},
 }

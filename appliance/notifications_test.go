@@ -137,10 +137,12 @@ func TestNoticeHooks(t *testing.T) {
 	w := &noticeWatch{n: n, clock: fc, sent: map[string]time.Time{}, src: fakeNoticeSource{now: fc.Now()},
 		health: func() map[string][]health.Problem {
 			return map[string][]health.Problem{"tuf-site": {{Code: "tuf-site-role-expiring", Severity: health.Warning, Text: "site repository site: timestamp version 3 expires"}},
-				"cache": {{Code: "cache-disk-low", Severity: health.Warning, Text: "no notice"}}}
+				"cache":  {{Code: "cache-disk-low", Severity: health.Warning, Text: "no notice"}},
+				"backup": {{Code: "backup-missing", Severity: health.Error, Text: "no backup has succeeded since 2026-02-20T09:00:00Z"}}}
 		}}
 	wantNotices := []string{"A device is past its critical patch deadline", "Patch exception 4 ends on 2026-03-05 09:00 UTC",
 		"Self-approved rollout 9 is past its review deadline: another account must countersign it",
+		"No backup has succeeded for more than two backup intervals: see the status page",
 		"Signed metadata of the site repository expires soon: see the status page"}
 	subjects := func(evs []notify.Event) []string {
 		var out []string

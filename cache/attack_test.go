@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -84,6 +85,17 @@ func wantStillV1(t *testing.T, e *env) {
 	if code != 200 || !bytes.Equal(body, goodV1) {
 		t.Errorf("GET app.bin: status %d body %q, want 200 with the last verified version", code, body)
 	}
+}
+
+// wantEvilSignedRefused publishes the attacker's app.bin with targets signed by keys
+// (none: unsigned) and wants the refresh refused and the last verified version served.
+func wantEvilSignedRefused(t *testing.T, repo *tuftest.Repo, e *env, keys ...ed25519.PrivateKey) {
+	t.Helper()
+	repo.SignWith("targets", keys...)
+	repo.AddTarget("app.bin", evil)
+	repo.Publish()
+	refreshMustFail(t, e)
+	wantStillV1(t, e)
 }
 
 // forgeTargets returns targets metadata JSON that lists app.bin with the
@@ -287,29 +299,17 @@ func TestAttackBadSignature(t *testing.T) {
 
 func TestAttackMissingSignature(t *testing.T) {
 	repo, e := attackEnv(t)
-	repo.SignWith("targets") // no signatures at all
-	repo.AddTarget("app.bin", evil)
-	repo.Publish()
-	refreshMustFail(t, e)
-	wantStillV1(t, e)
+	wantEvilSignedRefused(t, repo, e) // no signatures at all
 }
 
 func TestAttackSignedByUntrustedKey(t *testing.T) {
 	repo, e := attackEnv(t)
-	repo.SignWith("targets", tuftest.NewKey())
-	repo.AddTarget("app.bin", evil)
-	repo.Publish()
-	refreshMustFail(t, e)
-	wantStillV1(t, e)
+	wantEvilSignedRefused(t, repo, e, tuftest.NewKey())
 }
 
 func TestAttackThresholdNotMet(t *testing.T) {
 	repo, e := attackEnv(t, tuftest.WithThreshold("targets", 2))
-	repo.SignWith("targets", repo.Keys("targets")[0]) // 1 of 2
-	repo.AddTarget("app.bin", evil)
-	repo.Publish()
-	refreshMustFail(t, e)
-	wantStillV1(t, e)
+	wantEvilSignedRefused(t, repo, e, repo.Keys("targets")[0]) // 1 of 2
 }
 
 func TestAttackKeyRotationHonoured(t *testing.T) {

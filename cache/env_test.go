@@ -1,21 +1,23 @@
 package cache_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
+	"github.com/patchgate/patchgate/metric/metrictest"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -119,6 +121,18 @@ func (e *env) refresh(t testing.TB) {
 	}
 }
 
+// oneTargetEnv is an env whose repository lists one target, path with data, with the
+// metadata verified.
+func oneTargetEnv(t *testing.T, path string, data []byte) (*tuftest.Repo, *env) {
+	t.Helper()
+	repo := tuftest.New(t)
+	repo.AddTarget(path, data)
+	repo.Publish()
+	e := newEnv(t, repo)
+	e.refresh(t)
+	return repo, e
+}
+
 // get fetches a path of the cache server with optional header pairs.
 func (e *env) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
@@ -146,49 +160,50 @@ func do(t *testing.T, method, url string, header ...string) (*http.Response, []b
 	return resp, body
 }
 
-// metricValue returns the sum of a metric family's values in reg; label pairs
-// (name, value, ...) keep only the series that carry them.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m.GetLabel(), labels) {
-				sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+// answerCase is one request asked of two servers that should answer alike.
+type answerCase struct {
+	name   string
+	method string
+	path   string
+	header []string
+	want   int
 }
 
-// hasLabels reports whether got holds every (name, value) pair of want.
-func hasLabels(got []*dto.LabelPair, want []string) bool {
-	for i := 0; i+1 < len(want); i += 2 {
-		if !slices.ContainsFunc(got, func(lp *dto.LabelPair) bool { return lp.GetName() == want[i] && lp.GetValue() == want[i+1] }) {
-			return false
-		}
+// sameAnswers asks each case of server a and server b (base URLs, named for the
+// messages) and wants the status tc.want from both and the same headers (but Date) and
+// body; before, when set, runs at the start of each case.
+func sameAnswers(t *testing.T, tests []answerCase, aName, aURL, bName, bURL string, before func(t *testing.T)) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if before != nil {
+				before(t)
+			}
+			aresp, abody := do(t, tc.method, aURL+tc.path, tc.header...)
+			bresp, bbody := do(t, tc.method, bURL+tc.path, tc.header...)
+			if aresp.StatusCode != tc.want || bresp.StatusCode != tc.want {
+				t.Fatalf("status: %s %d, %s %d, want %d", aName, aresp.StatusCode, bName, bresp.StatusCode, tc.want)
+			}
+			aresp.Header.Del("Date")
+			bresp.Header.Del("Date")
+			if diff := cmp.Diff(aresp.Header, bresp.Header); diff != "" {
+				t.Errorf("headers differ (-%s +%s):\n%s", aName, bName, diff)
+			}
+			if !bytes.Equal(abody, bbody) {
+				t.Errorf("body: %s %d bytes, %s %d bytes", aName, len(abody), bName, len(bbody))
+			}
+		})
 	}
-	return true
 }
+
+// metricValue returns the sum of a metric family's values in reg.
+var metricValue = metrictest.Sum
 
 var zeroTime time.Time
 
 // waitFor polls cond (a state the code under test reaches on its own, not a
-// timing assumption) for up to 10 seconds.
+// timing assumption).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	clocktest.WaitFor(t, "the condition", cond)
 }

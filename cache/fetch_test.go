@@ -18,11 +18,7 @@ import (
 func TestCoalescing(t *testing.T) {
 	const clients = 20
 	data := bytes.Repeat([]byte{7}, 1<<20)
-	repo := tuftest.New(t)
-	repo.AddTarget("big.bin", data)
-	repo.Publish()
-	e := newEnv(t, repo)
-	e.refresh(t)
+	repo, e := oneTargetEnv(t, "big.bin", data)
 
 	// Hold the upstream answer until every client has asked.
 	release := make(chan struct{})
@@ -61,11 +57,7 @@ func TestCoalescing(t *testing.T) {
 
 func TestResume(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
-	repo := tuftest.New(t)
-	repo.AddTarget("fw.bin", data)
-	repo.Publish()
-	e := newEnv(t, repo)
-	e.refresh(t)
+	repo, e := oneTargetEnv(t, "fw.bin", data)
 
 	var calls atomic.Int32
 	var ranges []string
@@ -102,11 +94,7 @@ func TestResume(t *testing.T) {
 
 func TestResumeIgnoredRange(t *testing.T) {
 	data := bytes.Repeat([]byte("xyz"), 100<<10)
-	repo := tuftest.New(t)
-	repo.AddTarget("fw.bin", data)
-	repo.Publish()
-	e := newEnv(t, repo)
-	e.refresh(t)
+	repo, e := oneTargetEnv(t, "fw.bin", data)
 	var calls atomic.Int32
 	for _, p := range repo.TargetPaths("targets", "fw.bin") {
 		repo.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -210,11 +198,7 @@ func TestScrubDropsDamaged(t *testing.T) {
 }
 
 func TestWrongSizeOnDiskIsNotServed(t *testing.T) {
-	repo := tuftest.New(t)
-	repo.AddTarget("t.bin", []byte("twelve bytes"))
-	repo.Publish()
-	e := newEnv(t, repo)
-	e.refresh(t)
+	_, e := oneTargetEnv(t, "t.bin", []byte("twelve bytes"))
 	if err := e.cache.Prefetch(context.Background(), "demo", []string{"t.bin"}); err != nil {
 		t.Fatal(err)
 	}

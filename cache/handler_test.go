@@ -25,11 +25,7 @@ func sha512Hex(b []byte) string { s := sha512.Sum512(b); return hex.EncodeToStri
 func patchEnv(t *testing.T, path string) (e *env, data []byte, etag string) {
 	t.Helper()
 	data = bytes.Repeat([]byte("patch "), 1000)
-	repo := tuftest.New(t)
-	repo.AddTarget(path, data)
-	repo.Publish()
-	e = newEnv(t, repo)
-	e.refresh(t)
+	_, e = oneTargetEnv(t, path, data)
 	return e, data, `"` + sha256Hex(data) + `"`
 }
 

@@ -68,13 +68,7 @@ func TestLeanAnswersLikeNetHTTP(t *testing.T) {
 	prefixed := "/repos/demo/targets/dir/" + sha256Hex(small) + ".fix.bin"
 	etag := `"` + sha256Hex(small) + `"`
 
-	tests := []struct {
-		name   string
-		method string
-		path   string
-		header []string
-		want   int
-	}{
+	tests := []answerCase{
 		{"get", "GET", "/repos/demo/targets/dir/fix.bin", nil, 200},
 		{"get prefixed", "GET", prefixed, nil, 200},
 		{"head", "HEAD", "/repos/demo/targets/dir/fix.bin", nil, 200},
@@ -87,23 +81,7 @@ func TestLeanAnswersLikeNetHTTP(t *testing.T) {
 		{"post (net/http)", "POST", "/repos/demo/targets/dir/fix.bin", nil, 405},
 		{"query string (net/http)", "GET", "/repos/demo/targets/dir/fix.bin?x=1", nil, 200},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			nresp, nbody := do(t, tc.method, e.srv.URL+tc.path, tc.header...)
-			lresp, lbody := do(t, tc.method, leanURL+tc.path, tc.header...)
-			if nresp.StatusCode != tc.want || lresp.StatusCode != tc.want {
-				t.Fatalf("status: net/http %d, lean %d, want %d", nresp.StatusCode, lresp.StatusCode, tc.want)
-			}
-			nresp.Header.Del("Date")
-			lresp.Header.Del("Date")
-			if diff := cmp.Diff(nresp.Header, lresp.Header); diff != "" {
-				t.Errorf("headers differ (-net/http +lean):\n%s", diff)
-			}
-			if !bytes.Equal(nbody, lbody) {
-				t.Errorf("body: lean %d bytes, net/http %d bytes", len(lbody), len(nbody))
-			}
-		})
-	}
+	sameAnswers(t, tests, "net/http", e.srv.URL, "lean", leanURL, nil)
 	t.Run("gate refuses", func(t *testing.T) {
 		resp, body := do(t, "GET", refusingLean+"/repos/demo/targets/dir/fix.bin")
 		if resp.StatusCode != 429 || string(body) != "later\n" {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/metric/metrictest"
 )
 
 // The shaping tests pace real sockets on loopback for a second or two each: pacing is
@@ -331,7 +332,7 @@ func TestShaperScheduleTurnsLive(t *testing.T) {
 	if got, want := shapeCaps(s.Status())["site/"], int64(2*mb); got != want {
 		t.Fatalf("site cap at 17:59 = %d, want %d", got, want)
 	}
-	if got := shapeMetric(t, reg, "patchgate_shaper_cap_bytes_per_second", map[string]string{"budget": "site"}); got != 2*mb {
+	if got := shapeMetric(t, reg, "patchgate_shaper_cap_bytes_per_second", "budget", "site"); got != 2*mb {
 		t.Errorf("cap metric at 17:59 = %v, want %v", got, 2*mb)
 	}
 	if testing.Short() {
@@ -376,35 +377,11 @@ func TestShaperScheduleTurnsLive(t *testing.T) {
 }
 
 // shapeMetric returns the value of the sample of metric name whose labels include
-// labels, or -1 if there is none.
-func shapeMetric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+// the label pairs, or -1 if there is none.
+func shapeMetric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			}
-		}
+	if v, ok := metrictest.Value(t, reg, name, labels...); ok {
+		return v
 	}
 	return -1
 }
@@ -462,7 +439,7 @@ func TestShaperWrap(t *testing.T) {
 				if sg == tc.segment {
 					want = float64(len(body))
 				}
-				if got := shapeMetric(t, reg, "patchgate_shaper_served_bytes_total", map[string]string{"segment": sg}); got != want {
+				if got := shapeMetric(t, reg, "patchgate_shaper_served_bytes_total", "segment", sg); got != want {
 					t.Errorf("served bytes of segment %s = %v, want %v", sg, got, want)
 				}
 			}
@@ -496,7 +473,7 @@ func TestShaperUpstream(t *testing.T) {
 	if elapsed < 400*time.Millisecond || elapsed > 900*time.Millisecond {
 		t.Errorf("1 MB through a 2 MB/s upstream cap took %s, want about 0.5s", elapsed)
 	}
-	if got := shapeMetric(t, reg, "patchgate_shaper_upstream_bytes_total", nil); got != mb {
+	if got := shapeMetric(t, reg, "patchgate_shaper_upstream_bytes_total"); got != mb {
 		t.Errorf("upstream bytes metric = %v, want %v", got, mb)
 	}
 

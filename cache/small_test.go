@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -31,13 +29,7 @@ func TestMemoryHitAnswersLikeServeContent(t *testing.T) {
 	etag := `"` + sha256Hex(data) + `"`
 	prefixed := "/repos/demo/targets/dir/" + sha256Hex(data) + ".fix.bin"
 
-	tests := []struct {
-		name   string
-		method string
-		path   string
-		header []string
-		want   int
-	}{
+	tests := []answerCase{
 		{"get", "GET", "/repos/demo/targets/dir/fix.bin", nil, 200},
 		{"get prefixed", "GET", prefixed, nil, 200},
 		{"head", "HEAD", "/repos/demo/targets/dir/fix.bin", nil, 200},
@@ -51,26 +43,13 @@ func TestMemoryHitAnswersLikeServeContent(t *testing.T) {
 		{"range if-range stale", "GET", "/repos/demo/targets/dir/fix.bin", []string{"Range", "bytes=10-19", "If-Range", `"stale"`}, 200},
 		{"range unsatisfiable", "GET", "/repos/demo/targets/dir/fix.bin", []string{"Range", "bytes=99999-"}, 416},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			for range 2 { // the first request may load the memory copy
-				mem.get(t, "/repos/demo/targets/dir/fix.bin")
-			}
-			mresp, mbody := do(t, tc.method, mem.srv.URL+tc.path, tc.header...)
-			fresp, fbody := do(t, tc.method, file.srv.URL+tc.path, tc.header...)
-			if mresp.StatusCode != tc.want || fresp.StatusCode != tc.want {
-				t.Fatalf("status: memory %d, file %d, want %d", mresp.StatusCode, fresp.StatusCode, tc.want)
-			}
-			mresp.Header.Del("Date")
-			fresp.Header.Del("Date")
-			if diff := cmp.Diff(fresp.Header, mresp.Header); diff != "" {
-				t.Errorf("headers from memory differ from ServeContent's (-file +memory):\n%s", diff)
-			}
-			if !bytes.Equal(mbody, fbody) {
-				t.Errorf("body from memory (%d bytes) differs from the file's (%d bytes)", len(mbody), len(fbody))
-			}
-		})
+	// the first request may load the memory copy
+	warm := func(t *testing.T) {
+		for range 2 {
+			mem.get(t, "/repos/demo/targets/dir/fix.bin")
+		}
 	}
+	sameAnswers(t, tests, "file", file.srv.URL, "memory", mem.srv.URL, warm)
 }
 
 // TestSmallHitWrites counts the writes net/http makes on the connection for

@@ -32,7 +32,7 @@ func allowed(from, to string) bool {
 	}
 	switch {
 	case leaf(to): // crash-safe writes, time, health problems, config values and agent wire types, for every package
-		return !leaf(from) // leaves import nothing of the project's
+		return !leaf(from) || within(from, to) // leaves import nothing of the project's but their own (conf/conftest: conf)
 	case leaf(from):
 		return false
 	case within(from, "cmd"), within(from, "test"):
@@ -163,6 +163,8 @@ func TestAllowedRules(t *testing.T) {
 		{"cache", "clock", true},
 		{"tuf", "health", true},
 		{"clock", "health", false},
+		{"conf/conftest", "conf", true},
+		{"conf/conftest", "clock", false},
 	}
 	for _, tt := range tests {
 		if got := allowed(tt.from, tt.to); got != tt.want {

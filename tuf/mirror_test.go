@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/metric/metrictest"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -115,10 +116,7 @@ func TestMirrorDelegations(t *testing.T) {
 	e.repo.AddTargetContent("vendor", "vendor/tool.bin", tuftest.Bytes("tool"), nil)
 	e.repo.AddTargetContent("vendor/printers", "vendor/printers/fw.bin", tuftest.Bytes("firmware"), []byte(`{"model":"x"}`))
 	e.repo.Publish()
-	m := e.mirror(t)
-	if err := m.Refresh(context.Background()); err != nil {
-		t.Fatalf("Refresh: %v", err)
-	}
+	m := refreshed(t, e)
 	got, err := m.Target(context.Background(), "vendor/printers/fw.bin")
 	if err != nil {
 		t.Fatalf("Target: %v", err)
@@ -196,10 +194,7 @@ func TestMirrorOpenTarget(t *testing.T) {
 	e := newMirrorEnv(t)
 	e.repo.AddTarget("dir/a.bin", []byte("0123456789"))
 	e.repo.Publish()
-	m := e.mirror(t)
-	if err := m.Refresh(context.Background()); err != nil {
-		t.Fatalf("Refresh: %v", err)
-	}
+	m := refreshed(t, e)
 	ti, err := m.Target(context.Background(), "dir/a.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -237,10 +232,7 @@ func TestMirrorWithoutConsistentSnapshot(t *testing.T) {
 	e := newMirrorEnv(t, tuftest.WithoutConsistentSnapshot())
 	e.repo.AddTarget("a.bin", []byte("plain"))
 	e.repo.Publish()
-	m := e.mirror(t)
-	if err := m.Refresh(context.Background()); err != nil {
-		t.Fatalf("Refresh: %v", err)
-	}
+	m := refreshed(t, e)
 	ti, err := m.Target(context.Background(), "a.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -256,20 +248,4 @@ func TestMirrorWithoutConsistentSnapshot(t *testing.T) {
 }
 
 // metricValue returns the sum of a metric family's values in reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	return sum
-}
+var metricValue = metrictest.Sum

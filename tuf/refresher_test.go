@@ -14,6 +14,7 @@ import (
 
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/health"
+	"github.com/patchgate/patchgate/metric/metrictest"
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -166,22 +167,9 @@ func TestRefresherWarnsBeforeExpiry(t *testing.T) {
 
 func gauge(t *testing.T, reg *prometheus.Registry, name, role string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := metrictest.Value(t, reg, name, "role", role)
+	if !ok {
+		t.Fatalf("no %s{role=%q}", name, role)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "role" && l.GetValue() == role {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{role=%q}", name, role)
-	return 0
+	return v
 }

@@ -8,6 +8,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/conf/conftest"
 )
 
 func TestSectionValidate(t *testing.T) {
@@ -20,46 +21,30 @@ func TestSectionValidate(t *testing.T) {
 		s.Local.Dir = "/var/backups/patchgate"
 		return s
 	}
-	tests := []struct {
-		name string
-		edit func(*Section)
-		want string // "" = valid
-	}{
-		{name: "default", edit: func(s *Section) { *s = DefaultSection() }},
-		{name: "local daily", edit: func(*Section) {}},
-		{name: "s3", edit: func(s *Section) {
+	tests := []conftest.Case[Section]{
+		{Name: "default", Edit: func(s *Section) { *s = DefaultSection() }},
+		{Name: "local daily", Edit: func(*Section) {}},
+		{Name: "s3", Edit: func(s *Section) {
 			s.Local.Dir = ""
 			s.S3 = S3Section{Endpoint: "s3.example.net", Bucket: "b", Prefix: "site/", AccessKey: "a", SecretKey: "s"}
 		}},
-		{name: "interval too short", edit: func(s *Section) { s.Interval = conf.Duration(time.Minute) }, want: "backup.interval: must be 0"},
-		{name: "bad recipient", edit: func(s *Section) { s.Recipients = []string{"ssh-ed25519 AAAA"} }, want: "backup.recipients[0]"},
-		{name: "identity instead of recipient", edit: func(s *Section) { s.Recipients = []string{id.String()} }, want: "backup.recipients[0]"},
-		{name: "keep zero", edit: func(s *Section) { s.Keep = 0 }, want: "backup.keep"},
-		{name: "relative dir", edit: func(s *Section) { s.Local.Dir = "backups" }, want: "backup.local.dir"},
-		{name: "s3 with scheme", edit: func(s *Section) {
+		{Name: "interval too short", Edit: func(s *Section) { s.Interval = conf.Duration(time.Minute) }, Want: "backup.interval: must be 0"},
+		{Name: "bad recipient", Edit: func(s *Section) { s.Recipients = []string{"ssh-ed25519 AAAA"} }, Want: "backup.recipients[0]"},
+		{Name: "identity instead of recipient", Edit: func(s *Section) { s.Recipients = []string{id.String()} }, Want: "backup.recipients[0]"},
+		{Name: "keep zero", Edit: func(s *Section) { s.Keep = 0 }, Want: "backup.keep"},
+		{Name: "relative dir", Edit: func(s *Section) { s.Local.Dir = "backups" }, Want: "backup.local.dir"},
+		{Name: "s3 with scheme", Edit: func(s *Section) {
 			s.S3 = S3Section{Endpoint: "https://s3.example.net", Bucket: "b", AccessKey: "a", SecretKey: "s"}
-		}, want: "backup.s3.endpoint"},
-		{name: "s3 without keys", edit: func(s *Section) { s.S3 = S3Section{Endpoint: "s3.example.net", Bucket: "b"} }, want: "backup.s3: access_key"},
-		{name: "schedule without target", edit: func(s *Section) { s.Local.Dir = "" }, want: "needs recipients and a target"},
+		}, Want: "backup.s3.endpoint"},
+		{Name: "s3 without keys", Edit: func(s *Section) { s.S3 = S3Section{Endpoint: "s3.example.net", Bucket: "b"} }, Want: "backup.s3: access_key"},
+		{Name: "schedule without target", Edit: func(s *Section) { s.Local.Dir = "" }, Want: "needs recipients and a target"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := ok()
-			tc.edit(&s)
-			var ps conf.Problems
-			s.Validate("backup", &ps)
-			got := ""
-			for _, p := range ps {
-				got += p.Key + ": " + p.Msg + "\n"
-			}
-			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
-				t.Errorf("Validate = %q, want %q", got, tc.want)
-			}
-			if strings.Contains(got, "AGE-SECRET-KEY") {
-				t.Errorf("a problem prints the identity: %q", got)
-			}
-		})
-	}
+	conftest.Run(t, "backup", ok, tests, func(t *testing.T, got string) {
+		if strings.Contains(got, "AGE-SECRET-KEY") {
+			t.Errorf("a problem prints the identity: %q", got)
+		}
+	})
+
 	if c := ok().Config(); len(c.Recipients) != 1 || len(c.Targets) != 1 || c.Interval != 24*time.Hour {
 		t.Errorf("Config() = %+v", c)
 	}

@@ -1,12 +1,12 @@
 package fleet
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/conf/conftest"
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -16,38 +16,21 @@ func TestParentValidate(t *testing.T) {
 		p.URL, p.Repositories, p.Roots = "https://hq.example:8080", []string{"vendor", "site"}, "/etc/patchgate/parent-roots"
 		return p
 	}
-	tests := []struct {
-		name string
-		mod  func(*Parent)
-		want string // "" for no problem
-	}{
-		{"off", func(p *Parent) { *p = DefaultParent() }, ""},
-		{"good", func(p *Parent) {}, ""},
-		{"repositories without url", func(p *Parent) { p.URL = "" }, "parent.url: must be set"},
-		{"url with a path", func(p *Parent) { p.URL = "https://hq.example/repos/vendor" }, "parent.url: must be the parent's distribution listener"},
-		{"ftp", func(p *Parent) { p.URL = "ftp://hq.example" }, "parent.url: must be"},
-		{"no repositories", func(p *Parent) { p.Repositories = nil }, "parent.repositories: must name at least one"},
-		{"bad name", func(p *Parent) { p.Repositories = []string{"Vendor"} }, "parent.repositories[0]: must be 1-63"},
-		{"twice", func(p *Parent) { p.Repositories = []string{"a", "a"} }, `parent.repositories[1]: repository "a" listed twice`},
-		{"no roots", func(p *Parent) { p.Roots = "" }, "parent.roots: must name the directory"},
-		{"check too often", func(p *Parent) { p.CheckEvery = conf.Duration(1) }, "parent.check_every: must be between 10s and 24h"},
-		{"no skew allowed", func(p *Parent) { p.MaxSkew = 0 }, "parent.max_skew: must be at least 1s"},
+	tests := []conftest.Case[Parent]{
+		{Name: "off", Edit: func(p *Parent) { *p = DefaultParent() }, Want: ""},
+		{Name: "good", Edit: func(p *Parent) {}, Want: ""},
+		{Name: "repositories without url", Edit: func(p *Parent) { p.URL = "" }, Want: "parent.url: must be set"},
+		{Name: "url with a path", Edit: func(p *Parent) { p.URL = "https://hq.example/repos/vendor" }, Want: "parent.url: must be the parent's distribution listener"},
+		{Name: "ftp", Edit: func(p *Parent) { p.URL = "ftp://hq.example" }, Want: "parent.url: must be"},
+		{Name: "no repositories", Edit: func(p *Parent) { p.Repositories = nil }, Want: "parent.repositories: must name at least one"},
+		{Name: "bad name", Edit: func(p *Parent) { p.Repositories = []string{"Vendor"} }, Want: "parent.repositories[0]: must be 1-63"},
+		{Name: "twice", Edit: func(p *Parent) { p.Repositories = []string{"a", "a"} }, Want: `parent.repositories[1]: repository "a" listed twice`},
+		{Name: "no roots", Edit: func(p *Parent) { p.Roots = "" }, Want: "parent.roots: must name the directory"},
+		{Name: "check too often", Edit: func(p *Parent) { p.CheckEvery = conf.Duration(1) }, Want: "parent.check_every: must be between 10s and 24h"},
+		{Name: "no skew allowed", Edit: func(p *Parent) { p.MaxSkew = 0 }, Want: "parent.max_skew: must be at least 1s"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := good()
-			tt.mod(&p)
-			var ps conf.Problems
-			p.Validate("parent", &ps)
-			got := ""
-			for _, pr := range ps {
-				got += pr.Key + ": " + pr.Msg + "\n"
-			}
-			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
-				t.Errorf("problems:\n%s\nwant %q", got, tt.want)
-			}
-		})
-	}
+	conftest.Run(t, "parent", good, tests, nil)
+
 }
 
 func TestParentFill(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // openTrail opens a real audit trail in dir (closed at cleanup).
@@ -71,7 +72,7 @@ func TestAlertWatcher(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { w.Run(ctx); close(done) }()
-			waitFor(t, "the first check", func() bool { return wc.Waiters() > 0 })
+			clocktest.WaitFor(t, "the first check", func() bool { return wc.Waiters() > 0 })
 			cancel()
 			<-done
 			if got := alerts(); len(got) != step.want {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -247,18 +248,6 @@ func (r *running) stop() {
 	<-r.done
 }
 
-// waitFor polls cond (the forwarder runs on its own; real time only bounds the test).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 2000; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func options(t *testing.T, src Source, dir string) Options {
 	fc := clock.NewFake(t0)
 	fc.SetAutoAdvance(true)
@@ -333,13 +322,13 @@ func TestDelivery(t *testing.T) {
 			tr.add(30)
 			target, got := tc.target(t)
 			run := start(t, options(t, tr, t.TempDir()), target)
-			waitFor(t, "30 records", func() bool { return len(got()) >= 30 })
+			clocktest.WaitFor(t, "30 records", func() bool { return len(got()) >= 30 })
 			tr.add(5) // records written while it runs follow
-			waitFor(t, "35 records", func() bool { return len(got()) >= 35 })
+			clocktest.WaitFor(t, "35 records", func() bool { return len(got()) >= 35 })
 			if g := got(); !equal(g, inOrder(35)) {
 				t.Errorf("received %v, want 1..35 in order, once", g)
 			}
-			waitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
+			clocktest.WaitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
 			if st := run.s.Status()[0]; st.Cursor != 35 || st.Forwarded != 35 || st.Error != "" {
 				t.Errorf("Status = %+v, want cursor 35, forwarded 35, no error", st)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // TestReceiverDownAndRestart: the target goes away while records come in and comes
@@ -39,16 +40,16 @@ func TestReceiverDownAndRestart(t *testing.T) {
 			tr.add(10)
 			target, down, up, got := tc.target(t)
 			run := start(t, options(t, tr, dir), target(t))
-			waitFor(t, "10 records", func() bool { return len(got()) >= 10 })
+			clocktest.WaitFor(t, "10 records", func() bool { return len(got()) >= 10 })
 			down()
 			tr.add(10)
-			waitFor(t, "a failed send", func() bool { return run.s.Status()[0].Error != "" })
+			clocktest.WaitFor(t, "a failed send", func() bool { return run.s.Status()[0].Error != "" })
 			if st := run.s.Status()[0]; st.Backlog == 0 || len(run.s.Health()) != 1 {
 				t.Errorf("while down: Status = %+v, Health = %v; want a backlog and a warning", st, run.s.Health())
 			}
 			up()
-			waitFor(t, "20 records", func() bool { return len(got()) >= 20 })
-			waitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
+			clocktest.WaitFor(t, "20 records", func() bool { return len(got()) >= 20 })
+			clocktest.WaitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
 			run.stop()
 
 			if b, err := os.ReadFile(filepath.Join(dir, "cursor-"+target(t).Name)); err != nil || string(b) != "20\n" {
@@ -56,8 +57,8 @@ func TestReceiverDownAndRestart(t *testing.T) {
 			}
 			tr.add(5)
 			run = start(t, options(t, tr, dir), target(t))
-			waitFor(t, "25 records", func() bool { return len(got()) >= 25 })
-			waitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
+			clocktest.WaitFor(t, "25 records", func() bool { return len(got()) >= 25 })
+			clocktest.WaitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
 			if g := got(); !equal(g, inOrder(25)) {
 				t.Errorf("received %v, want 1..25 in order, once", g)
 			}
@@ -123,7 +124,7 @@ func TestRateBound(t *testing.T) {
 			opts.Rate, opts.Batch = tc.rate, tc.batch
 			sink := &fakeSink{clock: opts.Clock.(*clock.Fake)}
 			start(t, opts, Target{"fake", sink})
-			waitFor(t, "every record", func() bool { n, _ := sink.sent(); return n == tc.records })
+			clocktest.WaitFor(t, "every record", func() bool { n, _ := sink.sent(); return n == tc.records })
 			_, sends := sink.sent()
 			for i, s := range sends {
 				if s.n > tc.rate {
@@ -149,7 +150,7 @@ func TestBacklog(t *testing.T) {
 	opts.Registerer = reg
 	sink := &fakeSink{clock: opts.Clock.(*clock.Fake), fail: true}
 	run := start(t, opts, Target{"fake", sink})
-	waitFor(t, "a failed send", func() bool { return run.s.Status()[0].Error != "" })
+	clocktest.WaitFor(t, "a failed send", func() bool { return run.s.Status()[0].Error != "" })
 	if st := run.s.Status()[0]; st.Backlog != 12 || st.Cursor != 0 {
 		t.Errorf("Status = %+v, want backlog 12 at cursor 0", st)
 	}
@@ -157,7 +158,7 @@ func TestBacklog(t *testing.T) {
 		t.Errorf("patchgate_siem_backlog_records = %v, want 12", got)
 	}
 	sink.setFail(false)
-	waitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
+	clocktest.WaitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
 	if got := gauge(t, reg, "patchgate_siem_forwarded_records_total"); got != 12 {
 		t.Errorf("forwarded_records_total = %v, want 12", got)
 	}

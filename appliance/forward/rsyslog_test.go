@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // rsyslogd is a real rsyslogd (Debian's rsyslog and rsyslog-gnutls; .ci/run installs
@@ -213,10 +215,10 @@ func TestRsyslogTLS(t *testing.T) {
 	// The server goes away; what is written meanwhile arrives when it is back.
 	rs.stop()
 	tr.add(10)
-	waitFor(t, "a failed send while rsyslogd is down", func() bool { return run.s.Status()[0].Error != "" })
+	clocktest.WaitFor(t, "a failed send while rsyslogd is down", func() bool { return run.s.Status()[0].Error != "" })
 	rs.start()
 	waitLines(30)
-	waitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
+	clocktest.WaitFor(t, "backlog 0", func() bool { return run.s.Status()[0].Backlog == 0 })
 
 	lines := rs.lines()
 	var seqs []uint64

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/test/netlab"
 )
 
@@ -75,7 +76,7 @@ func startGatewayIn(t *testing.T, ns string, fd int, p Policy, clk clock.Clock) 
 		r.stop(t)
 		g.Close()
 	})
-	waitFor(t, "ruleset applied", g.Ready)
+	clocktest.WaitFor(t, "ruleset applied", g.Ready)
 	return r
 }
 
@@ -93,19 +94,6 @@ func (r *running) stop(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return within 10s of cancel")
-	}
-}
-
-// waitFor polls cond (the kernel and the Run goroutine move on their own) until it
-// holds, failing after 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -394,7 +382,7 @@ func TestManyLearnedAddresses(t *testing.T) {
 	}
 	r.g.Learned("devices", client, "many.example", many, time.Hour)
 	// Learned waits at most 250ms; under the race detector this batch takes longer.
-	waitFor(t, "10,000 elements in seg_devices_v4", func() bool {
+	clocktest.WaitFor(t, "10,000 elements in seg_devices_v4", func() bool {
 		return len(setElements(t, r.ns, "seg_devices_v4")) == len(many)
 	})
 	if got := histogramCount(t, r.reg, "patchgate_gateway_learn_batch_elements"); got != 1 {
@@ -456,7 +444,7 @@ func TestDeniedOutputIsLogged(t *testing.T) {
 	r := startGateway(t, testPolicy(), nil)
 	localLink(t, r.ns)
 	sendUDP(t, r.ns, "192.0.2.77", 4242)
-	waitFor(t, "the denied datagram in the log", func() bool {
+	clocktest.WaitFor(t, "the denied datagram in the log", func() bool {
 		return strings.Contains(r.logs.String(), "denied the appliance's own connection")
 	})
 	logs := r.logs.String()
@@ -473,7 +461,7 @@ func TestTableRemovedBySomeoneElseIsRepaired(t *testing.T) {
 	r.g.Learned("devices", client, "keep.example", []netip.Addr{netip.MustParseAddr("198.51.100.50")}, time.Hour)
 	mustNft(t, r.ns, "", "flush", "ruleset")
 	clk.Advance(time.Minute) // the stats tick notices
-	waitFor(t, "the table back", func() bool {
+	clocktest.WaitFor(t, "the table back", func() bool {
 		out, err := nftIn(t, r.ns, "", "list", "set", "inet", TableName, "seg_devices_v4")
 		return err == nil && strings.Contains(out, "10.30.0.10 . 198.51.100.50")
 	})
@@ -533,7 +521,7 @@ func TestApplyFailureIsAHealthError(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the apply error in Health", func() bool {
+	clocktest.WaitFor(t, "the apply error in Health", func() bool {
 		h := g.Health()
 		return len(h) > 0 && h[0].Code == "gateway-not-applied"
 	})

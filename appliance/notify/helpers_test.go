@@ -21,6 +21,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -114,13 +115,7 @@ func mailText(t *testing.T, data string) string {
 
 func (s *smtpSink) next(t *testing.T) mailMsg {
 	t.Helper()
-	select {
-	case m := <-s.msgs:
-		return m
-	case <-time.After(60 * time.Second):
-		t.Fatal("the SMTP sink received nothing")
-		return mailMsg{}
-	}
+	return clocktest.Receive(t, s.msgs, "a message at the SMTP sink")
 }
 
 type discardLog struct{}
@@ -200,13 +195,7 @@ func newWebhookReceiver(t *testing.T, fail int) *webhookReceiver {
 
 func (w *webhookReceiver) next(t *testing.T) hookMsg {
 	t.Helper()
-	select {
-	case m := <-w.posts:
-		return m
-	case <-time.After(60 * time.Second):
-		t.Fatal("the webhook receiver got nothing")
-		return hookMsg{}
-	}
+	return clocktest.Receive(t, w.posts, "a post at the webhook receiver")
 }
 
 // section is a valid section with an email recipient (when sink is set) and a webhook
@@ -247,15 +236,7 @@ func start(t *testing.T, s Section, sink *smtpSink, fc *clock.Fake, rec *recorde
 }
 
 func runNotifier(t *testing.T, n *Notifier) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
+	clocktest.Run(t, n.Run)
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

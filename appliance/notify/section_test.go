@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/conf/conftest"
 )
 
 func TestSectionValidate(t *testing.T) {
@@ -17,46 +17,31 @@ func TestSectionValidate(t *testing.T) {
 			{Webhook: "msp", Events: []string{"all"}}}
 		return s
 	}
-	tests := []struct {
-		name   string
-		change func(*Section)
-		want   string // a problem's text, "" for none
-	}{
-		{"default", func(s *Section) { *s = DefaultSection() }, ""},
-		{"good", func(*Section) {}, ""},
-		{"starttls off on loopback", func(s *Section) { s.SMTP.Host, s.SMTP.StartTLS = "127.0.0.1", false }, ""},
-		{"starttls off elsewhere", func(s *Section) { s.SMTP.StartTLS = false }, "notify.smtp.starttls: may be off only for a relay on loopback"},
-		{"email without relay", func(s *Section) { s.SMTP.Host = "" }, "notify.smtp.host: must be set"},
-		{"bad from", func(s *Section) { s.SMTP.From = "Patchgate <pg@site.example>" }, "notify.smtp.from: want a plain address"},
-		{"password without user", func(s *Section) { s.SMTP.Password = "x" }, "notify.smtp.username: must be set with a password"},
-		{"plain http webhook", func(s *Section) { s.Webhooks[0].URL = "http://hooks.msp.example/pg?token=abc" }, `notify.webhooks[0].url: want https (http only to a loopback address), got "http://hooks.msp.example/pg"`},
-		{"http webhook on loopback", func(s *Section) { s.Webhooks[0].URL = "http://127.0.0.1:9000/pg" }, ""},
-		{"short secret", func(s *Section) { s.Webhooks[0].Secret = "short" }, "notify.webhooks[0].secret: must be at least 16"},
-		{"duplicate webhook", func(s *Section) { s.Webhooks = append(s.Webhooks, s.Webhooks[0]) }, "notify.webhooks[1].name: \"msp\" is already"},
-		{"unknown webhook", func(s *Section) { s.Recipients[1].Webhook = "siem" }, "notify.recipients[1].webhook: names no webhook"},
-		{"both email and webhook", func(s *Section) { s.Recipients[0].Webhook = "msp" }, "notify.recipients[0]: must set exactly one"},
-		{"unknown kind", func(s *Section) { s.Recipients[0].Events = []string{"backup_fail"} }, "notify.recipients[0].events[0]: want all or one of"},
-		{"no kinds", func(s *Section) { s.Recipients[0].Events = nil }, "notify.recipients[0].events: must list"},
-		{"bad address", func(s *Section) { s.Recipients[0].Email = "it at site" }, "notify.recipients[0].email: want a plain address"},
-		{"zero burst", func(s *Section) { s.Rate.Burst = 0 }, "notify.rate.burst: must be 1-1000"},
-		{"zero attempts", func(s *Section) { s.Retry.Attempts = 0 }, "notify.retry.attempts: must be 1-20"},
-		{"zero queue", func(s *Section) { s.Queue = 0 }, "notify.queue: must be 1-100000"},
+	tests := []conftest.Case[Section]{
+		{Name: "default", Edit: func(s *Section) { *s = DefaultSection() }, Want: ""},
+		{Name: "good", Edit: func(*Section) {}, Want: ""},
+		{Name: "starttls off on loopback", Edit: func(s *Section) { s.SMTP.Host, s.SMTP.StartTLS = "127.0.0.1", false }, Want: ""},
+		{Name: "starttls off elsewhere", Edit: func(s *Section) { s.SMTP.StartTLS = false }, Want: "notify.smtp.starttls: may be off only for a relay on loopback"},
+		{Name: "email without relay", Edit: func(s *Section) { s.SMTP.Host = "" }, Want: "notify.smtp.host: must be set"},
+		{Name: "bad from", Edit: func(s *Section) { s.SMTP.From = "Patchgate <pg@site.example>" }, Want: "notify.smtp.from: want a plain address"},
+		{Name: "password without user", Edit: func(s *Section) { s.SMTP.Password = "x" }, Want: "notify.smtp.username: must be set with a password"},
+		{Name: "plain http webhook", Edit: func(s *Section) { s.Webhooks[0].URL = "http://hooks.msp.example/pg?token=abc" }, Want: `notify.webhooks[0].url: want https (http only to a loopback address), got "http://hooks.msp.example/pg"`},
+		{Name: "http webhook on loopback", Edit: func(s *Section) { s.Webhooks[0].URL = "http://127.0.0.1:9000/pg" }, Want: ""},
+		{Name: "short secret", Edit: func(s *Section) { s.Webhooks[0].Secret = "short" }, Want: "notify.webhooks[0].secret: must be at least 16"},
+		{Name: "duplicate webhook", Edit: func(s *Section) { s.Webhooks = append(s.Webhooks, s.Webhooks[0]) }, Want: "notify.webhooks[1].name: \"msp\" is already"},
+		{Name: "unknown webhook", Edit: func(s *Section) { s.Recipients[1].Webhook = "siem" }, Want: "notify.recipients[1].webhook: names no webhook"},
+		{Name: "both email and webhook", Edit: func(s *Section) { s.Recipients[0].Webhook = "msp" }, Want: "notify.recipients[0]: must set exactly one"},
+		{Name: "unknown kind", Edit: func(s *Section) { s.Recipients[0].Events = []string{"backup_fail"} }, Want: "notify.recipients[0].events[0]: want all or one of"},
+		{Name: "no kinds", Edit: func(s *Section) { s.Recipients[0].Events = nil }, Want: "notify.recipients[0].events: must list"},
+		{Name: "bad address", Edit: func(s *Section) { s.Recipients[0].Email = "it at site" }, Want: "notify.recipients[0].email: want a plain address"},
+		{Name: "zero burst", Edit: func(s *Section) { s.Rate.Burst = 0 }, Want: "notify.rate.burst: must be 1-1000"},
+		{Name: "zero attempts", Edit: func(s *Section) { s.Retry.Attempts = 0 }, Want: "notify.retry.attempts: must be 1-20"},
+		{Name: "zero queue", Edit: func(s *Section) { s.Queue = 0 }, Want: "notify.queue: must be 1-100000"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := good()
-			tt.change(&s)
-			var ps conf.Problems
-			s.Validate("notify", &ps)
-			got := (&conf.Error{Problems: ps}).Error()
-			switch {
-			case tt.want == "" && len(ps) > 0:
-				t.Errorf("Validate: %s, want no problem", got)
-			case tt.want != "" && !strings.Contains(got, tt.want):
-				t.Errorf("Validate: %q, want %q", got, tt.want)
-			case strings.Contains(got, "abc") || strings.Contains(got, "0123456789abcdef"):
-				t.Errorf("Validate: %q shows a secret", got)
-			}
-		})
-	}
+	conftest.Run(t, "notify", good, tests, func(t *testing.T, got string) {
+		if strings.Contains(got, "abc") || strings.Contains(got, "0123456789abcdef") {
+			t.Errorf("Validate: %q shows a secret", got)
+		}
+	})
+
 }

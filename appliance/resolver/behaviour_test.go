@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
+
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // listServer is a resolver whose clinical allowlist is the file it returns.
@@ -67,7 +69,7 @@ func TestReload(t *testing.T) {
 			before := loads()
 			writeFile(t, path, "# now with the example site\nwww.example.com\n", testEpoch.Add(time.Minute))
 			tc.trigger(t, ts)
-			waitFor(t, "reload", func() bool { return loads() > before })
+			clocktest.WaitFor(t, "reload", func() bool { return loads() > before })
 			if a, b := rcode(ts, "www.example.com."), rcode(ts, "update.vendor.example."); a != "NOERROR" || b != "NXDOMAIN" {
 				t.Errorf("after a good reload: new name %s, removed name %s; want NOERROR, NXDOMAIN", a, b)
 			}
@@ -76,7 +78,7 @@ func TestReload(t *testing.T) {
 			before = errs()
 			writeFile(t, path, "update.vendor.example\nnot a name\n", testEpoch.Add(2*time.Minute))
 			tc.trigger(t, ts)
-			waitFor(t, "failed reload", func() bool { return errs() > before })
+			clocktest.WaitFor(t, "failed reload", func() bool { return errs() > before })
 			if a, b := rcode(ts, "www.example.com."), rcode(ts, "update.vendor.example."); a != "NOERROR" || b != "NXDOMAIN" {
 				t.Errorf("after a bad reload: old name %s, name of the bad file %s; want NOERROR, NXDOMAIN", a, b)
 			}
@@ -89,7 +91,7 @@ func TestReload(t *testing.T) {
 			before = loads()
 			writeFile(t, path, "update.vendor.example\n", testEpoch.Add(3*time.Minute))
 			tc.trigger(t, ts)
-			waitFor(t, "reload after the fix", func() bool { return loads() > before })
+			clocktest.WaitFor(t, "reload after the fix", func() bool { return loads() > before })
 			if h := ts.Health(); len(h) != 0 {
 				t.Errorf("Health after the fix = %v, want none", h)
 			}
@@ -170,7 +172,7 @@ func TestPrefetchPopularNames(t *testing.T) {
 	before := up.count()
 	ts.ask(t, query{name: "a.cdn.vendor.example."})
 	ts.ask(t, query{name: "b.cdn.vendor.example."})
-	waitFor(t, "prefetch", func() bool { return metricValue(ts.metrics.prefetches) == 1 })
+	clocktest.WaitFor(t, "prefetch", func() bool { return metricValue(ts.metrics.prefetches) == 1 })
 	if got := up.count() - before; got != 1 {
 		t.Errorf("upstream asked %d times, want 1 (the prefetch of the popular name)", got)
 	}
@@ -287,7 +289,7 @@ func TestQueryLogPanelAndEvents(t *testing.T) {
 	}
 
 	ts.clock.Advance(ts.cfg.QueryLog.EventWindow)
-	waitFor(t, "events", func() bool { _, b := rec.got(); return len(b) == 3 })
+	clocktest.WaitFor(t, "events", func() bool { _, b := rec.got(); return len(b) == 3 })
 	_, bursts := rec.got()
 	var got []string
 	for _, b := range bursts {
@@ -340,7 +342,7 @@ func TestTCPLimits(t *testing.T) {
 	if err := send(c); err == nil {
 		t.Error("a third query on one connection was answered; want the connection closed after tcp_max_queries")
 	}
-	waitFor(t, "connection slot freed", func() bool { return metricValue(ts.metrics.tcpConns) == 0 })
+	clocktest.WaitFor(t, "connection slot freed", func() bool { return metricValue(ts.metrics.tcpConns) == 0 })
 
 	c = dial()
 	if err := send(c); err != nil {

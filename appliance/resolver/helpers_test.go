@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -343,9 +343,9 @@ func startServerReaders(t *testing.T, cfg Config, opts Options, readers int) *te
 		s.udpReaders = readers
 	}
 	listenAndRun(t, s)
-	waitFor(t, "resolver ready", s.Ready)
+	clocktest.WaitFor(t, "resolver ready", s.Ready)
 	// The housekeeping goroutine has armed its three tickers once Waiters says so.
-	waitFor(t, "tickers armed", func() bool { return fc.Waiters() >= 3 })
+	clocktest.WaitFor(t, "tickers armed", func() bool { return fc.Waiters() >= 3 })
 	return &testServer{Server: s, clock: fc, reg: reg, addr: s.Addrs()[0]}
 }
 
@@ -355,28 +355,7 @@ func listenAndRun(tb testing.TB, s *Server) {
 	if err := s.Listen(); err != nil {
 		tb.Fatalf("Listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	})
-}
-
-// waitFor polls cond until it holds, failing after 5s: for effects of other goroutines,
-// never as a timing assertion.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	clocktest.Run(tb, s.Run)
 }
 
 // query is one dig-style question to the resolver under test.

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // TestUpstreamConnectionsReused: sequential queries to a TCP or DNS-over-TLS upstream
@@ -32,7 +34,7 @@ func TestUpstreamConnectionsReused(t *testing.T) {
 			ts := startServer(t, cfg, Options{})
 			up := ts.fwd.ups[0]
 			// The first health check has opened the connection and left it idle.
-			waitFor(t, "health check connection idle", func() bool { return up.idleConns() == 1 })
+			clocktest.WaitFor(t, "health check connection idle", func() bool { return up.idleConns() == 1 })
 
 			const n = 10
 			for i := range n {

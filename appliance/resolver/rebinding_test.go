@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/miekg/dns"
+
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // TestRebindingSiteAddressesDropped: A/AAAA records with site addresses are dropped
@@ -119,7 +121,7 @@ func TestRebindingSiteAddressesDropped(t *testing.T) {
 	}
 	// The device is reported to the event sink, with its asset name, once per window.
 	ts.clock.Advance(cfg.QueryLog.EventWindow)
-	waitFor(t, "rebinding events", func() bool { _, b := rec.got(); return len(b) > 0 })
+	clocktest.WaitFor(t, "rebinding events", func() bool { _, b := rec.got(); return len(b) > 0 })
 	_, bursts := rec.got()
 	found := false
 	for _, b := range bursts {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
+
+	"github.com/patchgate/patchgate/clock/clocktest"
 )
 
 // vendorZone is what the fake upstream knows.
@@ -255,7 +257,7 @@ func TestUpstreamHealthChecksOrderFailover(t *testing.T) {
 
 	primary.set(func(f *fakeUpstream) { f.rcode = dns.RcodeServerFailure })
 	ts.clock.Advance(cfg.HealthInterval) // the health check finds the primary failing
-	waitFor(t, "primary marked down", func() bool { return !ts.fwd.status()[0].Up })
+	clocktest.WaitFor(t, "primary marked down", func() bool { return !ts.fwd.status()[0].Up })
 	if h := ts.Health(); len(h) != 1 || h[0].Code != "resolver-upstream-down" {
 		t.Errorf("Health = %v, want one resolver-upstream-down", h)
 	}
@@ -267,7 +269,7 @@ func TestUpstreamHealthChecksOrderFailover(t *testing.T) {
 
 	primary.set(func(f *fakeUpstream) { f.rcode = 0 })
 	ts.clock.Advance(cfg.HealthInterval)
-	waitFor(t, "primary back up", func() bool { return ts.fwd.status()[0].Up })
+	clocktest.WaitFor(t, "primary back up", func() bool { return ts.fwd.status()[0].Up })
 	before = primary.count()
 	ts.ask(t, query{name: "update.vendor.example."})
 	if primary.count() != before+1 {

@@ -18,6 +18,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/selfupdate/selfupdatetest"
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/image/abupdate"
 	"github.com/patchgate/patchgate/image/abupdate/abupdatetest"
 	"github.com/patchgate/patchgate/tuf"
@@ -394,15 +395,7 @@ func TestRunChecksAndCollects(t *testing.T) {
 	if err := f.mirror.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	clocktest.Run(t, f.svc.Run)
 	waitFor(t, f, "1.1")
 	publish(t, f.repo, newBundle(t, "1.2", uuid12))
 	f.repo.Publish()

@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -87,17 +88,14 @@ func TestSchedulerPicksUpNewVersion(t *testing.T) {
 	clk := clock.NewFake(t0)
 	s := openService(t, clk, nil, Source{Name: "vendor", Kind: KindOpenPGP, ChecksumsURL: v.url("/rel/SHA256SUMS"),
 		Key: armoredPublic(t, key), Interval: conf.Duration(time.Hour)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the first check", func() bool { return s.Sources()[0].Checks >= 1 })
+	clocktest.Run(t, s.Run)
+	clocktest.WaitFor(t, "the first check", func() bool { return s.Sources()[0].Checks >= 1 })
 	if n := s.Sources()[0].Candidates; n != 1 {
 		t.Fatalf("after the first check: %d candidates, want 1", n)
 	}
 	files["app-1.1.zip"] = []byte("version one point one")
 	v.putSums(t, "/rel", key, files)
-	waitFor(t, "the new version", func() bool {
+	clocktest.WaitFor(t, "the new version", func() bool {
 		clk.Advance(time.Hour) // the scheduler may not wait yet: advance until it checked
 		return s.Sources()[0].Candidates == 2
 	})
@@ -110,16 +108,6 @@ func TestSchedulerPicksUpNewVersion(t *testing.T) {
 	}
 	if _, err := s.Candidate(context.Background(), 999); !errors.Is(err, ErrUnknownCandidate) {
 		t.Errorf("Candidate(999) = %v, want ErrUnknownCandidate", err)
-	}
-}
-
-// waitFor polls cond (it has no timing of its own to assert).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: gave up", what)
-		}
 	}
 }
 
@@ -303,7 +291,7 @@ func TestCheckTimeout(t *testing.T) {
 	done := make(chan Status, 1)
 	go func() { st, _ := s.Check(context.Background(), "slow"); done <- st }()
 	var st Status
-	waitFor(t, "the check to be cut", func() bool {
+	clocktest.WaitFor(t, "the check to be cut", func() bool {
 		clk.Advance(time.Minute)
 		select {
 		case st = <-done:

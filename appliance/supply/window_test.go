@@ -12,6 +12,7 @@ import (
 
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -95,12 +96,9 @@ func TestScheduledChecksWaitForTheWindow(t *testing.T) {
 		Interval: conf.Duration(time.Hour), DownloadWindow: &Window{From: tod(22, 0), To: tod(6, 0)}})
 	s.opts.Location = time.UTC
 	s.sources[0].window = newSchedule(s.sources[0].cfg.DownloadWindow, time.UTC)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	clocktest.Run(t, s.Run)
 	opens := time.Date(2026, 12, 5, 22, 0, 0, 0, time.UTC)
-	waitFor(t, "the next check to be scheduled", func() bool {
+	clocktest.WaitFor(t, "the next check to be scheduled", func() bool {
 		n := s.Sources()[0].NextCheck
 		return n != nil && n.Equal(opens)
 	})
@@ -113,11 +111,11 @@ func TestScheduledChecksWaitForTheWindow(t *testing.T) {
 	if _, err := s.CheckSoon("night"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the check asked for", func() bool { return s.Sources()[0].Checks == 1 })
+	clocktest.WaitFor(t, "the check asked for", func() bool { return s.Sources()[0].Checks == 1 })
 	if n := s.Sources()[0].NextCheck; n == nil || !n.Equal(opens) {
 		t.Errorf("next check after the asked-for one = %v, want still %s", n, opens)
 	}
-	waitFor(t, "the scheduled check in the window", func() bool {
+	clocktest.WaitFor(t, "the scheduled check in the window", func() bool {
 		if clk.Now().Before(opens.Add(time.Hour)) {
 			clk.Advance(10 * time.Minute)
 		}
@@ -161,7 +159,7 @@ func TestWindowCloseDefersAndResumes(t *testing.T) {
 	finished := make(chan struct{})
 	go func() { s.check(context.Background(), src, false); close(finished) }()
 	<-arrived
-	waitFor(t, "the partial download on disk", func() bool {
+	clocktest.WaitFor(t, "the partial download on disk", func() bool {
 		fi, err := statPart(s, "big", v.url("/big.bin"))
 		return err == nil && fi >= 40000
 	})

@@ -188,7 +188,7 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 	alanAPI := newAPI(t, base)
 	secret := alanAPI.enrol("alan")
 	code, _ := totp.GenerateCode(secret, time.Now())
-	bctx := newBrowser(t, chrome, 60*time.Second)
+	bctx := newBrowser(t, chrome, 3*time.Minute)
 
 	var approvalsText, shot []byte
 	var afterText string

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/config"
 	gw "github.com/patchgate/patchgate/appliance/gateway"
+	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/test/netlab"
 )
 
@@ -62,14 +62,8 @@ func startGateway(t *testing.T, l *Lab, logs io.Writer) *gw.Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		g.Close()
-	})
+	t.Cleanup(func() { g.Close() }) // after Run stopped: cleanups run last first
+	clocktest.Run(t, g.Run)
 	deadline := time.Now().Add(10 * time.Second)
 	for !g.Ready() {
 		if time.Now().After(deadline) {

@@ -47,23 +47,14 @@ inventory:
   passive: {enabled: true, segments: [devices]}
   scan: {enabled: true, schedule: "", segments: [devices], exclude_hosts: [%s], timeout: 1s}
 `, args[0], args[1])
-	cfg, err := config.Parse("lab.yaml", []byte(yaml))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sys, stop, err := runLabAppliance(ctx, yaml)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	sys, err := appliance.New(ctx, cfg, appliance.Options{Clock: clock.Real{}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "new:", err)
-		return 1
-	}
-	defer sys.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	defer stop()
 	d := sys.Discovery()
 	for !d.Ready() {
 		time.Sleep(20 * time.Millisecond)
@@ -105,6 +96,23 @@ inventory:
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 	return 0
+}
+
+// runLabAppliance makes the appliance of a lab config and runs it until stop, which
+// also closes it.
+func runLabAppliance(ctx context.Context, yaml string) (sys *appliance.System, stop func(), err error) {
+	cfg, err := config.Parse("lab.yaml", []byte(yaml))
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	sys, err = appliance.New(ctx, cfg, appliance.Options{Clock: clock.Real{}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("new: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(runCtx) }()
+	return sys, func() { cancel(); <-done; sys.Close() }, nil
 }
 
 // viewerToken makes a viewer account and an API token for it: the inventory and vendor

@@ -17,12 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patchgate/patchgate/appliance"
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/vendorhost"
-	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/test/netlab"
 	"github.com/patchgate/patchgate/tuf"
 )
@@ -73,21 +70,13 @@ inventory:
   scan: {enabled: true, schedule: "", segments: [devices], timeout: 1s}
 `, args[0], args[1])
 	fail := func(what string, err error) int { fmt.Fprintln(os.Stderr, what+":", err); return 1 }
-	cfg, err := config.Parse("lab.yaml", []byte(yaml))
-	if err != nil {
-		return fail("config", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sys, err := appliance.New(ctx, cfg, appliance.Options{Clock: clock.Real{}})
+	sys, stop, err := runLabAppliance(ctx, yaml)
 	if err != nil {
-		return fail("new", err)
+		return fail("start", err)
 	}
-	defer sys.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sys.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	defer stop()
 	token, err := viewerToken(ctx, sys)
 	if err != nil {
 		return fail("token", err)

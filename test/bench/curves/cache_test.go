@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/cache"
+	"github.com/patchgate/patchgate/test/bench/benchstat"
 	"github.com/patchgate/patchgate/tuf"
 	"github.com/patchgate/patchgate/tuf/tuftest"
 )
@@ -118,12 +119,12 @@ func BenchmarkCurveCacheObjects(b *testing.B) {
 			l := loadAvg()
 			ds := latencies(b, base, pick, 8, 20000)
 			xs = append(xs, float64(n))
-			p50 = append(p50, ms(percentile(ds, 0.5)))
-			p99 = append(p99, ms(percentile(ds, 0.99)))
+			p50 = append(p50, ms(benchstat.Percentile(ds, 0.5)))
+			p99 = append(p99, ms(benchstat.Percentile(ds, 0.99)))
 			heap = append(heap, h1-hr)
 			la = append(la, l)
 			b.Logf("objects %d: filled in %v, heap: test repository +%.1f MiB, mirror and cache +%.1f MiB, hit p50 %v p99 %v, load %.1f",
-				n, fill, hr-h0, h1-hr, percentile(ds, 0.5), percentile(ds, 0.99), l)
+				n, fill, hr-h0, h1-hr, benchstat.Percentile(ds, 0.5), benchstat.Percentile(ds, 0.99), l)
 		}
 		note := loadNote(la)
 		return []*Curve{
@@ -165,14 +166,14 @@ func BenchmarkCurveCacheConcurrency(b *testing.B) {
 			<-stopHeap
 			small := latencies(b, base, func(*rand.Rand) string { return "small" }, conc, max(4*conc, 4000))
 			xs = append(xs, float64(conc))
-			sp50, sp99 = append(sp50, ms(percentile(small, 0.5))), append(sp99, ms(percentile(small, 0.99)))
-			lp50, lp99 = append(lp50, ms(percentile(large, 0.5))), append(lp99, ms(percentile(large, 0.99)))
+			sp50, sp99 = append(sp50, ms(benchstat.Percentile(small, 0.5))), append(sp99, ms(benchstat.Percentile(small, 0.99)))
+			lp50, lp99 = append(lp50, ms(benchstat.Percentile(large, 0.5))), append(lp99, ms(benchstat.Percentile(large, 0.99)))
 			hmu.Lock()
 			heap = append(heap, h)
 			hmu.Unlock()
 			la = append(la, l)
 			b.Logf("concurrency %d: 4 KiB p50 %v p99 %v, 1 MiB p50 %v p99 %v, heap %.1f MiB, load %.1f", conc,
-				percentile(small, 0.5), percentile(small, 0.99), percentile(large, 0.5), percentile(large, 0.99), h, l)
+				benchstat.Percentile(small, 0.5), benchstat.Percentile(small, 0.99), benchstat.Percentile(large, 0.5), benchstat.Percentile(large, 0.99), h, l)
 		}
 		note := loadNote(la)
 		return []*Curve{

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,15 +83,6 @@ func loadNote(la []float64) string {
 		s[i] = fmt.Sprintf("%.1f", l)
 	}
 	return "1-min load average at each point: " + strings.Join(s, ", ") + " (2 vCPUs shared with other work: figures under load are provisional)"
-}
-
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

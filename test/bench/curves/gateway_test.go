@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	gw "github.com/patchgate/patchgate/appliance/gateway"
+	"github.com/patchgate/patchgate/test/bench/benchstat"
 	gwlab "github.com/patchgate/patchgate/test/gateway"
 	"github.com/patchgate/patchgate/test/netlab"
 )
@@ -73,10 +74,10 @@ func BenchmarkCurveGatewaySet(b *testing.B) {
 			}
 			h := heapMiB() - h0
 			xs = append(xs, float64(n))
-			p50, p99 = append(p50, ms(percentile(single, .5))), append(p99, ms(percentile(single, .99)))
-			cli, heap, la = append(cli, ms(percentile(peer, .5))), append(heap, h), append(la, lv)
+			p50, p99 = append(p50, ms(benchstat.Percentile(single, .5))), append(p99, ms(benchstat.Percentile(single, .99)))
+			cli, heap, la = append(cli, ms(benchstat.Percentile(peer, .5))), append(heap, h), append(la, lv)
 			b.Logf("set %d: learn p50 %v p99 %v, nft CLI p50 %v, heap +%.1f MiB, load %.1f", n,
-				percentile(single, .5), percentile(single, .99), percentile(peer, .5), h, lv)
+				benchstat.Percentile(single, .5), benchstat.Percentile(single, .99), benchstat.Percentile(peer, .5), h, lv)
 		}
 		note := loadNote(la)
 		return []*Curve{

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	gw "github.com/patchgate/patchgate/appliance/gateway"
+	"github.com/patchgate/patchgate/test/bench/benchstat"
 	gwlab "github.com/patchgate/patchgate/test/gateway"
 	"github.com/patchgate/patchgate/test/netlab"
 )
@@ -56,12 +56,6 @@ func start(b *testing.B, l *gwlab.Lab) (g *gw.Gateway, stop func()) {
 
 func addr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
-}
-
-func percentile(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
 // BenchmarkAnswerToSet: Learned returns once the kernel acknowledged the batch that
@@ -122,13 +116,13 @@ func BenchmarkAnswerToSet(b *testing.B) {
 		b.Fatalf("set holds %d elements, want %d", got, next)
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	b.ReportMetric(us(percentile(single, .5)), "single-p50-µs")
-	b.ReportMetric(us(percentile(single, .99)), "single-p99-µs")
-	b.ReportMetric(us(percentile(burst, .5)), "burst64-p50-µs")
-	b.ReportMetric(us(percentile(burst, .99)), "burst64-p99-µs")
-	b.ReportMetric(us(percentile(peer, .5)), "nft-cli-p50-µs")
-	b.ReportMetric(us(percentile(peer, .99)), "nft-cli-p99-µs")
-	b.ReportMetric(float64(percentile(single, .5))/float64(percentile(peer, .5)), "p50-ratio")
+	b.ReportMetric(us(benchstat.Percentile(single, .5)), "single-p50-µs")
+	b.ReportMetric(us(benchstat.Percentile(single, .99)), "single-p99-µs")
+	b.ReportMetric(us(benchstat.Percentile(burst, .5)), "burst64-p50-µs")
+	b.ReportMetric(us(benchstat.Percentile(burst, .99)), "burst64-p99-µs")
+	b.ReportMetric(us(benchstat.Percentile(peer, .5)), "nft-cli-p50-µs")
+	b.ReportMetric(us(benchstat.Percentile(peer, .99)), "nft-cli-p99-µs")
+	b.ReportMetric(float64(benchstat.Percentile(single, .5))/float64(benchstat.Percentile(peer, .5)), "p50-ratio")
 	b.ReportMetric(0, "ns/op")
 }
 
