@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patchgate/patchgate/appliance/supply/supplytest"
 	"github.com/patchgate/patchgate/clock"
 )
 
@@ -34,7 +35,7 @@ func TestDebianIndexForms(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newVendor(t)
-			v.putDebian(t, key, debArchive{deb: []byte("!<arch>\nfake deb"), serve: tc.serve, raw: tc.raw})
+			v.PutDebian(t, key, supplytest.DebArchive{Deb: []byte("!<arch>\nfake deb"), Serve: tc.serve, Raw: tc.raw})
 			src := debSource(v, pub)
 			src.Name = "deb"
 			s := openService(t, clock.NewFake(t0), nil, src)

@@ -15,8 +15,8 @@ import (
 func TestCheckOnce(t *testing.T) {
 	v := newVendor(t)
 	fw := []byte("printer firmware x")
-	v.put("/firmware/x.bin", fw)
-	configured := Source{Name: "configured", Kind: KindURL, URL: v.url("/firmware/x.bin"), SHA256: sum(fw)}
+	v.Put("/firmware/x.bin", fw)
+	configured := Source{Name: "configured", Kind: KindURL, URL: v.URL("/firmware/x.bin"), SHA256: sum(fw)}
 	ev := &events{}
 	s := openService(t, clock.NewFake(t0), ev, configured)
 	ctx := context.Background()
@@ -27,11 +27,11 @@ func TestCheckOnce(t *testing.T) {
 		result string
 		staged int
 	}{
-		{"verified", Source{Name: "updates.vendor.example", Kind: KindURL, URL: v.url("/firmware/x.bin"), SHA256: sum(fw)}, "", "ok", 1},
-		{"again: nothing new", Source{Name: "updates.vendor.example", Kind: KindURL, URL: v.url("/firmware/x.bin"), SHA256: sum(fw)}, "", "ok", 0},
-		{"wrong pin", Source{Name: "other.vendor.example", Kind: KindURL, URL: v.url("/firmware/x.bin"), SHA256: sum([]byte("no"))}, "", "rejected", 0},
-		{"no pin", Source{Name: "a.example", Kind: KindURL, URL: v.url("/firmware/x.bin")}, "source.sha256", "", 0},
-		{"bad name", Source{Name: "A B", Kind: KindURL, URL: v.url("/firmware/x.bin"), SHA256: sum(fw)}, "source.name", "", 0},
+		{"verified", Source{Name: "updates.vendor.example", Kind: KindURL, URL: v.URL("/firmware/x.bin"), SHA256: sum(fw)}, "", "ok", 1},
+		{"again: nothing new", Source{Name: "updates.vendor.example", Kind: KindURL, URL: v.URL("/firmware/x.bin"), SHA256: sum(fw)}, "", "ok", 0},
+		{"wrong pin", Source{Name: "other.vendor.example", Kind: KindURL, URL: v.URL("/firmware/x.bin"), SHA256: sum([]byte("no"))}, "", "rejected", 0},
+		{"no pin", Source{Name: "a.example", Kind: KindURL, URL: v.URL("/firmware/x.bin")}, "source.sha256", "", 0},
+		{"bad name", Source{Name: "A B", Kind: KindURL, URL: v.URL("/firmware/x.bin"), SHA256: sum(fw)}, "source.name", "", 0},
 		{"not a URL", Source{Name: "a.example", Kind: KindURL, URL: "ftp://x/y", SHA256: sum(fw)}, "source.url", "", 0},
 		{"another kind", Source{Name: "a.example", Kind: KindImport, Dir: t.TempDir()}, "only url", "", 0},
 		{"configured name", configured, "configured source", "", 0},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/patchgate/patchgate/appliance/supply/supplytest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
@@ -26,12 +27,12 @@ func TestSourcesStageVerifiedFiles(t *testing.T) {
 	pub := armoredPublic(t, key)
 	v := newVendor(t)
 	tool := []byte("tool v1 bytes")
-	v.put("/tool/tool-1.0.msi", tool)
-	v.putSums(t, "/sums", nil, map[string][]byte{"app-1.0.tar.gz": []byte("app one"), "readme.txt": []byte("skip me")})
-	v.putSums(t, "/signed", key, map[string][]byte{"agent-2.0.zip": []byte("agent two")})
-	v.put("/pgp/fw-3.bin", []byte("firmware three"))
-	v.put("/pgp/fw-3.bin.asc", detachSign(t, key, []byte("firmware three")))
-	v.putDebian(t, key, debArchive{deb: []byte("!<arch>\nfake deb")})
+	v.Put("/tool/tool-1.0.msi", tool)
+	v.PutSums(t, "/sums", nil, map[string][]byte{"app-1.0.tar.gz": []byte("app one"), "readme.txt": []byte("skip me")})
+	v.PutSums(t, "/signed", key, map[string][]byte{"agent-2.0.zip": []byte("agent two")})
+	v.Put("/pgp/fw-3.bin", []byte("firmware three"))
+	v.Put("/pgp/fw-3.bin.asc", detachSign(t, key, []byte("firmware three")))
+	v.PutDebian(t, key, supplytest.DebArchive{Deb: []byte("!<arch>\nfake deb")})
 	dir := t.TempDir()
 	media := []byte("offline media")
 	os.WriteFile(filepath.Join(dir, "media.iso"), media, 0o600)
@@ -42,11 +43,11 @@ func TestSourcesStageVerifiedFiles(t *testing.T) {
 		name     string
 		verified string
 	}{
-		{Source{Name: "pinned", Kind: KindURL, URL: v.url("/tool/tool-1.0.msi"), SHA256: sum(tool)}, "tool-1.0.msi", "sha256 pinned"},
-		{Source{Name: "sums", Kind: KindURL, ChecksumsURL: v.url("/sums/SHA256SUMS"), Files: []string{"app-*.tar.gz"}}, "app-1.0.tar.gz", "listed in"},
-		{Source{Name: "signed-sums", Kind: KindOpenPGP, ChecksumsURL: v.url("/signed/SHA256SUMS"), Key: pub}, "agent-2.0.zip", "signed by OpenPGP key " + keyID(key.PrimaryKey.KeyId)},
-		{Source{Name: "pgp", Kind: KindOpenPGP, URL: v.url("/pgp/fw-3.bin"), Key: pub}, "fw-3.bin", "detached OpenPGP signature by key"},
-		{Source{Name: "deb", Kind: KindDebian, URL: v.url("/debian"), Key: pub, Suite: "stable", Components: []string{"main"}, Architectures: []string{"amd64"}, Packages: []string{"hel*"}}, "hello_1.0_amd64.deb", "InRelease signed by OpenPGP key"},
+		{Source{Name: "pinned", Kind: KindURL, URL: v.URL("/tool/tool-1.0.msi"), SHA256: sum(tool)}, "tool-1.0.msi", "sha256 pinned"},
+		{Source{Name: "sums", Kind: KindURL, ChecksumsURL: v.URL("/sums/SHA256SUMS"), Files: []string{"app-*.tar.gz"}}, "app-1.0.tar.gz", "listed in"},
+		{Source{Name: "signed-sums", Kind: KindOpenPGP, ChecksumsURL: v.URL("/signed/SHA256SUMS"), Key: pub}, "agent-2.0.zip", "signed by OpenPGP key " + keyID(key.PrimaryKey.KeyId)},
+		{Source{Name: "pgp", Kind: KindOpenPGP, URL: v.URL("/pgp/fw-3.bin"), Key: pub}, "fw-3.bin", "detached OpenPGP signature by key"},
+		{Source{Name: "deb", Kind: KindDebian, URL: v.URL("/debian"), Key: pub, Suite: "stable", Components: []string{"main"}, Architectures: []string{"amd64"}, Packages: []string{"hel*"}}, "hello_1.0_amd64.deb", "InRelease signed by OpenPGP key"},
 		{Source{Name: "usb", Kind: KindImport, Dir: dir}, "media.iso", "listed in MANIFEST"},
 	}
 	for _, tc := range tests {
@@ -84,9 +85,9 @@ func TestSchedulerPicksUpNewVersion(t *testing.T) {
 	key := newKey(t, 0)
 	v := newVendor(t)
 	files := map[string][]byte{"app-1.0.zip": []byte("version one")}
-	v.putSums(t, "/rel", key, files)
+	v.PutSums(t, "/rel", key, files)
 	clk := clock.NewFake(t0)
-	s := openService(t, clk, nil, Source{Name: "vendor", Kind: KindOpenPGP, ChecksumsURL: v.url("/rel/SHA256SUMS"),
+	s := openService(t, clk, nil, Source{Name: "vendor", Kind: KindOpenPGP, ChecksumsURL: v.URL("/rel/SHA256SUMS"),
 		Key: armoredPublic(t, key), Interval: conf.Duration(time.Hour)})
 	clocktest.Run(t, s.Run)
 	clocktest.WaitFor(t, "the first check", func() bool { return s.Sources()[0].Checks >= 1 })
@@ -94,7 +95,7 @@ func TestSchedulerPicksUpNewVersion(t *testing.T) {
 		t.Fatalf("after the first check: %d candidates, want 1", n)
 	}
 	files["app-1.1.zip"] = []byte("version one point one")
-	v.putSums(t, "/rel", key, files)
+	v.PutSums(t, "/rel", key, files)
 	clocktest.WaitFor(t, "the new version", func() bool {
 		clk.Advance(time.Hour) // the scheduler may not wait yet: advance until it checked
 		return s.Sources()[0].Candidates == 2
@@ -124,82 +125,82 @@ func TestBadInputIsRefused(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		setup  func(t *testing.T, v *vendor, dir string) Source
+		setup  func(t *testing.T, v *supplytest.Vendor, dir string) Source
 		reason string
 		msg    string // in the error
 	}{
-		{"wrong sha256", func(t *testing.T, v *vendor, _ string) Source {
-			v.put("/f.msi", []byte("tampered"))
-			return Source{Kind: KindURL, URL: v.url("/f.msi"), SHA256: sum([]byte("genuine"))}
+		{"wrong sha256", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Put("/f.msi", []byte("tampered"))
+			return Source{Kind: KindURL, URL: v.URL("/f.msi"), SHA256: sum([]byte("genuine"))}
 		}, reasonChecksum, "want " + sum([]byte("genuine"))},
-		{"sha256 not as listed in SHA256SUMS", func(t *testing.T, v *vendor, _ string) Source {
-			v.putSums(t, "/s", nil, map[string][]byte{"a.zip": []byte("genuine")})
-			v.put("/s/a.zip", []byte("tampered"))
-			return Source{Kind: KindURL, ChecksumsURL: v.url("/s/SHA256SUMS")}
+		{"sha256 not as listed in SHA256SUMS", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutSums(t, "/s", nil, map[string][]byte{"a.zip": []byte("genuine")})
+			v.Put("/s/a.zip", []byte("tampered"))
+			return Source{Kind: KindURL, ChecksumsURL: v.URL("/s/SHA256SUMS")}
 		}, reasonChecksum, "a.zip"},
-		{"bad signature", func(t *testing.T, v *vendor, _ string) Source {
-			v.put("/fw.bin", []byte("firmware"))
-			v.put("/fw.bin.asc", detachSign(t, key, []byte("other firmware")))
-			return Source{Kind: KindOpenPGP, URL: v.url("/fw.bin"), Key: pub}
+		{"bad signature", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Put("/fw.bin", []byte("firmware"))
+			v.Put("/fw.bin.asc", detachSign(t, key, []byte("other firmware")))
+			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: pub}
 		}, reasonSignature, "bad signature by key " + keyID(key.PrimaryKey.KeyId)},
-		{"signature by another key", func(t *testing.T, v *vendor, _ string) Source {
-			v.putSums(t, "/s", other, map[string][]byte{"a.zip": []byte("a")})
-			return Source{Kind: KindOpenPGP, ChecksumsURL: v.url("/s/SHA256SUMS"), Key: pub}
+		{"signature by another key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutSums(t, "/s", other, map[string][]byte{"a.zip": []byte("a")})
+			return Source{Kind: KindOpenPGP, ChecksumsURL: v.URL("/s/SHA256SUMS"), Key: pub}
 		}, reasonSignature, "signature by key " + keyID(other.PrimaryKey.KeyId) + ", not by the pinned key " + keyID(key.PrimaryKey.KeyId)},
-		{"expired key", func(t *testing.T, v *vendor, _ string) Source {
+		{"expired key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
 			short := newKey(t, 30*time.Minute) // made an hour before now
-			v.put("/fw.bin", []byte("firmware"))
-			v.put("/fw.bin.asc", detachSign(t, short, []byte("firmware")))
-			return Source{Kind: KindOpenPGP, URL: v.url("/fw.bin"), Key: armoredPublic(t, short)}
+			v.Put("/fw.bin", []byte("firmware"))
+			v.Put("/fw.bin.asc", detachSign(t, short, []byte("firmware")))
+			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: armoredPublic(t, short)}
 		}, reasonKeyExpired, "expired"},
-		{"revoked key", func(t *testing.T, v *vendor, _ string) Source {
+		{"revoked key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
 			k := newKey(t, 0)
-			v.put("/fw.bin", []byte("firmware"))
-			v.put("/fw.bin.asc", detachSign(t, k, []byte("firmware")))
-			if err := k.RevokeKey(packet.KeyCompromised, "lost", signCfg()); err != nil {
+			v.Put("/fw.bin", []byte("firmware"))
+			v.Put("/fw.bin.asc", detachSign(t, k, []byte("firmware")))
+			if err := k.RevokeKey(packet.KeyCompromised, "lost", supplytest.SignConfig(signedAt)); err != nil {
 				t.Fatal(err)
 			}
-			return Source{Kind: KindOpenPGP, URL: v.url("/fw.bin"), Key: armoredPublic(t, k)}
+			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: armoredPublic(t, k)}
 		}, reasonKeyRevoked, "is revoked"},
-		{"wrong size of a .deb", func(t *testing.T, v *vendor, _ string) Source {
-			v.putDebian(t, key, debArchive{deb: deb, size: int64(len(deb)) + 5})
+		{"wrong size of a .deb", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutDebian(t, key, supplytest.DebArchive{Deb: deb, Size: int64(len(deb)) + 5})
 			return debSource(v, pub)
 		}, reasonSize, "the vendor states"},
-		{"wrong size in a manifest", func(t *testing.T, v *vendor, dir string) Source {
+		{"wrong size in a manifest", func(t *testing.T, v *supplytest.Vendor, dir string) Source {
 			os.WriteFile(filepath.Join(dir, "x.iso"), []byte("media"), 0o600)
 			os.WriteFile(filepath.Join(dir, "MANIFEST"), fmt.Appendf(nil, "%s 3 x.iso\n", sum([]byte("media"))), 0o600)
 			return Source{Kind: KindImport, Dir: dir}
 		}, reasonSize, "the manifest states 3"},
-		{"InRelease signed by another key", func(t *testing.T, v *vendor, _ string) Source {
-			v.putDebian(t, other, debArchive{deb: deb})
+		{"InRelease signed by another key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutDebian(t, other, supplytest.DebArchive{Deb: deb})
 			return debSource(v, pub)
 		}, reasonSignature, "not by the pinned key"},
-		{"InRelease past Valid-Until", func(t *testing.T, v *vendor, _ string) Source {
-			v.putDebian(t, key, debArchive{deb: deb, valid: t0.Add(-time.Minute)})
+		{"InRelease past Valid-Until", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutDebian(t, key, supplytest.DebArchive{Deb: deb, Valid: t0.Add(-time.Minute)})
 			return debSource(v, pub)
 		}, reasonStale, "valid until"},
-		{"malformed Packages line", func(t *testing.T, v *vendor, _ string) Source {
-			v.putDebian(t, key, debArchive{deb: deb, packages: "Package: hello\nVersion: 1\nthis line is wrong\n"})
+		{"malformed Packages line", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutDebian(t, key, supplytest.DebArchive{Deb: deb, Packages: "Package: hello\nVersion: 1\nthis line is wrong\n"})
 			return debSource(v, pub)
 		}, reasonMalformed, "Packages:3:"},
-		{"malformed SHA256SUMS line", func(t *testing.T, v *vendor, _ string) Source {
-			v.put("/s/SHA256SUMS", fmt.Appendf(nil, "%s  good.zip\nnot-a-hash  bad.zip\n", sum([]byte("x"))))
-			v.put("/s/good.zip", []byte("x"))
-			return Source{Kind: KindURL, ChecksumsURL: v.url("/s/SHA256SUMS")}
+		{"malformed SHA256SUMS line", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Put("/s/SHA256SUMS", fmt.Appendf(nil, "%s  good.zip\nnot-a-hash  bad.zip\n", sum([]byte("x"))))
+			v.Put("/s/good.zip", []byte("x"))
+			return Source{Kind: KindURL, ChecksumsURL: v.URL("/s/SHA256SUMS")}
 		}, reasonMalformed, "SHA256SUMS:2:"},
-		{"HTML answer by content type", func(t *testing.T, v *vendor, _ string) Source {
-			v.handle("/f.msi", func(w http.ResponseWriter, r *http.Request) {
+		{"HTML answer by content type", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Handle("/f.msi", func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/html; charset=utf-8")
 				fmt.Fprint(w, "<p>please log in</p>")
 			})
-			return Source{Kind: KindURL, URL: v.url("/f.msi"), SHA256: sum([]byte("x"))}
+			return Source{Kind: KindURL, URL: v.URL("/f.msi"), SHA256: sum([]byte("x"))}
 		}, reasonHTML, "HTML page"},
-		{"HTML answer as a file", func(t *testing.T, v *vendor, _ string) Source {
-			v.put("/s/SHA256SUMS", []byte("<!DOCTYPE html><html><body>captive portal</body></html>"))
-			return Source{Kind: KindURL, ChecksumsURL: v.url("/s/SHA256SUMS")}
+		{"HTML answer as a file", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Put("/s/SHA256SUMS", []byte("<!DOCTYPE html><html><body>captive portal</body></html>"))
+			return Source{Kind: KindURL, ChecksumsURL: v.URL("/s/SHA256SUMS")}
 		}, reasonHTML, "HTML page"},
-		{"endless body", func(t *testing.T, v *vendor, _ string) Source {
-			v.handle("/f.msi", func(w http.ResponseWriter, r *http.Request) {
+		{"endless body", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Handle("/f.msi", func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/octet-stream")
 				buf := make([]byte, 32<<10)
 				for r.Context().Err() == nil {
@@ -208,13 +209,13 @@ func TestBadInputIsRefused(t *testing.T) {
 					}
 				}
 			})
-			return Source{Kind: KindURL, URL: v.url("/f.msi"), SHA256: sum([]byte("x")), MaxSize: 1 << 20}
+			return Source{Kind: KindURL, URL: v.URL("/f.msi"), SHA256: sum([]byte("x")), MaxSize: 1 << 20}
 		}, reasonTooLarge, "more than 1048576 bytes"},
-		{"unreachable", func(t *testing.T, v *vendor, _ string) Source {
+		{"unreachable", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
 			return Source{Kind: KindURL, URL: deadURL, SHA256: sum([]byte("x"))}
 		}, reasonNetwork, "get " + deadURL},
-		{"not found", func(t *testing.T, v *vendor, _ string) Source {
-			return Source{Kind: KindURL, URL: v.url("/gone.msi"), SHA256: sum([]byte("x"))}
+		{"not found", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			return Source{Kind: KindURL, URL: v.URL("/gone.msi"), SHA256: sum([]byte("x"))}
 		}, reasonStatus, "status 404"},
 	}
 	for _, tc := range tests {
@@ -222,7 +223,7 @@ func TestBadInputIsRefused(t *testing.T) {
 			v := newVendor(t)
 			// The source first serves a good file, staged as a candidate...
 			good := []byte("earlier good release")
-			v.put("/good.bin", good)
+			v.Put("/good.bin", good)
 			ev := &events{}
 			src := tc.setup(t, v, t.TempDir())
 			src.Name = "vendor"
@@ -257,8 +258,8 @@ func TestBadInputIsRefused(t *testing.T) {
 	}
 }
 
-func debSource(v *vendor, pub string) Source {
-	return Source{Kind: KindDebian, URL: v.url("/debian"), Key: pub, Suite: "stable",
+func debSource(v *supplytest.Vendor, pub string) Source {
+	return Source{Kind: KindDebian, URL: v.URL("/debian"), Key: pub, Suite: "stable",
 		Components: []string{"main"}, Architectures: []string{"amd64"}, Packages: []string{"hello"}}
 }
 
@@ -285,9 +286,9 @@ func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 // A check that does not finish within the source's timeout is cut on the fake clock.
 func TestCheckTimeout(t *testing.T) {
 	v := newVendor(t)
-	v.handle("/slow.msi", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	v.Handle("/slow.msi", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	clk := clock.NewFake(t0)
-	s := openService(t, clk, nil, Source{Name: "slow", Kind: KindURL, URL: v.url("/slow.msi"), SHA256: sum([]byte("x")), Timeout: conf.Duration(time.Minute)})
+	s := openService(t, clk, nil, Source{Name: "slow", Kind: KindURL, URL: v.URL("/slow.msi"), SHA256: sum([]byte("x")), Timeout: conf.Duration(time.Minute)})
 	done := make(chan Status, 1)
 	go func() { st, _ := s.Check(context.Background(), "slow"); done <- st }()
 	var st Status
@@ -311,7 +312,7 @@ func TestDownloadResumes(t *testing.T) {
 	data := []byte(strings.Repeat("0123456789", 10000))
 	var ranges []string
 	cut := true
-	v.handle("/big.bin", func(w http.ResponseWriter, r *http.Request) {
+	v.Handle("/big.bin", func(w http.ResponseWriter, r *http.Request) {
 		ranges = append(ranges, r.Header.Get("Range"))
 		if cut {
 			cut = false
@@ -321,7 +322,7 @@ func TestDownloadResumes(t *testing.T) {
 		}
 		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(data)))
 	})
-	s := openService(t, clock.NewFake(t0), nil, Source{Name: "big", Kind: KindURL, URL: v.url("/big.bin"), SHA256: sum(data)})
+	s := openService(t, clock.NewFake(t0), nil, Source{Name: "big", Kind: KindURL, URL: v.URL("/big.bin"), SHA256: sum(data)})
 	st, _ := s.Check(context.Background(), "big")
 	if st.Result != "ok" || len(ranges) != 2 || !strings.HasPrefix(ranges[1], "bytes=") || ranges[1] == "bytes=0-" {
 		t.Fatalf("Check = %+v with ranges %q; want ok after a resumed second request", st, ranges)

@@ -85,14 +85,14 @@ func TestScheduledChecksWaitForTheWindow(t *testing.T) {
 	data := []byte("night download")
 	var mu sync.Mutex
 	gets := 0
-	v.handle("/tool.msi", func(w http.ResponseWriter, r *http.Request) {
+	v.Handle("/tool.msi", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		gets++
 		mu.Unlock()
 		w.Write(data)
 	})
 	clk := clock.NewFake(t0)
-	s := openService(t, clk, nil, Source{Name: "night", Kind: KindURL, URL: v.url("/tool.msi"), SHA256: sum(data),
+	s := openService(t, clk, nil, Source{Name: "night", Kind: KindURL, URL: v.URL("/tool.msi"), SHA256: sum(data),
 		Interval: conf.Duration(time.Hour), DownloadWindow: &Window{From: tod(22, 0), To: tod(6, 0)}})
 	s.opts.Location = time.UTC
 	s.sources[0].window = newSchedule(s.sources[0].cfg.DownloadWindow, time.UTC)
@@ -135,7 +135,7 @@ func TestWindowCloseDefersAndResumes(t *testing.T) {
 	var mu sync.Mutex
 	var ranges []string
 	arrived := make(chan struct{}, 1)
-	v.handle("/big.bin", func(w http.ResponseWriter, r *http.Request) {
+	v.Handle("/big.bin", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		ranges = append(ranges, r.Header.Get("Range"))
 		first := len(ranges) == 1
@@ -152,7 +152,7 @@ func TestWindowCloseDefersAndResumes(t *testing.T) {
 	})
 	clk := clock.NewFake(t0)
 	ev := &events{}
-	s := openService(t, clk, ev, Source{Name: "big", Kind: KindURL, URL: v.url("/big.bin"), SHA256: sum(data),
+	s := openService(t, clk, ev, Source{Name: "big", Kind: KindURL, URL: v.URL("/big.bin"), SHA256: sum(data),
 		Timeout: conf.Duration(2 * time.Hour), DownloadWindow: &Window{From: tod(12, 0), To: tod(13, 0)}})
 	src := s.sources[0]
 	src.window = newSchedule(src.cfg.DownloadWindow, time.UTC)
@@ -160,7 +160,7 @@ func TestWindowCloseDefersAndResumes(t *testing.T) {
 	go func() { s.check(context.Background(), src, false); close(finished) }()
 	<-arrived
 	clocktest.WaitFor(t, "the partial download on disk", func() bool {
-		fi, err := statPart(s, "big", v.url("/big.bin"))
+		fi, err := statPart(s, "big", v.URL("/big.bin"))
 		return err == nil && fi >= 40000
 	})
 	clk.Advance(time.Hour) // 13:00: the window closes
