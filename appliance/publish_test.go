@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	tufconfig "github.com/theupdateframework/go-tuf/v2/metadata/config"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/audit"
@@ -28,6 +26,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/supply"
+	"github.com/patchgate/patchgate/tuf/tuftest"
 )
 
 // supplyFixture is a running System with a fake vendor source whose one file is staged
@@ -174,28 +173,7 @@ func TestCandidateReleasePublishedOnApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	dist := "http://" + sys.DistributionAddr()
-	dir := t.TempDir()
-	ucfg, err := tufconfig.New(dist+"/repos/site/metadata", root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ucfg.LocalMetadataDir, ucfg.LocalTargetsDir = filepath.Join(dir, "metadata"), filepath.Join(dir, "targets")
-	ucfg.RemoteTargetsURL = dist + "/repos/site/targets"
-	up, err := updater.New(ucfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Refresh(); err != nil {
-		t.Fatalf("stock updater Refresh: %v", err)
-	}
-	ti, err := up.GetTargetInfo(target)
-	if err != nil {
-		t.Fatalf("GetTargetInfo(%s): %v", target, err)
-	}
-	_, data, err := up.DownloadTarget(ti, "", "")
-	if err != nil {
-		t.Fatalf("DownloadTarget: %v", err)
-	}
+	ti, data := tuftest.StockFetch(t, nil, dist+"/repos/site/metadata", dist+"/repos/site/targets", root, target)
 	if !bytes.Equal(data, payload) {
 		t.Errorf("downloaded %q, want the vendor's bytes %q", data, payload)
 	}

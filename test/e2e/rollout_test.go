@@ -282,18 +282,24 @@ func (s *site) tick() {
 
 // served is what the appliance's shaper counted as served to a segment.
 func (s *site) served(segment string) float64 {
+	return s.counter("patchgate_shaper_served_bytes_total", "segment", segment)
+}
+
+// counter is the value of the appliance's counter name whose label is value (0 when
+// there is none yet).
+func (s *site) counter(name, label, value string) float64 {
 	s.t.Helper()
 	mfs, err := s.sys.Registry().Gather()
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "patchgate_shaper_served_bytes_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "segment" && l.GetValue() == segment {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}
@@ -318,18 +324,8 @@ func (s *site) installed() []string {
 // waiting for an offer, and returns the status and the body length.
 func (s *site) directGet(ep *endpoint) (int, int) {
 	s.t.Helper()
-	data, err := os.ReadFile(filepath.Join(ep.state, "credential"))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var cred struct{ Credential string }
-	json.Unmarshal(data, &cred)
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ep.addr)}}
-	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	defer c.CloseIdleConnections()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+s.sys.DistributionAddr()+"/repos/"+repoName+"/targets/"+targetPath, nil)
-	req.Header.Set("Authorization", "Bearer "+cred.Credential)
-	resp, err := c.Do(req)
+	c := s.deviceClient(ep)
+	resp, err := c.Get("http://" + s.sys.DistributionAddr() + "/repos/" + repoName + "/targets/" + targetPath)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -339,6 +335,34 @@ func (s *site) directGet(ep *endpoint) (int, int) {
 		return resp.StatusCode, len(body)
 	}
 	return resp.StatusCode, 0
+}
+
+// deviceClient is an HTTP client that connects from ep's address and sends ep's own
+// credential, as any client on that device would.
+func (s *site) deviceClient(ep *endpoint) *http.Client {
+	s.t.Helper()
+	data, err := os.ReadFile(filepath.Join(ep.state, "credential"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var cred struct{ Credential string }
+	json.Unmarshal(data, &cred)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ep.addr)}}
+	c := &http.Client{Transport: &bearer{rt: &http.Transport{DialContext: d.DialContext}, token: cred.Credential}}
+	s.t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// bearer sends token as each request's bearer credential.
+type bearer struct {
+	rt    http.RoundTripper
+	token string
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.rt.RoundTrip(r)
 }
 
 // startRollout creates, approves and schedules a rollout of the target to pilot then

@@ -7,6 +7,7 @@
 package supplytest
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -232,4 +233,46 @@ func (v *Vendor) PutDebian(t testing.TB, key *openpgp.Entity, a DebArchive) {
 		rel += fmt.Sprintf(" %s %d main/binary-amd64/Packages%s\n", Sum(forms[f]), len(forms[f]), f)
 	}
 	v.Put("/debian/dists/stable/InRelease", ClearSign(t, key, v.SignedAt, []byte(rel)))
+}
+
+// Deb is a small but well-formed Debian binary package of name and version: an ar
+// archive of debian-binary, control.tar.gz (its control file) and an empty
+// data.tar.gz, as dpkg-deb builds them.
+func Deb(t testing.TB, name, version string) []byte {
+	t.Helper()
+	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: Vendor <vendor@example.invalid>\nDescription: test package\n", name, version)
+	var out bytes.Buffer
+	out.WriteString("!<arch>\n")
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{
+		{"debian-binary", []byte("2.0\n")},
+		{"control.tar.gz", Gz(t, tarOf(t, "./control", []byte(control)))},
+		{"data.tar.gz", Gz(t, tarOf(t, "", nil))},
+	} {
+		fmt.Fprintf(&out, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", m.name, 0, 0, 0, "100644", len(m.data))
+		out.Write(m.data)
+		if len(m.data)%2 == 1 {
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+// tarOf is a tar archive of one file (none when name is empty).
+func tarOf(t testing.TB, name string, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	if name != "" {
+		if err := w.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
