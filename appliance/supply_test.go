@@ -7,14 +7,17 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/appliance/web"
 )
 
-// A source check that is refused is recorded as source.rejected with its reason, and
-// the source shows as a health problem (issue 15).
+// A source check that is refused is recorded as source.rejected with its reason, the
+// source shows as a health problem, and the Sources page shows the refusal with its
+// reason and error (issue 15).
 func TestSourceRejectionIsAudited(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,5 +62,14 @@ func TestSourceRejectionIsAudited(t *testing.T) {
 	}
 	if ps := svc.Health(); len(ps) != 1 || !strings.Contains(ps[0].Text, "source vendor:") {
 		t.Errorf("Health = %+v, want one problem naming source vendor", ps)
+	}
+	page, err := sourcesPage(context.Background(), svc, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	pages.Render(rec, "sources.html", auth.Page{Data: page, Now: time.Now()})
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `<span class="tag bad">rejected: unreachable</span>`) || !strings.Contains(body, "get "+dead) {
+		t.Errorf("Sources page = %d, want the refusal with its reason and error:\n%s", rec.Code, body)
 	}
 }

@@ -8,16 +8,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/patchgate/patchgate/appliance/supply/supplytest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/health"
 )
 
 // Each kind of source stages what its vendor offers, verified by the vendor's own means,
@@ -122,6 +125,27 @@ func TestBadInputIsRefused(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadURL := "http://" + closed.Addr().String() + "/file"
 	closed.Close()
+	expired := newKey(t, 30*time.Minute) // made an hour before now
+	revoked := newKey(t, 0)
+	revokedSig := detachSign(t, revoked, []byte("firmware"))
+	if err := revoked.RevokeKey(packet.KeyCompromised, "lost", supplytest.SignConfig(signedAt)); err != nil {
+		t.Fatal(err)
+	}
+	// refusedKey is how a refusal names the key: the signer's id and the pinned one.
+	refusedKey := func(k *openpgp.Entity) string {
+		id := keyID(k.PrimaryKey.KeyId)
+		return "signing key " + id + " (pinned " + id + ")"
+	}
+	// endless is a feed whose body never ends.
+	endless := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		buf := make([]byte, 32<<10)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+	}
 
 	tests := []struct {
 		name   string
@@ -148,20 +172,23 @@ func TestBadInputIsRefused(t *testing.T) {
 			return Source{Kind: KindOpenPGP, ChecksumsURL: v.URL("/s/SHA256SUMS"), Key: pub}
 		}, reasonSignature, "signature by key " + keyID(other.PrimaryKey.KeyId) + ", not by the pinned key " + keyID(key.PrimaryKey.KeyId)},
 		{"expired key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
-			short := newKey(t, 30*time.Minute) // made an hour before now
 			v.Put("/fw.bin", []byte("firmware"))
-			v.Put("/fw.bin.asc", detachSign(t, short, []byte("firmware")))
-			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: armoredPublic(t, short)}
-		}, reasonKeyExpired, "expired"},
+			v.Put("/fw.bin.asc", detachSign(t, expired, []byte("firmware")))
+			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: armoredPublic(t, expired)}
+		}, reasonKeyExpired, refusedKey(expired) + " expired before"},
 		{"revoked key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
-			k := newKey(t, 0)
 			v.Put("/fw.bin", []byte("firmware"))
-			v.Put("/fw.bin.asc", detachSign(t, k, []byte("firmware")))
-			if err := k.RevokeKey(packet.KeyCompromised, "lost", supplytest.SignConfig(signedAt)); err != nil {
-				t.Fatal(err)
-			}
-			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: armoredPublic(t, k)}
-		}, reasonKeyRevoked, "is revoked"},
+			v.Put("/fw.bin.asc", revokedSig)
+			return Source{Kind: KindOpenPGP, URL: v.URL("/fw.bin"), Key: armoredPublic(t, revoked)}
+		}, reasonKeyRevoked, refusedKey(revoked) + " is revoked"},
+		{"SHA256SUMS signed by an expired key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutSums(t, "/s", expired, map[string][]byte{"a.zip": []byte("a")})
+			return Source{Kind: KindOpenPGP, ChecksumsURL: v.URL("/s/SHA256SUMS"), Key: armoredPublic(t, expired)}
+		}, reasonKeyExpired, refusedKey(expired) + " expired before"},
+		{"InRelease signed by an expired key", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.PutDebian(t, expired, supplytest.DebArchive{Deb: deb})
+			return debSource(v, armoredPublic(t, expired))
+		}, reasonKeyExpired, refusedKey(expired) + " expired before"},
 		{"wrong size of a .deb", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
 			v.PutDebian(t, key, supplytest.DebArchive{Deb: deb, Size: int64(len(deb)) + 5})
 			return debSource(v, pub)
@@ -200,17 +227,17 @@ func TestBadInputIsRefused(t *testing.T) {
 			return Source{Kind: KindURL, ChecksumsURL: v.URL("/s/SHA256SUMS")}
 		}, reasonHTML, "HTML page"},
 		{"endless body", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
-			v.Handle("/f.msi", func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/octet-stream")
-				buf := make([]byte, 32<<10)
-				for r.Context().Err() == nil {
-					if _, err := w.Write(buf); err != nil {
-						return
-					}
-				}
-			})
+			v.Handle("/f.msi", endless)
 			return Source{Kind: KindURL, URL: v.URL("/f.msi"), SHA256: sum([]byte("x")), MaxSize: 1 << 20}
 		}, reasonTooLarge, "more than 1048576 bytes"},
+		{"endless SHA256SUMS", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Handle("/s/SHA256SUMS", endless)
+			return Source{Kind: KindURL, ChecksumsURL: v.URL("/s/SHA256SUMS")}
+		}, reasonTooLarge, fmt.Sprintf("more than %d bytes", maxSumsFile)},
+		{"endless InRelease", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
+			v.Handle("/debian/dists/stable/InRelease", endless)
+			return debSource(v, pub)
+		}, reasonTooLarge, fmt.Sprintf("more than %d bytes", maxInRelease)},
 		{"unreachable", func(t *testing.T, v *supplytest.Vendor, _ string) Source {
 			return Source{Kind: KindURL, URL: deadURL, SHA256: sum([]byte("x"))}
 		}, reasonNetwork, "get " + deadURL},
@@ -242,6 +269,15 @@ func TestBadInputIsRefused(t *testing.T) {
 			}
 			if !hasProblemNaming(s.Health(), "vendor") {
 				t.Errorf("Health = %+v, want a problem naming source vendor", s.Health())
+			}
+			// A feed that is unreachable, slow, endless or answers HTML is a warning; input
+			// that does not verify is an error.
+			want := health.Error
+			if slices.Contains([]string{reasonNetwork, reasonStatus, reasonDeadline, reasonHTML, reasonTooLarge}, tc.reason) {
+				want = health.Warning
+			}
+			if ps := s.Health(); len(ps) != 1 || ps[0].Severity != want {
+				t.Errorf("Health = %+v, want one problem of severity %v", ps, want)
 			}
 			cs, _ := s.Candidates(context.Background(), "")
 			if len(cs) != 1 || cs[0] != before {
@@ -283,12 +319,15 @@ type nopWriter struct{}
 
 func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-// A check that does not finish within the source's timeout is cut on the fake clock.
+// A slow feed: a check that does not finish within the source's timeout is cut on the
+// fake clock, shown as a warning naming the source, and the earlier candidate stays.
 func TestCheckTimeout(t *testing.T) {
 	v := newVendor(t)
 	v.Handle("/slow.msi", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	clk := clock.NewFake(t0)
-	s := openService(t, clk, nil, Source{Name: "slow", Kind: KindURL, URL: v.URL("/slow.msi"), SHA256: sum([]byte("x")), Timeout: conf.Duration(time.Minute)})
+	ev := &events{}
+	s := openService(t, clk, ev, Source{Name: "slow", Kind: KindURL, URL: v.URL("/slow.msi"), SHA256: sum([]byte("x")), Timeout: conf.Duration(time.Minute)})
+	before := stageEarlier(t, s, []byte("earlier good release"))
 	done := make(chan Status, 1)
 	go func() { st, _ := s.Check(context.Background(), "slow"); done <- st }()
 	var st Status
@@ -303,6 +342,12 @@ func TestCheckTimeout(t *testing.T) {
 	})
 	if st.Result != "rejected" || st.Reason != reasonDeadline {
 		t.Errorf("Check = %+v, want rejected for deadline", st)
+	}
+	if ps := s.Health(); len(ps) != 1 || ps[0].Severity != health.Warning || !hasProblemNaming(ps, "slow") {
+		t.Errorf("Health = %+v, want a warning naming source slow", ps)
+	}
+	if cs, _ := s.Candidates(context.Background(), ""); len(cs) != 1 || cs[0] != before || len(ev.rejected) != 1 {
+		t.Errorf("candidates = %+v, rejections %+v; want only the earlier %+v and one rejection", cs, ev.rejected, before)
 	}
 }
 
