@@ -148,11 +148,17 @@ func TestDailyTaskInBrowser(t *testing.T) {
 	saveShots(t, out)
 }
 
-// runSteps runs actions one by one, so that a failure names the step it stopped at.
+// runSteps runs actions one by one, so that a failure names the step it stopped at. A
+// step whose node went away under it (the page was replaced between finding the node and
+// acting on it) is tried once more.
 func runSteps(t *testing.T, ctx context.Context, actions ...chromedp.Action) error {
 	t.Helper()
 	for i, a := range actions {
-		if err := chromedp.Run(ctx, a); err != nil {
+		err := chromedp.Run(ctx, a)
+		if err != nil && strings.Contains(err.Error(), "Could not find node with given id") && ctx.Err() == nil {
+			err = chromedp.Run(ctx, a)
+		}
+		if err != nil {
 			var url string
 			chromedp.Run(ctx, chromedp.Location(&url))
 			return fmt.Errorf("step %d (%T) at %s: %w", i, a, url, err)
