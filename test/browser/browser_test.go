@@ -134,11 +134,19 @@ func setupToken(t *testing.T, logs *netlab.Buffer) string {
 // to timeout).
 func newBrowser(t *testing.T, chrome string, timeout time.Duration) context.Context {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still write into the profile after
+	// the browser is stopped, which fails t.TempDir's cleanup; this one is removed last,
+	// and a leftover in /tmp is not a test failure.
+	profile, err := os.MkdirTemp("", "patchgate-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1800))
+		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 1800))
 	t.Cleanup(cancelA)
 	bctx, cancelB := chromedp.NewContext(actx)
 	t.Cleanup(cancelB)

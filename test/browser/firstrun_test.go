@@ -1,11 +1,9 @@
 package browser
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/notify"
 	"github.com/patchgate/patchgate/appliance/notify/notifytest"
-	"github.com/patchgate/patchgate/netscan"
 )
 
 // hookPost is one POST the test's webhook receiver took.
@@ -113,17 +110,7 @@ func TestFirstRunSelfReviewInBrowser(t *testing.T) {
 	}
 	sys, base, logs := runAppliance(t, cfg, appliance.Options{ConfigPath: path})
 
-	// A label printer the discovery found.
-	ctx := context.Background()
-	addr := netip.MustParseAddr("192.0.2.40")
-	if err := sys.Inventory().Observe(ctx, []netscan.Observation{{Source: netscan.SourceSNMP, Addr: addr,
-		Facts: []netscan.Fact{{Key: netscan.KeyHostname, Value: "label-printer-1"}, {Key: netscan.KeySNMPSerial, Value: "ZT410-0001"}}}}); err != nil {
-		t.Fatal(err)
-	}
-	asset, ok, err := sys.Inventory().ByAddr(ctx, addr)
-	if err != nil || !ok {
-		t.Fatalf("device not in the inventory: %v %v", ok, err)
-	}
+	assetID := observePrinter(t, sys)
 
 	bctx := newBrowser(t, chrome, 5*time.Minute) // generous: the machine is shared
 	shots := map[string]*[]byte{}
@@ -235,20 +222,8 @@ func TestFirstRunSelfReviewInBrowser(t *testing.T) {
 		chromedp.WaitVisible("#roles-msp", chromedp.ByID),
 		shot("07-users.png"),
 
-		chromedp.Navigate(base+"/releases"),
-		chromedp.WaitVisible("#new-release", chromedp.ByID),
-		chromedp.SendKeys("#release-name", "Label printer firmware 4.2", chromedp.ByID),
-		chromedp.SendKeys("#release-repo", "demo", chromedp.ByID),
-		chromedp.SendKeys("#release-targets", "hello.txt", chromedp.ByID),
-		chromedp.SetValue("#release-severity", "high", chromedp.ByID),
-		chromedp.Submit("#new-release", chromedp.ByID),
-		chromedp.WaitVisible(`#releases a[href="/rollouts?release=1"]`, chromedp.ByQuery),
-
-		chromedp.Navigate(base+"/rollouts"),
-		chromedp.WaitVisible("#new-rollout", chromedp.ByID),
-		chromedp.SendKeys("#rollout-risk", "printers reboot once", chromedp.ByID),
-		chromedp.SendKeys("#rollout-evidence", "printed labels on the spare printer", chromedp.ByID),
-		chromedp.SendKeys("#rollout-rollback", "fw 4.1 from the cache", chromedp.ByID),
+		newRelease(base, "Label printer firmware 4.2"),
+		fillRollout(base, "printers reboot once", "printed labels on the spare printer", "fw 4.1 from the cache"),
 		chromedp.Submit("#new-rollout", chromedp.ByID),
 		chromedp.WaitVisible(`#rollouts a[href="/rollouts/1"]`, chromedp.ByQuery),
 		chromedp.Navigate(base+"/rollouts/1"),
@@ -319,7 +294,7 @@ func TestFirstRunSelfReviewInBrowser(t *testing.T) {
 		chromedp.Text("#review-1", &countersigned, chromedp.ByID),
 		shot("11-countersigned.png"),
 
-		chromedp.Navigate(base+"/inventory/"+asset.ID),
+		chromedp.Navigate(base+"/inventory/"+assetID),
 		chromedp.WaitVisible("#exception", chromedp.ByID),
 		chromedp.SendKeys(`#exception input[name="cve"]`, "CVE-2026-0001", chromedp.ByQuery),
 		chromedp.SendKeys(`#exception input[name="reason"]`, "vendor has no fix for the kiosk build yet", chromedp.ByQuery),
