@@ -47,14 +47,11 @@ func (r *recorder) next(t *testing.T, n int) []audit.Entry {
 }
 
 // The SMTP sink lives in notifytest, shared with the browser walk-through.
-type (
-	smtpSink = notifytest.SMTPSink
-)
+type smtpSink = notifytest.SMTPSink
 
 var (
 	newSMTPSink = notifytest.NewSMTPSink
 	mailText    = notifytest.MailText
-	testCert    = notifytest.TestCert
 )
 
 // hookMsg is one POST the webhook receiver took.
