@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +15,11 @@ import (
 )
 
 // TestOneAccountShipsUnderSelfWithReview: under self_with_review a site whose only
-// account is its admin requests a release's rollout and approves it with a
-// justification; the review is on the reviews page, and after its 7 days (fake clock)
-// it is overdue on the compliance page. Under two_person the same self-approval is
+// account ("solo", holding admin and deployer: users may hold several roles, an API
+// token one of them) sets up its ring and maintenance window, requests a release's
+// rollout and approves it with a justification; the review is on the reviews page, and
+// after its 7 days (fake clock) it is overdue on the compliance page. The admin role
+// alone cannot manage rings or windows. Under two_person the same self-approval is
 // refused.
 func TestOneAccountShipsUnderSelfWithReview(t *testing.T) {
 	for _, policy := range []string{"self_with_review", "two_person"} {
@@ -25,7 +28,20 @@ func TestOneAccountShipsUnderSelfWithReview(t *testing.T) {
 			cfg.Rollout.ApprovalPolicy = policy
 			clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 			sys := newSystem(t, cfg, Options{Clock: clk})
-			token := apiToken(t, sys, auth.Admin)
+			ctx := context.Background()
+			solo := &auth.Principal{User: "solo", Roles: []auth.Role{auth.Admin, auth.Deployer}, Method: "password+totp"}
+			if err := sys.auth.CreateUser(ctx, nil, solo.User, testPassword, solo.Roles); err != nil {
+				t.Fatal(err)
+			}
+			tokenAs := func(role auth.Role) string {
+				tok, _, err := sys.auth.CreateToken(ctx, solo, "solo-"+string(role), role, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return "Bearer " + tok
+			}
+			adminTok, deployerTok := tokenAs(auth.Admin), tokenAs(auth.Deployer)
+			token := adminTok
 			call := func(method, path string, body any, out any) int {
 				t.Helper()
 				var rd *strings.Reader
@@ -51,6 +67,20 @@ func TestOneAccountShipsUnderSelfWithReview(t *testing.T) {
 				}
 				return rec.Code
 			}
+			// The ring and the window: rollout.deploy, which the admin role does not grant.
+			ring := map[string]any{"order": 5, "selector": map[string]any{"tags": []string{"printers"}}}
+			if code := call("PUT", "/api/v1/rings/printers", ring, nil); code != http.StatusForbidden {
+				t.Errorf("the admin role alone putting a ring = %d, want 403", code)
+			}
+			token = deployerTok
+			if code := call("PUT", "/api/v1/rings/printers", ring, nil); code != http.StatusOK {
+				t.Fatalf("solo as deployer putting a ring = %d", code)
+			}
+			if code := call("POST", "/api/v1/windows", map[string]any{"name": "printers-sunday", "cron": "0 6 * * 0", "duration": "2h",
+				"zone": "UTC", "ring": "printers"}, nil); code != http.StatusOK {
+				t.Fatalf("solo as deployer adding a window = %d", code)
+			}
+			token = adminTok
 			var rel, ro struct {
 				ID int64 `json:"id"`
 			}
@@ -60,7 +90,7 @@ func TestOneAccountShipsUnderSelfWithReview(t *testing.T) {
 			}
 			if code := call("POST", "/api/v1/rollouts", map[string]any{"name": "printers", "release_id": rel.ID, "risk": "printers reboot",
 				"test_evidence": "printed labels on the spare", "rollback_plan": "fw 4.1 from the cache",
-				"stages": []map[string]any{{"ring": "core", "success_percent": 100, "error_percent": 50, "min_results": 1}}}, &ro); code != http.StatusOK {
+				"stages": []map[string]any{{"ring": "printers", "success_percent": 100, "error_percent": 50, "min_results": 1}}}, &ro); code != http.StatusOK {
 				t.Fatalf("admin creating a rollout = %d", code)
 			}
 			id := strconv.FormatInt(ro.ID, 10)

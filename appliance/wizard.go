@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
@@ -22,7 +23,8 @@ import (
 
 // The first-run wizard: after the setup token made the first admin (who enrolled a
 // second factor to get here), a few server-rendered forms (no JavaScript) for the device
-// segments, the DNS upstreams, the backup target and the notification recipients. Each
+// segments, the DNS upstreams, the repositories and sources, the maintenance window, the
+// backup target and the notification recipients. Each
 // step is skippable. A step changes its keys in the config file's YAML (other keys and
 // the comments stay), validates the result with the same validation as check-config and
 // the daemon's start, and only then writes the file atomically; problems are shown next
@@ -40,6 +42,7 @@ type wizardField struct {
 type wizardGroup struct {
 	Title  string
 	Fields []wizardField
+	Notes  []string // shown under the fields (a window's next openings)
 }
 
 // wizardStep is one page of the wizard.
@@ -49,6 +52,11 @@ type wizardStep struct {
 	form func(d *configDoc) ([]wizardGroup, error)
 	// apply puts the submitted values into the file (nil: nothing to write).
 	apply func(d *configDoc, in func(string) string) error
+	// saved, when set, runs after the file was written (the window step adds the
+	// windows a running store lacks).
+	saved func(ctx context.Context, s *System, actor string, d *configDoc) error
+	// preview, when set, annotates the form's groups (the window step's next openings).
+	preview func(d *configDoc, groups []wizardGroup, now time.Time)
 }
 
 // wizardView is what wizard.html gets.
@@ -72,6 +80,12 @@ var wizardSteps = []wizardStep{
 	{ID: "dns", Title: "DNS upstreams",
 		Intro: "Where the allowlisting resolver forwards allowed names, tried in order. One per line: ADDRESS:PORT PROTOCOL [TLS-NAME], protocol udp, tcp or tls.",
 		form:  dnsForm, apply: dnsApply},
+	{ID: "sources", Title: "Repositories and sources",
+		Intro: "Where updates come from: a vendor file checked by its pinned SHA-256 or a checksums file (sources), and an upstream TUF repository with its pinned root.json (tuf.repositories). Other kinds (openpgp, debian, import) are set in the file.",
+		form:  sourcesForm, apply: sourcesApply},
+	{ID: "window", Title: "Maintenance window",
+		Intro: "When devices may install: a cron expression (minute hour day month weekday) in the site's zone and how long each opening lasts. Leave a row empty to remove it. Windows the running site lacks are added to it; changed ones are edited on the windows page.",
+		form:  windowForm, apply: windowApply, saved: windowSaved, preview: windowPreview},
 	{ID: "mfa", Title: "Your second factor",
 		Intro: "Every admin login asks for your TOTP code: you enrolled it before reaching this page. Keep the recovery codes offline; new ones are on your account page."},
 	{ID: "backup", Title: "Backup target",
@@ -151,6 +165,9 @@ func (w *wizard) view(i int, d *configDoc) (wizardView, error) {
 		if v.Groups, err = st.form(d); err != nil {
 			return v, auth.Refuse(http.StatusConflict, "config file: "+err.Error())
 		}
+	}
+	if st.preview != nil {
+		st.preview(d, v.Groups, w.s.clock.Now())
 	}
 	return v, nil
 }
@@ -263,6 +280,12 @@ func (w *wizard) submit(rw http.ResponseWriter, r *http.Request) {
 	if err := w.write(r.Context(), actor, st.ID, old, data); err != nil {
 		w.forms.Fail(rw, r, err)
 		return
+	}
+	if st.saved != nil {
+		if err := st.saved(r.Context(), w.s, actor, d); err != nil {
+			w.forms.Fail(rw, r, err)
+			return
+		}
 	}
 	w.forms.Done(rw, r, nil, next+"?saved="+st.ID, http.StatusOK, map[string]string{"status": "saved", "next": next})
 }
@@ -385,24 +408,32 @@ func segmentsForm(d *configDoc) ([]wizardGroup, error) {
 	if err := d.get(&segs, "segments"); err != nil {
 		return nil, err
 	}
-	var out []wizardGroup
-	for i := range max(wizardSegmentRows, len(segs)+1) {
-		var s map[string]any
-		if i < len(segs) {
-			s = segs[i]
-		}
-		k := conf.Index("segments", i)
-		p := "seg" + strconv.Itoa(i) + "."
-		out = append(out, wizardGroup{Title: fmt.Sprintf("Segment %d", i+1), Fields: []wizardField{
+	return rowGroups(segs, wizardSegmentRows, "segments", "seg", "Segment", func(s map[string]any, k, p string) []wizardField {
+		return []wizardField{
 			{Name: p + "name", Label: "Name", Type: "text", Value: str(s["name"]), Key: k + ".name", Help: "lower-case, e.g. clinical"},
 			{Name: p + "interface", Label: "Interface", Type: "text", Value: str(s["interface"]), Key: k + ".interface", Help: "e.g. eth1"},
 			{Name: p + "vlan", Label: "VLAN", Type: "text", Value: str(s["vlan"]), Key: k + ".vlan", Help: "802.1Q id, or empty"},
 			{Name: p + "addresses", Label: "Appliance addresses", Type: "text", Value: str(s["addresses"]), Key: k + ".addresses", Help: "e.g. 10.20.0.1/24"},
 			{Name: p + "clients", Label: "Client subnets", Type: "text", Value: str(s["clients"]), Key: k + ".clients", Help: "e.g. 10.20.0.0/24"},
 			{Key: k}, // problems about the segment as a whole
-		}})
+		}
+	}), nil
+}
+
+// rowGroups is a form of rows (segments, windows): one group per row of the file and an
+// empty one, at least min; fields gets the row (nil for an empty one), its config key
+// and its input names' prefix.
+func rowGroups(rows []map[string]any, min int, key, prefix, title string, fields func(row map[string]any, k, p string) []wizardField) []wizardGroup {
+	var out []wizardGroup
+	for i := range max(min, len(rows)+1) {
+		var row map[string]any
+		if i < len(rows) {
+			row = rows[i]
+		}
+		out = append(out, wizardGroup{Title: fmt.Sprintf("%s %d", title, i+1),
+			Fields: fields(row, conf.Index(key, i), prefix+strconv.Itoa(i)+".")})
 	}
-	return out, nil
+	return out
 }
 
 // segmentsApply rewrites the segments from the rows; keys the wizard does not show

@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/rollout"
 )
 
 // TestConfigDoc: the wizard's edits change their keys only; comments and other keys
@@ -86,6 +88,8 @@ func TestWizard(t *testing.T) {
 	if err := os.Symlink(lists, filepath.Join(dir, "allowlists")); err != nil {
 		t.Fatal(err)
 	}
+	vendorRoot := filepath.Join(dir, "vendor-root.json") // tuf roots are not relative to the config file
+	writeFile(t, vendorRoot, []byte(`{"signed":{"_type":"root"}}`))
 	sys := newSystem(t, testConfig(t), Options{ConfigPath: path})
 	runSystem(t, sys)
 	waitReady(t, sys)
@@ -146,9 +150,27 @@ func TestWizard(t *testing.T) {
 		{"good segments are written", "segments", url.Values{"seg0.name": {"loopback"}, "seg0.clients": {"127.0.0.0/8"},
 			"seg1.name": {"clinical"}, "seg1.interface": {"eth1"}, "seg1.addresses": {"10.20.0.1/24"}, "seg1.clients": {"10.20.0.0/24"}},
 			"/wizard/dns?saved=segments", nil, []string{"name: clinical", "10.20.0.0/24", "# No upstream on a dev box"}},
-		{"a skipped step writes nothing", "dns", url.Values{"skip": {"1"}, "upstreams": {"9.9.9.9:53 udp"}}, "/wizard/mfa", nil, []string{"upstreams: []"}},
+		{"a skipped step writes nothing", "dns", url.Values{"skip": {"1"}, "upstreams": {"9.9.9.9:53 udp"}}, "/wizard/sources", nil, []string{"upstreams: []"}},
 		{"a bad protocol", "dns", url.Values{"upstreams": {"9.9.9.9:53 carrier-pigeon"}}, "", []string{"carrier-pigeon"}, []string{"upstreams: []"}},
-		{"upstreams", "dns", url.Values{"upstreams": {"9.9.9.9:53 udp\n149.112.112.112:853 tls dns.quad9.net"}}, "/wizard/mfa?saved=dns", nil, []string{"tls_server_name: dns.quad9.net"}},
+		{"upstreams", "dns", url.Values{"upstreams": {"9.9.9.9:53 udp\n149.112.112.112:853 tls dns.quad9.net"}}, "/wizard/sources?saved=dns", nil, []string{"tls_server_name: dns.quad9.net"}},
+		{"a url source without a digest", "sources", url.Values{"src.name": {"printer-fw"}, "src.url": {"https://vendor.example/fw-4.2.bin"}}, "",
+			[]string{`data-field="sources"`, "needs a pinned sha256 or a checksums_url"}, nil},
+		{"a repository without its root", "sources", url.Values{"tuf.name": {"vendor"}, "tuf.metadata_url": {"http://127.0.0.1:1/metadata"}}, "",
+			[]string{"must name the pinned root.json file"}, nil},
+		{"a root file that is not there", "sources", url.Values{"tuf.name": {"vendor"}, "tuf.metadata_url": {"http://127.0.0.1:1/metadata"}, "tuf.root": {"nosuch.json"}}, "",
+			[]string{"nosuch.json"}, nil},
+		{"a url source and a repository", "sources", url.Values{"src.name": {"printer-fw"}, "src.url": {"https://vendor.example/fw-4.2.bin"},
+			"src.sha256": {strings.Repeat("ab", 32)}, "tuf.name": {"vendor"}, "tuf.metadata_url": {"http://127.0.0.1:1/metadata"}, "tuf.root": {vendorRoot}},
+			"/wizard/window?saved=sources", nil, []string{"kind: url", "sha256: " + strings.Repeat("ab", 32), "root: " + vendorRoot, "targets_url: http://127.0.0.1:1/metadata"}},
+		{"a source by its checksums file", "sources", url.Values{"src.name": {"tools"}, "src.checksums_url": {"https://vendor.example/SHA256SUMS"}},
+			"/wizard/window?saved=sources", nil, []string{"checksums_url: https://vendor.example/SHA256SUMS", "name: printer-fw"}},
+		{"a bad cron", "window", url.Values{"zone": {"UTC"}, "win0.name": {"nightly"}, "win0.cron": {"0 25 * * *"}, "win0.duration": {"6h"}}, "",
+			[]string{`data-field="window"`, "5-field cron"}, nil},
+		{"a window on a ring that is not there", "window", url.Values{"zone": {"UTC"}, "win0.name": {"nightly"}, "win0.cron": {"0 22 * * *"}, "win0.duration": {"6h"}, "win0.ring": {"nosuch"}}, "",
+			[]string{"no ring named"}, nil},
+		{"windows", "window", url.Values{"zone": {"America/New_York"}, "win0.name": {"nightly"}, "win0.cron": {"0 22 * * *"}, "win0.duration": {"6h"},
+			"win1.name": {"weekend"}, "win1.cron": {"0 2 * * 6"}, "win1.duration": {"4h"}, "win1.ring": {"core"}},
+			"/wizard/mfa?saved=window", nil, []string{"zone: America/New_York", "name: weekend", "cron: 0 2 * * 6"}},
 		{"email without a relay", "notify", url.Values{"enabled": {"on"}, "emails": {"it@pharmacy.example"}}, "", []string{`data-field="notify"`}, []string{}},
 		{"notifications", "notify", url.Values{"enabled": {"on"}, "host": {"127.0.0.1"}, "port": {"2525"}, "from": {"patchgate@pharmacy.example"},
 			"emails": {"it@pharmacy.example"}}, "/wizard/finish?saved=notify", nil, []string{"email: it@pharmacy.example"}},
@@ -182,6 +204,14 @@ func TestWizard(t *testing.T) {
 			}
 		})
 	}
+	// The window step previews the next openings, and added the new window to the store.
+	if code, body := fetch(t, "GET", base+"/wizard/window", nil, "Authorization", admin); code != http.StatusOK ||
+		strings.Count(body, `<ul class="muted preview" data-preview="window">`) != 2 || !strings.Contains(body, "opens ") {
+		t.Errorf("window step = %d, lacks the previews:\n%s", code, body)
+	}
+	if ws, err := sys.rollout.Windows(context.Background()); err != nil || !slices.ContainsFunc(ws, func(w rollout.Window) bool { return w.Name == "weekend" && w.Zone == "America/New_York" }) {
+		t.Errorf("store windows = %+v, %v; want weekend added", ws, err)
+	}
 	if got := panelData[map[string]any](t, sys, "wizard"); got["done"] != false {
 		t.Errorf("wizard panel before finishing = %v", got)
 	}
@@ -192,7 +222,7 @@ func TestWizard(t *testing.T) {
 		t.Errorf("wizard panel after finishing = %v", got)
 	}
 	recs, err := sys.audit.Records(context.Background(), audit.Query{Action: "config.wizard"})
-	if err != nil || len(recs) != 4 { // segments, dns, notify, finish
-		t.Errorf("config.wizard records = %d, %v; want 4", len(recs), err)
+	if err != nil || len(recs) != 7 { // segments, dns, sources twice, window, notify, finish
+		t.Errorf("config.wizard records = %d, %v; want 7", len(recs), err)
 	}
 }

@@ -60,7 +60,9 @@ var Grants = map[Role][]Permission{
 	Deployer:  append(slices.Clone(viewerPerms), RolloutDeploy, InventoryWrite, BreakGlass),
 	Auditor:   append(slices.Clone(viewerPerms), AuditRead, AuditExport),
 	// An admin may also request rollouts, so that a one-person site can ship (with
-	// rollout.approval_policy self_with_review); approving stays with approvers.
+	// rollout.approval_policy self_with_review); approving stays with approvers. Rings
+	// and windows (rollout.deploy) stay with deployers: a one-account site's account
+	// holds admin and deployer (users may hold several roles; see README.md).
 	Admin: append(slices.Clone(viewerPerms), UsersManage, SettingsManage, InventoryWrite, AuditRead, BreakGlass, RolloutRequest),
 }
 

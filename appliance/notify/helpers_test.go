@@ -3,23 +3,16 @@ package notify
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"io"
-	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/notify/notifytest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/clock/clocktest"
 	"github.com/patchgate/patchgate/conf"
@@ -54,107 +47,13 @@ func (r *recorder) next(t *testing.T, n int) []audit.Entry {
 	return out
 }
 
-// testCert is httptest's certificate for 127.0.0.1 and a pool that trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer srv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	return srv.TLS.Certificates[0], pool
-}
+// The SMTP sink lives in notifytest, shared with the browser walk-through.
+type smtpSink = notifytest.SMTPSink
 
-// mailMsg is one message the sink received.
-type mailMsg struct {
-	From, To, User string
-	TLS            bool
-	Data           string
-}
-
-// smtpSink is a go-smtp server on loopback that keeps what it receives. With a
-// certificate it offers STARTTLS and takes AUTH PLAIN (user/secret) only under TLS.
-type smtpSink struct {
-	Host  string
-	Port  int
-	Roots *x509.CertPool
-	msgs  chan mailMsg
-}
-
-func newSMTPSink(t *testing.T, withTLS bool) *smtpSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, msgs: make(chan mailMsg, 100)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: s, conn: c}, nil }))
-	srv.Domain = "localhost"
-	srv.ErrorLog = discardLog{}
-	if withTLS {
-		cert, pool := testCert(t)
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		s.Roots = pool
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-// mailText is a received message as one reads it: header lines unfolded, the
-// quoted-printable body decoded.
-func mailText(t *testing.T, data string) string {
-	t.Helper()
-	data = strings.ReplaceAll(data, "\r\n", "\n")
-	head, body, _ := strings.Cut(data, "\n\n")
-	dec, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
-	if err != nil {
-		t.Fatalf("message body: %v", err)
-	}
-	return strings.ReplaceAll(head, "\n ", " ") + "\n\n" + string(dec)
-}
-
-func (s *smtpSink) next(t *testing.T) mailMsg {
-	t.Helper()
-	return clocktest.Receive(t, s.msgs, "a message at the SMTP sink")
-}
-
-type discardLog struct{}
-
-func (discardLog) Printf(string, ...any) {}
-func (discardLog) Println(...any)        {}
-
-type sinkSession struct {
-	sink *smtpSink
-	conn *smtp.Conn
-	msg  mailMsg
-}
-
-func (s *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *sinkSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != "relay" || pass != "relay-password" {
-			return errors.New("bad credentials")
-		}
-		s.msg.User = user
-		return nil
-	}), nil
-}
-
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error { s.msg.From = from; return nil }
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.msg.To = to; return nil }
-func (s *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	_, s.msg.TLS = s.conn.TLSConnectionState()
-	s.msg.Data = string(b)
-	s.sink.msgs <- s.msg
-	return nil
-}
-func (s *sinkSession) Reset()        { s.msg = mailMsg{User: s.msg.User} }
-func (s *sinkSession) Logout() error { return nil }
+var (
+	newSMTPSink = notifytest.NewSMTPSink
+	mailText    = notifytest.MailText
+)
 
 // hookMsg is one POST the webhook receiver took.
 type hookMsg struct {

@@ -27,7 +27,7 @@ func TestEmailOverStartTLS(t *testing.T) {
 	n := start(t, section(sink, nil), sink, clock.NewFake(t0), rec, true)
 	n.Notify(context.Background(), printerEvent())
 
-	m := sink.next(t)
+	m := sink.Next(t)
 	if !m.TLS || m.User != "relay" || m.From != "patchgate@site.example" || m.To != "it@site.example" {
 		t.Errorf("sink got TLS=%v user=%q from=%q to=%q, want TLS, relay, patchgate@site.example, it@site.example", m.TLS, m.User, m.From, m.To)
 	}
@@ -242,7 +242,7 @@ func TestNoEPHI(t *testing.T) {
 	n := start(t, section(sink, hook), sink, clock.NewFake(t0), rec, true)
 	n.Notify(context.Background(), Event{Kind: NewDevice, Subject: "New device on the network: " + a.Name, Object: "asset/" + a.ID, Assets: []Asset{AssetOf(a)}})
 
-	msgs := map[string]string{"email": mailText(t, sink.next(t).Data), "webhook": string(hook.next(t).Body)}
+	msgs := map[string]string{"email": mailText(t, sink.Next(t).Data), "webhook": string(hook.next(t).Body)}
 	for ch, m := range msgs {
 		if !strings.Contains(m, "rx-robot") || !strings.Contains(m, "10.20.0.9") {
 			t.Errorf("%s lacks the asset's name and address:\n%s", ch, m)

@@ -94,8 +94,22 @@ func startAppliance(t *testing.T) (*appliance.System, string, *api, *netlab.Buff
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Distribution.Listen = "127.0.0.1:0"
 	cfg.Auth.LoopbackViewer = false
+	sys, base, logs := runAppliance(t, cfg, appliance.Options{})
+
+	// First-run setup with the token from the log.
+	admin := newAPI(t, base)
+	admin.call("POST", "/setup", map[string]string{"token": setupToken(t, logs), "user": "admin", "password": password}, 201)
+	admin.enrol("admin")
+	return sys, base, admin, logs
+}
+
+// runAppliance runs cfg until the test ends; it returns the System, the admin
+// listener's URL and the log.
+func runAppliance(t *testing.T, cfg *config.Config, opts appliance.Options) (*appliance.System, string, *netlab.Buffer) {
+	t.Helper()
 	logs := &netlab.Buffer{}
-	sys, err := appliance.New(context.Background(), cfg, appliance.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	sys, err := appliance.New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,28 +117,36 @@ func startAppliance(t *testing.T) (*appliance.System, string, *api, *netlab.Buff
 	done := make(chan error, 1)
 	go func() { done <- sys.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; sys.Close() })
-	base := "http://" + sys.AdminAddr()
+	return sys, "http://" + sys.AdminAddr(), logs
+}
 
-	// First-run setup with the token from the log.
+// setupToken is the one-time setup token the first start logged.
+func setupToken(t *testing.T, logs *netlab.Buffer) string {
+	t.Helper()
 	m := regexp.MustCompile(`setup_token=(\S+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no setup token in the log:\n%s", logs.String())
 	}
-	admin := newAPI(t, base)
-	admin.call("POST", "/setup", map[string]string{"token": m[1], "user": "admin", "password": password}, 201)
-	admin.enrol("admin")
-	return sys, base, admin, logs
+	return m[1]
 }
 
 // newBrowser starts a headless Chromium for the test; it returns its context (bounded
 // to timeout).
 func newBrowser(t *testing.T, chrome string, timeout time.Duration) context.Context {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still write into the profile after
+	// the browser is stopped, which fails t.TempDir's cleanup; this one is removed last,
+	// and a leftover in /tmp is not a test failure.
+	profile, err := os.MkdirTemp("", "patchgate-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1800))
+		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 1800))
 	t.Cleanup(cancelA)
 	bctx, cancelB := chromedp.NewContext(actx)
 	t.Cleanup(cancelB)

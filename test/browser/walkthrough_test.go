@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/netscan"
 )
 
@@ -26,17 +27,7 @@ func TestDailyTaskInBrowser(t *testing.T) {
 	admin.call("POST", "/api/v1/users", map[string]string{"name": "alan", "roles": "approver", "password": password}, 201)
 	ritaSecret, alanSecret := newAPI(t, base).enrol("rita"), newAPI(t, base).enrol("alan")
 
-	// A label printer the discovery found.
-	addr := netip.MustParseAddr("192.0.2.40")
-	ctx := context.Background()
-	if err := sys.Inventory().Observe(ctx, []netscan.Observation{{Source: netscan.SourceSNMP, Addr: addr,
-		Facts: []netscan.Fact{{Key: netscan.KeyHostname, Value: "label-printer-1"}, {Key: netscan.KeySNMPSerial, Value: "ZT410-0001"}}}}); err != nil {
-		t.Fatal(err)
-	}
-	asset, ok, err := sys.Inventory().ByAddr(ctx, addr)
-	if err != nil || !ok {
-		t.Fatalf("device not in the inventory: %v %v", ok, err)
-	}
+	assetID := observePrinter(t, sys)
 
 	bctx := newBrowser(t, chrome, 5*time.Minute) // a budget, not a speed check: CI shares 2 cores with the race-built suite
 	ritaCode, _ := totp.GenerateCode(ritaSecret, time.Now())
@@ -47,7 +38,7 @@ func TestDailyTaskInBrowser(t *testing.T) {
 		return chromedp.FullScreenshot(b, 100)
 	}
 	var assetText, rolloutText, afterText string
-	err = runSteps(t, bctx,
+	err := runSteps(t, bctx,
 		chromedp.Navigate(base+"/inventory"), // redirected to the login page
 		login("rita", ritaCode),
 		chromedp.WaitVisible("#assets", chromedp.ByID),
@@ -71,21 +62,10 @@ func TestDailyTaskInBrowser(t *testing.T) {
 		chromedp.WaitVisible("#ring-pilot", chromedp.ByID),
 		shot("rings.png"),
 
-		chromedp.Navigate(base+"/releases"),
-		chromedp.WaitVisible("#new-release", chromedp.ByID),
-		chromedp.SendKeys("#release-name", "Label printer firmware 2.4", chromedp.ByID),
-		chromedp.SendKeys("#release-repo", "demo", chromedp.ByID),
-		chromedp.SendKeys("#release-targets", "hello.txt", chromedp.ByID),
-		chromedp.SetValue("#release-severity", "high", chromedp.ByID),
-		chromedp.Submit("#new-release", chromedp.ByID),
-		chromedp.WaitVisible(`#releases a[href="/rollouts?release=1"]`, chromedp.ByQuery),
+		newRelease(base, "Label printer firmware 2.4"),
 		shot("releases.png"),
 
-		chromedp.Navigate(base+"/rollouts"),
-		chromedp.WaitVisible("#new-rollout", chromedp.ByID),
-		chromedp.SendKeys("#rollout-risk", "low: printers only", chromedp.ByID),
-		chromedp.SendKeys("#rollout-evidence", "labels printed on the pilot printer", chromedp.ByID),
-		chromedp.SendKeys("#rollout-rollback", "reflash 2.3 from the cache", chromedp.ByID),
+		fillRollout(base, "low: printers only", "labels printed on the pilot printer", "reflash 2.3 from the cache"),
 		shot("rollout-new.png"),
 		chromedp.Submit("#new-rollout", chromedp.ByID),
 		chromedp.WaitVisible(`#rollouts a[href="/rollouts/1"]`, chromedp.ByQuery),
@@ -133,7 +113,7 @@ func TestDailyTaskInBrowser(t *testing.T) {
 	if afterText != "approved" {
 		t.Errorf("rollout state on its page after the approval = %q, want approved", afterText)
 	}
-	got := admin.call("GET", "/api/v1/assets/"+asset.ID, nil, 200)
+	got := admin.call("GET", "/api/v1/assets/"+assetID, nil, 200)
 	if got["owner"] != "pharmacy lead" || got["criticality"] != "high" || got["ephi"] != "yes" {
 		t.Errorf("asset after the browser edit = %v", got)
 	}
@@ -148,15 +128,63 @@ func TestDailyTaskInBrowser(t *testing.T) {
 	saveShots(t, out)
 }
 
-// runSteps runs actions one by one, so that a failure names the step it stopped at.
+// runSteps runs actions one by one, so that a failure names the step it stopped at. A
+// step whose node went away under it (the page was replaced between finding the node and
+// acting on it) is tried once more.
 func runSteps(t *testing.T, ctx context.Context, actions ...chromedp.Action) error {
 	t.Helper()
 	for i, a := range actions {
-		if err := chromedp.Run(ctx, a); err != nil {
+		err := chromedp.Run(ctx, a)
+		if err != nil && strings.Contains(err.Error(), "Could not find node with given id") && ctx.Err() == nil {
+			err = chromedp.Run(ctx, a)
+		}
+		if err != nil {
 			var url string
 			chromedp.Run(ctx, chromedp.Location(&url))
 			return fmt.Errorf("step %d (%T) at %s: %w", i, a, url, err)
 		}
 	}
 	return nil
+}
+
+// observePrinter puts a label printer into the inventory as the discovery would find
+// it; it returns the device's ID.
+func observePrinter(t *testing.T, sys *appliance.System) string {
+	t.Helper()
+	addr := netip.MustParseAddr("192.0.2.40")
+	ctx := context.Background()
+	if err := sys.Inventory().Observe(ctx, []netscan.Observation{{Source: netscan.SourceSNMP, Addr: addr,
+		Facts: []netscan.Fact{{Key: netscan.KeyHostname, Value: "label-printer-1"}, {Key: netscan.KeySNMPSerial, Value: "ZT410-0001"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	asset, ok, err := sys.Inventory().ByAddr(ctx, addr)
+	if err != nil || !ok {
+		t.Fatalf("device not in the inventory: %v %v", ok, err)
+	}
+	return asset.ID
+}
+
+// newRelease makes release 1 of the demo repository's hello.txt on the releases page.
+func newRelease(base, name string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Navigate(base + "/releases"),
+		chromedp.WaitVisible("#new-release", chromedp.ByID),
+		chromedp.SendKeys("#release-name", name, chromedp.ByID),
+		chromedp.SendKeys("#release-repo", "demo", chromedp.ByID),
+		chromedp.SendKeys("#release-targets", "hello.txt", chromedp.ByID),
+		chromedp.SetValue("#release-severity", "high", chromedp.ByID),
+		chromedp.Submit("#new-release", chromedp.ByID),
+		chromedp.WaitVisible(`#releases a[href="/rollouts?release=1"]`, chromedp.ByQuery),
+	}
+}
+
+// fillRollout fills the new-rollout form (not sent: the caller submits #new-rollout).
+func fillRollout(base, risk, evidence, rollback string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Navigate(base + "/rollouts"),
+		chromedp.WaitVisible("#new-rollout", chromedp.ByID),
+		chromedp.SendKeys("#rollout-risk", risk, chromedp.ByID),
+		chromedp.SendKeys("#rollout-evidence", evidence, chromedp.ByID),
+		chromedp.SendKeys("#rollout-rollback", rollback, chromedp.ByID),
+	}
 }
