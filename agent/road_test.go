@@ -101,7 +101,7 @@ func newRoadEnv(t *testing.T, data []byte, opts ...func(*agent.Options)) *env {
 	t.Cleanup(srv.Close)
 	e.app.srv = srv
 	e.cfg.Appliance = srv.URL
-	e.cfg.ApplianceFingerprint = agent.Fingerprint(rd.server.Leaf.Raw)
+	e.cfg.ApplianceFingerprint = agentapi.Fingerprint(rd.server.Leaf.Raw)
 	e.startWith(t, opts...)
 	return e
 }

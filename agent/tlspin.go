@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/atomicfile"
 )
 
@@ -44,21 +45,6 @@ const (
 	clientKeyFile  = "client.key"
 	clientCertFile = "client.crt"
 )
-
-// Fingerprint is the SHA-256 of a certificate's DER, upper-case hex pairs separated
-// by colons (as the appliance logs it).
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
-}
 
 // normFingerprint accepts a fingerprint with or without colons, any case, with an
 // optional "sha256:" prefix; it returns "" for anything that is not 32 bytes of hex.
@@ -106,7 +92,7 @@ func (s *tlsState) config(base *tls.Config, now func() time.Time) *tls.Config {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("agent: tls: the appliance presented no certificate")
 		}
-		got := normFingerprint(Fingerprint(cs.PeerCertificates[0].Raw))
+		got := normFingerprint(agentapi.Fingerprint(cs.PeerCertificates[0].Raw))
 		s.mu.Lock()
 		s.seen = got
 		want := s.pin

@@ -3,7 +3,6 @@ package firstboot
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -15,8 +14,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // Files Ensure keeps inside the daemon's state directory.
@@ -81,21 +81,7 @@ func Load(dir string) (Identity, error) {
 	if block == nil || block.Type != "CERTIFICATE" {
 		return Identity{}, fmt.Errorf("firstboot: %s: no PEM certificate", filepath.Join(dir, CertFile))
 	}
-	return Identity{CertDER: block.Bytes, Fingerprint: Fingerprint(block.Bytes)}, nil
-}
-
-// Fingerprint is the SHA-256 of a DER certificate as colon-separated hex pairs, the
-// form browsers show.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	var b strings.Builder
-	for i, c := range sum {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		fmt.Fprintf(&b, "%02X", c)
-	}
-	return b.String()
+	return Identity{CertDER: block.Bytes, Fingerprint: agentapi.Fingerprint(block.Bytes)}, nil
 }
 
 func newCert(hosts []string, now time.Time, random io.Reader) (certPEM, keyPEM []byte, err error) {
