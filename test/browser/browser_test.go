@@ -155,16 +155,34 @@ func newBrowser(t *testing.T, chrome string, timeout time.Duration) context.Cont
 	return bctx
 }
 
+// loads runs an action that sends the browser to another page (a form sent, a link or
+// button followed) and returns once that page has loaded, or fails when it answered an
+// error status. Waiting for an element alone is not enough after a form: the element may
+// still be on the page the form was sent from, and a screenshot taken while the next
+// page loads can hang.
+type loads struct{ chromedp.Action }
+
+func (l loads) Do(ctx context.Context) error {
+	resp, err := chromedp.RunResponse(ctx, l.Action)
+	if err != nil {
+		return err
+	}
+	if resp != nil && resp.Status >= 400 {
+		return fmt.Errorf("%s answered %d %s", resp.URL, resp.Status, resp.StatusText)
+	}
+	return nil
+}
+
 // login fills the login page and then the second-factor page the browser is sent to.
 func login(user, code string) chromedp.Tasks {
 	return chromedp.Tasks{
 		chromedp.WaitVisible("#user", chromedp.ByID),
 		chromedp.SendKeys("#user", user, chromedp.ByID),
 		chromedp.SendKeys("#password", password, chromedp.ByID),
-		chromedp.Submit("#login", chromedp.ByID),
+		loads{chromedp.Submit("#login", chromedp.ByID)},
 		chromedp.WaitVisible("#code", chromedp.ByID),
 		chromedp.SendKeys("#code", code, chromedp.ByID),
-		chromedp.Submit("#mfa", chromedp.ByID),
+		loads{chromedp.Submit("#mfa", chromedp.ByID)},
 	}
 }
 
@@ -220,7 +238,7 @@ func TestApproveRolloutInBrowser(t *testing.T) {
 		chromedp.WaitVisible("#rollout-"+id, chromedp.ByID),
 		chromedp.CaptureScreenshot(&approvalsText),
 		chromedp.SendKeys("#rollout-"+id+" .remark", "pilot evidence reviewed; go", chromedp.ByQuery),
-		chromedp.Click("#rollout-"+id+" button.approve", chromedp.ByQuery),
+		loads{chromedp.Click("#rollout-"+id+" button.approve", chromedp.ByQuery)},
 		chromedp.WaitVisible("#none", chromedp.ByID),
 		chromedp.Text("main", &afterText, chromedp.ByQuery),
 		chromedp.Navigate(base+"/compliance"),
