@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -18,8 +19,9 @@ import (
 // TestDailyTaskInBrowser walks a day's work as the people who run a site do it, in a
 // real headless Chromium, with no script on any page: Rita (requester and deployer)
 // logs in with her second factor, edits a device's attributes on its page, makes a
-// ring, a release from a target and a rollout with its stage, and submits it; she logs
-// out, and Alan (approver) logs in and approves it on the approvals page.
+// ring, a release from a target and a rollout with its stage, and submits it; she
+// makes an API token on her account page and revokes it; she logs out, and Alan
+// (approver) logs in and approves the rollout on the approvals page.
 func TestDailyTaskInBrowser(t *testing.T) {
 	chrome := chromium(t)
 	sys, base, admin, logs := startAppliance(t)
@@ -37,7 +39,9 @@ func TestDailyTaskInBrowser(t *testing.T) {
 		shots[name] = b
 		return chromedp.FullScreenshot(b, 100)
 	}
-	var assetText, rolloutText, afterText string
+	var assetText, rolloutText, afterText, token string
+	var tokenAnswers []int
+	const tokenForm = `form[action="/api/v1/tokens"]`
 	err := runSteps(t, bctx,
 		chromedp.Navigate(base+"/inventory"), // redirected to the login page
 		login("rita", ritaCode),
@@ -76,13 +80,33 @@ func TestDailyTaskInBrowser(t *testing.T) {
 		chromedp.Text("#rollout", &rolloutText, chromedp.ByID),
 		shot("rollout.png"),
 
+		// An API token for a script, made and then revoked on the account page.
 		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(tokenForm, chromedp.ByQuery),
+		chromedp.SendKeys(tokenForm+` input[name="name"]`, "nightly export", chromedp.ByQuery),
+		chromedp.SetValue(tokenForm+` select[name="role"]`, "deployer", chromedp.ByQuery),
+		loads{chromedp.Submit(tokenForm, chromedp.ByQuery)},
+		chromedp.Text("#new-token", &token, chromedp.ByID),
+		chromedp.ActionFunc(func(context.Context) error {
+			tokenAnswers = append(tokenAnswers, bearerStatus(t, base, token))
+			return nil
+		}),
+		loads{chromedp.Click(`form[action$="/revoke"] button`, chromedp.ByQuery)},
+		chromedp.WaitVisible(`span.tag.bad`, chromedp.ByQuery), // the token's row says revoked
+		chromedp.ActionFunc(func(context.Context) error {
+			tokenAnswers = append(tokenAnswers, bearerStatus(t, base, token))
+			return nil
+		}),
+
 		chromedp.WaitVisible("#logout", chromedp.ByID),
 		loads{chromedp.Click("#logout", chromedp.ByID)},
 		chromedp.WaitVisible("#user", chromedp.ByID),
 	)
 	if err != nil {
 		t.Fatalf("browser, as rita: %v\nlog:\n%s", err, tail(logs.String(), 3000))
+	}
+	if fmt.Sprint(tokenAnswers) != "[200 401]" {
+		t.Errorf("GET /api/v1/rollouts with the token made on the account page answered %v, want 200 before and 401 after its revocation", tokenAnswers)
 	}
 	for _, want := range []string{"pharmacy lead", "inventory.asset_updated"} {
 		if !strings.Contains(assetText, want) {
@@ -187,4 +211,18 @@ func fillRollout(base, risk, evidence, rollback string) chromedp.Tasks {
 		chromedp.SendKeys("#rollout-evidence", evidence, chromedp.ByID),
 		chromedp.SendKeys("#rollout-rollback", rollback, chromedp.ByID),
 	}
+}
+
+// bearerStatus is the status GET /api/v1/rollouts answers with an API token.
+func bearerStatus(t *testing.T, base, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/v1/rollouts", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("GET /api/v1/rollouts with a token: %v", err)
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
