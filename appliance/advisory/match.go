@@ -55,6 +55,11 @@ type Match struct {
 	Ambiguous bool   `json:"ambiguous"`
 	Evidence  string `json:"evidence"`
 	Fixed     string `json:"fixed_version,omitempty"`
+	// CVSS and Vector: the base score that decided Severity; ScoreError: the advisory's
+	// vectors that did not parse (the finding is then scored as the feed states).
+	CVSS       float64 `json:"cvss,omitempty"`
+	Vector     string  `json:"cvss_vector,omitempty"`
+	ScoreError string  `json:"score_error,omitempty"`
 }
 
 // Corpus is the advisory data of every feed and import, by source name.
@@ -90,13 +95,20 @@ func MatchAll(assets []Asset, c Corpus) []Match {
 			order = append(order, k)
 		case old.Ambiguous && !m.Ambiguous:
 			m.Evidence += "; " + old.Evidence
-			m.Severity = worse(m.Severity, old.Severity)
+			if severityRank(old.Severity) > severityRank(m.Severity) {
+				m.Severity, m.CVSS, m.Vector = old.Severity, old.CVSS, old.Vector
+			}
 			*old = m
 		default:
 			if !strings.Contains(old.Evidence, m.Evidence) {
 				old.Evidence += "; " + m.Evidence
 			}
-			old.Severity = worse(old.Severity, m.Severity)
+			if severityRank(m.Severity) > severityRank(old.Severity) {
+				old.Severity, old.CVSS, old.Vector = m.Severity, m.CVSS, m.Vector
+			}
+			if old.ScoreError == "" {
+				old.ScoreError = m.ScoreError
+			}
 			if old.Fixed == "" {
 				old.Fixed = m.Fixed
 			}
@@ -119,7 +131,8 @@ func MatchAll(assets []Asset, c Corpus) []Match {
 					}
 					add(Match{AssetID: a.ID, Asset: a.Name, Vuln: vuln, CVEs: adv.CVEs, Feed: src, Advisory: adv.Document,
 						Title: adv.Title, URL: adv.URL, Severity: adv.Severity, Published: adv.Published,
-						Ambiguous: amb, Evidence: src + " " + adv.Document + ": " + ev, Fixed: fixed})
+						Ambiguous: amb, Evidence: src + " " + adv.Document + ": " + ev, Fixed: fixed,
+						CVSS: adv.CVSS, Vector: adv.Vector, ScoreError: adv.ScoreError})
 				}
 			}
 		}
@@ -159,13 +172,6 @@ func MatchAll(assets []Asset, c Corpus) []Match {
 		return strings.Compare(a.AssetID+"\x00"+a.Vuln, b.AssetID+"\x00"+b.Vuln)
 	})
 	return out
-}
-
-func worse(a, b string) string {
-	if severityRank(b) > severityRank(a) {
-		return b
-	}
-	return a
 }
 
 // kevNames matches a KEV entry to a device by its vendor and product names.

@@ -59,6 +59,15 @@ type Advisory struct {
 	Published time.Time `json:"published,omitzero"`
 	URL       string    `json:"url,omitempty"`
 	Products  []Product `json:"products"`
+	// CVSS and Vector are the base score and vector that decided Severity, when a
+	// valid CVSS vector did (ScoreVector); ScoreError names the advisory and the
+	// vectors that did not parse (Severity is then the one the feed states, or unknown).
+	CVSS       float64 `json:"cvss,omitempty"`
+	Vector     string  `json:"cvss_vector,omitempty"`
+	ScoreError string  `json:"score_error,omitempty"`
+	// From is the URL of the CSAF document it came from (a changes.csv fetch keeps the
+	// advisories of unchanged documents by it).
+	From string `json:"from,omitempty"`
 }
 
 // Product is one affected product of an advisory, with what identifies it.
