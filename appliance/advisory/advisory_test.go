@@ -56,11 +56,12 @@ type feedServer struct {
 	files map[string][]byte
 	osv   map[string]string // package@version → answer
 	posts int
+	gets  map[string]int // path → GETs answered
 }
 
 func newFeedServer(t *testing.T, p provider) *feedServer {
 	t.Helper()
-	fs := &feedServer{files: map[string][]byte{}, osv: map[string]string{
+	fs := &feedServer{files: map[string][]byte{}, gets: map[string]int{}, osv: map[string]string{
 		"openssl@3.0.11-1~deb12u2": `{"vulns": [` + osvOpenSSL + `]}`,
 	}}
 	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
@@ -109,6 +110,7 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, ok := fs.files[r.URL.Path]
+	fs.gets[r.URL.Path]++
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -155,6 +157,7 @@ type env struct {
 	srv       *feedServer
 	clk       *clock.Fake
 	exploited chan []advisory.Finding
+	p         provider
 }
 
 func newEnv(t *testing.T, mutate func(*advisory.Section, provider)) *env {
@@ -169,7 +172,7 @@ func newEnv(t *testing.T, mutate func(*advisory.Section, provider)) *env {
 	if mutate != nil {
 		mutate(&sec, p)
 	}
-	e := &env{srv: srv, clk: clock.NewFake(t0), exploited: make(chan []advisory.Finding, 10)}
+	e := &env{srv: srv, clk: clock.NewFake(t0), exploited: make(chan []advisory.Finding, 10), p: p}
 	svc, err := advisory.Open(context.Background(), storetest.Open(t), sec, advisory.Options{Clock: e.clk,
 		Assets: site, Releases: staged{{ID: "7", Name: "zt410-fw-75.20.02", CVEs: []string{"CVE-2026-1001"}}},
 		Deadline:  policyDeadline,

@@ -117,4 +117,11 @@ type Data struct {
 	Version    string     `json:"version,omitempty"`
 	Advisories []Advisory `json:"advisories,omitempty"`
 	KEV        []KEVEntry `json:"kev,omitempty"`
+	// Docs are the CSAF documents taken in from directories with a changes.csv, each
+	// with the time changes.csv gave it: the next fetch takes only those whose time
+	// differs (or new ones) and keeps the others' advisories (Advisory.From).
+	Docs map[string]time.Time `json:"csaf_docs,omitempty"`
+	// fetched and pending count the documents a CSAF fetch took and left for the next
+	// run (beyond max_documents); not stored.
+	fetched, pending int
 }
