@@ -15,7 +15,9 @@ import (
 
 type panelStatus []web.Panel
 
-func (p panelStatus) Status(context.Context) web.Status { return web.Status{Now: time.Unix(0, 0), Panels: p} }
+func (p panelStatus) Status(context.Context) web.Status {
+	return web.Status{Now: time.Unix(0, 0), Panels: p}
+}
 
 // TestAdvisoryPanel draws the feeds panel for each state a feed can be in.
 func TestAdvisoryPanel(t *testing.T) {
