@@ -123,3 +123,39 @@ func FuzzParseVers(f *testing.F) {
 		}
 	})
 }
+
+// TestCSAFVersionRange: a CSAF product_version_range branch with a purl helper is
+// decided against an agent's packages, and against a device's firmware.
+func TestCSAFVersionRange(t *testing.T) {
+	doc := `{"document":{"csaf_version":"2.0","tracking":{"id":"DEB-1"}},"product_tree":{"branches":[
+ {"category":"vendor","name":"Debian","branches":[{"category":"product_name","name":"openssl","branches":[
+  {"category":"product_version_range","name":"vers:deb/>=3.0.0|<3.0.15-1~deb12u1","product":{"product_id":"O","name":"openssl before 3.0.15-1~deb12u1",
+   "product_identification_helper":{"purl":"pkg:deb/debian/openssl"}}}]}]},
+ {"category":"vendor","name":"Zebra","branches":[{"category":"product_name","name":"ZT410","branches":[
+  {"category":"product_version_range","name":"vers:generic/<V75.20.02Z","product":{"product_id":"Z","name":"ZT410 before V75.20.02Z"}}]}]}]},
+ "vulnerabilities":[{"cve":"CVE-2026-0001","product_status":{"known_affected":["O","Z"]}}]}`
+	advs, err := ParseCSAF(strings.NewReader(doc), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		a         Asset
+		matched   bool
+		ambiguous bool
+	}{
+		{"package inside", Asset{ID: "ws", Ecosystem: "Debian:12", Packages: []Package{{"openssl", "3.0.11-1~deb12u2"}}}, true, false},
+		{"package fixed", Asset{ID: "ws", Ecosystem: "Debian:12", Packages: []Package{{"openssl", "3.0.15-1~deb12u1"}}}, false, false},
+		{"firmware inside", Asset{ID: "p", Vendor: "Zebra", Model: "ZT410", Firmware: "V75.20.01Z"}, true, false},
+		{"firmware fixed", Asset{ID: "p", Vendor: "Zebra", Model: "ZT410", Firmware: "V75.20.02Z"}, false, false},
+		{"firmware unknown", Asset{ID: "p", Vendor: "Zebra", Model: "ZT410"}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := MatchAll([]Asset{tt.a}, Corpus{"deb": Data{Advisories: advs}})
+			if len(ms) != b2i(tt.matched) || (tt.matched && ms[0].Ambiguous != tt.ambiguous) {
+				t.Errorf("matches = %+v; want matched %v, ambiguous %v", ms, tt.matched, tt.ambiguous)
+			}
+		})
+	}
+}
