@@ -62,6 +62,7 @@ func (s *System) buildAdvisory(ctx context.Context) error {
 	}
 	s.advisory = svc
 	s.services = append(s.services, svc)
+	s.AddPanel(advisoryPanel(svc))
 	svc.Register(s.admin.mux, s.advisoryRecord)
 	if s.rollout != nil && s.assets != nil {
 		s.rollout.SetFacts(advisoryFacts{inventoryAssets{s.assets}, svc})
@@ -270,4 +271,10 @@ func (x advisoryFindings) ComplianceFindings(ctx context.Context) ([]compliance.
 			Release: f.ReleaseName, ReleaseID: f.ReleaseID})
 	}
 	return out, nil
+}
+
+// advisoryPanel shows each advisory feed: last success, last error, advisories
+// stored, CSAF documents left for the next fetch, next run.
+func advisoryPanel(svc *advisory.Service) panel {
+	return panel{"advisory", "Advisory feeds", func(context.Context) any { return svc.Status() }}
 }

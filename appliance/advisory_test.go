@@ -158,6 +158,14 @@ func TestAdvisoryWiring(t *testing.T) {
 	}
 	viewer, requester := apiToken(t, sys, auth.Viewer), apiToken(t, sys, auth.Requester)
 	admin := "http://" + sys.AdminAddr()
+	// The status page's feeds panel: last success and advisories stored.
+	if code, page := getWith(t, admin+"/", ""); code != http.StatusOK || !strings.Contains(page, `id="advisory-feeds"`) ||
+		!strings.Contains(page, "<td>kev</td>") || strings.Contains(page, "could not be drawn") {
+		t.Errorf("status page (%d) lacks a drawn advisory feeds panel", code)
+	}
+	if st := sys.advisory.Status(); len(st.Feeds) != 1 || st.Feeds[0].Documents != 2 || st.Feeds[0].LastSuccess == nil {
+		t.Errorf("advisory status = %+v; want kev with 2 entries and a last success", st)
+	}
 	if code, body := fetch(t, "POST", admin+"/api/v1/advisory/import?name=debian-osv.json", strings.NewReader(wiringOSV),
 		"Authorization", requester, "Content-Type", "application/json"); code != http.StatusOK {
 		t.Fatalf("import = %d %s", code, body)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/advisory"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/conf"
@@ -56,11 +57,12 @@ type feedServer struct {
 	files map[string][]byte
 	osv   map[string]string // package@version → answer
 	posts int
+	gets  map[string]int // path → GETs answered
 }
 
 func newFeedServer(t *testing.T, p provider) *feedServer {
 	t.Helper()
-	fs := &feedServer{files: map[string][]byte{}, osv: map[string]string{
+	fs := &feedServer{files: map[string][]byte{}, gets: map[string]int{}, osv: map[string]string{
 		"openssl@3.0.11-1~deb12u2": `{"vulns": [` + osvOpenSSL + `]}`,
 	}}
 	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
@@ -109,6 +111,7 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, ok := fs.files[r.URL.Path]
+	fs.gets[r.URL.Path]++
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -155,6 +158,9 @@ type env struct {
 	srv       *feedServer
 	clk       *clock.Fake
 	exploited chan []advisory.Finding
+	p         provider
+	db        *store.DB
+	sec       advisory.Section
 }
 
 func newEnv(t *testing.T, mutate func(*advisory.Section, provider)) *env {
@@ -169,8 +175,9 @@ func newEnv(t *testing.T, mutate func(*advisory.Section, provider)) *env {
 	if mutate != nil {
 		mutate(&sec, p)
 	}
-	e := &env{srv: srv, clk: clock.NewFake(t0), exploited: make(chan []advisory.Finding, 10)}
-	svc, err := advisory.Open(context.Background(), storetest.Open(t), sec, advisory.Options{Clock: e.clk,
+	e := &env{srv: srv, clk: clock.NewFake(t0), exploited: make(chan []advisory.Finding, 10), p: p}
+	e.db, e.sec = storetest.Open(t), sec
+	svc, err := advisory.Open(context.Background(), e.db, sec, advisory.Options{Clock: e.clk,
 		Assets: site, Releases: staged{{ID: "7", Name: "zt410-fw-75.20.02", CVEs: []string{"CVE-2026-1001"}}},
 		Deadline:  policyDeadline,
 		Exploited: func(_ context.Context, fs []advisory.Finding) { e.exploited <- fs }})
@@ -325,6 +332,11 @@ func TestScheduledFetch(t *testing.T) {
 	e.srv.set("/kev.json", []byte(`<html>maintenance</html>`))
 	// Run waits on the interval of each feed and on the rematch timer.
 	waitFor(t, "the feeds to wait", func() bool { return e.clk.Waiters() >= 4 })
+	for _, f := range e.svc.Feeds() {
+		if f.NextRun == nil || !f.NextRun.Equal(t0.Add(time.Hour)) || f.LastSuccess == nil || f.Documents == 0 {
+			t.Errorf("feed %s: next run %v, last success %v, %d documents; want %v, %v, some", f.Name, f.NextRun, f.LastSuccess, f.Documents, t0.Add(time.Hour), t0)
+		}
+	}
 	e.clk.Advance(time.Hour)
 	waitFor(t, "the second KEV fetch", func() bool { return e.svc.Feeds()[0].Result == "refused" })
 	srcs, err := e.svc.Sources(context.Background())
@@ -333,6 +345,9 @@ func TestScheduledFetch(t *testing.T) {
 	}
 	if srcs[0].Source != "kev" || srcs[0].KEV != 3 {
 		t.Errorf("stored sources = %+v, want the previous KEV (3 entries) kept", srcs)
+	}
+	if st := e.svc.Feeds()[0]; st.LastError == "" || st.LastErrorAt == nil || st.Documents != 3 || st.LastSuccess == nil || !st.LastSuccess.Equal(t0) {
+		t.Errorf("refused KEV status = %+v; want the last error, 3 entries and the earlier success", st)
 	}
 }
 
@@ -354,4 +369,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestStatusAfterRestart: a service opened on stored data shows each feed's last
+// success and count before its first fetch.
+func TestStatusAfterRestart(t *testing.T) {
+	e := newEnv(t, nil)
+	e.fetchAll(t)
+	again, err := advisory.Open(context.Background(), e.db, e.sec, advisory.Options{Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"kev": 3, "zebra": 2, "osv": 1}
+	for _, f := range again.Status().Feeds {
+		if f.Result != "never" || f.LastSuccess == nil || !f.LastSuccess.Equal(t0) || f.Documents != want[f.Name] {
+			t.Errorf("feed %s after restart: %s, last success %v, %d documents; want never, %v, %d", f.Name, f.Result, f.LastSuccess, f.Documents, t0, want[f.Name])
+		}
+	}
 }

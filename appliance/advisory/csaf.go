@@ -68,7 +68,11 @@ type csafDoc struct {
 			CVSSv3   *struct {
 				BaseSeverity string  `json:"baseSeverity"`
 				BaseScore    float64 `json:"baseScore"`
+				Vector       string  `json:"vectorString"`
 			} `json:"cvss_v3"`
+			CVSSv2 *struct {
+				Vector string `json:"vectorString"`
+			} `json:"cvss_v2"`
 		} `json:"scores"`
 		IDs []struct {
 			SystemName string `json:"system_name"`
@@ -176,10 +180,15 @@ func ParseCSAF(r io.Reader, limit int64) ([]Advisory, error) {
 		if a.Title == "" {
 			a.Title = d.Document.Title
 		}
+		var sc scoring
 		for _, s := range v.Scores {
+			if s.CVSSv2 != nil {
+				sc.add(s.CVSSv2.Vector)
+			}
 			if s.CVSSv3 == nil {
 				continue
 			}
+			sc.add(s.CVSSv3.Vector)
 			sev := normSeverity(s.CVSSv3.BaseSeverity)
 			if sev == Unknown {
 				sev = cvssRating(s.CVSSv3.BaseScore)
@@ -191,6 +200,7 @@ func ParseCSAF(r io.Reader, limit int64) ([]Advisory, error) {
 		if a.Severity == Unknown {
 			a.Severity = normSeverity(aggregate)
 		}
+		sc.apply(&a)
 		fixed := map[string]string{} // vendor/model → fixed version
 		for _, pid := range append(append([]string{}, v.ProductStatus.Fixed...), v.ProductStatus.FirstFixed...) {
 			if l, ok := leaves[pid]; ok && l.version != "" {

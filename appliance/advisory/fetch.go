@@ -80,6 +80,9 @@ func (f *fetcher) do(req *http.Request) ([]byte, error) {
 		return nil, refuse(ReasonNetwork, "get %s: %v", u, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, &refusal{ReasonNetwork, fmt.Errorf("get %s: status 404: %w", u, errNotFound)}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, refuse(ReasonNetwork, "get %s: status %d", u, resp.StatusCode)
 	}
@@ -160,6 +163,7 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 		return Data{}, fmt.Errorf("%s: %w", fd.URL, err)
 	}
 	var docs []string
+	var changed []change // documents of directories with a changes.csv
 	resolve := func(from *url.URL, ref string) (string, error) {
 		u, err := from.Parse(ref)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
@@ -172,7 +176,24 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 		if err != nil {
 			return Data{}, refuse(ReasonMalformed, "%s: bad directory_url %q", fd.URL, dir)
 		}
-		idx, err := s.fetch.get(ctx, du.String()+"index.txt")
+		cs, err := s.fetch.get(ctx, du.String()+"changes.csv")
+		switch {
+		case err == nil:
+			list, err := parseChanges(cs)
+			if err != nil {
+				return Data{}, fmt.Errorf("%schanges.csv: %w", du, err)
+			}
+			for _, c := range list {
+				if c.url, err = resolve(du, c.url); err != nil {
+					return Data{}, err
+				}
+				changed = append(changed, c)
+			}
+			continue
+		case !errors.Is(err, errNotFound):
+			return Data{}, err
+		}
+		idx, err := s.fetch.get(ctx, du.String()+"index.txt") // no changes.csv: the whole index
 		if err != nil {
 			return Data{}, err
 		}
@@ -205,12 +226,27 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 			docs = append(docs, u)
 		}
 	}
+	changed = latestChanges(changed)
+	docs = slices.DeleteFunc(docs, func(u string) bool {
+		_, listed := slices.BinarySearchFunc(changed, u, func(c change, u string) int { return strings.Compare(c.url, u) })
+		return listed
+	})
 	slices.Sort(docs)
 	docs = slices.Compact(docs)
 	if len(docs) > s.sec.MaxDocuments {
 		return Data{}, refuse(ReasonTooLarge, "%s lists %d advisories, more than max_documents %d", fd.URL, len(docs), s.sec.MaxDocuments)
 	}
 	d := Data{Kind: KindCSAF, Version: pm.Publisher}
+	if len(changed) > 0 {
+		prev, _, err := loadData(ctx, s.db, fd.Name)
+		if err != nil {
+			return Data{}, fmt.Errorf("advisory: %s: previous data: %w", fd.Name, err)
+		}
+		var fetch []string
+		fetch, d = incremental(prev, changed, s.sec.MaxDocuments-len(docs))
+		d.Kind, d.Version = KindCSAF, pm.Publisher
+		docs = append(docs, fetch...)
+	}
 	for _, u := range docs {
 		doc, err := s.fetch.get(ctx, u)
 		if err != nil {
@@ -228,7 +264,11 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 		if err != nil {
 			return Data{}, err
 		}
+		for i := range advs {
+			advs[i].From = u
+		}
 		d.Advisories = append(d.Advisories, advs...)
+		d.fetched++
 	}
 	return d, nil
 }

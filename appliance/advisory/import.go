@@ -16,6 +16,9 @@ type ImportResult struct {
 	Source     string `json:"source"`
 	Advisories int    `json:"advisories"`
 	KEV        int    `json:"kev_entries"`
+	// ScoreErrors name the advisories whose CVSS vector does not parse: they are
+	// kept, with the severity the file states (or unknown).
+	ScoreErrors []string `json:"score_errors,omitempty"`
 }
 
 var importNameRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -66,7 +69,7 @@ func (s *Service) doImport(ctx context.Context, name string, data []byte) (Impor
 	if err := saveData(ctx, s.db, res.Source, d, s.opts.Clock.Now()); err != nil {
 		return res, fmt.Errorf("advisory: import %s: %w", name, err)
 	}
-	res.Advisories, res.KEV = len(d.Advisories), len(d.KEV)
+	res.Advisories, res.KEV, res.ScoreErrors = len(d.Advisories), len(d.KEV), scoreErrors(d)
 	s.tookKEV(ctx, d)
 	return res, nil
 }

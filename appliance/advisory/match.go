@@ -55,6 +55,11 @@ type Match struct {
 	Ambiguous bool   `json:"ambiguous"`
 	Evidence  string `json:"evidence"`
 	Fixed     string `json:"fixed_version,omitempty"`
+	// CVSS and Vector: the base score that decided Severity; ScoreError: the advisory's
+	// vectors that did not parse (the finding is then scored as the feed states).
+	CVSS       float64 `json:"cvss,omitempty"`
+	Vector     string  `json:"cvss_vector,omitempty"`
+	ScoreError string  `json:"score_error,omitempty"`
 }
 
 // Corpus is the advisory data of every feed and import, by source name.
@@ -90,13 +95,20 @@ func MatchAll(assets []Asset, c Corpus) []Match {
 			order = append(order, k)
 		case old.Ambiguous && !m.Ambiguous:
 			m.Evidence += "; " + old.Evidence
-			m.Severity = worse(m.Severity, old.Severity)
+			if severityRank(old.Severity) > severityRank(m.Severity) {
+				m.Severity, m.CVSS, m.Vector = old.Severity, old.CVSS, old.Vector
+			}
 			*old = m
 		default:
 			if !strings.Contains(old.Evidence, m.Evidence) {
 				old.Evidence += "; " + m.Evidence
 			}
-			old.Severity = worse(old.Severity, m.Severity)
+			if severityRank(m.Severity) > severityRank(old.Severity) {
+				old.Severity, old.CVSS, old.Vector = m.Severity, m.CVSS, m.Vector
+			}
+			if old.ScoreError == "" {
+				old.ScoreError = m.ScoreError
+			}
 			if old.Fixed == "" {
 				old.Fixed = m.Fixed
 			}
@@ -119,7 +131,8 @@ func MatchAll(assets []Asset, c Corpus) []Match {
 					}
 					add(Match{AssetID: a.ID, Asset: a.Name, Vuln: vuln, CVEs: adv.CVEs, Feed: src, Advisory: adv.Document,
 						Title: adv.Title, URL: adv.URL, Severity: adv.Severity, Published: adv.Published,
-						Ambiguous: amb, Evidence: src + " " + adv.Document + ": " + ev, Fixed: fixed})
+						Ambiguous: amb, Evidence: src + " " + adv.Document + ": " + ev, Fixed: fixed,
+						CVSS: adv.CVSS, Vector: adv.Vector, ScoreError: adv.ScoreError})
 				}
 			}
 		}
@@ -161,13 +174,6 @@ func MatchAll(assets []Asset, c Corpus) []Match {
 	return out
 }
 
-func worse(a, b string) string {
-	if severityRank(b) > severityRank(a) {
-		return b
-	}
-	return a
-}
-
 // kevNames matches a KEV entry to a device by its vendor and product names.
 func kevNames(a Asset, e KEVEntry) (string, bool) {
 	model, prod := norm(a.Model), norm(e.Product)
@@ -202,8 +208,12 @@ func parseCPE(s string) (cpe, bool) {
 // matchProduct decides whether product p concerns asset a: matched, ambiguous, the
 // evidence in words, and the fixing version when known.
 func matchProduct(a Asset, p Product) (ok, ambiguous bool, evidence, fixed string) {
-	if p.Package != "" || (p.PURL != "" && p.Model == "" && p.CPE == "") {
-		return matchPackage(a, p)
+	if p.Package != "" || p.PURL != "" {
+		// A package, or a CSAF product that also names a model (its branches): the
+		// packages first, then the device.
+		if ok, ambiguous, evidence, fixed = matchPackage(a, p); ok || (p.Model == "" && p.CPE == "" && len(p.ModelNumbers) == 0) {
+			return ok, ambiguous, evidence, fixed
+		}
 	}
 	vendor, models, versions := p.Vendor, []string{p.Model}, p.Versions
 	models = append(models, p.ModelNumbers...)
@@ -238,11 +248,14 @@ func matchProduct(a Asset, p Product) (ok, ambiguous bool, evidence, fixed strin
 			return true, true, ev + "; the device's version is not known", p.Fixed
 		case slices.ContainsFunc(versions, func(v string) bool { return sameVersion(v, id.version) }):
 			return true, false, ev + "; version listed as affected", p.Fixed
+		case p.VersionRange != "" && len(versions) == 0:
+			if ok, amb, why := inRange(p.VersionRange, id.version); ok {
+				return true, amb, ev + "; " + why, p.Fixed
+			}
+			// Outside the range: not affected.
 		case p.Fixed != "" && CompareVersions(id.version, p.Fixed) < 0 &&
 			(len(versions) == 0 || CompareVersions(id.version, slices.MinFunc(versions, CompareVersions)) >= 0):
 			return true, false, ev + "; below the fixed version " + p.Fixed, p.Fixed
-		case p.VersionRange != "" && len(versions) == 0:
-			return true, true, ev + "; version range " + p.VersionRange + " not evaluated", p.Fixed
 		case len(versions) == 0 && p.Fixed == "":
 			return true, true, ev + "; the advisory names no version", ""
 		}
@@ -340,9 +353,29 @@ func matchPackage(a Asset, p Product) (ok, ambiguous bool, evidence, fixed strin
 				return true, false, ev + fmt.Sprintf("is in the affected range [%s, %s)", cmp.Or(r.Introduced, "0"), cmp.Or(r.Fixed, "last "+r.LastAffected)), p.Fixed
 			}
 		}
+		if p.VersionRange != "" && len(versions) == 0 {
+			if ok, amb, why := inRange(p.VersionRange, pkg.Version); ok {
+				return true, amb, ev + why, p.Fixed
+			}
+			continue // outside the range: not affected
+		}
 		if len(versions) == 0 && len(p.Ranges) == 0 {
 			return true, true, ev + "matches by name; the advisory names no version", p.Fixed
 		}
 	}
 	return false, false, "", ""
+}
+
+// inRange decides a vers range for version v: matched (v inside) or not, and ambiguous
+// with the reason when the range cannot be evaluated (an unsupported scheme, a
+// malformed range, a version the scheme cannot read).
+func inRange(vers, v string) (matched, ambiguous bool, why string) {
+	in, err := versContains(vers, v)
+	switch {
+	case err != nil:
+		return true, true, fmt.Sprintf("version range %s not evaluated: %v", vers, err)
+	case in:
+		return true, false, fmt.Sprintf("%s is in the affected range %s", v, vers)
+	}
+	return false, false, ""
 }

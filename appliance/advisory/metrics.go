@@ -12,6 +12,7 @@ type metrics struct {
 	imports     *prometheus.CounterVec
 	findings    *prometheus.GaugeVec
 	matchRuns   prometheus.Counter
+	pending     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -22,6 +23,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		imports:     s.CounterVec("imports_total", "Offline imports by result (ok, refused).", "result"),
 		findings:    s.GaugeVec("findings", "Findings now, by state (open, ambiguous) and severity; exploited ones also as severity \"exploited\".", "state", "severity"),
 		matchRuns:   s.Counter("match_runs_total", "Times the inventory was matched against the advisories."),
+		pending:     s.GaugeVec("pending_documents", "CSAF documents changed (changes.csv) but left for the next fetch, beyond max_documents.", "feed"),
 	}
 	return m, s.Err()
 }

@@ -59,6 +59,15 @@ type Advisory struct {
 	Published time.Time `json:"published,omitzero"`
 	URL       string    `json:"url,omitempty"`
 	Products  []Product `json:"products"`
+	// CVSS and Vector are the base score and vector that decided Severity, when a
+	// valid CVSS vector did (ScoreVector); ScoreError names the advisory and the
+	// vectors that did not parse (Severity is then the one the feed states, or unknown).
+	CVSS       float64 `json:"cvss,omitempty"`
+	Vector     string  `json:"cvss_vector,omitempty"`
+	ScoreError string  `json:"score_error,omitempty"`
+	// From is the URL of the CSAF document it came from (a changes.csv fetch keeps the
+	// advisories of unchanged documents by it).
+	From string `json:"from,omitempty"`
 }
 
 // Product is one affected product of an advisory, with what identifies it.
@@ -108,4 +117,11 @@ type Data struct {
 	Version    string     `json:"version,omitempty"`
 	Advisories []Advisory `json:"advisories,omitempty"`
 	KEV        []KEVEntry `json:"kev,omitempty"`
+	// Docs are the CSAF documents taken in from directories with a changes.csv, each
+	// with the time changes.csv gave it: the next fetch takes only those whose time
+	// differs (or new ones) and keeps the others' advisories (Advisory.From).
+	Docs map[string]time.Time `json:"csaf_docs,omitempty"`
+	// fetched and pending count the documents a CSAF fetch took and left for the next
+	// run (beyond max_documents); not stored.
+	fetched, pending int
 }

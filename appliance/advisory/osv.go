@@ -87,11 +87,12 @@ func (rec *osvRecord) advisory() (*Advisory, error) {
 		}
 	}
 	a.Published, _ = time.Parse(time.RFC3339, rec.Published)
+	var sc scoring
 	for _, s := range rec.Severity {
-		if !strings.HasPrefix(s.Type, "CVSS") {
-			if sev := normSeverity(s.Score); severityRank(sev) > severityRank(a.Severity) {
-				a.Severity = sev
-			}
+		if strings.HasPrefix(s.Type, "CVSS") {
+			sc.add(s.Score)
+		} else if sev := normSeverity(s.Score); severityRank(sev) > severityRank(a.Severity) {
+			a.Severity = sev
 		}
 	}
 	for _, ref := range rec.References {
@@ -136,6 +137,7 @@ func (rec *osvRecord) advisory() (*Advisory, error) {
 		}
 		a.Products = append(a.Products, p)
 	}
+	sc.apply(a)
 	return a, nil
 }
 

@@ -83,6 +83,22 @@ type FeedStatus struct {
 	Error       string     `json:"error,omitempty"`
 	LastCheck   *time.Time `json:"last_check,omitempty"`
 	LastSuccess *time.Time `json:"last_success,omitempty"`
+	// LastError and LastErrorAt are the latest refusal's, kept after a later success.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Documents counts what the feed's stored delivery holds: advisories (a CSAF
+	// document or an OSV record may hold several), or KEV entries; also after a
+	// restart.
+	Documents int `json:"documents"`
+	// Fetched and Pending count the CSAF documents the last good fetch took and, past
+	// max_documents, left for the next one (changes.csv).
+	Fetched int `json:"fetched,omitempty"`
+	Pending int `json:"pending,omitempty"`
+	// NextRun is when Run fetches the feed next (nil while fetching or not running).
+	NextRun *time.Time `json:"next_run,omitempty"`
+	// ScoreErrors name the advisories of the last good fetch whose CVSS vector did not
+	// parse (kept, unscored).
+	ScoreErrors []string `json:"score_errors,omitempty"`
 }
 
 type feed struct {
@@ -146,6 +162,9 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 			s.importKeys = append(s.importKeys, f.keys)
 		}
 		s.feeds = append(s.feeds, f)
+	}
+	if err := s.storedStatus(ctx); err != nil {
+		return nil, err
 	}
 	if sec.ImportKeyFile != "" {
 		k, err := supply.LoadKeyring("", sec.ImportKeyFile, opts.ConfigDir)
@@ -217,6 +236,7 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Go(func() {
 			for {
 				s.Fetch(ctx, f.cfg.Name) //nolint:errcheck // the outcome is in the feed's status
+				f.setNext(s.opts.Clock.Now().Add(f.cfg.Interval.D()))
 				select {
 				case <-ctx.Done():
 					return
@@ -302,11 +322,14 @@ func (s *Service) Fetch(ctx context.Context, name string) (FeedStatus, error) {
 		}
 	}
 	f.mu.Lock()
-	f.st.LastCheck = &now
+	f.st.LastCheck, f.st.NextRun = &now, nil
 	if err == nil {
 		f.st.Result, f.st.Reason, f.st.Error, f.st.LastSuccess = "ok", "", "", &now
+		f.st.Documents, f.st.Fetched, f.st.Pending = len(d.Advisories)+len(d.KEV), d.fetched, d.pending
+		f.st.ScoreErrors = scoreErrors(d)
 	} else {
 		f.st.Result, f.st.Reason, f.st.Error = "refused", reasonOf(err), err.Error()
+		f.st.LastError, f.st.LastErrorAt = f.st.Error, &now
 	}
 	st := f.st
 	f.mu.Unlock()
@@ -315,7 +338,11 @@ func (s *Service) Fetch(ctx context.Context, name string) (FeedStatus, error) {
 		s.log.Warn("advisory: feed refused; previous data kept", "feed", f.cfg.Name, "reason", st.Reason, "err", err)
 		return st, nil
 	}
+	if len(st.ScoreErrors) > 0 {
+		s.log.Warn("advisory: CVSS vectors that do not parse; those advisories are kept unscored", "feed", f.cfg.Name, "errors", st.ScoreErrors)
+	}
 	s.met.fetches.WithLabelValues(f.cfg.Name, "ok").Inc()
+	s.met.pending.WithLabelValues(f.cfg.Name).Set(float64(st.Pending))
 	s.met.lastSuccess.WithLabelValues(f.cfg.Name).Set(float64(now.Unix()))
 	s.tookKEV(ctx, d)
 	s.MatchSoon()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,6 +54,23 @@ func saveData(ctx context.Context, db *store.DB, source string, d Data, at time.
 		ON CONFLICT(source) DO UPDATE SET kind = excluded.kind, version = excluded.version, fetched_at = excluded.fetched_at, body = excluded.body`,
 		source, d.Kind, d.Version, ts(at), string(body))
 	return err
+}
+
+// loadData is what source last delivered (false when nothing is stored).
+func loadData(ctx context.Context, db *store.DB, source string) (Data, bool, error) {
+	var body string
+	err := db.QueryRowContext(ctx, `SELECT body FROM advisory_data WHERE source = ?`, source).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Data{}, false, nil
+	}
+	if err != nil {
+		return Data{}, false, err
+	}
+	var d Data
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		return Data{}, false, fmt.Errorf("stored data of %s: %w", source, err)
+	}
+	return d, true, nil
 }
 
 // SourceInfo is one stored delivery: a feed's or an import's.

@@ -9,11 +9,15 @@ import (
 	"github.com/go-pdf/fpdf"
 )
 
+// pdfCompression compresses the PDF's page streams (tests turn it off to read the text).
+var pdfCompression = true
+
 // WritePDF writes the per-cycle completion report as a PDF (A4, the PDF core fonts, no
 // external resources): the HIPAA mapping, the figures of each section and the coverage
 // trend as a bar chart. The HTML report (/compliance/report) has the same content.
 func WritePDF(w io.Writer, v *View) error {
 	pdf := fpdf.New("P", "mm", "A4", "")
+	pdf.SetCompression(pdfCompression)
 	pdf.SetCreationDate(v.Now)
 	pdf.SetCatalogSort(true)
 	pdf.SetTitle("Patch completion report "+v.Cycle, true)
@@ -114,6 +118,21 @@ func WritePDF(w io.Writer, v *View) error {
 	}
 	pdf.Ln(2)
 	table([]float64{0.08, 0.27, 0.25, 0.15, 0.25}, []string{"#", "Exception scope", "For", "State", "Expires"}, rows)
+	if vt := vulnTables(v.Vulnerabilities, day); vt != nil {
+		pdf.Ln(4)
+		pdf.SetFont("Helvetica", "B", 11)
+		pdf.CellFormat(0, 7, tr("Vulnerability findings"), "", 1, "L", false, 0, "")
+		text(vt.summary)
+		ages := make([]float64, len(vt.ageHead))
+		for i := range ages {
+			ages[i] = 0.48 / float64(len(ages))
+		}
+		table(append([]float64{0.16, 0.12, 0.12, 0.12}, ages...), append([]string{"Severity", "Open", "Exploited", "Past due"}, vt.ageHead...), vt.bySeverity)
+		pdf.Ln(2)
+		table([]float64{0.2, 0.2, 0.16, 0.22, 0.22}, []string{"Open finding", "Vulnerability", "Severity", "Open since", "Deadline"}, vt.open)
+		pdf.Ln(2)
+		table([]float64{0.18, 0.18, 0.12, 0.17, 0.17, 0.18}, []string{"Closed finding", "Vulnerability", "Severity", "Open since", "Closed", "Closed by release"}, vt.closed)
+	}
 
 	h2("2. Protection from malicious software", "§164.308(a)(5)(ii)(B)")
 	rows = nil
@@ -178,4 +197,68 @@ func barChart(pdf *fpdf.Fpdf, tr func(string) string, title string, pts []Point,
 		pdf.CellFormat(slot, 3.5, strconv.FormatFloat(p.Value, 'f', 0, 64), "", 0, "C", false, 0, "")
 	}
 	pdf.SetXY(x0, y0+h+6)
+}
+
+// maxPDFFindings bounds the open findings the PDF lists one by one (the counts above
+// them are complete; the JSON and CSV exports have them all).
+const maxPDFFindings = 60
+
+// vulnPDF is the PDF's vulnerability part as table rows.
+type vulnPDF struct {
+	summary      string
+	ageHead      []string
+	bySeverity   [][]string
+	open, closed [][]string
+}
+
+// vulnTables lays out v for the PDF: open findings by severity and age, the open ones
+// oldest first (at most maxPDFFindings, then a count of the rest), and those closed in
+// the period with the release that closed them. Nil when the report has no findings
+// part (no advisory intake).
+func vulnTables(v *Vulnerabilities, day func(time.Time) string) *vulnPDF {
+	if v == nil {
+		return nil
+	}
+	out := &vulnPDF{}
+	open, exploited, pastDue := 0, 0, 0
+	for i, c := range v.Open {
+		if i == 0 {
+			for _, b := range c.Ages {
+				out.ageHead = append(out.ageHead, b.Label)
+			}
+		}
+		row := []string{c.Severity, strconv.Itoa(c.Open), strconv.Itoa(c.Exploited), strconv.Itoa(c.PastDue)}
+		for _, b := range c.Ages {
+			row = append(row, strconv.Itoa(b.Count))
+		}
+		out.bySeverity = append(out.bySeverity, row)
+		open, exploited, pastDue = open+c.Open, exploited+c.Exploited, pastDue+c.PastDue
+	}
+	out.summary = fmt.Sprintf("%d open vulnerability finding(s) (advisories matched to the inventory; ambiguous matches not counted), %d exploited, %d past their deadline; %d closed in the period.",
+		open, exploited, pastDue, len(v.Closed))
+	sev := func(f Finding) string {
+		if f.Exploited {
+			return f.Severity + " (KEV)"
+		}
+		return f.Severity
+	}
+	for i, f := range v.Items {
+		if i == maxPDFFindings {
+			out.open = append(out.open, []string{fmt.Sprintf("and %d more", len(v.Items)-maxPDFFindings), "", "", "", ""})
+			break
+		}
+		deadline := "—"
+		if !f.Deadline.IsZero() {
+			deadline = day(f.Deadline)
+		}
+		out.open = append(out.open, []string{f.Asset, f.Vuln, sev(f), day(f.FirstSeen), deadline})
+	}
+	for _, f := range v.Closed {
+		rel := "—"
+		if f.Release != "" {
+			rel = f.Release
+		}
+		out.closed = append(out.closed, []string{f.Asset, f.Vuln, sev(f), day(f.FirstSeen), day(f.ClosedAt), rel})
+	}
+	return out
 }
