@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +160,11 @@ type leanConn struct {
 	remote string
 	body   []byte // the body being buffered, reused
 	out    []byte // the answer being written, reused
+	// ctx is the context of the connection's requests: the listener's, carrying hint.
+	ctx  context.Context
+	tmpl *http.Request // an empty request with ctx, copied for each request
+	hint smallHint
+	rw   leanWriter // the ResponseWriter of every answer, reset for each
 
 	// The bytes read and not yet consumed are in[r:w] (in has leanMaxHeader of room).
 	in   []byte
@@ -195,6 +201,9 @@ var errWouldBlock = errors.New("lean: would block")
 
 func (ll *leanListener) serve(c net.Conn) {
 	lc := &leanConn{ll: ll, c: c, remote: c.RemoteAddr().String(), in: make([]byte, leanMaxHeader)}
+	lc.ctx = context.WithValue(ll.ctx, smallHintKey{}, &lc.hint)
+	lc.tmpl = (&http.Request{}).WithContext(lc.ctx)
+	lc.rw.header = make(http.Header, 8)
 	handed := false
 	defer func() {
 		ll.untrack(c)
@@ -286,8 +295,9 @@ func (lc *leanConn) loop(read func([]byte) (int, error), raw bool) bool {
 			if end < 0 {
 				break
 			}
+			lc.hint = smallHint{}
 			p, ok := parseLeanRequest(lc.in[lc.r : lc.r+end+4])
-			if !ok || !l.Small(lc.ll.ctx, p.target) {
+			if !ok || !l.Small(lc.ctx, p.target) {
 				lc.end = endHandoff
 				return true
 			}
@@ -382,6 +392,9 @@ func parseLeanRequest(b []byte) (leanRequest, bool) {
 		}
 	}
 	p.method, p.target, p.header = method, target, make(http.Header, 4)
+	// One backing array for the header's values (a value slice each, capped so an
+	// append by a handler copies).
+	vals := make([]string, 0, strings.Count(rest, "\r\n"))
 	hosts := 0
 	for rest != "" {
 		var kv string
@@ -399,6 +412,7 @@ func parseLeanRequest(b []byte) (leanRequest, bool) {
 		case "Host":
 			hosts++
 			p.host = v
+			continue // as net/http: r.Host, not in the header
 		case "Connection":
 			if !strings.EqualFold(v, "keep-alive") {
 				return p, false
@@ -407,7 +421,12 @@ func parseLeanRequest(b []byte) (leanRequest, bool) {
 			"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since":
 			return p, false
 		}
-		p.header[k] = append(p.header[k], v)
+		if old, ok := p.header[k]; ok {
+			p.header[k] = append(old, v)
+			continue
+		}
+		vals = append(vals, v)
+		p.header[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if hosts != 1 || p.host == "" || strings.ContainsAny(p.host, " \t/") {
 		return p, false // net/http answers 400
@@ -427,11 +446,30 @@ func validHeaderName(k string) bool {
 }
 
 // request builds the *http.Request the handler chain sees.
+//
+// It is what http.NewRequestWithContext would make, in one allocation: the request and
+// its URL together, the context copied from the connection's template (lc.tmpl), the
+// URL filled as url.ParseRequestURI fills it for a target without escapes (one with
+// escapes is parsed by it).
 func (lc *leanConn) request(p leanRequest) *http.Request {
-	r, err := http.NewRequestWithContext(lc.ll.ctx, p.method, p.target, nil)
-	if err != nil {
-		return &http.Request{} // not reached: the target was checked
+	a := &struct {
+		r http.Request
+		u url.URL
+	}{}
+	a.r = *lc.tmpl
+	a.u.Path = p.target
+	if a.u.EscapedPath() != p.target {
+		a.u.RawPath = p.target
 	}
+	if strings.IndexByte(p.target, '%') >= 0 {
+		u, err := url.ParseRequestURI(p.target)
+		if err != nil {
+			return &http.Request{} // answered by a close, as net/http's 400 closes
+		}
+		a.u = *u
+	}
+	r := &a.r
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = p.method, &a.u, "HTTP/1.1", 1, 1
 	r.Header, r.Host, r.RequestURI, r.RemoteAddr, r.Body = p.header, p.host, p.target, lc.remote, http.NoBody
 	return r
 }
@@ -442,7 +480,11 @@ func (lc *leanConn) answer(req *http.Request) bool {
 	if req.Method == "" {
 		return false
 	}
-	w := &leanWriter{lc: lc, header: make(http.Header, 8), head: req.Method == http.MethodHead, body: lc.body[:0]}
+	// One writer per connection, reset for each answer (a handler may not use its
+	// ResponseWriter or header after it returns).
+	w := &lc.rw
+	clear(w.header)
+	*w = leanWriter{lc: lc, header: w.header, head: req.Method == http.MethodHead, body: lc.body[:0]}
 	lc.ll.lean.Handler().ServeHTTP(w, req)
 	return w.finish()
 }
