@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -81,13 +82,33 @@ func (s *System) buildInventory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.admin.mux.HandleFunc("GET /inventory", func(w http.ResponseWriter, r *http.Request) {
+	s.admin.mux.Handle("GET /inventory", InventoryPage(inv, d, pages, log))
+	s.AddPanel(inventoryPanel{inv: inv, d: d})
+	return nil
+}
+
+// InventoryPage is the admin page GET /inventory: one page (?page=, ?per_page=) of the
+// assets the query's filter selects, with the filter's choices (d nil: no discovery
+// status). It reads the inventory once per view: the page and the choices both come
+// from one list of every asset (before, a filtered list and a second full one).
+// Exported for the scale curve in test/bench/curves.
+func InventoryPage(inv *inventory.Inventory, d *inventory.Discovery, pages *web.Pages, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := inventory.FilterFrom(r.URL.Query())
-		assets, err := inv.List(r.Context(), f)
+		all, err := inv.List(r.Context(), inventory.Filter{})
 		if err != nil {
 			log.Error("inventory page", "err", err)
 			http.Error(w, "could not read the inventory; see the log", http.StatusInternalServerError)
 			return
+		}
+		assets := all
+		if f != (inventory.Filter{}) {
+			assets = nil
+			for _, a := range all { // List's order kept
+				if f.Match(a) {
+					assets = append(assets, a)
+				}
+			}
 		}
 		pg, err := pageOf(r.URL.Query(), len(assets)) // uipaging.go
 		if err != nil {
@@ -96,12 +117,13 @@ func (s *System) buildInventory(ctx context.Context) error {
 			fmt.Fprintln(w, err)
 			return
 		}
-		all, _ := inv.List(r.Context(), inventory.Filter{})
+		var ds inventory.DiscoveryStatus
+		if d != nil {
+			ds = d.Status()
+		}
 		pages.Render(w, "inventory.html", inventoryPage{Filter: f, Assets: assets[pg.From:pg.To], Choices: choicesOf(all),
-			Query: r.URL.RawQuery, Discovery: d.Status(), Paging: pg})
+			Query: r.URL.RawQuery, Discovery: ds, Paging: pg})
 	})
-	s.AddPanel(inventoryPanel{inv: inv, d: d})
-	return nil
 }
 
 // Inventory returns the asset inventory (nil before New built it), for end-to-end tests.

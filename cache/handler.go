@@ -251,9 +251,12 @@ func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request, m *tuf.M
 }
 
 func (h *Handler) serveTarget(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, rm *repoMetrics, name string) int {
-	ti, err := lookupTarget(r.Context(), m, name)
-	if err != nil {
-		return h.fail(w, r, m.Name(), name, err)
+	ti, ok := takeHint(r.Context(), m, name)
+	if !ok {
+		var err error
+		if ti, err = lookupTarget(r.Context(), m, name); err != nil {
+			return h.fail(w, r, m.Name(), name, err)
+		}
 	}
 	status, ok, done := h.admit(w, r, m, ti)
 	if !ok {
@@ -531,8 +534,34 @@ func (h *Handler) Small(ctx context.Context, escapedPath string) bool {
 		return false
 	}
 	sum, ok := ti.Hashes["sha256"]
-	if !ok || len(sum) != sha256.Size || ti.Length > c.cfg.MemoryObjectBytes {
+	if !ok || len(sum) != sha256.Size || ti.Length > c.cfg.MemoryObjectBytes || !c.small.has(sum, ti.Length) {
 		return false
 	}
-	return c.small.has(sum, ti.Length)
+	if hint, ok := ctx.Value(smallHintKey{}).(*smallHint); ok {
+		*hint = smallHint{m: m, name: req.Name, ti: ti}
+	}
+	return true
+}
+
+// smallHint is the target Small found, kept for the request it was asked for (the
+// Lean loop's connection context carries one): the handler then skips a second walk
+// of the metadata for the same name, microseconds later.
+type smallHint struct {
+	m    *tuf.Mirror
+	name string
+	ti   tuf.TargetInfo
+}
+
+type smallHintKey struct{}
+
+// takeHint returns and clears the target Small found for name of m on ctx's
+// connection, if any.
+func takeHint(ctx context.Context, m *tuf.Mirror, name string) (tuf.TargetInfo, bool) {
+	hint, ok := ctx.Value(smallHintKey{}).(*smallHint)
+	if !ok || hint.m != m || hint.name != name {
+		return tuf.TargetInfo{}, false
+	}
+	ti := hint.ti
+	*hint = smallHint{}
+	return ti, true
 }

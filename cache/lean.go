@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -123,10 +124,14 @@ func (ll *leanListener) Close() error {
 		ll.cancel()
 		ll.mu.Lock()
 		ll.closing = true
+		conns := make([]net.Conn, 0, len(ll.conns))
 		for c := range ll.conns {
-			c.Close()
+			conns = append(conns, c)
 		}
 		ll.mu.Unlock()
+		for _, c := range conns {
+			c.Close() // waits for an answer in progress on c to return (serveRaw)
+		}
 		close(ll.done)
 	})
 	return err
@@ -152,14 +157,53 @@ func (ll *leanListener) untrack(c net.Conn) {
 type leanConn struct {
 	ll     *leanListener
 	c      net.Conn
-	br     *bufio.Reader
 	remote string
 	body   []byte // the body being buffered, reused
 	out    []byte // the answer being written, reused
+	// ctx is the context of the connection's requests: the listener's, carrying hint.
+	ctx  context.Context
+	tmpl *http.Request // an empty request with ctx, copied for each request
+	hint smallHint
+	rw   leanWriter // the ResponseWriter of every answer, reset for each
+
+	// The bytes read and not yet consumed are in[r:w] (in has leanMaxHeader of room).
+	in   []byte
+	r, w int
+	// drained: the last raw read returned less than it had room for, so the socket's
+	// queue was empty then and any byte arriving later signals the poller.
+	drained bool
+	fd      int                          // the socket, while in raw mode's callback
+	readFD  func([]byte) (int, error)    // lc.readRaw, made once
+	step    func(fd uintptr) (done bool) // lc.rawStep, made once
+	dl      leanDeadline                 // the read deadline set now
+	end     leanEnd                      // why the loop stopped
 }
 
+// leanDeadline is the read deadline a connection has set.
+type leanDeadline uint8
+
+const (
+	deadlineNone   leanDeadline = iota
+	deadlineIdle                // waiting for a request's first byte (IdleTimeout)
+	deadlineHeader              // waiting for the rest of a header (ReadHeaderTimeout)
+)
+
+// leanEnd is how a connection leaves the loop.
+type leanEnd uint8
+
+const (
+	endClose   leanEnd = iota // closed, broken, timed out or answered with a close
+	endHandoff                // the next request goes to net/http with the bytes read
+)
+
+// errWouldBlock is a raw read that found nothing waiting.
+var errWouldBlock = errors.New("lean: would block")
+
 func (ll *leanListener) serve(c net.Conn) {
-	lc := &leanConn{ll: ll, c: c, br: bufio.NewReaderSize(c, leanMaxHeader), remote: c.RemoteAddr().String()}
+	lc := &leanConn{ll: ll, c: c, remote: c.RemoteAddr().String(), in: make([]byte, leanMaxHeader)}
+	lc.ctx = context.WithValue(ll.ctx, smallHintKey{}, &lc.hint)
+	lc.tmpl = (&http.Request{}).WithContext(lc.ctx)
+	lc.rw.header = make(http.Header, 8)
 	handed := false
 	defer func() {
 		ll.untrack(c)
@@ -167,61 +211,157 @@ func (ll *leanListener) serve(c net.Conn) {
 			c.Close()
 		}
 	}()
+	raw := syscall.RawConn(nil)
+	if sc, ok := c.(syscall.Conn); ok {
+		raw, _ = sc.SyscallConn()
+	}
+	if raw != nil {
+		lc.serveRaw(raw)
+	} else {
+		lc.loop(c.Read, false) // a wrapped connection: each read blocks
+	}
+	if lc.end != endHandoff {
+		return
+	}
+	if lc.dl != deadlineNone {
+		c.SetReadDeadline(time.Time{})
+	}
+	select {
+	case ll.handoff <- &handedConn{Conn: c, buffered: lc.in[lc.r:lc.w]}:
+		handed = true
+	case <-ll.done:
+	}
+}
+
+// serveRaw runs the loop inside one RawConn.Read, reading the socket itself: after a
+// read that drained the socket and the answers to every request it completed, the
+// callback returns false and the runtime parks the goroutine in the poller until the
+// next bytes arrive. A RawConn.Read (or net.Conn.Read) per request would clear the
+// poller's readiness and so must try a read first, which on a keep-alive connection
+// finds nothing (EAGAIN) after nearly every answer: one system call per request for
+// nothing (the same change as the resolver's UDP reader). Bytes queued after a
+// draining read signal the edge-triggered poller, so none waits unseen. Close cancels
+// the context of an answer in progress and makes its writes fail at once; the
+// descriptor is released when that answer returns.
+func (lc *leanConn) serveRaw(raw syscall.RawConn) {
+	lc.readFD, lc.step = lc.readRaw, lc.rawStep
+	if err := raw.Read(lc.step); err != nil {
+		lc.failed(err)
+	}
+}
+
+func (lc *leanConn) rawStep(fd uintptr) bool {
+	lc.fd = int(fd)
+	return lc.loop(lc.readFD, true)
+}
+
+// readRaw is one non-blocking read of the socket.
+func (lc *leanConn) readRaw(p []byte) (int, error) {
 	for {
-		req, n, ok := lc.next()
-		if req == nil && !ok {
-			return // closed, timed out or broken before a request: net/http would close too
+		n, err := syscall.Read(lc.fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
 		}
-		if !ok {
-			c.SetReadDeadline(time.Time{})
-			select {
-			case ll.handoff <- &handedConn{Conn: c, r: lc.br}:
-				handed = true
-			case <-ll.done:
+		lc.drained = n < len(p)
+		return n, nil
+	}
+}
+
+// failed ends the loop after a failed read or wait (EOF, a timeout, a broken or closed
+// connection): a partial header goes to net/http, which answers what it can; otherwise
+// the connection closes.
+func (lc *leanConn) failed(err error) {
+	lc.end = endClose
+	if lc.w > lc.r && !errors.Is(err, net.ErrClosed) {
+		lc.end = endHandoff
+	}
+}
+
+// loop answers every complete request buffered, then reads more. It returns true when
+// the connection leaves the loop (lc.end says how), false when a raw read found nothing
+// or the last one drained the socket: the poller is to wait for more.
+func (lc *leanConn) loop(read func([]byte) (int, error), raw bool) bool {
+	l := lc.ll.lean
+	for {
+		for {
+			end := bytes.Index(lc.in[lc.r:lc.w], crlfcrlf)
+			if end < 0 {
+				break
 			}
-			return
+			lc.hint = smallHint{}
+			p, ok := parseLeanRequest(lc.in[lc.r : lc.r+end+4])
+			if !ok || !l.Small(lc.ctx, p.target) {
+				lc.end = endHandoff
+				return true
+			}
+			lc.r += end + 4
+			if lc.dl == deadlineHeader {
+				lc.dl = deadlineIdle // a deadline is set, but not for the next header
+			}
+			if !lc.answer(lc.request(p)) {
+				lc.end = endClose
+				return true
+			}
 		}
-		lc.br.Discard(n)
-		if !lc.answer(req) {
-			return
+		pending := lc.w - lc.r
+		if pending >= leanMaxHeader {
+			lc.end = endHandoff
+			return true
+		}
+		if raw && lc.drained {
+			lc.drained = false
+			lc.setDeadline(pending > 0)
+			return false
+		}
+		if lc.r > 0 {
+			lc.w = copy(lc.in, lc.in[lc.r:lc.w])
+			lc.r = 0
+		}
+		if !raw {
+			lc.setDeadline(pending > 0)
+		}
+		n, err := read(lc.in[lc.w:])
+		lc.w += n
+		switch {
+		case err == errWouldBlock:
+			lc.setDeadline(pending > 0)
+			return false
+		case err != nil && n == 0:
+			lc.failed(err)
+			return true
 		}
 	}
 }
 
-// next waits for a request header and parses it. It returns the request and the
-// header's length when the loop answers it; ok false with a nil request when the
-// connection is to be closed, or with a non-nil one (or one the loop declines) when the
-// connection goes to net/http.
-func (lc *leanConn) next() (req *http.Request, n int, ok bool) {
+var crlfcrlf = []byte("\r\n\r\n")
+
+// setDeadline sets the read deadline for a wait: IdleTimeout for a request's first
+// byte, ReadHeaderTimeout (from the first bytes of its header on) for the rest.
+func (lc *leanConn) setDeadline(inHeader bool) {
 	l := lc.ll.lean
-	if l.IdleTimeout > 0 {
-		lc.c.SetReadDeadline(time.Now().Add(l.IdleTimeout))
-	}
-	if _, err := lc.br.Peek(1); err != nil {
-		return nil, 0, false
-	}
-	if l.ReadHeaderTimeout > 0 {
-		lc.c.SetReadDeadline(time.Now().Add(l.ReadHeaderTimeout))
-	}
-	for {
-		buf, _ := lc.br.Peek(lc.br.Buffered())
-		if end := bytes.Index(buf, []byte("\r\n\r\n")); end >= 0 {
-			p, ok := parseLeanRequest(buf[:end+4])
-			if !ok || !l.Small(lc.ll.ctx, p.target) {
-				return &http.Request{}, 0, false
-			}
-			return lc.request(p), end + 4, true
+	want, d := deadlineIdle, l.IdleTimeout
+	if inHeader {
+		if lc.dl == deadlineHeader {
+			return // set when the header's first bytes came
 		}
-		if lc.br.Buffered() >= leanMaxHeader {
-			return &http.Request{}, 0, false
-		}
-		if _, err := lc.br.Peek(lc.br.Buffered() + 1); err != nil {
-			if lc.br.Buffered() > 0 {
-				return &http.Request{}, 0, false // let net/http answer what it can
-			}
-			return nil, 0, false
-		}
+		want, d = deadlineHeader, l.ReadHeaderTimeout
 	}
+	if d <= 0 {
+		if lc.dl != deadlineNone {
+			lc.c.SetReadDeadline(time.Time{})
+			lc.dl = deadlineNone
+		}
+		return
+	}
+	lc.c.SetReadDeadline(time.Now().Add(d))
+	lc.dl = want
 }
 
 // leanRequest is a request header the loop answers.
@@ -252,6 +392,9 @@ func parseLeanRequest(b []byte) (leanRequest, bool) {
 		}
 	}
 	p.method, p.target, p.header = method, target, make(http.Header, 4)
+	// One backing array for the header's values (a value slice each, capped so an
+	// append by a handler copies).
+	vals := make([]string, 0, strings.Count(rest, "\r\n"))
 	hosts := 0
 	for rest != "" {
 		var kv string
@@ -269,6 +412,7 @@ func parseLeanRequest(b []byte) (leanRequest, bool) {
 		case "Host":
 			hosts++
 			p.host = v
+			continue // as net/http: r.Host, not in the header
 		case "Connection":
 			if !strings.EqualFold(v, "keep-alive") {
 				return p, false
@@ -277,7 +421,12 @@ func parseLeanRequest(b []byte) (leanRequest, bool) {
 			"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since":
 			return p, false
 		}
-		p.header[k] = append(p.header[k], v)
+		if old, ok := p.header[k]; ok {
+			p.header[k] = append(old, v)
+			continue
+		}
+		vals = append(vals, v)
+		p.header[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if hosts != 1 || p.host == "" || strings.ContainsAny(p.host, " \t/") {
 		return p, false // net/http answers 400
@@ -297,11 +446,30 @@ func validHeaderName(k string) bool {
 }
 
 // request builds the *http.Request the handler chain sees.
+//
+// It is what http.NewRequestWithContext would make, in one allocation: the request and
+// its URL together, the context copied from the connection's template (lc.tmpl), the
+// URL filled as url.ParseRequestURI fills it for a target without escapes (one with
+// escapes is parsed by it).
 func (lc *leanConn) request(p leanRequest) *http.Request {
-	r, err := http.NewRequestWithContext(lc.ll.ctx, p.method, p.target, nil)
-	if err != nil {
-		return &http.Request{} // not reached: the target was checked
+	a := &struct {
+		r http.Request
+		u url.URL
+	}{}
+	a.r = *lc.tmpl
+	a.u.Path = p.target
+	if a.u.EscapedPath() != p.target {
+		a.u.RawPath = p.target
 	}
+	if strings.IndexByte(p.target, '%') >= 0 {
+		u, err := url.ParseRequestURI(p.target)
+		if err != nil {
+			return &http.Request{} // answered by a close, as net/http's 400 closes
+		}
+		a.u = *u
+	}
+	r := &a.r
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = p.method, &a.u, "HTTP/1.1", 1, 1
 	r.Header, r.Host, r.RequestURI, r.RemoteAddr, r.Body = p.header, p.host, p.target, lc.remote, http.NoBody
 	return r
 }
@@ -312,7 +480,11 @@ func (lc *leanConn) answer(req *http.Request) bool {
 	if req.Method == "" {
 		return false
 	}
-	w := &leanWriter{lc: lc, header: make(http.Header, 8), head: req.Method == http.MethodHead, body: lc.body[:0]}
+	// One writer per connection, reset for each answer (a handler may not use its
+	// ResponseWriter or header after it returns).
+	w := &lc.rw
+	clear(w.header)
+	*w = leanWriter{lc: lc, header: w.header, head: req.Method == http.MethodHead, body: lc.body[:0]}
 	lc.ll.lean.Handler().ServeHTTP(w, req)
 	return w.finish()
 }
@@ -482,13 +654,20 @@ type cachedDate struct {
 var dateCache atomic.Pointer[cachedDate]
 
 // handedConn is a connection handed to net/http: it reads first what the loop had
-// buffered.
+// read.
 type handedConn struct {
 	net.Conn
-	r *bufio.Reader
+	buffered []byte
 }
 
-func (c *handedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *handedConn) Read(p []byte) (int, error) {
+	if len(c.buffered) > 0 {
+		n := copy(p, c.buffered)
+		c.buffered = c.buffered[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
 
 // ReadFrom keeps net/http's sendfile path for the connection (large objects).
 func (c *handedConn) ReadFrom(r io.Reader) (int64, error) {

@@ -18,7 +18,7 @@ func FuzzLeanRequest(f *testing.F) {
 		if !ok {
 			return
 		}
-		if (p.method != "GET" && p.method != "HEAD") || len(p.target) < 7 || p.target[:7] != "/repos/" || p.host == "" || len(p.header["Host"]) != 1 {
+		if (p.method != "GET" && p.method != "HEAD") || len(p.target) < 7 || p.target[:7] != "/repos/" || p.host == "" || p.header["Host"] != nil {
 			t.Fatalf("accepted %q: %+v", b, p)
 		}
 	})

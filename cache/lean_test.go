@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -16,7 +20,7 @@ import (
 )
 
 // leanServer serves h on loopback through a Lean listener and returns its base URL.
-func leanServer(t *testing.T, h *cache.Handler, counter *atomic.Int64) string {
+func leanServer(t testing.TB, h *cache.Handler, counter *atomic.Int64) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,9 +30,14 @@ func leanServer(t *testing.T, h *cache.Handler, counter *atomic.Int64) string {
 	if counter != nil {
 		inner = writeCountingListener{ln, counter}
 	}
-	lean := &cache.Lean{Handler: func() http.Handler { return h }, Small: h.Small}
+	return leanServeOn(t, inner, &cache.Lean{Handler: func() http.Handler { return h }, Small: h.Small}, h)
+}
+
+// leanServeOn serves h on ln through lean and returns the base URL.
+func leanServeOn(t testing.TB, ln net.Listener, lean *cache.Lean, h http.Handler) string {
+	t.Helper()
 	srv := &http.Server{Handler: h}
-	go srv.Serve(lean.Listener(inner))
+	go srv.Serve(lean.Listener(ln))
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
@@ -104,13 +113,30 @@ func TestLeanAnswersLikeNetHTTP(t *testing.T) {
 
 // TestLeanOneWrite wants a 4 KiB hit answered with one write on the Lean loop (net/http
 // takes two), and a keep-alive connection to go on working when a request on it is
-// handed to net/http (a large object between small ones).
+// handed to net/http (a large object between small ones): on a TCP connection (the
+// loop reads the socket itself) and on a wrapped one (blocking reads).
 func TestLeanOneWrite(t *testing.T) {
 	small := bytes.Repeat([]byte{'x'}, 4<<10)
 	large := bytes.Repeat([]byte{'y'}, 100<<10)
 	e := smallAndLarge(t, "obj", small, "large", large)
+	for _, raw := range []bool{true, false} {
+		t.Run(map[bool]string{true: "raw", false: "wrapped"}[raw], func(t *testing.T) {
+			leanOneWrite(t, e, raw, small, large)
+		})
+	}
+}
+
+func leanOneWrite(t *testing.T, e *env, raw bool, small, large []byte) {
 	var writes atomic.Int64
-	base := leanServer(t, e.handler, &writes)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner net.Listener = writeCountingListener{ln, &writes}
+	if raw {
+		inner = rawCountingListener{inner}
+	}
+	base := leanServeOn(t, inner, &cache.Lean{Handler: func() http.Handler { return e.handler }, Small: e.handler.Small}, e.handler)
 	conn, err := net.Dial("tcp", base[len("http://"):])
 	if err != nil {
 		t.Fatal(err)
@@ -137,4 +163,73 @@ func TestLeanOneWrite(t *testing.T) {
 			t.Errorf("request %d (%s) took %d writes, want at most %d", i, tc.path, got, tc.maxWrites)
 		}
 	}
+}
+
+// rawCountingListener's connections count writes and still have their socket
+// (syscall.Conn), so the loop reads it itself.
+type rawCountingListener struct{ net.Listener }
+
+func (l rawCountingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return rawCountingConn{c.(writeCountingConn)}, nil
+}
+
+type rawCountingConn struct{ writeCountingConn }
+
+func (c rawCountingConn) SyscallConn() (syscall.RawConn, error) {
+	return c.Conn.(syscall.Conn).SyscallConn()
+}
+
+// TestLeanDeadlines: an idle connection is closed after IdleTimeout; a request whose
+// header comes in pieces, slower than ReadHeaderTimeout, is still answered (net/http
+// takes it over, as before the loop read sockets itself); one in pieces within the
+// timeout is answered by the loop.
+func TestLeanDeadlines(t *testing.T) {
+	small := bytes.Repeat([]byte{'x'}, 4<<10)
+	e := smallAndLarge(t, "obj", small, "large", bytes.Repeat([]byte{'y'}, 100<<10))
+	serve := func(t *testing.T, idle, header time.Duration) net.Conn {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := leanServeOn(t, ln, &cache.Lean{Handler: func() http.Handler { return e.handler }, Small: e.handler.Small,
+			IdleTimeout: idle, ReadHeaderTimeout: header}, e.handler)
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetReadDeadline(time.Now().Add(time.Minute)) // a guard against a hang, not a measure
+		return conn
+	}
+	pieces := func(t *testing.T, conn net.Conn, pause time.Duration) {
+		rd := bufio.NewReader(conn)
+		buf := make([]byte, len(small))
+		for range 2 {
+			for _, piece := range []string{"GET /repos/demo/targets/obj HTTP/1.1\r\nHo", "st: test\r", "\n\r\n"} {
+				if _, err := conn.Write([]byte(piece)); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(pause)
+			}
+			if n, err := readResponse(rd, buf); err != nil || !bytes.Equal(buf[:n], small) {
+				t.Fatalf("answer: %d bytes, %v", n, err)
+			}
+		}
+	}
+	t.Run("idle closes", func(t *testing.T) {
+		conn := serve(t, time.Millisecond, time.Minute)
+		if n, err := conn.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("read on an idle connection: %d, %v; want 0, EOF", n, err)
+		}
+	})
+	t.Run("slow header to net/http", func(t *testing.T) {
+		pieces(t, serve(t, time.Minute, time.Millisecond), 20*time.Millisecond)
+	})
+	t.Run("header in pieces", func(t *testing.T) {
+		pieces(t, serve(t, time.Minute, time.Minute), time.Millisecond)
+	})
 }

@@ -125,15 +125,18 @@ func (m *Mirror) walk(ctx context.Context, s *state, path string, all bool, limi
 		return fmt.Errorf("%w at %s", ErrExpired, s.expires.UTC().Format(time.RFC3339))
 	}
 	stack := []visit{{role: metadata.TARGETS}}
-	seen := map[string]bool{}
+	// (role, delegator), as the specification counts visits: a struct key, so a lookup
+	// builds no string.
+	type edgeKey struct{ role, delegator string }
+	seen := map[edgeKey]bool{}
 	for visits := 0; len(stack) > 0 && visits < limit; {
 		v := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		key := pathKey(v.parentKey, v.role)
-		if v.parent == nil {
-			key = metadata.TARGETS
+		key := metadata.TARGETS
+		if v.parent != nil {
+			key = pathKey(v.parentKey, v.role)
 		}
-		edge := v.role + "\x00" + lastRole(v.parentKey) // (role, delegator), as the specification counts visits
+		edge := edgeKey{v.role, lastRole(v.parentKey)}
 		if seen[edge] {
 			continue
 		}

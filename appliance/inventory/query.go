@@ -123,6 +123,9 @@ type Filter struct {
 	Query string
 }
 
+// Match reports whether a is one the filter selects (List's test).
+func (f Filter) Match(a Asset) bool { return f.match(a) }
+
 func (f Filter) match(a Asset) bool {
 	if (f.Type != "" && a.Type != f.Type) || (f.Segment != "" && a.Segment != f.Segment) ||
 		(f.Ring != "" && a.Ring != f.Ring) || (f.Tag != "" && !a.HasTag(f.Tag)) || (f.NewOnly && !a.New) {
@@ -145,7 +148,7 @@ func (inv *Inventory) List(ctx context.Context, f Filter) ([]Asset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory: list: %w", err)
 	}
-	var out []Asset
+	out := make([]Asset, 0, len(all)) // an Asset is large: no regrowth
 	for _, r := range all {
 		if a := inv.asset(r, ids[r.id], false); f.match(a) {
 			out = append(out, a)

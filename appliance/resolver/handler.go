@@ -32,6 +32,12 @@ type request struct {
 	// rebinding: site addresses were dropped from the answer (rebindingBlocked).
 	rebinding bool
 
+	// The query's question and OPT record when unpackQuery parsed it (r.msg refers to
+	// them).
+	q      [1]dns.Question
+	qopt   dns.OPT
+	qextra [1]dns.RR
+
 	// The answer being made and its records, reused from one query to the next.
 	reply dns.Msg
 	opt   dns.OPT
@@ -93,7 +99,9 @@ func (s *Server) answer(pkt []byte, from netip.Addr, tcp bool, buf []byte) ([]by
 // when r needs resolve.
 func (s *Server) decide(r *request, pkt []byte, now time.Time, buf []byte) (resp []byte, forward bool) {
 	seg := r.seg
-	if err := r.msg.Unpack(pkt); err != nil {
+	if unpackQuery(&r.msg, pkt, &r.q, &r.qopt, &r.qextra) {
+		// the common shape, parsed in r's room (wire.go)
+	} else if err := r.msg.Unpack(pkt); err != nil {
 		if seg == nil {
 			s.metrics.dropped.WithLabelValues("malformed").Inc()
 			return nil, false

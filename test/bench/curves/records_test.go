@@ -7,14 +7,17 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/compliance"
 	"github.com/patchgate/patchgate/appliance/inventory"
 	"github.com/patchgate/patchgate/appliance/store"
+	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/netscan"
 )
 
@@ -81,8 +84,11 @@ func BenchmarkCurveCompliance(b *testing.B) {
 	})
 }
 
-// BenchmarkCurveInventory: GET /api/v1/assets (JSON) and /api/v1/assets.csv against
-// the number of assets in the inventory (each seen by ARP with a host name).
+// BenchmarkCurveInventory: the inventory's list, GET /api/v1/assets (JSON, the whole
+// list: the API has no paging), /api/v1/assets.csv and the admin page GET /inventory as
+// the UI asks for it (the first and the last page of 50, and a filtered first page)
+// against the number of assets (each seen by ARP with a host name): wall and CPU time,
+// and bytes allocated per request (server and client: one process).
 func BenchmarkCurveInventory(b *testing.B) {
 	once(b, "inventory", func(b *testing.B) []*Curve {
 		ctx := context.Background()
@@ -96,11 +102,24 @@ func BenchmarkCurveInventory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		pages, err := web.NewPages(noStatus{}, discard())
+		if err != nil {
+			b.Fatal(err)
+		}
 		mux := http.NewServeMux()
 		inventory.API{Inv: inv, Actor: func(*http.Request) string { return "bench" }}.Register(mux)
+		mux.Handle("GET /inventory", appliance.InventoryPage(inv, nil, pages, discard()))
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
-		var xs, js, jsCPU, csv, csvCPU, la []float64
+		type series struct {
+			name, path string
+			wall, cpu  []float64
+			mib        []float64
+		}
+		all := []*series{{name: "list"}, {name: "API JSON", path: "/api/v1/assets"}, {name: "CSV", path: "/api/v1/assets.csv"},
+			{name: "page 1", path: "/inventory"}, {name: "last page", path: "/inventory?page=1000000"},
+			{name: "filtered page", path: "/inventory?q=host-1"}}
+		var xs, la []float64
 		have := 0
 		for _, n := range sizes([]int{500, 1000, 2000, 5000}, []int{100, 500}) {
 			var obs []netscan.Observation
@@ -115,23 +134,46 @@ func BenchmarkCurveInventory(b *testing.B) {
 				b.Fatal(err)
 			}
 			lv := loadAvg()
-			// timeGet returns the wall and CPU time (server and client: one process) of a GET.
-			timeGet := func(path string) (time.Duration, float64) {
+			xs, la = append(xs, float64(n)), append(la, lv)
+			for _, s := range all {
 				const runs = 5
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
 				t0, c0 := time.Now(), cpuSecs()
 				for range runs {
-					if err := get(http.DefaultClient, srv.URL+path); err != nil {
+					if s.path == "" {
+						_, err = inv.List(ctx, inventory.Filter{})
+					} else {
+						err = get(http.DefaultClient, srv.URL+s.path)
+					}
+					if err != nil {
 						b.Fatal(err)
 					}
 				}
-				return time.Since(t0) / runs, (cpuSecs() - c0) / runs * 1000
+				wall, cpu := time.Since(t0)/runs, (cpuSecs()-c0)/runs*1000
+				runtime.ReadMemStats(&m1)
+				mib := float64(m1.TotalAlloc-m0.TotalAlloc) / runs / (1 << 20)
+				s.wall, s.cpu, s.mib = append(s.wall, ms(wall)), append(s.cpu, cpu), append(s.mib, mib)
+				b.Logf("assets %d: %s %v (CPU %.0f ms, %.1f MiB allocated), load %.1f", n, s.name, wall, cpu, mib, lv)
 			}
-			dj, cj := timeGet("/api/v1/assets")
-			dc, cc := timeGet("/api/v1/assets.csv")
-			xs, js, jsCPU, csv, csvCPU, la = append(xs, float64(n)), append(js, ms(dj)), append(jsCPU, cj), append(csv, ms(dc)), append(csvCPU, cc), append(la, lv)
-			b.Logf("assets %d: list JSON %v (CPU %.0f ms), CSV %v (CPU %.0f ms), load %.1f", n, dj, cj, dc, cc, lv)
 		}
-		return []*Curve{{Name: "inventory-api", Title: "Inventory API: response time vs assets", XLabel: "assets",
-			YLabel: "ms", X: xs, Series: []Series{{"JSON wall ms", js}, {"JSON CPU ms", jsCPU}, {"CSV wall ms", csv}, {"CSV CPU ms", csvCPU}}, Notes: []string{loadNote(la)}}}
+		var tm, mem []Series
+		for _, s := range all {
+			tm = append(tm, Series{s.name + " CPU ms", s.cpu})
+			mem = append(mem, Series{s.name + " MiB", s.mib})
+		}
+		for _, s := range all[1:4] {
+			tm = append(tm, Series{s.name + " wall ms", s.wall})
+		}
+		return []*Curve{
+			{Name: "inventory-api", Title: "Inventory list, API and page: time vs assets", XLabel: "assets",
+				YLabel: "ms", X: xs, Series: tm, Notes: []string{loadNote(la)}},
+			{Name: "inventory-memory", Title: "Inventory list, API and page: bytes allocated per request vs assets", XLabel: "assets",
+				YLabel: "MiB", X: xs, Series: mem, Notes: []string{loadNote(la)}}}
 	})
 }
+
+// noStatus is the status source of the pages the curves render (their frame only).
+type noStatus struct{}
+
+func (noStatus) Status(context.Context) web.Status { return web.Status{} }
