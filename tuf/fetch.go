@@ -41,6 +41,22 @@ func NewHTTPClient() *http.Client {
 	}
 }
 
+// NewGetRequest is an upstream GET of url as the appliance makes them: with userAgent
+// (when set) and, for an offset above 0, a Range resuming a partial download there.
+func NewGetRequest(ctx context.Context, url, userAgent string, offset int64) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if userAgent != "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	return req, nil
+}
+
 // transport is the upstream side of a Mirror: its client and retry policy.
 type transport struct {
 	client          *http.Client
@@ -94,12 +110,9 @@ func (t *transport) getBytes(ctx context.Context, url string, maxLength int64) (
 func (t *transport) getOnce(ctx context.Context, url string, maxLength int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.metadataTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := NewGetRequest(ctx, url, t.userAgent, 0)
 	if err != nil {
 		return nil, err
-	}
-	if t.userAgent != "" {
-		req.Header.Set("User-Agent", t.userAgent)
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -182,15 +195,9 @@ func (t *transport) openTarget(ctx context.Context, urls []string, offset, lengt
 }
 
 func (t *transport) openOnce(ctx context.Context, url string, offset, length int64) (*TargetBody, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := NewGetRequest(ctx, url, t.userAgent, offset)
 	if err != nil {
 		return nil, err
-	}
-	if t.userAgent != "" {
-		req.Header.Set("User-Agent", t.userAgent)
-	}
-	if offset > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance/periodic"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/clock"
@@ -104,7 +105,7 @@ type FeedStatus struct {
 type feed struct {
 	cfg     Feed
 	keys    *supply.Keyring
-	trigger chan struct{}
+	trigger periodic.Ask
 	mu      sync.Mutex // guards st; the fetch itself is serialised by fetchMu
 	fetchMu sync.Mutex
 	st      FeedStatus
@@ -122,7 +123,7 @@ type Service struct {
 	fetch      *fetcher
 	feeds      []*feed
 	importKeys []*supply.Keyring // CSAF imports may be signed by any of these
-	rematch    chan struct{}
+	rematch    periodic.Ask
 	matchMu    sync.Mutex // one matching run at a time
 }
 
@@ -151,10 +152,10 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 	if err != nil {
 		return nil, fmt.Errorf("advisory: metrics: %w", err)
 	}
-	s := &Service{db: db, sec: sec, opts: opts, log: opts.Logger, met: m, rematch: make(chan struct{}, 1),
+	s := &Service{db: db, sec: sec, opts: opts, log: opts.Logger, met: m, rematch: periodic.NewAsk(),
 		fetch: &fetcher{client: opts.Client, pace: opts.Pace, userAgent: opts.UserAgent, limit: int64(sec.MaxSize)}}
 	for _, c := range sec.Feeds {
-		f := &feed{cfg: c, trigger: make(chan struct{}, 1), st: FeedStatus{Name: c.Name, Kind: c.Kind, URL: c.URL, Result: "never"}}
+		f := &feed{cfg: c, trigger: periodic.NewAsk(), st: FeedStatus{Name: c.Name, Kind: c.Kind, URL: c.URL, Result: "never"}}
 		if f.keys, err = supply.LoadKeyring(c.Key, c.KeyFile, opts.ConfigDir); err != nil {
 			return nil, fmt.Errorf("advisory: feed %s: %w", c.Name, err)
 		}
@@ -234,42 +235,24 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, f := range s.feeds {
 		wg.Go(func() {
-			for {
+			periodic.Loop{Clock: s.opts.Clock, Every: f.cfg.Interval.D(), Ask: f.trigger, Due: f.setNext}.Run(ctx, func(ctx context.Context, _ bool) {
 				s.Fetch(ctx, f.cfg.Name) //nolint:errcheck // the outcome is in the feed's status
-				f.setNext(s.opts.Clock.Now().Add(f.cfg.Interval.D()))
-				select {
-				case <-ctx.Done():
-					return
-				case <-s.opts.Clock.After(f.cfg.Interval.D()):
-				case <-f.trigger:
-				}
-			}
+			})
 		})
 	}
 	wg.Go(func() {
-		for {
+		periodic.Loop{Clock: s.opts.Clock, Every: s.opts.Rematch, Ask: s.rematch}.Run(ctx, func(ctx context.Context, _ bool) {
 			if err := s.Match(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("advisory: matching failed", "err", err)
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.opts.Clock.After(s.opts.Rematch):
-			case <-s.rematch:
-			}
-		}
+		})
 	})
 	wg.Wait()
 	return nil
 }
 
 // MatchSoon asks Run to match again at once (it returns at once).
-func (s *Service) MatchSoon() {
-	select {
-	case s.rematch <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) MatchSoon() { s.rematch.Soon() }
 
 func (s *Service) feed(name string) *feed {
 	for _, f := range s.feeds {
@@ -372,10 +355,7 @@ func (s *Service) FetchSoon(name string) error {
 	if f == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownFeed, name)
 	}
-	select {
-	case f.trigger <- struct{}{}:
-	default:
-	}
+	f.trigger.Soon()
 	return nil
 }
 

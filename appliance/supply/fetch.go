@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/patchgate/patchgate/tuf"
 )
 
 // fetcher downloads from vendors: bounded in bytes (the caller's context bounds the
@@ -27,15 +29,9 @@ type fetcher struct {
 const maxAttempts = 3
 
 func (f *fetcher) get(ctx context.Context, url string, offset int64) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := tuf.NewGetRequest(ctx, url, f.userAgent, offset)
 	if err != nil {
 		return nil, reject(reasonMalformed, "bad URL %q: %v", url, err)
-	}
-	if f.userAgent != "" {
-		req.Header.Set("User-Agent", f.userAgent)
-	}
-	if offset > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {

@@ -163,6 +163,21 @@ func (s Source) validate(k string, ps *conf.Problems) {
 			ps.Addf(k+"."+field, "does not apply to kind %s", s.Kind)
 		}
 	}
+	// oneOf wants exactly one of fields a and b set and returns it: neither is a problem
+	// at a (need says what the kind needs), both one at b; "" then.
+	oneOf := func(a, b string, hasA, hasB bool, need string) string {
+		switch {
+		case !hasA && !hasB:
+			ps.Addf(k+"."+a, "%s", need)
+		case hasA && hasB:
+			ps.Addf(k+"."+b, "give %s or %s, not both", a, b)
+		case hasA:
+			return a
+		default:
+			return b
+		}
+		return ""
+	}
 	debianOnly := func() {
 		not("suite", s.Suite != "")
 		not("components", len(s.Components) > 0)
@@ -172,15 +187,11 @@ func (s Source) validate(k string, ps *conf.Problems) {
 	switch s.Kind {
 	case KindURL:
 		checkURL("checksums_url", s.ChecksumsURL, false)
-		switch {
-		case s.SHA256 == "" && s.ChecksumsURL == "":
-			ps.Addf(k+".sha256", "kind url needs a pinned sha256 or a checksums_url")
-		case s.SHA256 != "" && s.ChecksumsURL != "":
-			ps.Addf(k+".checksums_url", "give sha256 or checksums_url, not both")
-		case s.SHA256 != "":
+		switch oneOf("sha256", "checksums_url", s.SHA256 != "", s.ChecksumsURL != "", "kind url needs a pinned sha256 or a checksums_url") {
+		case "sha256":
 			checkURL("url", s.URL, true)
 			not("files", len(s.Files) > 0)
-		default:
+		case "checksums_url":
 			not("url", s.URL != "")
 		}
 		not("signature_url", s.SignatureURL != "")
@@ -192,15 +203,11 @@ func (s Source) validate(k string, ps *conf.Problems) {
 			ps.Addf(k+".key", "kind openpgp needs the vendor's pinned key (key or key_file)")
 		}
 		checkURL("signature_url", s.SignatureURL, false)
-		switch {
-		case s.URL == "" && s.ChecksumsURL == "":
-			ps.Addf(k+".url", "kind openpgp needs url (a signed file) or checksums_url (a signed checksum file)")
-		case s.URL != "" && s.ChecksumsURL != "":
-			ps.Addf(k+".checksums_url", "give url or checksums_url, not both")
-		case s.URL != "":
+		switch oneOf("url", "checksums_url", s.URL != "", s.ChecksumsURL != "", "kind openpgp needs url (a signed file) or checksums_url (a signed checksum file)") {
+		case "url":
 			checkURL("url", s.URL, true)
 			not("files", len(s.Files) > 0)
-		default:
+		case "checksums_url":
 			checkURL("checksums_url", s.ChecksumsURL, true)
 		}
 		not("sha256", s.SHA256 != "")

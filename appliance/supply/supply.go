@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/appliance/periodic"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/health"
@@ -121,9 +122,9 @@ type Service struct {
 type source struct {
 	cfg     Source
 	keys    *Keyring
-	window  *schedule     // nil: always open
-	checkMu sync.Mutex    // one check at a time
-	trigger chan struct{} // a check asked for now
+	window  *schedule    // nil: always open
+	checkMu sync.Mutex   // one check at a time
+	trigger periodic.Ask // a check asked for now
 	mu      sync.Mutex
 	st      Status
 }
@@ -171,7 +172,7 @@ func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Servic
 		fetch: &fetcher{client: opts.Client, pace: opts.Pace, userAgent: opts.UserAgent}}
 	for _, c := range sec {
 		c = c.withDefaults()
-		src := &source{cfg: c, trigger: make(chan struct{}, 1), window: newSchedule(c.DownloadWindow, opts.Location),
+		src := &source{cfg: c, trigger: periodic.NewAsk(), window: newSchedule(c.DownloadWindow, opts.Location),
 			st: Status{Name: c.Name, Kind: c.Kind, URL: c.URL + c.ChecksumsURL + c.Dir, Interval: c.Interval.D().String(), Result: "never",
 				Window: c.DownloadWindow.String()}}
 		if src.keys, err = LoadKeyring(c.Key, c.KeyFile, opts.ConfigDir); err != nil {
@@ -225,40 +226,18 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // loop runs src's checks: scheduled ones when they are due and the window is open,
-// asked-for ones at once.
+// asked-for ones at once (the scheduled check then stays due when it was).
 func (s *Service) loop(ctx context.Context, src *source) {
-	due := s.opts.Clock.Now()
-	for {
-		if now := s.opts.Clock.Now(); due.Before(now) {
-			due = now
-		}
-		due = src.window.next(due)
-		next := due // the status keeps its own copy
-		src.mu.Lock()
-		src.st.NextCheck = &next
-		src.mu.Unlock()
-		manual := false
-		if wait := due.Sub(s.opts.Clock.Now()); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.opts.Clock.After(wait):
-			case <-src.trigger:
-				manual = true
-			}
-		}
-		if !manual && !src.window.open(s.opts.Clock.Now()) {
-			continue // woken late, past the window: wait for the next one
-		}
-		s.check(ctx, src, manual)
-		if ctx.Err() != nil {
-			return
-		}
-		if manual && due.After(s.opts.Clock.Now()) {
-			continue // the scheduled check stays due when it was
-		}
-		due = s.opts.Clock.Now().Add(src.cfg.Interval.D())
+	l := periodic.Loop{Clock: s.opts.Clock, Every: src.cfg.Interval.D(), Ask: src.trigger, KeepDue: true,
+		Due: func(due time.Time) {
+			src.mu.Lock()
+			src.st.NextCheck = &due // the status keeps its own copy
+			src.mu.Unlock()
+		}}
+	if src.window != nil {
+		l.Window = src.window
 	}
+	l.Run(ctx, func(ctx context.Context, manual bool) { s.check(ctx, src, manual) })
 }
 
 // CheckSoon asks Run to check the named source at once (it returns before the check).
@@ -267,10 +246,7 @@ func (s *Service) CheckSoon(name string) (Status, error) {
 	if src == nil {
 		return Status{}, fmt.Errorf("%w: %q", ErrUnknownSource, name)
 	}
-	select {
-	case src.trigger <- struct{}{}:
-	default: // one is already asked for
-	}
+	src.trigger.Soon()
 	return src.status(), nil
 }
 

@@ -36,7 +36,8 @@ func (w *Window) validate(k string, ps *conf.Problems) {
 	}
 }
 
-// schedule is a Window in its zone; the nil schedule is always open.
+// schedule is a Window in its zone, the periodic.Window of its source's checks; the nil
+// schedule is always open.
 type schedule struct {
 	p   cache.ShapePeriod
 	loc *time.Location
@@ -57,7 +58,7 @@ func newSchedule(w *Window, loc *time.Location) *schedule {
 	return &schedule{p: p, loc: loc}
 }
 
-func (s *schedule) open(t time.Time) bool { return s == nil || s.p.Covers(t.In(s.loc)) }
+func (s *schedule) Open(t time.Time) bool { return s == nil || s.p.Covers(t.In(s.loc)) }
 
 // edges are the wall times at tod since midnight, from the day before t to 8 days
 // after, that come after t, in order (a week ahead holds every edge there is).
@@ -74,13 +75,13 @@ func (s *schedule) edges(t time.Time, tod time.Duration) []time.Time {
 	return out
 }
 
-// next is t when the window is open at t, else when it next opens.
-func (s *schedule) next(t time.Time) time.Time {
-	if s.open(t) {
+// Next is t when the window is open at t, else when it next opens.
+func (s *schedule) Next(t time.Time) time.Time {
+	if s.Open(t) {
 		return t
 	}
 	for _, e := range s.edges(t, s.p.From) {
-		if s.open(e) {
+		if s.Open(e) {
 			return e
 		}
 	}
@@ -93,7 +94,7 @@ func (s *schedule) closes(t time.Time) time.Time {
 		return time.Time{}
 	}
 	for _, e := range s.edges(t, s.p.To) {
-		if e.After(t) && !s.open(e) {
+		if e.After(t) && !s.Open(e) {
 			return e
 		}
 	}

@@ -42,11 +42,11 @@ func TestWindowSchedule(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSchedule(tc.w, time.UTC)
-			if got := s.next(tc.at); !got.Equal(tc.next) {
-				t.Errorf("next(%s) = %s, want %s", tc.at, got, tc.next)
+			if got := s.Next(tc.at); !got.Equal(tc.next) {
+				t.Errorf("Next(%s) = %s, want %s", tc.at, got, tc.next)
 			}
-			if s.open(tc.at) == tc.wantClosed {
-				t.Errorf("open(%s) = %v, want %v", tc.at, !tc.wantClosed, !tc.wantClosed)
+			if s.Open(tc.at) == tc.wantClosed {
+				t.Errorf("Open(%s) = %v, want %v", tc.at, !tc.wantClosed, !tc.wantClosed)
 			}
 			if tc.wantClosed {
 				return

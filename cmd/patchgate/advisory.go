@@ -15,7 +15,6 @@ import (
 
 func newAdvisoryCmd() *cobra.Command {
 	c := &rolloutClient{op: "advisory"}
-	var target adminTarget
 	cmd := &cobra.Command{
 		Use:   "advisory",
 		Short: "Vulnerability intake: import advisories, show the exposure, fetch the feeds",
@@ -25,19 +24,8 @@ import the files: CISA's known_exploited_vulnerabilities.json, OSV records (one,
 list, a directory of them or osv.dev's all.zip) and vendors' CSAF advisories, each with
 its .asc signature (and .sha256) next to it — a CSAF document without its signature is
 refused, and the signature must be by a pinned provider key.`,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			c.out = cmd.OutOrStdout()
-			hc, err := target.resolve(cmd)
-			if err != nil {
-				return fmt.Errorf("advisory: %w", err)
-			}
-			c.http, c.server, c.token = hc, target.server, target.token
-			return nil
-		},
 	}
-	pf := cmd.PersistentFlags()
-	target.addFlags(pf)
-	pf.BoolVar(&c.asJSON, "json", false, "print the API's JSON (the only output today)")
+	c.adminAPI(cmd, "print the API's JSON (the only output today)")
 	cmd.AddCommand(
 		&cobra.Command{Use: "import FILE|DIR", Short: "Import advisory files (KEV, OSV, signed CSAF; a directory or zip of them)",
 			Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,21 +33,13 @@ refused, and the signature must be by a pinned provider key.`,
 				if err != nil {
 					return fmt.Errorf("advisory: import: %w", err)
 				}
-				raw, err := c.call(cmd, "POST", "/api/v1/advisory/import?name="+url.QueryEscape(name), body)
-				if err != nil {
-					return err
-				}
-				return c.print(raw, nil)
+				return c.callPrint(cmd, "POST", "/api/v1/advisory/import?name="+url.QueryEscape(name), body, nil)
 			}},
 		c.getCmd("exposure", "Every device's open vulnerabilities, and the findings", "/api/v1/exposure", nil),
 		c.getCmd("feeds", "The feeds' state and the stored deliveries", "/api/v1/advisory/feeds", nil),
 		&cobra.Command{Use: "fetch FEED", Short: "Fetch a feed now", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				raw, err := c.call(cmd, "POST", "/api/v1/advisory/feeds/"+url.PathEscape(args[0])+"/fetch", nil)
-				if err != nil {
-					return err
-				}
-				return c.print(raw, nil)
+				return c.callPrint(cmd, "POST", "/api/v1/advisory/feeds/"+url.PathEscape(args[0])+"/fetch", nil, nil)
 			}},
 	)
 	return cmd

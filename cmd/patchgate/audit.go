@@ -31,7 +31,7 @@ func openAuditDB(ctx context.Context, path string) (*config.Config, *store.DB, e
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := store.Open(ctx, cfg.State.Path("patchgate.db"))
+	db, err := openStateDB(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,7 +84,7 @@ records it covers. Exit status: 0 good, 2 bad (the first bad record is named), 1
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(cmd, &path, "")
 	cmd.Flags().StringVar(&extra, "checkpoints", "", "a checkpoints file kept elsewhere, checked too")
 	cmd.Flags().StringVar(&pub, "public-key", "", "the checkpoint public key to trust (default: checkpoint.pub beside the trail)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -127,7 +127,7 @@ func newAuditExportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(cmd, &path, "")
 	cmd.Flags().StringVar(&from, "from", "", "first day (2026-01-01) or RFC 3339 time, inclusive; empty: the beginning")
 	cmd.Flags().StringVar(&to, "to", "", "day or time, exclusive; empty: now")
 	cmd.Flags().StringVar(&format, "format", "csv", "csv or json")

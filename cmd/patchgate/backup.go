@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"github.com/patchgate/patchgate/appliance"
 	"github.com/patchgate/patchgate/appliance/backup"
 	"github.com/patchgate/patchgate/appliance/config"
-	"github.com/patchgate/patchgate/appliance/store"
 )
 
 func newBackupCmd() *cobra.Command {
@@ -35,7 +35,7 @@ records them in the audit trail; this command does not write the trail.`,
 			if !cfg.Backup.Enabled() {
 				return fmt.Errorf("backup: not configured: set backup.recipients and backup.local.dir or backup.s3 in %s", path)
 			}
-			db, err := store.Open(ctx, cfg.State.Path("patchgate.db"))
+			db, err := openStateDB(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
@@ -52,7 +52,7 @@ records them in the audit trail; this command does not write the trail.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(cmd, &path, "")
 	cmd.AddCommand(newBackupDrillCmd())
 	return cmd
 }
@@ -90,15 +90,11 @@ Exit status: 0 good, 2 the drill failed, 1 it could not be run.`,
 			} else {
 				return fmt.Errorf("backup drill: name the archive (no backup.local.dir)")
 			}
-			f, err := os.Open(archive)
-			if err != nil {
-				return fmt.Errorf("backup drill: %w", err)
-			}
-			defer f.Close()
-			known, err := appliance.KnownSchemas(ctx)
+			f, known, err := openArchive(ctx, "backup drill", archive)
 			if err != nil {
 				return err
 			}
+			defer f.Close()
 			res := backup.Drill(ctx, f, ids, known, os.TempDir(), archive, nil)
 			if err := backup.SaveDrill(cfg.State.Path("backup"), res); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "backup drill: the result could not be saved for the status page: %v\n", err)
@@ -112,7 +108,7 @@ Exit status: 0 good, 2 the drill failed, 1 it could not be run.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(cmd, &path, "")
 	cmd.Flags().StringVar(&identity, "identity", "", "age identity file (AGE-SECRET-KEY-...) of one of backup.recipients")
 	cmd.MarkFlagRequired("identity")
 	return cmd
@@ -138,15 +134,11 @@ appliance stopped.`,
 			if err != nil {
 				return fmt.Errorf("restore: %w", err)
 			}
-			f, err := os.Open(args[0])
-			if err != nil {
-				return fmt.Errorf("restore: %w", err)
-			}
-			defer f.Close()
-			known, err := appliance.KnownSchemas(ctx)
+			f, known, err := openArchive(ctx, "restore", args[0])
 			if err != nil {
 				return err
 			}
+			defer f.Close()
 			m, err := backup.Restore(ctx, f, ids, backup.RestoreOptions{StateDir: state, AuditDir: auditDir, ConfigOut: configOut,
 				Force: force, Known: known, Actor: "system:restore", Archive: args[0]})
 			if err != nil {
@@ -168,6 +160,21 @@ appliance stopped.`,
 	cmd.MarkFlagRequired("identity")
 	cmd.MarkFlagRequired("state")
 	return cmd
+}
+
+// openArchive opens the backup archive at path and reads which schema versions this
+// binary knows (what a restore may take).
+func openArchive(ctx context.Context, op, path string) (*os.File, map[string]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	known, err := appliance.KnownSchemas(ctx)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, known, nil
 }
 
 // readIdentities reads an age identity file.

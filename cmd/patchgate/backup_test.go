@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +9,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/backup"
-	"github.com/patchgate/patchgate/appliance/store"
 )
 
 // TestBackupRestoreDrillCommands: patchgate backup writes an archive to the local
@@ -20,7 +17,6 @@ import (
 // wrong identity; backup drill verifies the newest archive and leaves the result for the
 // status page.
 func TestBackupRestoreDrillCommands(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	id, _ := age.GenerateX25519Identity()
@@ -31,19 +27,7 @@ func TestBackupRestoreDrillCommands(t *testing.T) {
 	cfgPath := filepath.Join(dir, "patchgate.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state:\n  dir: %s\nauth:\n  tls:\n    mode: \"off\"\nbackup:\n  recipients: [%s]\n  local:\n    dir: %s\n",
 		state, id.Recipient(), filepath.Join(dir, "backups"))), 0o600)
-	db, err := store.Open(ctx, filepath.Join(state, "patchgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := audit.Open(ctx, db, audit.Options{Dir: filepath.Join(state, "audit")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		l.Record(ctx, audit.Entry{Actor: "alice", Action: "user.create", Object: fmt.Sprintf("user/u%d", i)})
-	}
-	l.Close()
-	db.Close()
+	seedAuditTrail(t, state, 3)
 
 	if out, errs, code := run(t, "backup", "--config", cfgPath); code != 0 || !strings.Contains(out, "patchgate-backup-") {
 		t.Fatalf("backup = %q %q, exit %d", out, errs, code)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/patchgate/patchgate/appliance/config"
 )
 
 func newCheckConfigCmd() *cobra.Command {
@@ -18,10 +16,9 @@ func newCheckConfigCmd() *cobra.Command {
 problem as FILE:LINE: key: message. It writes nothing, so it is safe as systemd's ExecStartPre.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadValid(cmd, "check-config", path)
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: 1, err: fmt.Errorf("check-config: %s is not valid", path)}
+				return err
 			}
 			if show {
 				fmt.Fprint(cmd.OutOrStdout(), cfg.Redacted())
@@ -30,7 +27,7 @@ problem as FILE:LINE: key: message. It writes nothing, so it is safe as systemd'
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(cmd, &path, "")
 	cmd.Flags().BoolVar(&show, "show", false, "print the effective config (secrets as ********)")
 	return cmd
 }

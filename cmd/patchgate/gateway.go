@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/patchgate/patchgate/appliance/config"
 	"github.com/patchgate/patchgate/appliance/gateway"
 )
 
@@ -25,10 +24,9 @@ netlink, in one transaction. It needs no privileges and changes nothing. Review 
 load it yourself with: patchgate gateway rules --config FILE | nft -c -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadValid(cmd, "gateway rules", path)
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: 1, err: fmt.Errorf("gateway rules: %s is not valid", path)}
+				return err
 			}
 			p, err := gateway.PolicyFrom(cfg.Gateway, cfg.GatewayRefs())
 			if err != nil {
@@ -46,7 +44,7 @@ load it yourself with: patchgate gateway rules --config FILE | nft -c -f -`,
 			return nil
 		},
 	}
-	rules.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(rules, &path, "")
 	cmd.AddCommand(rules)
 	return cmd
 }

@@ -149,7 +149,7 @@ func newImageBannerCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&state, "state", "/var/lib/private/patchgate", "the daemon's state directory")
 	cmd.Flags().StringVar(&issue, "issue", "", "also write the banner to this file (for agetty's issue.d)")
-	cmd.Flags().StringVar(&cfgPath, "config", "/etc/patchgate/patchgate.yaml", "config file (for the admin port)")
+	configFlag(cmd, &cfgPath, "config file (for the admin port)")
 	cmd.Flags().StringArrayVar(&consoles, "console", nil, "also write to this terminal device")
 	cmd.Flags().StringVar(&unit, "unit", "patchgate.service", "the daemon's unit, whose journal has the setup token")
 	return cmd
@@ -376,7 +376,7 @@ appliance restarts into the new version (or the previous one, for a rollback).`,
 	}
 	f.add(cmd)
 	cmd.Flags().IntVar(&f.tries, "tries", abupdate.DefaultTries, "boots a new version gets to come up")
-	cmd.Flags().StringVar(&cfgPath, "config", "/etc/patchgate/patchgate.yaml", "the daemon's config file")
+	configFlag(cmd, &cfgPath, "the daemon's config file")
 	cmd.Flags().BoolVar(&noReboot, "no-reboot", false, "do not reboot even if the request asks for it")
 	return cmd
 }

@@ -35,7 +35,6 @@ type rolloutClient struct {
 
 func newRolloutCmd() *cobra.Command {
 	c := &rolloutClient{}
-	var target adminTarget
 	cmd := &cobra.Command{
 		Use:   "rollout",
 		Short: "Manage releases, rollouts, rings and windows through the appliance's admin API",
@@ -54,19 +53,8 @@ A rollout's life:
   patchgate rollout approve 1         (someone else)
   patchgate rollout schedule 1        (a deployer)
   patchgate rollout show 1`,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			c.out = cmd.OutOrStdout()
-			hc, err := target.resolve(cmd)
-			if err != nil {
-				return fmt.Errorf("rollout: %w", err)
-			}
-			c.http, c.server, c.token = hc, target.server, target.token
-			return nil
-		},
 	}
-	pf := cmd.PersistentFlags()
-	target.addFlags(pf)
-	pf.BoolVar(&c.asJSON, "json", false, "print the API's JSON instead of tables")
+	c.adminAPI(cmd, "print the API's JSON instead of tables")
 
 	cmd.AddCommand(
 		c.getCmd("rings", "List the rings", "/api/v1/rings", nil),
@@ -92,6 +80,25 @@ A rollout's life:
 		cmd.AddCommand(c.actionCmd(a.name, a.short, a.field))
 	}
 	return cmd
+}
+
+// adminAPI makes cmd reach the admin API through c: it adds the admin target's flags
+// (--server, --token, --fingerprint, --cacert, --config) and --json (jsonUsage) to
+// every subcommand, and resolves them into c before any of them runs.
+func (c *rolloutClient) adminAPI(cmd *cobra.Command, jsonUsage string) {
+	var target adminTarget
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		c.out = cmd.OutOrStdout()
+		hc, err := target.resolve(cmd)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.prefix(), err)
+		}
+		c.http, c.server, c.token = hc, target.server, target.token
+		return nil
+	}
+	pf := cmd.PersistentFlags()
+	target.addFlags(pf)
+	pf.BoolVar(&c.asJSON, "json", false, jsonUsage)
 }
 
 // adminHTTPClient trusts the admin certificate by fingerprint or CA file, else the
@@ -180,6 +187,15 @@ func (c *rolloutClient) call(cmd *cobra.Command, method, path string, body any) 
 
 func (c *rolloutClient) prefix() string { return cmp.Or(c.op, "rollout") }
 
+// callPrint calls the API and prints its answer (see print).
+func (c *rolloutClient) callPrint(cmd *cobra.Command, method, path string, body any, table func(io.Writer, []byte) error) error {
+	raw, err := c.call(cmd, method, path, body)
+	if err != nil {
+		return err
+	}
+	return c.print(raw, table)
+}
+
 // callJSON is call, decoding the answer into out (when not nil).
 func (c *rolloutClient) callJSON(cmd *cobra.Command, method, path string, body, out any) error {
 	raw, err := c.call(cmd, method, path, body)
@@ -229,11 +245,7 @@ func (c *rolloutClient) callDecode(cmd *cobra.Command, method, path string, body
 
 func (c *rolloutClient) getCmd(use, short, path string, table func(io.Writer, []byte) error) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		raw, err := c.call(cmd, "GET", path, nil)
-		if err != nil {
-			return err
-		}
-		return c.print(raw, table)
+		return c.callPrint(cmd, "GET", path, nil, table)
 	}}
 }
 
@@ -264,11 +276,7 @@ func (c *rolloutClient) listCmd() *cobra.Command {
 	var states []string
 	cmd := &cobra.Command{Use: "list [--state S]...", Short: "List rollouts", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 		q := url.Values{"state": states}
-		raw, err := c.call(cmd, "GET", "/api/v1/rollouts?"+q.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		return c.print(raw, rolloutTable)
+		return c.callPrint(cmd, "GET", "/api/v1/rollouts?"+q.Encode(), nil, rolloutTable)
 	}}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only rollouts in these states")
 	return cmd
@@ -357,11 +365,7 @@ func (c *rolloutClient) deploymentsCmd() *cobra.Command {
 				q.Set(k, v)
 			}
 		}
-		raw, err := c.call(cmd, "GET", "/api/v1/deployments?"+q.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		return c.print(raw, func(w io.Writer, raw []byte) error {
+		return c.callPrint(cmd, "GET", "/api/v1/deployments?"+q.Encode(), nil, func(w io.Writer, raw []byte) error {
 			var ds []rollout.Deployment
 			if err := json.Unmarshal(raw, &ds); err != nil {
 				return err
@@ -442,11 +446,7 @@ func (c *rolloutClient) windowCmd() *cobra.Command {
 	add := &cobra.Command{Use: "add --name N --cron EXPR --duration D --zone Z [--ring R] [--segment S]", Short: "Add a maintenance window",
 		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 			w.Duration = rollout.Duration(dur)
-			raw, err := c.call(cmd, "POST", "/api/v1/windows", w)
-			if err != nil {
-				return err
-			}
-			return c.print(raw, nil)
+			return c.callPrint(cmd, "POST", "/api/v1/windows", w, nil)
 		}}
 	f := add.Flags()
 	f.StringVar(&w.Name, "name", "", "a name for people")
@@ -483,11 +483,7 @@ func (c *rolloutClient) releaseCmd() *cobra.Command {
 				}
 				r.Published = t
 			}
-			raw, err := c.call(cmd, "POST", "/api/v1/releases", r)
-			if err != nil {
-				return err
-			}
-			return c.print(raw, nil)
+			return c.callPrint(cmd, "POST", "/api/v1/releases", r, nil)
 		}}
 	f := create.Flags()
 	f.StringVar(&r.Name, "name", "", "a name for people")
@@ -513,11 +509,7 @@ and copied here) and sends it to the appliance, which marks every release fixing
 			if err != nil {
 				return fmt.Errorf("rollout: kev import: %w", err)
 			}
-			raw, err := c.call(cmd, "POST", "/api/v1/releases/kev", b)
-			if err != nil {
-				return err
-			}
-			return c.print(raw, nil)
+			return c.callPrint(cmd, "POST", "/api/v1/releases/kev", b, nil)
 		}})
 	return cmd
 }

@@ -27,7 +27,7 @@ func newServeCmd() *cobra.Command {
 			return serve(cmd.Context(), path)
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/patchgate/patchgate.yaml", "config file")
+	configFlag(cmd, &path, "")
 	return cmd
 }
 

@@ -2,7 +2,6 @@ package active
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/netscan"
+	"github.com/patchgate/patchgate/netscan/scantest"
 )
 
 // These tests probe real servers on loopback addresses (127.0.0.0/8 is all
@@ -188,24 +188,9 @@ func TestHTTPProbe(t *testing.T) {
 	})
 }
 
-// ippResponse encodes a Get-Printer-Attributes answer. The IPP side is a
+// ippResponse encodes a Get-Printer-Attributes answer (request 1). The IPP side is a
 // Go handler here; the lab runs ippeveprinter, a real IPP server.
-func ippResponse(attrs ...string) []byte {
-	b := []byte{1, 1, 0, 0, 0, 0, 0, 1, 0x01}
-	b = append(b, 0x47, 0, 18)
-	b = append(b, "attributes-charset"...)
-	b = append(b, 0, 5)
-	b = append(b, "utf-8"...)
-	b = append(b, 0x04)
-	for i := 0; i+1 < len(attrs); i += 2 {
-		b = append(b, 0x41)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(attrs[i])))
-		b = append(b, attrs[i]...)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(attrs[i+1])))
-		b = append(b, attrs[i+1]...)
-	}
-	return append(b, 0x03)
-}
+func ippResponse(attrs ...string) []byte { return scantest.IPPAnswer(1, attrs...) }
 
 func TestIPPProbe(t *testing.T) {
 	var gotReq []byte

@@ -32,24 +32,15 @@ type applianceReport struct {
 // discovery on eth0 and one scan of the lab (the excluded host excluded), then prints
 // what its inventory API says. Args: state-dir excluded-address.
 func roleAppliance(args []string) int {
-	yaml := fmt.Sprintf(`
-state: {dir: %s}
-admin: {listen: "127.0.0.1:0"}
-distribution: {listen: "127.0.0.1:18080"}
-segments:
-  - name: devices
-    interface: eth0
-    addresses: [198.51.100.2/24]
-    clients: [198.51.100.0/24]
+	sections := fmt.Sprintf(`
 resolver: {enabled: false}
-auth: {tls: {mode: "off"}}
 inventory:
   passive: {enabled: true, segments: [devices]}
   scan: {enabled: true, schedule: "", segments: [devices], exclude_hosts: [%s], timeout: 1s}
-`, args[0], args[1])
+`, args[1])
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	sys, stop, err := runLabAppliance(ctx, yaml)
+	sys, stop, err := runLabAppliance(ctx, args[0], "127.0.0.1:18080", sections)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -99,8 +90,21 @@ inventory:
 }
 
 // runLabAppliance makes the appliance of a lab config and runs it until stop, which
-// also closes it.
-func runLabAppliance(ctx context.Context, yaml string) (sys *appliance.System, stop func(), err error) {
+// also closes it. The config has its state in state, the admin API on loopback without
+// TLS, the distribution listener at distribution and the lab's device segment on eth0;
+// sections adds the role's own.
+func runLabAppliance(ctx context.Context, state, distribution, sections string) (sys *appliance.System, stop func(), err error) {
+	yaml := fmt.Sprintf(`
+state: {dir: %s}
+admin: {listen: "127.0.0.1:0"}
+distribution: {listen: %q}
+auth: {tls: {mode: "off"}}
+segments:
+  - name: devices
+    interface: eth0
+    addresses: [198.51.100.2/24]
+    clients: [198.51.100.0/24]
+`, state, distribution) + sections
 	cfg, err := config.Parse("lab.yaml", []byte(yaml))
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/patchgate/patchgate/netscan/active"
+	"github.com/patchgate/patchgate/netscan/scantest"
 	"github.com/patchgate/patchgate/netscan/survey"
 	"github.com/patchgate/patchgate/test/netlab"
 )
@@ -77,7 +78,7 @@ func roleIPP(args []string) int {
 			return
 		}
 		w.Header().Set("Content-Type", "application/ipp")
-		w.Write(ippAnswer(binary.BigEndian.Uint32(body[4:]),
+		w.Write(scantest.IPPAnswer(binary.BigEndian.Uint32(body[4:]),
 			"printer-make-and-model", "Zebra ZT410",
 			"printer-firmware-string-version", "V75.20.01Z",
 			"printer-device-id", "MFG:Zebra Technologies;CMD:ZPL;MDL:ZT410;"))
@@ -85,26 +86,6 @@ func roleIPP(args []string) int {
 	go waitSignal(func() { srv.Close() })
 	srv.Serve(ln)
 	return 0
-}
-
-func ippAnswer(id uint32, attrs ...string) []byte {
-	b := []byte{1, 1, 0, 0}
-	b = binary.BigEndian.AppendUint32(b, id)
-	attr := func(tag byte, name, val string) {
-		b = append(b, tag)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
-		b = append(b, name...)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(val)))
-		b = append(b, val...)
-	}
-	b = append(b, 0x01)
-	attr(0x47, "attributes-charset", "utf-8")
-	attr(0x48, "attributes-natural-language", "en")
-	b = append(b, 0x04)
-	for i := 0; i+1 < len(attrs); i += 2 {
-		attr(0x41, attrs[i], attrs[i+1])
-	}
-	return append(b, 0x03)
 }
 
 // roleAnnounce multicasts an mDNS announcement of an office printer and an

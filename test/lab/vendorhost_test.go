@@ -46,15 +46,7 @@ type vendorReport struct {
 //
 // Args: state-dir repo-dir asset-id.
 func roleVendorAppliance(args []string) int {
-	yaml := fmt.Sprintf(`
-state: {dir: %s}
-admin: {listen: "127.0.0.1:0"}
-distribution: {listen: "198.51.100.2:8080"}
-segments:
-  - name: devices
-    interface: eth0
-    addresses: [198.51.100.2/24]
-    clients: [198.51.100.0/24]
+	sections := fmt.Sprintf(`
 resolver:
   listen: ["198.51.100.2:53"]
   upstreams: []
@@ -63,16 +55,15 @@ resolver:
 vendorhost: {listen: "198.51.100.2:80", https_listen: "198.51.100.2:443"}
 tuf: {demo: {enabled: true, name: vendor, dir: %s}}
 gateway: {enabled: false}
-auth: {tls: {mode: "off"}}
 rollout: {gate: open}
 inventory:
   passive: {enabled: false}
   scan: {enabled: true, schedule: "", segments: [devices], timeout: 1s}
-`, args[0], args[1])
+`, args[1])
 	fail := func(what string, err error) int { fmt.Fprintln(os.Stderr, what+":", err); return 1 }
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sys, stop, err := runLabAppliance(ctx, yaml)
+	sys, stop, err := runLabAppliance(ctx, args[0], "198.51.100.2:8080", sections)
 	if err != nil {
 		return fail("start", err)
 	}
