@@ -469,7 +469,9 @@ func (l *Link) tlsTransport(base http.RoundTripper) http.RoundTripper {
 		return base
 	}
 	t = t.Clone()
-	t.TLSClientConfig = l.tlsConf
+	// A clone each: a Transport writes to its TLS config (NextProtos) on first use. The
+	// clones share the pin and the client certificate (clienttls.State).
+	t.TLSClientConfig = l.tlsConf.Clone()
 	l.mu.Lock()
 	l.transports = append(l.transports, t)
 	l.mu.Unlock()
