@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/agentapi/clienttls"
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/tuf"
@@ -73,7 +73,7 @@ type Agent struct {
 	freeSpace func(dir string) (uint64, error)
 	power     func(sysfsRoot string) (PowerStatus, error)
 	goos      string
-	tls       *tlsState
+	tls       *clienttls.State
 	dlWriter  func(io.Writer) io.Writer
 
 	cycleMu   sync.Mutex // one cycle at a time
@@ -163,7 +163,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 
 func pathEscape(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
 
-func newHTTPClient(caFile string, ts *tlsState, now func() time.Time) (*http.Client, error) {
+func newHTTPClient(caFile string, ts *clienttls.State, now func() time.Time) (*http.Client, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -183,7 +183,7 @@ func newHTTPClient(caFile string, ts *tlsState, now func() time.Time) (*http.Cli
 		}
 		base.RootCAs = pool
 	}
-	tr.TLSClientConfig = ts.config(base, now)
+	tr.TLSClientConfig = ts.Config(base, now)
 	return &http.Client{Transport: tr}, nil
 }
 
@@ -242,7 +242,7 @@ func (a *Agent) Cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	resp, err := a.checkin(ctx)
-	if statusOf(err) == http.StatusUnauthorized && a.tls.hasClient() && strings.Contains(err.Error(), "client certificate expired") {
+	if statusOf(err) == http.StatusUnauthorized && a.tls.HasClient() && clienttls.CertExpired(err.Error()) {
 		// Away longer than the certificate lived: the appliance renews an expired one.
 		if rerr := a.renew(ctx); rerr == nil {
 			resp, err = a.checkin(ctx)
@@ -297,25 +297,17 @@ func (a *Agent) ensureEnrolled(ctx context.Context) error {
 		Token: strings.TrimSpace(string(tok)), Facts: agentapi.Facts{Hostname: f.Hostname, OS: f.OS,
 			OSVersion: f.OSVersion, Arch: f.Arch, AgentVersion: a.ver},
 	}
-	var key *ecdsa.PrivateKey
-	if a.client.base.Scheme == "https" {
-		if key, req.CSR, err = newCSR(f.Hostname); err != nil {
-			return err
-		}
-	}
-	resp, err := a.client.enroll(ctx, req)
+	var resp agentapi.EnrollResponse
+	err = a.tls.Enrol(ctx, f.Hostname, a.client.base.Scheme == "https", func(ctx context.Context, csr string) (string, error) {
+		req.CSR = csr
+		var err error
+		resp, err = a.client.enroll(ctx, req)
+		return resp.ClientCert, err
+	})
 	if err != nil {
 		return err
 	}
-	if err := a.tls.keepPin(); err != nil {
-		return err
-	}
-	if resp.ClientCert != "" && key != nil {
-		if err := a.tls.storeClient(key, resp.ClientCert); err != nil {
-			return err
-		}
-		a.client.http.CloseIdleConnections() // the next handshake presents it
-	}
+	a.client.http.CloseIdleConnections() // the next handshake presents the client certificate
 	c := credential{AgentID: resp.AgentID, Credential: resp.Credential}
 	data, _ := json.Marshal(c)
 	if err := atomicfile.Write(a.credPath(), data, 0o600); err != nil {
@@ -333,20 +325,17 @@ func (a *Agent) forgetCredential() {
 	a.cred = credential{}
 	a.mu.Unlock()
 	os.Remove(a.credPath())
-	a.tls.forgetClient()
+	a.tls.ForgetClient()
 }
 
 // renew asks the appliance for a new client certificate for a new key.
 func (a *Agent) renew(ctx context.Context) error {
-	key, csr, err := newCSR(a.ID())
+	err := a.tls.Renew(ctx, a.ID(), func(ctx context.Context, req agentapi.RenewRequest) (agentapi.RenewResponse, error) {
+		var out agentapi.RenewResponse
+		err := a.client.call(ctx, "renew certificate", http.MethodPost, "/agent/v1/certificate", req, &out, true)
+		return out, err
+	})
 	if err != nil {
-		return err
-	}
-	var out agentapi.RenewResponse
-	if err := a.client.call(ctx, "renew certificate", http.MethodPost, "/agent/v1/certificate", agentapi.RenewRequest{CSR: csr}, &out, true); err != nil {
-		return err
-	}
-	if err := a.tls.storeClient(key, out.ClientCert); err != nil {
 		return err
 	}
 	a.client.http.CloseIdleConnections()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patchgate/patchgate/appliance/fleet"
 	"github.com/patchgate/patchgate/appliance/httpapi"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/appliance/vendorhost"
@@ -172,13 +173,19 @@ func (s *System) identifyDevice(a netip.Addr) (segment, asset string) {
 // servingGate puts the rollout engine's serving gate in front of the cache: the cache
 // asks it before serving a target and tells it afterwards what it sent, so a complete
 // download counts as delivered.
-type servingGate struct{ g *rollout.Gate }
+type servingGate struct {
+	g        *rollout.Gate
+	children *fleet.Children // counts what child appliances are sent (fleet_children.go); nil: nothing
+}
 
 // Admit implements cache.Gate.
 func (s servingGate) Admit(ctx context.Context, req cache.GateRequest) (cache.Decision, func(cache.Served)) {
 	d, done := s.g.Admit(ctx, rollout.Request{Repo: req.Repo, Path: req.Target.Path, Addr: req.Remote.Addr(),
-		Authorization: req.Header.Get("Authorization")})
+		Authorization: req.Header.Get("Authorization"), TLS: req.TLS})
 	cd := cache.Decision{Allow: d.Allow, Status: d.Status, RetryAfter: d.RetryAfter, Reason: d.Reason}
+	if d.Allow && d.Child != "" && s.children != nil {
+		return cd, func(sv cache.Served) { s.children.Served(context.WithoutCancel(ctx), d.Child, sv.Bytes) }
+	}
 	if done == nil {
 		return cd, nil
 	}

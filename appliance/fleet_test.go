@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchgate/patchgate/appliance/fleet"
+	"github.com/patchgate/patchgate/appliance/rollout"
 )
 
 func TestSiteLabelOnEveryMetric(t *testing.T) {
@@ -62,6 +64,13 @@ func fleetMetricNames(t *testing.T) map[string]bool {
 	if _, err := fleet.New(fleet.Options{Parent: p, StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
+	// A parent's view of its children: its counter has a series once a child is sent
+	// something.
+	ch, err := fleet.NewChildren(fleet.ChildrenOptions{Agents: func(context.Context) ([]*rollout.Agent, error) { return nil, nil }, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Served(context.Background(), "ag-1", 1)
 	for _, g := range []prometheus.Gatherer{sys.Registry(), reg} {
 		mfs, err := g.Gather()
 		if err != nil {

@@ -58,9 +58,9 @@ func helloRollout(t *testing.T, e *rollout.Engine, approved bool) *rollout.Rollo
 	return r
 }
 
-// childConfig is a child of the parent at dist mirroring its demo repository, with
+// childConfig is a child of the parent at parentURL mirroring its demo repository, with
 // rootFile pinned as the demo's root.
-func childConfig(t *testing.T, dist, rootFile, token string) *config.Config {
+func childConfig(t *testing.T, parentURL, rootFile, token string) *config.Config {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.TUF.Demo.Enabled = false
@@ -73,7 +73,7 @@ func childConfig(t *testing.T, dist, rootFile, token string) *config.Config {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(roots, "demo.root.json"), root)
-	cfg.Parent.URL, cfg.Parent.Repositories, cfg.Parent.Roots, cfg.Parent.EnrolToken = "http://"+dist, []string{"demo"}, roots, conf.Secret(token)
+	cfg.Parent.URL, cfg.Parent.Repositories, cfg.Parent.Roots, cfg.Parent.EnrolToken = parentURL, []string{"demo"}, roots, conf.Secret(token)
 	cfg.Parent.RefreshInterval = conf.Duration(10 * time.Second)
 	cfg.FillParent()
 	for _, p := range cfg.Validate() {
@@ -84,39 +84,62 @@ func childConfig(t *testing.T, dist, rootFile, token string) *config.Config {
 	return cfg
 }
 
+// startParent runs a parent appliance with the gate enforced and no default ring
+// (edit changes its config first) and returns it with the path of its demo
+// repository's root, which its children pin.
+func startParent(t *testing.T, edit func(*config.Config)) (*System, string) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Rollout.Gate = "enforce"
+	cfg.Rollout.DefaultRing = ""
+	if edit != nil {
+		edit(cfg)
+	}
+	parent, _, _ := startSystemWith(t, cfg)
+	waitReady(t, parent)
+	return parent, filepath.Join(cfg.State.Dir, "tuf-demo", "repository", "metadata", "1.root.json")
+}
+
+// downstreamToken makes a downstream enrolment token on the parent's engine.
+func downstreamToken(t *testing.T, e *rollout.Engine, name string, uses int) string {
+	t.Helper()
+	tok, _, err := e.CreateToken(context.Background(), "dora", name, "", []string{rollout.DownstreamTag}, time.Hour, uses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// waitParentMirror waits until the parent's demo mirror has verified metadata and
+// returns its answer to a stranger asking for hello.txt.
+func waitParentMirror(t *testing.T, parent *System) (code int, body string) {
+	t.Helper()
+	waitUntil(t, "the parent's demo mirror", 30*time.Second, func() bool {
+		code, body = getWith(t, "http://"+parent.DistributionAddr()+"/repos/demo/targets/hello.txt", "")
+		return code != 502
+	})
+	return code, body
+}
+
 // TestParentAndChild runs a parent with the gate enforced and children of it, all on
 // loopback: a child enrolled with a downstream token gets an approved release's target
 // from the parent before any ring of the parent is released, and serves it verified;
 // a child pinning another root serves nothing and says why; a revoked child says so.
 func TestParentAndChild(t *testing.T) {
 	ctx := context.Background()
-	pcfg := testConfig(t)
-	pcfg.Rollout.Gate = "enforce"
-	pcfg.Rollout.DefaultRing = ""
-	parent, _, _ := startSystemWith(t, pcfg)
-	waitReady(t, parent)
+	parent, demoRoot := startParent(t, nil)
 	e := parent.rollout
-	tok, _, err := e.CreateToken(ctx, "dora", "child north", "", []string{rollout.DownstreamTag}, time.Hour, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := downstreamToken(t, e, "child north", 1)
 	r := helloRollout(t, e, true)
 	pdist := parent.DistributionAddr()
 	// Without a credential the parent holds the target from a stranger (once its demo
 	// mirror has verified metadata).
-	var code int
-	var body string
-	waitUntil(t, "the parent's demo mirror", 30*time.Second, func() bool {
-		code, body = getWith(t, "http://"+pdist+"/repos/demo/targets/hello.txt", "")
-		return code != 502
-	})
-	if code != 403 {
+	if code, body := waitParentMirror(t, parent); code != 403 {
 		t.Fatalf("the parent to a stranger: %d %s, want 403", code, body)
 	}
-	demoRoot := filepath.Join(pcfg.State.Dir, "tuf-demo", "repository", "metadata", "1.root.json")
 
 	t.Run("child gets the release", func(t *testing.T) {
-		child, _, _ := startSystemWith(t, childConfig(t, pdist, demoRoot, tok))
+		child, _, _ := startSystemWith(t, childConfig(t, "http://"+pdist, demoRoot, tok))
 		target := "http://" + child.DistributionAddr() + "/repos/demo/targets/hello.txt"
 		var code int
 		var body string
@@ -139,7 +162,7 @@ func TestParentAndChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		child.fleet.Check(ctx)
-		if !hasProblem(child, "parent-credential-refused", "revoked") {
+		if !hasProblem(child, "parent-reenrolment-needed", "revoked") {
 			t.Errorf("after revocation: %v", problems(child))
 		}
 	})
@@ -149,11 +172,8 @@ func TestParentAndChild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok2, _, err := e.CreateToken(ctx, "dora", "child south", "", []string{rollout.DownstreamTag}, time.Hour, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		child, _, _ := startSystemWith(t, childConfig(t, pdist, other.RootPath(), tok2))
+		tok2 := downstreamToken(t, e, "child south", 1)
+		child, _, _ := startSystemWith(t, childConfig(t, "http://"+pdist, other.RootPath(), tok2))
 		waitUntil(t, "the child reports the root mismatch", 30*time.Second, func() bool {
 			return hasProblem(child, "tuf-no-metadata", "repository demo: no verified metadata, nothing is served")
 		})

@@ -50,7 +50,7 @@ func (s *System) buildRollout(ctx context.Context) error {
 		rollout.NewAPI(e, actor).Register(s.admin.mux)
 	}
 	if s.updates != nil && c.Gate == "enforce" {
-		s.updates.handler.Gate = servingGate{e.Gate()} // distribution.go
+		s.updates.handler.Gate = servingGate{g: e.Gate()} // distribution.go
 	}
 	s.AddPanel(rolloutPanel(e))
 	return nil

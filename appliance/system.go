@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *System, err 
 		{"rollout", s.buildRollout},
 		{"vendorhost read-back", s.linkVendorOutcomes}, // vendoroutcome.go; after inventory and rollout
 		{"agent-tls", s.buildAgentTLS},                 // agenttls.go
+		{"fleet children", s.buildFleetChildren},       // fleet_children.go; after rollout
 		{"compliance", s.buildCompliance},
 		{"selfupdate", s.buildSelfUpdate},
 		{"supply", s.buildSupply},

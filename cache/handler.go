@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -57,6 +58,8 @@ type GateRequest struct {
 	Remote netip.AddrPort
 	// Header is the request's header (agents identify themselves here).
 	Header http.Header
+	// TLS is the connection's TLS state, nil over plain http (client certificates).
+	TLS *tls.ConnectionState
 }
 
 // Decision is a Gate's answer.
@@ -337,7 +340,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, m *tuf.Mirror, t
 	case nil, AllowAll:
 		return 0, true, nil
 	}
-	gr := GateRequest{Repo: m.Name(), Target: ti, Header: r.Header}
+	gr := GateRequest{Repo: m.Name(), Target: ti, Header: r.Header, TLS: r.TLS}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		gr.Remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}

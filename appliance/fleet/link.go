@@ -3,6 +3,8 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/agentapi/clienttls"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
@@ -43,7 +47,8 @@ type Options struct {
 	Logger   *slog.Logger
 	// Registerer takes the fleet metrics (nil: registered nowhere).
 	Registerer prometheus.Registerer
-	// HTTPClient talks to the parent (nil: a client with a 30s timeout).
+	// HTTPClient talks to the parent (nil: a client with a 30s timeout, over TLS with
+	// the pin and the client certificate when the parent's URL is https).
 	HTTPClient *http.Client
 	// Expiry is when the first of the parent's repositories' verified metadata expires
 	// (zero: none verified yet), for the health text while the parent is away.
@@ -53,12 +58,18 @@ type Options struct {
 // Link is the child's side of a parent: it enrols once with a downstream token, checks
 // in every parent.check_every (which tells the parent the child is alive and the child
 // how far their clocks differ), puts the child's credential on every request to the
-// parent (Transport), and says in Health what is wrong between the tiers. It is a
-// Service; safe for concurrent use.
+// parent (Transport), and says in Health what is wrong between the tiers. Over https
+// it is a client of the parent's agent TLS listener as an agent is (agentapi/clienttls):
+// the parent's certificate pinned at enrolment, a client certificate from a CSR signed
+// at enrolment and renewed when the parent asks. After a 401 it enrols again with
+// parent.enrol_token if it has one. It is a Service; safe for concurrent use.
 type Link struct {
-	opts   Options
-	client *http.Client
-	met    linkMetrics
+	opts    Options
+	client  *http.Client
+	met     linkMetrics
+	tls     *clienttls.State // nil over http
+	tlsConf *tls.Config
+	kick    chan struct{} // a request to the parent got 401: check (and re-enrol) now
 
 	mu          sync.Mutex
 	cred        credential
@@ -68,6 +79,7 @@ type Link struct {
 	refused     bool // the parent answered 401: credential revoked or unknown
 	skew        time.Duration
 	skewKnown   bool
+	transports  []*http.Transport // made by tlsTransport: their idle connections go on a new client certificate
 }
 
 type linkMetrics struct {
@@ -108,9 +120,27 @@ func New(opts Options) (*Link, error) {
 	if opts.Expiry == nil {
 		opts.Expiry = func() time.Time { return time.Time{} }
 	}
-	l := &Link{opts: opts, client: opts.HTTPClient}
+	l := &Link{opts: opts, client: opts.HTTPClient, kick: make(chan struct{}, 1)}
+	if opts.Parent.HTTPS() {
+		ts, err := clienttls.Load(clienttls.Options{Dir: opts.StateDir, Fingerprint: opts.Parent.Fingerprint, Op: "fleet: tls", FingerprintKey: "parent.fingerprint"})
+		if err != nil {
+			return nil, err
+		}
+		base := &tls.Config{MinVersion: tls.VersionTLS12}
+		if opts.Parent.CAFile != "" {
+			pem, err := os.ReadFile(opts.Parent.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("fleet: parent.ca_file: %w", err)
+			}
+			base.RootCAs = x509.NewCertPool()
+			if !base.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("fleet: parent.ca_file %s: no PEM certificate in it", opts.Parent.CAFile)
+			}
+		}
+		l.tls, l.tlsConf = ts, ts.Config(base, opts.Clock.Now)
+	}
 	if l.client == nil {
-		l.client = &http.Client{Timeout: 30 * time.Second}
+		l.client = &http.Client{Timeout: 30 * time.Second, Transport: l.tlsTransport(nil)}
 	}
 	ms := metric.New(opts.Registerer, "fleet")
 	l.met = linkMetrics{
@@ -147,7 +177,9 @@ func (l *Link) Name() string { return "fleet" }
 // or not.
 func (l *Link) Ready() bool { return true }
 
-// Run checks in at once and then every parent.check_every until ctx ends.
+// Run checks in at once and then every parent.check_every until ctx ends; and at
+// once when a request to the parent was refused with 401 (at most every 10s), so a
+// revoked or rotated credential is replaced without waiting.
 func (l *Link) Run(ctx context.Context) error {
 	for {
 		l.Check(ctx)
@@ -155,6 +187,12 @@ func (l *Link) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-l.opts.Clock.After(l.opts.Parent.CheckEvery.D()):
+		case <-l.kick:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-l.opts.Clock.After(10 * time.Second):
+			}
 		}
 	}
 }
@@ -207,6 +245,20 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("fleet: %s: parent answered %d %s", e.op, e.code, e.msg)
 }
 
+// reenrolError is a refused credential whose re-enrolment failed too.
+type reenrolError struct{ refused, enrol error }
+
+func (e *reenrolError) Error() string {
+	return fmt.Sprintf("%v; enrolling again: %v", e.refused, e.enrol)
+}
+
+func (e *reenrolError) Unwrap() []error { return []error{e.refused, e.enrol} }
+
+func unauthorized(err error) (*statusError, bool) {
+	var se *statusError
+	return se, errors.As(err, &se) && se.code == http.StatusUnauthorized
+}
+
 func (l *Link) check(ctx context.Context) error {
 	l.mu.Lock()
 	enrolled := l.cred.AgentID != ""
@@ -216,12 +268,47 @@ func (l *Link) check(ctx context.Context) error {
 			return err
 		}
 	}
+	offers, err := l.checkIn(ctx)
+	if se, ok := unauthorized(err); ok && l.tls != nil && l.tls.HasClient() && clienttls.CertExpired(se.msg) {
+		// Away longer than the certificate lived: the parent renews an expired one.
+		if rerr := l.renew(ctx); rerr == nil {
+			offers, err = l.checkIn(ctx)
+		}
+	}
+	if _, ok := unauthorized(err); ok {
+		// Revoked or rotated on the parent: enrol again while the token lets us.
+		if l.opts.Parent.EnrolToken.Value() == "" {
+			return &reenrolError{refused: err, enrol: errNoToken}
+		}
+		l.opts.Logger.Warn("fleet: the parent refused the credential; enrolling again with parent.enrol_token", "parent", l.opts.Parent.base(), "err", err)
+		if eerr := l.enrol(ctx); eerr != nil {
+			return &reenrolError{refused: err, enrol: eerr}
+		}
+		if offers, err = l.checkIn(ctx); err != nil {
+			return &reenrolError{refused: err, enrol: errors.New("the parent refused the new credential too")}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if offers.RenewCertificate && l.tls != nil {
+		if err := l.renew(ctx); err != nil {
+			l.opts.Logger.Warn("fleet: client certificate renewal failed; trying again at the next check-in", "err", err)
+		}
+	}
+	return nil
+}
+
+// checkIn reports to the parent and measures the clock skew from its Date header.
+func (l *Link) checkIn(ctx context.Context) (agentapi.OffersResponse, error) {
+	var offers agentapi.OffersResponse
 	facts := l.facts()
 	sent := l.opts.Clock.Now()
 	resp, err := l.call(ctx, "check in", "/agent/v1/checkin", facts, true)
 	if err != nil {
-		return err
+		return offers, err
 	}
+	json.Unmarshal(resp.body, &offers) // only renew_certificate is read; a body without it asks nothing
 	received := l.opts.Clock.Now()
 	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 		mid := sent.Add(received.Sub(sent) / 2)
@@ -231,34 +318,80 @@ func (l *Link) check(ctx context.Context) error {
 		l.mu.Unlock()
 		l.met.skew.Set(skew.Seconds())
 	}
+	return offers, nil
+}
+
+// renew asks the parent for a new client certificate (clienttls, as an agent does).
+func (l *Link) renew(ctx context.Context) error {
+	err := l.tls.Renew(ctx, l.AgentID(), func(ctx context.Context, req agentapi.RenewRequest) (agentapi.RenewResponse, error) {
+		var out agentapi.RenewResponse
+		resp, err := l.call(ctx, "renew certificate", "/agent/v1/certificate", req, true)
+		if err == nil {
+			err = json.Unmarshal(resp.body, &out)
+		}
+		return out, err
+	})
+	if err != nil {
+		return err
+	}
+	l.closeIdle()
+	l.opts.Logger.Info("fleet: client certificate renewed", "parent", l.opts.Parent.base())
 	return nil
+}
+
+// closeIdle drops idle connections to the parent, so that the next handshake
+// presents the client certificate just issued.
+func (l *Link) closeIdle() {
+	l.client.CloseIdleConnections()
+	l.mu.Lock()
+	ts := slices.Clone(l.transports)
+	l.mu.Unlock()
+	for _, t := range ts {
+		t.CloseIdleConnections()
+	}
 }
 
 func (l *Link) facts() agentapi.Facts {
 	return agentapi.Facts{Hostname: l.opts.Site, OS: "patchgate", AgentVersion: l.opts.Version}
 }
 
-// enrol exchanges parent.enrol_token for the child's own credential and keeps it.
+// enrol exchanges parent.enrol_token for the child's own credential and keeps it;
+// over https also a client certificate for a CSR (clienttls.State.Enrol, as an agent),
+// and the parent's certificate is pinned.
 func (l *Link) enrol(ctx context.Context) error {
 	tok := l.opts.Parent.EnrolToken.Value()
 	if tok == "" {
 		return errNoToken
 	}
-	resp, err := l.call(ctx, "enrol", "/agent/v1/enroll", agentapi.EnrollRequest{Token: tok, Facts: l.facts()}, false)
+	if err := os.MkdirAll(l.opts.StateDir, 0o700); err != nil {
+		return fmt.Errorf("fleet: enrol: %w", err)
+	}
+	var c credential
+	do := func(ctx context.Context, csr string) (string, error) {
+		resp, err := l.call(ctx, "enrol", "/agent/v1/enroll", agentapi.EnrollRequest{Token: tok, CSR: csr, Facts: l.facts()}, false)
+		if err != nil {
+			return "", err
+		}
+		var er agentapi.EnrollResponse
+		if err := json.Unmarshal(resp.body, &er); err != nil {
+			return "", fmt.Errorf("fleet: enrol: the parent's answer: %w", err)
+		}
+		c = credential{Parent: l.opts.Parent.base(), AgentID: er.AgentID, Credential: er.Credential}
+		return er.ClientCert, nil
+	}
+	var err error
+	if l.tls != nil {
+		l.tls.ForgetClient() // a certificate of an earlier enrolment names another agent
+		err = l.tls.Enrol(ctx, l.opts.Site, true, do)
+	} else {
+		_, err = do(ctx, "")
+	}
 	if err != nil {
 		return err
 	}
-	var er agentapi.EnrollResponse
-	if err := json.Unmarshal(resp.body, &er); err != nil {
-		return fmt.Errorf("fleet: enrol: the parent's answer: %w", err)
-	}
-	c := credential{Parent: l.opts.Parent.base(), AgentID: er.AgentID, Credential: er.Credential}
 	data, _ := json.Marshal(c)
 	if _, err := parseCredential(data); err != nil {
 		return fmt.Errorf("fleet: enrol: the parent's answer has no usable credential")
-	}
-	if err := os.MkdirAll(l.opts.StateDir, 0o700); err != nil {
-		return fmt.Errorf("fleet: enrol: %w", err)
 	}
 	if err := atomicfile.Write(l.credPath(), data, 0o600); err != nil {
 		return fmt.Errorf("fleet: enrol: keep the credential: %w", err)
@@ -266,7 +399,8 @@ func (l *Link) enrol(ctx context.Context) error {
 	l.mu.Lock()
 	l.cred = c
 	l.mu.Unlock()
-	l.opts.Logger.Info("fleet: enrolled with the parent", "parent", c.Parent, "agent_id", c.AgentID)
+	l.closeIdle()
+	l.opts.Logger.Info("fleet: enrolled with the parent", "parent", c.Parent, "agent_id", c.AgentID, "mtls", l.tls != nil && l.tls.HasClient())
 	return nil
 }
 
@@ -318,11 +452,30 @@ func (l *Link) credentialValue() string {
 
 // Transport wraps base (nil: http.DefaultTransport) so that every request to the
 // parent carries the child's credential; the parent's gate knows the child by it.
+// Over https, base (an *http.Transport) is cloned with the pinned, client-certificate
+// TLS config; a 401 from the parent makes the link check in (and re-enrol) at once.
 func (l *Link) Transport(base http.RoundTripper) http.RoundTripper {
+	return authTransport{l: l, base: l.tlsTransport(base)}
+}
+
+// tlsTransport is base (nil: http.DefaultTransport), over https a clone of it with
+// the link's TLS config.
+func (l *Link) tlsTransport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return authTransport{l: l, base: base}
+	t, ok := base.(*http.Transport)
+	if l.tlsConf == nil || !ok {
+		return base
+	}
+	t = t.Clone()
+	// A clone each: a Transport writes to its TLS config (NextProtos) on first use. The
+	// clones share the pin and the client certificate (clienttls.State).
+	t.TLSClientConfig = l.tlsConf.Clone()
+	l.mu.Lock()
+	l.transports = append(l.transports, t)
+	l.mu.Unlock()
+	return t
 }
 
 type authTransport struct {
@@ -337,7 +490,14 @@ func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+cred)
-	return t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		select {
+		case t.l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return resp, err
 }
 
 // Health says what is wrong between this child and its parent.
@@ -351,15 +511,22 @@ func (l *Link) Health() []health.Problem {
 	}
 	now := l.opts.Clock.Now()
 	switch {
-	case errors.Is(l.lastErr, errNoToken):
+	case errors.Is(l.lastErr, errNoToken) && !l.refused:
 		out = append(out, health.Problem{Code: "parent-not-enrolled", Severity: health.Error,
 			Text: fmt.Sprintf("not enrolled with parent %s: make a downstream enrolment token there (tag %s) and set parent.enrol_token", parent, DownstreamTag)})
 	case l.refused && errors.As(l.lastErr, new(*statusError)) && l.cred.AgentID == "":
 		out = append(out, health.Problem{Code: "parent-enrolment-refused", Severity: health.Error,
 			Text: fmt.Sprintf("parent %s refused parent.enrol_token (unknown, spent, expired or revoked): make a new downstream enrolment token there (tag %s)", parent, DownstreamTag)})
+	case errors.Is(l.lastErr, clienttls.ErrPinMismatch):
+		out = append(out, health.Problem{Code: "parent-certificate-mismatch", Severity: health.Error,
+			Text: fmt.Sprintf("parent %s presented another TLS certificate than the one pinned (parent.fingerprint, or the one seen at enrolment); nothing comes from it: %v", parent, l.lastErr)})
 	case l.refused:
-		out = append(out, health.Problem{Code: "parent-credential-refused", Severity: health.Error,
-			Text: fmt.Sprintf("parent %s refused this appliance's credential (%s): it was revoked or is unknown there; nothing new comes from the parent until a new downstream token is set in parent.enrol_token and %s is removed", parent, l.cred.AgentID, l.credPath())})
+		why := "parent.enrol_token is empty"
+		if re := (*reenrolError)(nil); errors.As(l.lastErr, &re) && !errors.Is(re.enrol, errNoToken) {
+			why = fmt.Sprintf("enrolling again with parent.enrol_token failed (%v)", re.enrol)
+		}
+		out = append(out, health.Problem{Code: "parent-reenrolment-needed", Severity: health.Error,
+			Text: fmt.Sprintf("re-enrolment needed: parent %s refused this appliance's credential (%s): it was revoked, rotated or is unknown there, and %s; nothing new comes from the parent until a new downstream token (tag %s) is set in parent.enrol_token", parent, l.cred.AgentID, why, DownstreamTag)})
 	case l.lastErr != nil:
 		since := "it has never answered"
 		if !l.lastSuccess.IsZero() {
@@ -399,6 +566,10 @@ type Status struct {
 	LastSuccess time.Time     `json:"last_success,omitzero"`
 	LastError   string        `json:"last_error,omitempty"`
 	Skew        time.Duration `json:"skew_ns"`
+	// MTLS is set when the link holds a client certificate for the parent; Pin is the
+	// parent certificate's pinned fingerprint.
+	MTLS bool   `json:"mtls"`
+	Pin  string `json:"pinned_certificate,omitempty"`
 }
 
 // Status returns the link's state.
@@ -409,6 +580,9 @@ func (l *Link) Status() Status {
 		LastAttempt: l.lastAttempt, LastSuccess: l.lastSuccess, Skew: l.skew}
 	if l.lastErr != nil {
 		st.LastError = l.lastErr.Error()
+	}
+	if l.tls != nil {
+		st.MTLS, st.Pin = l.tls.HasClient(), l.tls.Pin()
 	}
 	return st
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,45 +22,65 @@ import (
 
 var t0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
-// fakeParent answers enrolment and check-in as a parent's agent API does.
+// fakeParent answers enrolment and check-in as a parent's agent API does: its token
+// has uses tokens left, each enrolment makes a new agent (ag-1, ag-2, ...), and a
+// revoked agent's credential is refused.
 type fakeParent struct {
 	mu      sync.Mutex
 	srv     *httptest.Server
-	revoked bool
-	skew    time.Duration // the parent's clock minus the child's
-	clk     *clock.Fake   // the child's clock; the parent's is clk + skew
-	authz   []string      // Authorization of every request but enrolment
+	uses    int             // of the token pge1.tok.secret
+	agents  int             // enrolled so far
+	revoked map[string]bool // credentials
+	skew    time.Duration   // the parent's clock minus the child's
+	clk     *clock.Fake     // the child's clock; the parent's is clk + skew
+	authz   []string        // Authorization of every request but enrolment
 }
 
 func newFakeParent(t *testing.T, clk *clock.Fake) *fakeParent {
-	p := &fakeParent{clk: clk}
+	p := &fakeParent{clk: clk, uses: 1, revoked: map[string]bool{}}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		w.Header().Set("Date", p.clk.Now().Add(p.skew).UTC().Format(http.TimeFormat))
+		authz := r.Header.Get("Authorization")
+		valid := strings.HasPrefix(authz, "Bearer pga1.ag-") && strings.HasSuffix(authz, ".s3cret") && !p.revoked[strings.TrimPrefix(authz, "Bearer ")]
 		switch r.URL.Path {
 		case "/agent/v1/enroll":
 			var req agentapi.EnrollRequest
-			if json.NewDecoder(r.Body).Decode(&req) != nil || req.Token != "pge1.tok.secret" || req.Hostname != "north" {
+			if json.NewDecoder(r.Body).Decode(&req) != nil || req.Token != "pge1.tok.secret" || req.Hostname != "north" || p.uses == 0 {
 				http.Error(w, `{"error": "bad token"}`, http.StatusUnauthorized)
 				return
 			}
-			json.NewEncoder(w).Encode(agentapi.EnrollResponse{AgentID: "ag-1", Credential: "pga1.ag-1.s3cret", PollIntervalSeconds: 300})
+			p.uses--
+			p.agents++
+			id := fmt.Sprintf("ag-%d", p.agents)
+			json.NewEncoder(w).Encode(agentapi.EnrollResponse{AgentID: id, Credential: "pga1." + id + ".s3cret", PollIntervalSeconds: 300})
 		case "/agent/v1/checkin":
-			p.authz = append(p.authz, r.Header.Get("Authorization"))
-			if p.revoked || r.Header.Get("Authorization") != "Bearer pga1.ag-1.s3cret" {
+			p.authz = append(p.authz, authz)
+			if !valid {
 				w.WriteHeader(http.StatusUnauthorized)
 				w.Write([]byte(`{"error": "unknown, expired or revoked credential"}`))
 				return
 			}
 			w.Write([]byte(`{}`))
 		default:
-			p.authz = append(p.authz, r.Header.Get("Authorization"))
+			p.authz = append(p.authz, authz)
+			if !valid {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
 			w.Write([]byte("target"))
 		}
 	}))
 	t.Cleanup(p.srv.Close)
 	return p
+}
+
+// revoke revokes agent id's credential.
+func (p *fakeParent) revoke(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.revoked["pga1."+id+".s3cret"] = true
 }
 
 func newLink(t *testing.T, clk *clock.Fake, url, token, stateDir string, expiry time.Time) *Link {
@@ -135,15 +156,21 @@ func TestLinkBadInput(t *testing.T) {
 			"", []string{"parent-not-enrolled:error"}, "set parent.enrol_token"},
 		{"bad token", func(t *testing.T, clk *clock.Fake, p *fakeParent, l *Link) { l.Check(ctx) },
 			"pge1.tok.wrong", []string{"parent-enrolment-refused:error"}, "refused parent.enrol_token"},
-		{"revoked credential", func(t *testing.T, clk *clock.Fake, p *fakeParent, l *Link) {
+		{"revoked credential, token spent", func(t *testing.T, clk *clock.Fake, p *fakeParent, l *Link) {
 			if err := l.Check(ctx); err != nil {
 				t.Fatal(err)
 			}
-			p.mu.Lock()
-			p.revoked = true
-			p.mu.Unlock()
+			p.revoke("ag-1")
 			l.Check(ctx)
-		}, "pge1.tok.secret", []string{"parent-credential-refused:error"}, "(ag-1): it was revoked or is unknown there"},
+		}, "pge1.tok.secret", []string{"parent-reenrolment-needed:error"}, "re-enrolment needed: parent http://127.0.0.1"},
+		{"revoked credential, no token", func(t *testing.T, clk *clock.Fake, p *fakeParent, l *Link) {
+			if err := l.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p.revoke("ag-1")
+			l.opts.Parent.EnrolToken = "" // spent and removed from the config
+			l.Check(ctx)
+		}, "pge1.tok.secret", []string{"parent-reenrolment-needed:error"}, "(ag-1): it was revoked, rotated or is unknown there, and parent.enrol_token is empty"},
 		{"parent down for a day, metadata still valid", func(t *testing.T, clk *clock.Fake, p *fakeParent, l *Link) {
 			if err := l.Check(ctx); err != nil {
 				t.Fatal(err)
@@ -207,4 +234,49 @@ func FuzzParseCredential(f *testing.F) {
 			t.Fatalf("accepted %+v", c)
 		}
 	})
+}
+
+// TestLinkReenrolsAfter401: a credential revoked or rotated on the parent is replaced
+// at the next check-in while the token has uses left; a 401 to a mirror's request
+// makes the link check in at once.
+func TestLinkReenrolsAfter401(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(t0)
+	p := newFakeParent(t, clk)
+	p.uses = 2
+	l := newLink(t, clk, p.srv.URL, "pge1.tok.secret", t.TempDir(), t0.Add(24*time.Hour))
+	if err := l.Check(ctx); err != nil || l.AgentID() != "ag-1" {
+		t.Fatalf("enrolment: %v, id %q", err, l.AgentID())
+	}
+	p.revoke("ag-1")
+	c := &http.Client{Transport: l.Transport(nil)}
+	resp, err := c.Get(p.srv.URL + "/repos/vendor/targets/a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("revoked credential: %d", resp.StatusCode)
+	}
+	select {
+	case <-l.kick:
+	default:
+		t.Fatal("a 401 from the parent did not ask for a check-in")
+	}
+	if err := l.Check(ctx); err != nil || l.AgentID() != "ag-2" || len(l.Health()) != 0 {
+		t.Fatalf("after the revocation: %v, id %q, health %v", err, l.AgentID(), l.Health())
+	}
+	resp, err = c.Get(p.srv.URL + "/repos/vendor/targets/a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("with the new credential: %d", resp.StatusCode)
+	}
+	// The new credential is kept: a restart uses it.
+	l2 := newLink(t, clk, p.srv.URL, "", l.opts.StateDir, t0.Add(24*time.Hour))
+	if l2.AgentID() != "ag-2" {
+		t.Errorf("after a restart: id %q, want ag-2", l2.AgentID())
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchgate/patchgate/agentapi/clienttls"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/tuf"
 )
@@ -21,6 +22,7 @@ import (
 //	  repositories: [vendor, site]             # mirrored from URL/repos/NAME/
 //	  roots: /etc/patchgate/parent-roots       # NAME.root.json for each repository
 //	  enrol_token: pge1....                    # a downstream token made on the parent
+//	  fingerprint: AB:CD:...                   # https: the parent's agent listener certificate
 type Parent struct {
 	// URL is the parent's distribution listener; empty turns the section off.
 	URL string `yaml:"url"`
@@ -40,6 +42,14 @@ type Parent struct {
 	CheckEvery conf.Duration `yaml:"check_every"`
 	// MaxSkew is the clock difference to the parent health warns about.
 	MaxSkew conf.Duration `yaml:"max_skew"`
+	// Fingerprint is the SHA-256 fingerprint of the parent's agent listener certificate
+	// (rollout.agent_tls on the parent; it logs it), for a URL with https: checked at
+	// enrolment, then the certificate seen is pinned in STATE/fleet/appliance.pin.
+	// Empty: CAFile (or the system's roots) vouch for it at enrolment.
+	Fingerprint string `yaml:"fingerprint"`
+	// CAFile is a PEM CA bundle that vouches for the parent's certificate at enrolment
+	// when Fingerprint is empty.
+	CAFile string `yaml:"ca_file"`
 	// RefreshInterval is the metadata refresh interval of the parent's repositories
 	// (0: the mirror's default).
 	RefreshInterval conf.Duration `yaml:"refresh_interval"`
@@ -88,10 +98,20 @@ func (p Parent) Validate(key string, ps *conf.Problems) {
 	if p.MaxSkew.D() < time.Second {
 		ps.Addf(key+".max_skew", "must be at least 1s, got %s", p.MaxSkew.D())
 	}
+	if p.Fingerprint != "" && clienttls.NormFingerprint(p.Fingerprint) == "" {
+		ps.Addf(key+".fingerprint", "must be a SHA-256 fingerprint (64 hex digits, colons allowed), got %q", p.Fingerprint)
+	}
+	if (p.Fingerprint != "" || p.CAFile != "") && !p.HTTPS() {
+		ps.Addf(key+".url", "must be https:// when parent.fingerprint or parent.ca_file is set (they are for the parent's agent TLS listener)")
+	}
 	if p.RefreshInterval != 0 && p.RefreshInterval.D() < 10*time.Second {
 		ps.Addf(key+".refresh_interval", "must be at least 10s (or left out), got %s", p.RefreshInterval.D())
 	}
 }
+
+// HTTPS reports whether the parent is reached over TLS (its agent listener, with
+// client certificates).
+func (p Parent) HTTPS() bool { return strings.HasPrefix(p.URL, "https://") }
 
 // base is URL without a trailing slash.
 func (p Parent) base() string { return strings.TrimSuffix(p.URL, "/") }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,6 +29,9 @@ func TestParentValidate(t *testing.T) {
 		{Name: "no roots", Edit: func(p *Parent) { p.Roots = "" }, Want: "parent.roots: must name the directory"},
 		{Name: "check too often", Edit: func(p *Parent) { p.CheckEvery = conf.Duration(1) }, Want: "parent.check_every: must be between 10s and 24h"},
 		{Name: "no skew allowed", Edit: func(p *Parent) { p.MaxSkew = 0 }, Want: "parent.max_skew: must be at least 1s"},
+		{Name: "pinned", Edit: func(p *Parent) { p.Fingerprint = "sha256:" + strings.Repeat("Ab", 32) }, Want: ""},
+		{Name: "bad fingerprint", Edit: func(p *Parent) { p.Fingerprint = "ab:cd" }, Want: `parent.fingerprint: must be a SHA-256 fingerprint (64 hex digits, colons allowed), got "ab:cd"`},
+		{Name: "fingerprint over http", Edit: func(p *Parent) { p.URL, p.Fingerprint = "http://hq.example:8080", strings.Repeat("ab", 32) }, Want: "parent.url: must be https:// when parent.fingerprint or parent.ca_file is set"},
 	}
 	conftest.Run(t, "parent", good, tests, nil)
 

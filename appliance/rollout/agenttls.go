@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -83,22 +84,24 @@ func (e *Engine) signClient(csr string, ag *Agent) (string, error) {
 	return string(b), nil
 }
 
-// peerCert is the client certificate of a TLS request, nil when there is none.
-func peerCert(r *http.Request) *x509.Certificate {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+// peerCert is the client certificate of a TLS connection, nil when there is none.
+func peerCert(cs *tls.ConnectionState) *x509.Certificate {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
 		return nil
 	}
-	return r.TLS.PeerCertificates[0]
+	return cs.PeerCertificates[0]
 }
 
-// checkClientCert refuses a request whose client certificate the agent CA did not
-// sign, has expired (unless expiredOK) or names another agent; and, when required, a
-// TLS request without one.
-func (e *Engine) checkClientCert(r *http.Request, ag *Agent, expiredOK bool) error {
+// checkClientCert refuses a request whose client certificate (cs: the request's TLS
+// connection, nil over plain http) the agent CA did not sign, has expired (unless
+// expiredOK) or names another agent; and, when required, a TLS request without one.
+// The agent API and the serving gate (a child appliance fetching targets over mTLS)
+// both check with it.
+func (e *Engine) checkClientCert(cs *tls.ConnectionState, ag *Agent, expiredOK bool) error {
 	c := e.clientCA.Load()
-	cert := peerCert(r)
+	cert := peerCert(cs)
 	switch {
-	case c == nil || r.TLS == nil:
+	case c == nil || cs == nil:
 		return nil
 	case cert == nil && c.Require:
 		return fmt.Errorf("%w: a client certificate is required on this listener (enrol again to get one)", ErrUnauthenticated)
@@ -111,7 +114,7 @@ func (e *Engine) checkClientCert(r *http.Request, ag *Agent, expiredOK bool) err
 		at = cert.NotAfter.Add(-time.Second)
 	}
 	inter := x509.NewCertPool()
-	for _, ic := range r.TLS.PeerCertificates[1:] {
+	for _, ic := range cs.PeerCertificates[1:] {
 		inter.AddCert(ic)
 	}
 	_, err := cert.Verify(x509.VerifyOptions{Roots: c.CA.Pool(), Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
@@ -129,7 +132,7 @@ func (e *Engine) checkClientCert(r *http.Request, ag *Agent, expiredOK bool) err
 // renewDue says whether the request's client certificate is past two thirds of its
 // life on the engine's clock.
 func (e *Engine) renewDue(r *http.Request) bool {
-	cert := peerCert(r)
+	cert := peerCert(r.TLS)
 	if cert == nil || e.clientCA.Load() == nil {
 		return false
 	}

@@ -132,7 +132,7 @@ func (e *Engine) withAgentCert(h func(http.ResponseWriter, *http.Request, *Agent
 		}
 		ag, err := e.Authenticate(r.Context(), strings.TrimSpace(cred))
 		if err == nil {
-			err = e.checkClientCert(r, ag, expiredOK)
+			err = e.checkClientCert(r.TLS, ag, expiredOK)
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="patchgate-agent"`)

@@ -29,5 +29,5 @@ func (g *Gate) decideDownstream(ctx context.Context, req Request, ag *Agent) Dec
 	if len(s.byTarget[targetKey{req.Repo, req.Path}]) == 0 {
 		return refuse(http.StatusForbidden, 0, "held: %s/%s is in no approved rollout (downstream appliance %s)", req.Repo, req.Path, ag.ID)
 	}
-	return Decision{Allow: true, AssetID: "agent:" + ag.ID}
+	return Decision{Allow: true, AssetID: "agent:" + ag.ID, Child: ag.ID}
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type Request struct {
 	// Authorization is the request's Authorization header ("Bearer <credential>" from
 	// agents), empty for agentless devices.
 	Authorization string
+	// TLS is the connection's TLS state (nil over plain http): over the agents' TLS
+	// listener an agent's (or child appliance's) client certificate must name the
+	// agent its credential names, as on the agent API.
+	TLS *tls.ConnectionState
 }
 
 // Decision is the gate's answer. A refusal has Status 503 (not now; RetryAfter is the
@@ -43,6 +48,9 @@ type Decision struct {
 	// AssetID and DeploymentID identify what an allowed download counts toward.
 	AssetID      string
 	DeploymentID int64
+	// Child is the agent id of a downstream appliance allowed a target ("" for
+	// devices): the wiring counts the bytes it is sent per child.
+	Child string
 }
 
 func refuse(status int, retry time.Duration, format string, args ...any) Decision {
@@ -81,6 +89,9 @@ func decisionLabel(d Decision) string {
 func (g *Gate) decide(ctx context.Context, req Request) Decision {
 	e := g.e
 	asset, ag, ok, err := g.identify(ctx, req)
+	if errors.Is(err, ErrUnauthenticated) && strings.Contains(err.Error(), "client certificate") {
+		return refuse(http.StatusUnauthorized, 0, "%v", err)
+	}
 	if errors.Is(err, ErrUnauthenticated) {
 		return refuse(http.StatusUnauthorized, 0, "unknown or revoked agent credential; enrol again")
 	}
@@ -146,6 +157,9 @@ func (g *Gate) identify(ctx context.Context, req Request) (Asset, *Agent, bool, 
 			return Asset{}, nil, false, ErrUnauthenticated
 		}
 		ag, err := e.Authenticate(ctx, strings.TrimSpace(cred))
+		if err == nil {
+			err = e.checkClientCert(req.TLS, ag, false)
+		}
 		if err != nil {
 			return Asset{}, nil, false, err
 		}
