@@ -58,6 +58,11 @@ type plan struct {
 // Windows' service manager actions (service_install_windows.go; nil elsewhere).
 var winRegister, winUnregister func(ctx context.Context, exe string, args []string) error
 
+// winSecureDir gives a directory an ACL of its own: under %ProgramData% a new
+// directory inherits one that lets every user create files, and a config planted
+// there would choose what the agent runs as SYSTEM.
+var winSecureDir func(dir string) error
+
 func serviceCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "service",
@@ -255,7 +260,15 @@ func windowsPlan(install bool, o serviceOpts) (plan, error) {
 		return plan{}, err
 	}
 	p.steps = append(p.steps,
-		mkdirStep(dir, 0o750),
+		step{what: fmt.Sprintf("create directory %s, owned by Administrators, only SYSTEM and Administrators may use it", dir), do: func(context.Context) error {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return err
+			}
+			if winSecureDir == nil {
+				return errors.New("setting a Windows ACL is only possible on Windows")
+			}
+			return winSecureDir(dir)
+		}},
 		step{what: fmt.Sprintf("register the service %s: %q %s (automatic start, delayed; restart 30s after a failure)", serviceName, o.binary, strings.Join(args, " ")), do: func(ctx context.Context) error {
 			return callWin(ctx, winRegister, o.binary, args)
 		}},

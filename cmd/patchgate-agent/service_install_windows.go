@@ -11,7 +11,37 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
-func init() { winRegister, winUnregister = registerService, unregisterService }
+func init() {
+	winRegister, winUnregister, winSecureDir = registerService, unregisterService, secureDir
+}
+
+// dataDirSDDL: owner Administrators; full control for SYSTEM and Administrators,
+// inherited by what is inside; nothing inherited from above (protected).
+const dataDirSDDL = "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+
+// secureDir replaces dir's owner and ACL with dataDirSDDL's, for what is already
+// inside too.
+func secureDir(dir string) error {
+	sd, err := windows.SecurityDescriptorFromString(dataDirSDDL)
+	if err != nil {
+		return fmt.Errorf("parsing the ACL: %w", err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return fmt.Errorf("reading the ACL's owner: %w", err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("reading the ACL: %w", err)
+	}
+	err = windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION,
+		owner, nil, dacl, nil)
+	if err != nil {
+		return fmt.Errorf("setting the ACL of %s: %w", dir, err)
+	}
+	return nil
+}
 
 // registerService creates the service: automatic (delayed) start as LocalSystem,
 // restarted 30 s after a failure (the failure count resets after a day).

@@ -45,7 +45,7 @@ next: fill in /mnt/img/etc/patchgate-agent/agent.yaml and the token, then: syste
 would: remove ` + installed + `/etc/systemd/system/patchgate-agent.service
 next: ` + installed + `/etc/patchgate-agent and ` + installed + `/var/lib/patchgate-agent are kept; remove them by hand if the agent is gone for good
 `},
-		{"windows install", "windows", true, serviceOpts{binary: `C:\Program Files\Patchgate\patchgate-agent.exe`}, `would: create directory C:\ProgramData\Patchgate (0750)
+		{"windows install", "windows", true, serviceOpts{binary: `C:\Program Files\Patchgate\patchgate-agent.exe`}, `would: create directory C:\ProgramData\Patchgate, owned by Administrators, only SYSTEM and Administrators may use it
 would: register the service patchgate-agent: "C:\\Program Files\\Patchgate\\patchgate-agent.exe" --log-file C:\ProgramData\Patchgate\agent.log (automatic start, delayed; restart 30s after a failure)
 next: put agent.yaml and the token in C:\ProgramData\Patchgate (see agent/README.md), then: sc.exe start patchgate-agent
 `},
