@@ -68,6 +68,7 @@ agent-packages:
 				bin/nfpm package -f packaging/agent/nfpm.yaml -p $$f -t dist/ || exit 1; \
 		done; \
 	done
+agent-msi: ; GOOS=windows GOARCH=amd64 $(GO) build $(GOFLAGS_B) -o bin/patchgate-agent-windows-amd64.exe ./cmd/patchgate-agent && packaging/agent/msi.sh bin/patchgate-agent-windows-amd64.exe '$(AGENT_PKG_VERSION)' dist # the Windows agent's MSI (wixl), agent/README.md
 
 clean:
 	rm -rf bin state test/bench/out dist

@@ -81,6 +81,13 @@ func serverCert(t *testing.T) tls.Certificate {
 // the server certificate's fingerprint, as an admin would from the appliance's log.
 func newRoadEnv(t *testing.T, data []byte, opts ...func(*agent.Options)) *env {
 	t.Helper()
+	return newRoadEnvOn(t, data, nil, opts...)
+}
+
+// newRoadEnvOn is newRoadEnv whose TCP listener wrap wraps (nil: none) underneath TLS,
+// so a test can slow down or cut the connections as a VPN would.
+func newRoadEnvOn(t *testing.T, data []byte, wrap func(net.Listener) net.Listener, opts ...func(*agent.Options)) *env {
+	t.Helper()
 	e := newEnv(t, data)
 	ca, caKey := selfSigned(t, "agent CA", true, nil, nil, nil)
 	rd := &road{t: t, ca: ca, caKey: caKey, caPool: x509.NewCertPool(), server: serverCert(t)}
@@ -97,6 +104,9 @@ func newRoadEnv(t *testing.T, data []byte, opts ...func(*agent.Options)) *env {
 		},
 	}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests want
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	e.app.srv = srv

@@ -21,6 +21,7 @@ var runService func(run func(ctx context.Context) error) (bool, error)
 
 func main() {
 	cmd := agentcmd.Command("patchgate-agent", version)
+	cmd.AddCommand(serviceCommand())
 	if runService != nil {
 		ran, err := runService(cmd.ExecuteContext)
 		if ran {

@@ -6,9 +6,6 @@ import (
 	"golang.org/x/sys/windows/svc"
 )
 
-// serviceName is the Windows service's name (sc.exe create patchgate-agent ...).
-const serviceName = "patchgate-agent"
-
 func init() { runService = windowsService }
 
 // windowsService runs the agent as a Windows service when the service control manager

@@ -22,6 +22,26 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 	return string(out)
 }
 
+// agentDeb returns the absolute path of dist/patchgate-agent_*_amd64.deb, running
+// `make agent-packages` first when there is none, except with -short (then it skips).
+func agentDeb(t *testing.T) string {
+	t.Helper()
+	repo := "../.."
+	debs, _ := filepath.Glob(filepath.Join(repo, "dist", "patchgate-agent_*_amd64.deb"))
+	if len(debs) == 0 {
+		if testing.Short() {
+			t.Skip("no dist/patchgate-agent_*_amd64.deb: run make agent-packages (builds nfpm: minutes the first time)")
+		}
+		run(t, repo, "make", "agent-packages")
+		debs, _ = filepath.Glob(filepath.Join(repo, "dist", "patchgate-agent_*_amd64.deb"))
+	}
+	if len(debs) == 0 {
+		t.Fatal("make agent-packages made no amd64 .deb")
+	}
+	deb, _ := filepath.Abs(debs[len(debs)-1])
+	return deb
+}
+
 // TestAgentDeb installs the amd64 .deb into a throwaway root (dpkg --root, scripts
 // without chroot: they leave the host alone when DPKG_ROOT is set), checks what it
 // put there with which modes, and has systemd-analyze verify the installed unit
@@ -36,23 +56,12 @@ func TestAgentDeb(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dpkg --root needs root")
 	}
-	repo := "../.."
-	debs, _ := filepath.Glob(filepath.Join(repo, "dist", "patchgate-agent_*_amd64.deb"))
-	if len(debs) == 0 {
-		if testing.Short() {
-			t.Skip("no dist/patchgate-agent_*_amd64.deb: run make agent-packages (builds nfpm: minutes the first time)")
-		}
-		run(t, repo, "make", "agent-packages")
-		debs, _ = filepath.Glob(filepath.Join(repo, "dist", "patchgate-agent_*_amd64.deb"))
-	}
-	if len(debs) == 0 {
-		t.Fatal("make agent-packages made no amd64 .deb")
-	}
-	deb, _ := filepath.Abs(debs[len(debs)-1])
+	deb := agentDeb(t)
 	list := run(t, ".", "dpkg-deb", "-c", deb)
 	for _, want := range []string{
 		"-rwxr-xr-x root/root", "./usr/bin/patchgate-agent",
 		"./usr/lib/systemd/system/patchgate-agent.service",
+		"drwxr-x--- root/root", "./etc/patchgate-agent/",
 		"-rw-r----- root/root", "./etc/patchgate-agent/agent.yaml",
 		"drwx------ root/root", "./var/lib/patchgate-agent/",
 	} {
