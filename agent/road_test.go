@@ -229,6 +229,11 @@ func TestAgentRefusesAnotherApplianceCertificate(t *testing.T) {
 	checkinsBefore := len(e.app.checkins)
 	e.app.mu.Unlock()
 	_, err := e.agent.Cycle(context.Background())
+	if errors.Is(err, io.EOF) {
+		// The agent's pooled connection met the restart first (the server closed it
+		// while it was idle); its next cycle dials anew, as it would in the field.
+		_, err = e.agent.Cycle(context.Background())
+	}
 	if !errors.Is(err, agent.ErrPinMismatch) || !strings.Contains(err.Error(), "remove ") {
 		t.Fatalf("Cycle with a changed certificate: %v, want ErrPinMismatch saying what to do", err)
 	}
