@@ -107,17 +107,8 @@ func TestRolloutWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An interrupted download (the first bytes only) is not a delivery.
-	req, _ := http.NewRequest("GET", target, nil)
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Range", "bytes=0-9")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent || string(b) != "Hello from" {
-		t.Fatalf("GET hello.txt bytes 0-9: %d %q, want 206 \"Hello from\"", resp.StatusCode, b)
+	if code, body := fetch(t, "GET", target, nil, "Authorization", auth, "Range", "bytes=0-9"); code != http.StatusPartialContent || body != "Hello from" {
+		t.Fatalf("GET hello.txt bytes 0-9: %d %q, want 206 \"Hello from\"", code, body)
 	}
 	if ds, err := e.Deployments(ctx, rollout.DeploymentFilter{RolloutID: r.ID}); err != nil || len(ds) != 1 || ds[0].State != rollout.DepDownloading {
 		t.Fatalf("deployments after a partial download: %+v %v, want one downloading", ds, err)
