@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -37,19 +38,7 @@ func TestBadConfigs(t *testing.T) {
 				t.Fatalf("Load(%s) error %T %v, want *conf.Error", f, err, err)
 			}
 			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create): %v", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("Load(%s) messages (-want +got):\n%s", f, diff)
-			}
+			goldentest.Check(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(got), *update)
 		})
 	}
 }

@@ -7,10 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"go.yaml.in/yaml/v3"
 
+	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/conf"
@@ -62,19 +61,7 @@ func TestRulesetText(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			got := Build(policyFile(t, f)).Text()
-			golden := strings.TrimSuffix(f, ".yaml") + ".nft"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create): %v", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("Build(%s).Text() (-want +got):\n%s", f, diff)
-			}
+			goldentest.Check(t, strings.TrimSuffix(f, ".yaml")+".nft", []byte(got), *update)
 		})
 	}
 }

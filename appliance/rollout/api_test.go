@@ -8,16 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/appliance/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -149,7 +147,7 @@ func TestAgentAPI(t *testing.T) {
 	if code, raw := ag.do("POST", "/agent/v1/checkin", agentapi.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agentapi.Package{{Name: "openssl", Version: "3.0.13"}}}, &resp); code != 200 {
 		t.Fatalf("checkin: %d %s", code, raw)
 	}
-	golden(t, "checkin.json", normalize(t, &resp, enr.AgentID))
+	goldentest.Check(t, filepath.Join("testdata", "checkin.json"), normalize(t, &resp, enr.AgentID), *update)
 	if len(resp.Deployments) != 1 {
 		t.Fatalf("checkin offers %d deployments", len(resp.Deployments))
 	}
@@ -244,26 +242,6 @@ func normalize(t *testing.T, v any, agentID string) []byte {
 		t.Fatal(err)
 	}
 	return append(bytes.ReplaceAll(b, []byte(agentID), []byte("ag-AGENTID")), '\n')
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
 }
 
 func TestAdminAPI(t *testing.T) {
