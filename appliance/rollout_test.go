@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/conf"
 )
@@ -83,12 +83,7 @@ func TestRolloutWiring(t *testing.T) {
 	}
 	// From another loopback address the inventory has never seen: no ring.
 	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
-	resp, err := other.Get(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := httpapitest.Do(t, other, httpapitest.NewRequest(t, "GET", target, nil))
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "not in the inventory") {
 		t.Errorf("an unknown device: %d %s, want 403 not in the inventory", resp.StatusCode, b)
 	}

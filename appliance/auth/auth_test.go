@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
@@ -110,24 +110,12 @@ func (fx *fixture) client(t *testing.T) *client {
 
 func (c *client) do(method, path string, body any) (int, map[string]any) {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, c.fx.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req := httpapitest.NewRequest(c.t, method, c.fx.srv.URL+path, body, "Content-Type", "application/json", "Accept", "application/json")
 	for k, v := range c.hdr {
 		req.Header[k] = v
 	}
-	resp, err := c.c.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, b := httpapitest.Do(c.t, c.c, req)
 	var m map[string]any
-	b, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(b, &m)
 	return resp.StatusCode, m
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/appliance/goldentest"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -42,31 +42,11 @@ type client struct {
 // JSON answer into out (if not nil); it returns the status and the raw body.
 func (c client) do(method, path string, body, out any) (int, []byte) {
 	c.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, c.base+path, r)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := httpapitest.NewRequest(c.t, method, c.base+path, body)
 	for k, v := range c.header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := httpapitest.Do(c.t, nil, req)
 	if out != nil && len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, out); err != nil {
 			c.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
