@@ -3,8 +3,6 @@ package gateway
 import (
 	"flag"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -53,15 +51,7 @@ func policyFile(t *testing.T, path string) Policy {
 // TestRulesetText renders each testdata/policies/NAME.yaml and compares the nft text
 // with NAME.nft (rewrite with -update, and read the diff).
 func TestRulesetText(t *testing.T) {
-	files, _ := filepath.Glob("testdata/policies/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no testdata/policies/*.yaml")
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		t.Run(name, func(t *testing.T) {
-			got := Build(policyFile(t, f)).Text()
-			goldentest.Check(t, strings.TrimSuffix(f, ".yaml")+".nft", []byte(got), *update)
-		})
-	}
+	goldentest.Each(t, "testdata/policies/*.yaml", ".nft", *update, func(t *testing.T, f string) []byte {
+		return []byte(Build(policyFile(t, f)).Text())
+	})
 }

@@ -7,6 +7,7 @@ package goldentest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,5 +32,23 @@ func Check(t testing.TB, path string, got []byte, update bool) {
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s differs (-want +got):\n%s", path, diff)
+	}
+}
+
+// Each runs a subtest for every file matching pattern (failing the test when none
+// does), named after the file without its extension, and checks what got makes of the
+// file against the golden file beside it: the same name with ext (".golden") in place
+// of its own extension.
+func Each(t *testing.T, pattern, ext string, update bool, got func(t *testing.T, path string) []byte) {
+	t.Helper()
+	files, _ := filepath.Glob(pattern)
+	if len(files) == 0 {
+		t.Fatalf("no %s", pattern)
+	}
+	for _, f := range files {
+		base := strings.TrimSuffix(f, filepath.Ext(f))
+		t.Run(filepath.Base(base), func(t *testing.T) {
+			Check(t, base+ext, got(t, f), update)
+		})
 	}
 }
