@@ -8,17 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/appliance/rollout"
 )
 
@@ -127,18 +125,8 @@ func TestEveryAdminRouteHasAPermission(t *testing.T) {
 	}
 	slices.Sort(lines)
 	got := strings.Join(lines, "\n") + "\n"
-	golden := filepath.Join("testdata", "access-matrix.golden")
-	if *updateGolden {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./appliance -run TestEveryAdminRouteHasAPermission -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("access matrix changed (-golden +now); review, then -update:\n%s", diff)
-	}
+	// A change to the matrix is reviewed, then written with -update.
+	goldentest.Check(t, filepath.Join("testdata", "access-matrix.golden"), []byte(got), *updateGolden)
 
 	// Unknown routes are denied by default: nothing runs.
 	rec := httptest.NewRecorder()

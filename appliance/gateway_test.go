@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/test/netlab"
 )
 
 // The gateway programs nftables, so these tests run the System in a child process
@@ -29,14 +30,7 @@ const gatewayChildEnv = "PG_APPLIANCE_GATEWAY_CHILD"
 // through setpriv as user nobody, and returns its output and error.
 func inNetNS(t *testing.T, test string, asNobody bool) (string, error) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs the appliance in a network namespace of its own")
-	}
-	for _, p := range []string{"ip", "nft", "setpriv"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("needs %s (Debian packages iproute2, nftables, util-linux): %v", p, err)
-		}
-	}
+	netlab.Require(t, "nft", "setpriv")
 	b := make([]byte, 4)
 	rand.Read(b)
 	ns := "pg-app-" + hex.EncodeToString(b)

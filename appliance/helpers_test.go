@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/appliance/web"
 	"github.com/patchgate/patchgate/conf"
 )
@@ -138,25 +139,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 
 // fetch sends one request with the header pairs given (name, value, ...; a pair with
 // an empty value is left out) and returns the status and the body.
-func fetch(t *testing.T, method, url string, body io.Reader, header ...string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if header[i+1] != "" {
-			req.Header.Set(header[i], header[i+1])
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+var fetch = httpapitest.Fetch
 
 // get fetches url and returns the response with its body read and closed.
 func get(t *testing.T, url string) *http.Response {

@@ -144,15 +144,7 @@ func TestCandidateReleasePublishedOnApproval(t *testing.T) {
 		t.Errorf("release.create audit records = %+v, %v; want one by rita naming candidate %d", recs, err, cand.ID)
 	}
 
-	e := sys.rollout
-	ro, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "low", TestEvidence: "lab desk", RollbackPlan: "uninstall",
-		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Submit(ctx, ro.ID, "rita"); err != nil {
-		t.Fatal(err)
-	}
+	ro := submitCandidateRollout(t, sys, rel.ID)
 	siteDir := cfg.State.Path("tuf-site")
 	if listed(t, siteDir, target) {
 		t.Fatal("the target is signed before the rollout is approved")
@@ -219,14 +211,7 @@ func TestTamperedCandidateIsNotSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel.ID, Risk: "low", TestEvidence: "lab", RollbackPlan: "uninstall",
-		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Submit(ctx, ro.ID, "rita"); err != nil {
-		t.Fatal(err)
-	}
+	ro := submitCandidateRollout(t, fx.sys, rel.ID)
 	staged := fx.svc.Path(fx.cand.SHA256)
 	if err := os.WriteFile(staged, []byte("not what the vendor signed, same length?\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -252,21 +237,28 @@ func TestTamperedCandidateIsNotSigned(t *testing.T) {
 	}
 }
 
-// approveCandidateRelease has rita roll release rel out to the pilot ring and anna
-// approve it (the two-person flow), which signs the release's target.
-func approveCandidateRelease(t *testing.T, sys *System, rel int64) {
+// submitCandidateRollout has rita roll release rel out to the pilot ring (one stage)
+// and submit the rollout for approval.
+func submitCandidateRollout(t *testing.T, sys *System, rel int64) *rollout.Rollout {
 	t.Helper()
 	ctx := context.Background()
-	e := sys.rollout
-	ro, err := e.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel, Risk: "low", TestEvidence: "lab", RollbackPlan: "uninstall",
+	ro, err := sys.rollout.CreateRollout(ctx, "rita", rollout.RolloutSpec{ReleaseID: rel, Risk: "low", TestEvidence: "lab", RollbackPlan: "uninstall",
 		Stages: []rollout.Stage{{Ring: "pilot", SuccessPercent: 100, ErrorPercent: 50, MinResults: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Submit(ctx, ro.ID, "rita"); err != nil {
+	if _, err := sys.rollout.Submit(ctx, ro.ID, "rita"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ApproveRollout(ctx, "anna", ro.ID, true, "ok"); err != nil {
+	return ro
+}
+
+// approveCandidateRelease has rita roll release rel out to the pilot ring and anna
+// approve it (the two-person flow), which signs the release's target.
+func approveCandidateRelease(t *testing.T, sys *System, rel int64) {
+	t.Helper()
+	ro := submitCandidateRollout(t, sys, rel)
+	if err := sys.rollout.ApproveRollout(context.Background(), "anna", ro.ID, true, "ok"); err != nil {
 		t.Fatal(err)
 	}
 }

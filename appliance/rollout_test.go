@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/conf"
 )
@@ -83,12 +83,7 @@ func TestRolloutWiring(t *testing.T) {
 	}
 	// From another loopback address the inventory has never seen: no ring.
 	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
-	resp, err := other.Get(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := httpapitest.Do(t, other, httpapitest.NewRequest(t, "GET", target, nil))
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "not in the inventory") {
 		t.Errorf("an unknown device: %d %s, want 403 not in the inventory", resp.StatusCode, b)
 	}
@@ -107,17 +102,8 @@ func TestRolloutWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An interrupted download (the first bytes only) is not a delivery.
-	req, _ := http.NewRequest("GET", target, nil)
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Range", "bytes=0-9")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent || string(b) != "Hello from" {
-		t.Fatalf("GET hello.txt bytes 0-9: %d %q, want 206 \"Hello from\"", resp.StatusCode, b)
+	if code, body := fetch(t, "GET", target, nil, "Authorization", auth, "Range", "bytes=0-9"); code != http.StatusPartialContent || body != "Hello from" {
+		t.Fatalf("GET hello.txt bytes 0-9: %d %q, want 206 \"Hello from\"", code, body)
 	}
 	if ds, err := e.Deployments(ctx, rollout.DeploymentFilter{RolloutID: r.ID}); err != nil || len(ds) != 1 || ds[0].State != rollout.DepDownloading {
 		t.Fatalf("deployments after a partial download: %+v %v, want one downloading", ds, err)

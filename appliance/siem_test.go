@@ -8,12 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/patchgate/patchgate/appliance/forward"
 	"github.com/patchgate/patchgate/conf"
@@ -80,17 +77,5 @@ func TestSIEMWiring(t *testing.T) {
 	if !found {
 		t.Error("no siem panel on the status page")
 	}
-	mfs, err := sys.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		if strings.HasPrefix(p.Metric, "patchgate_siem_") {
-			t.Errorf("metric %s: %s", p.Metric, p.Text)
-		}
-	}
+	lintMetrics(t, sys, "patchgate_siem_")
 }

@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/health"
 )
@@ -174,14 +174,7 @@ func TestStatusPageBothRenderings(t *testing.T) {
 		t.Errorf("JSON status = version %q ready %v services %d; want test, true, %d", st.Build.Version, st.Ready, len(st.Services), len(sys.services))
 	}
 
-	req, _ := http.NewRequest("GET", "http://"+sys.AdminAddr()+"/", nil)
-	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := httpapitest.Do(t, nil, httpapitest.NewRequest(t, "GET", "http://"+sys.AdminAddr()+"/", nil, "Accept", "text/html,application/xhtml+xml,*/*;q=0.8"))
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Errorf("HTML Content-Type = %q", ct)
 	}

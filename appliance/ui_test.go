@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/auth"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/netscan"
 )
@@ -55,28 +56,12 @@ type formClient struct {
 // send posts form to path (GET when form is nil); header is extra name, value pairs.
 func (c *formClient) send(path string, form url.Values, header ...string) (int, http.Header, string) {
 	c.t.Helper()
-	method, body := http.MethodGet, io.Reader(nil)
+	method, body, ct := http.MethodGet, io.Reader(nil), ""
 	if form != nil {
-		method, body = http.MethodPost, strings.NewReader(form.Encode())
+		method, body, ct = http.MethodPost, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
 	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	req.Header.Set("Accept", "text/html")
-	req.Header.Set("Authorization", c.bearer)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	req := httpapitest.NewRequest(c.t, method, c.base+path, body, append([]string{"Content-Type", ct, "Accept", "text/html", "Authorization", c.bearer}, header...)...)
+	resp, raw := httpapitest.Do(c.t, &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, req)
 	return resp.StatusCode, resp.Header, string(raw)
 }
 

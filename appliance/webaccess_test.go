@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"html"
 	"image"
 	"image/png"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/auth"
 	"github.com/patchgate/patchgate/appliance/config"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/appliance/logring"
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/test/netlab"
@@ -67,31 +67,7 @@ func newBrowser(t *testing.T, sys *System) *browser {
 // answer's status, header and body.
 func (b *browser) do(method, path string, body any, accept string) (int, http.Header, string) {
 	b.t.Helper()
-	var rd io.Reader
-	switch v := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(v)
-	default:
-		j, _ := json.Marshal(v)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, b.base+path, rd)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := httpapitest.Do(b.t, b.c, httpapitest.NewRequest(b.t, method, b.base+path, body, "Accept", accept))
 	return resp.StatusCode, resp.Header, string(raw)
 }
 
@@ -279,23 +255,16 @@ func TestAdminAPIRefusesUnknownKeysAndMissingObjects(t *testing.T) {
 			continue
 		}
 		walked++
-		req, _ := http.NewRequest(pr.Method, "http://"+sys.AdminAddr()+pr.Path, body)
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Content-Type", "application/json")
-		if pr.Perm != auth.Public {
-			req.Header.Set("Authorization", bearer)
+		if pr.Perm == auth.Public {
+			bearer = ""
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		code, raw := httpapitest.Fetch(t, pr.Method, "http://"+sys.AdminAddr()+pr.Path, body,
+			"Accept", "application/json", "Content-Type", "application/json", "Authorization", bearer)
 		switch {
-		case body == nil && resp.StatusCode != http.StatusNotFound:
-			t.Errorf("GET %s (nothing there) = %d %.120s, want 404", pr.Path, resp.StatusCode, raw)
-		case body != nil && (resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "colour")):
-			t.Errorf("%s %s with an unknown key = %d %.160s, want 400 naming \"colour\"", pr.Method, pr.Path, resp.StatusCode, raw)
+		case body == nil && code != http.StatusNotFound:
+			t.Errorf("GET %s (nothing there) = %d %.120s, want 404", pr.Path, code, raw)
+		case body != nil && (code != http.StatusBadRequest || !strings.Contains(raw, "colour")):
+			t.Errorf("%s %s with an unknown key = %d %.160s, want 400 naming \"colour\"", pr.Method, pr.Path, code, raw)
 		}
 	}
 	if walked < 20 {

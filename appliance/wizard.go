@@ -388,6 +388,15 @@ func list(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 }
 
+// textFields makes the text fields of a map in the file at config key key, named in the
+// form prefix+name: f(name, label, help) shows row[name] and reports the problems at
+// key.name.
+func textFields(row map[string]any, key, prefix string) func(name, label, help string) wizardField {
+	return func(name, label, help string) wizardField {
+		return wizardField{Name: prefix + name, Label: label, Type: "text", Value: str(row[name]), Key: key + "." + name, Help: help}
+	}
+}
+
 func str(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -409,12 +418,13 @@ func segmentsForm(d *configDoc) ([]wizardGroup, error) {
 		return nil, err
 	}
 	return rowGroups(segs, wizardSegmentRows, "segments", "seg", "Segment", func(s map[string]any, k, p string) []wizardField {
+		f := textFields(s, k, p)
 		return []wizardField{
-			{Name: p + "name", Label: "Name", Type: "text", Value: str(s["name"]), Key: k + ".name", Help: "lower-case, e.g. clinical"},
-			{Name: p + "interface", Label: "Interface", Type: "text", Value: str(s["interface"]), Key: k + ".interface", Help: "e.g. eth1"},
-			{Name: p + "vlan", Label: "VLAN", Type: "text", Value: str(s["vlan"]), Key: k + ".vlan", Help: "802.1Q id, or empty"},
-			{Name: p + "addresses", Label: "Appliance addresses", Type: "text", Value: str(s["addresses"]), Key: k + ".addresses", Help: "e.g. 10.20.0.1/24"},
-			{Name: p + "clients", Label: "Client subnets", Type: "text", Value: str(s["clients"]), Key: k + ".clients", Help: "e.g. 10.20.0.0/24"},
+			f("name", "Name", "lower-case, e.g. clinical"),
+			f("interface", "Interface", "e.g. eth1"),
+			f("vlan", "VLAN", "802.1Q id, or empty"),
+			f("addresses", "Appliance addresses", "e.g. 10.20.0.1/24"),
+			f("clients", "Client subnets", "e.g. 10.20.0.0/24"),
 			{Key: k}, // problems about the segment as a whole
 		}
 	}), nil

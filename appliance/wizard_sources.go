@@ -68,19 +68,20 @@ func sourcesForm(d *configDoc) ([]wizardGroup, error) {
 		repo, ri = repos[0], 0
 	}
 	sk, rk := conf.Index("sources", si), conf.Index("tuf.repositories", ri)
+	srcField, tufField := textFields(src, sk, "src."), textFields(repo, rk, "tuf.")
 	return []wizardGroup{
 		{Title: "A vendor file (sources, kind url)", Fields: []wizardField{
-			{Name: "src.name", Label: "Name", Type: "text", Value: str(src["name"]), Key: sk + ".name", Help: "e.g. label-printer-fw; empty: no source"},
-			{Name: "src.url", Label: "URL", Type: "text", Value: str(src["url"]), Key: sk + ".url", Help: "the file, e.g. https://vendor.example/fw-4.2.bin"},
-			{Name: "src.sha256", Label: "SHA-256", Type: "text", Value: str(src["sha256"]), Key: sk + ".sha256", Help: "64 hex digits, from the vendor"},
-			{Name: "src.checksums_url", Label: "or a checksums URL", Type: "text", Value: str(src["checksums_url"]), Key: sk + ".checksums_url", Help: "a SHA256SUMS file; the files it lists are next to it"},
+			srcField("name", "Name", "e.g. label-printer-fw; empty: no source"),
+			srcField("url", "URL", "the file, e.g. https://vendor.example/fw-4.2.bin"),
+			srcField("sha256", "SHA-256", "64 hex digits, from the vendor"),
+			srcField("checksums_url", "or a checksums URL", "a SHA256SUMS file; the files it lists are next to it"),
 			{Key: sk},
 		}},
 		{Title: "An upstream TUF repository (tuf.repositories)", Fields: []wizardField{
-			{Name: "tuf.name", Label: "Name", Type: "text", Value: str(repo["name"]), Key: rk + ".name", Help: "e.g. vendor; empty: no repository"},
-			{Name: "tuf.metadata_url", Label: "Metadata URL", Type: "text", Value: str(repo["metadata_url"]), Key: rk + ".metadata_url", Help: "e.g. https://updates.vendor.example/metadata"},
-			{Name: "tuf.targets_url", Label: "Targets URL", Type: "text", Value: str(repo["targets_url"]), Key: rk + ".targets_url", Help: "empty: the metadata URL"},
-			{Name: "tuf.root", Label: "Pinned root.json", Type: "text", Value: str(repo["root"]), Key: rk + ".root", Help: "the absolute path of a file on the appliance, installed out of band, e.g. /etc/patchgate/vendor-root.json"},
+			tufField("name", "Name", "e.g. vendor; empty: no repository"),
+			tufField("metadata_url", "Metadata URL", "e.g. https://updates.vendor.example/metadata"),
+			tufField("targets_url", "Targets URL", "empty: the metadata URL"),
+			tufField("root", "Pinned root.json", "the absolute path of a file on the appliance, installed out of band, e.g. /etc/patchgate/vendor-root.json"),
 			{Key: rk},
 		}},
 	}, nil
@@ -162,11 +163,12 @@ func windowForm(d *configDoc) ([]wizardGroup, error) {
 		{Name: "zone", Label: "Time zone", Type: "text", Value: zone, Key: "rollout.zone", Help: "IANA name, e.g. America/New_York"},
 	}}}
 	return append(out, rowGroups(ws, wizardWindowRows, "rollout.windows", "win", "Window", func(w map[string]any, k, p string) []wizardField {
+		f := textFields(w, k, p)
 		return []wizardField{
-			{Name: p + "name", Label: "Name", Type: "text", Value: str(w["name"]), Key: k + ".name", Help: "e.g. nightly"},
-			{Name: p + "cron", Label: "Opens (cron)", Type: "text", Value: str(w["cron"]), Key: k + ".cron", Help: "e.g. 0 22 * * * (22:00 daily), 0 2 * * 6 (Saturdays 02:00)"},
-			{Name: p + "duration", Label: "For", Type: "text", Value: str(w["duration"]), Key: k + ".duration", Help: "e.g. 6h"},
-			{Name: p + "ring", Label: "Ring", Type: "text", Value: str(w["ring"]), Key: k + ".ring", Help: "empty: every ring"},
+			f("name", "Name", "e.g. nightly"),
+			f("cron", "Opens (cron)", "e.g. 0 22 * * * (22:00 daily), 0 2 * * 6 (Saturdays 02:00)"),
+			f("duration", "For", "e.g. 6h"),
+			f("ring", "Ring", "empty: every ring"),
 			{Key: k},
 		}
 	})...), nil

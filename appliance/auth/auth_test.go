@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/store/storetest"
 	"github.com/patchgate/patchgate/clock"
@@ -110,24 +110,12 @@ func (fx *fixture) client(t *testing.T) *client {
 
 func (c *client) do(method, path string, body any) (int, map[string]any) {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, c.fx.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req := httpapitest.NewRequest(c.t, method, c.fx.srv.URL+path, body, "Content-Type", "application/json", "Accept", "application/json")
 	for k, v := range c.hdr {
 		req.Header[k] = v
 	}
-	resp, err := c.c.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, b := httpapitest.Do(c.t, c.c, req)
 	var m map[string]any
-	b, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(b, &m)
 	return resp.StatusCode, m
 }
@@ -296,30 +284,23 @@ func TestSessionExpiry(t *testing.T) {
 	fx.user(t, "eve", false, Viewer)
 	c := fx.client(t)
 	c.login("eve", "")
-	get := func() int { st, _ := c.do("GET", "/api/v1/exceptions", nil); return st }
-	if st := get(); st != 204 {
-		t.Fatalf("fresh session = %d", st)
+	// after advances the clock by d and wants the session's answer to be want.
+	after := func(d time.Duration, want int, when string) {
+		t.Helper()
+		fx.clock.Advance(d)
+		if st, _ := c.do("GET", "/api/v1/exceptions", nil); st != want {
+			t.Fatalf("%s = %d, want %d", when, st, want)
+		}
 	}
-	fx.clock.Advance(14 * time.Minute)
-	if st := get(); st != 204 {
-		t.Fatalf("after 14 min idle = %d, want 204", st)
-	}
-	fx.clock.Advance(15 * time.Minute)
-	if st := get(); st != 401 {
-		t.Fatalf("after 15 min idle = %d, want 401", st)
-	}
+	after(0, 204, "fresh session")
+	after(14*time.Minute, 204, "after 14 min idle")
+	after(15*time.Minute, 401, "after 15 min idle")
 	// Absolute lifetime: active every 10 minutes, still ends after an hour.
 	c.login("eve", "")
 	for range 5 {
-		fx.clock.Advance(10 * time.Minute)
-		if st := get(); st != 204 {
-			t.Fatalf("active session = %d", st)
-		}
+		after(10*time.Minute, 204, "active session")
 	}
-	fx.clock.Advance(10 * time.Minute)
-	if st := get(); st != 401 {
-		t.Fatalf("after the absolute lifetime = %d, want 401", st)
-	}
+	after(10*time.Minute, 401, "after the absolute lifetime")
 }
 
 func TestSessionIDChangesAfterMFA(t *testing.T) {

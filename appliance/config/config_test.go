@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/conf"
 )
 
@@ -21,37 +22,17 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // TestBadConfigs loads each testdata/bad/NAME.yaml and compares the messages with
 // testdata/bad/NAME.golden.
 func TestBadConfigs(t *testing.T) {
-	files, _ := filepath.Glob("testdata/bad/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no testdata/bad/*.yaml")
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		t.Run(name, func(t *testing.T) {
-			cfg, err := Load(f)
-			if err == nil {
-				t.Fatalf("Load(%s) = %+v, nil; want an error", f, cfg)
-			}
-			var ce *conf.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Load(%s) error %T %v, want *conf.Error", f, err, err)
-			}
-			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create): %v", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("Load(%s) messages (-want +got):\n%s", f, diff)
-			}
-		})
-	}
+	goldentest.Each(t, "testdata/bad/*.yaml", ".golden", *update, func(t *testing.T, f string) []byte {
+		cfg, err := Load(f)
+		if err == nil {
+			t.Fatalf("Load(%s) = %+v, nil; want an error", f, cfg)
+		}
+		var ce *conf.Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("Load(%s) error %T %v, want *conf.Error", f, err, err)
+		}
+		return []byte(err.Error() + "\n")
+	})
 }
 
 func TestGoodConfig(t *testing.T) {

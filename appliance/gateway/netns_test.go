@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/patchgate/patchgate/test/netlab"
 )
 
 // These tests program nftables for real, each in a network namespace of its own that
@@ -18,14 +20,7 @@ import (
 // returns its name and a file descriptor for it.
 func newNetNS(t *testing.T) (string, int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace and programs nftables in it")
-	}
-	for _, prog := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(prog); err != nil {
-			t.Skipf("needs %s (Debian packages iproute2 and nftables): %v", prog, err)
-		}
-	}
+	netlab.Require(t, "nft")
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "pg-gw-" + hex.EncodeToString(b)

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 	"github.com/patchgate/patchgate/netscan"
 )
 
@@ -26,17 +26,7 @@ func TestAPI(t *testing.T) {
 	defer srv.Close()
 	do := func(method, path, ct, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpapitest.Fetch(t, method, srv.URL+path, strings.NewReader(body), "Content-Type", ct)
 	}
 	tests := []struct {
 		name, method, path, ct, body string

@@ -5,19 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/appliance/goldentest"
+	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -44,31 +42,11 @@ type client struct {
 // JSON answer into out (if not nil); it returns the status and the raw body.
 func (c client) do(method, path string, body, out any) (int, []byte) {
 	c.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, c.base+path, r)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := httpapitest.NewRequest(c.t, method, c.base+path, body)
 	for k, v := range c.header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := httpapitest.Do(c.t, nil, req)
 	if out != nil && len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, out); err != nil {
 			c.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
@@ -149,7 +127,7 @@ func TestAgentAPI(t *testing.T) {
 	if code, raw := ag.do("POST", "/agent/v1/checkin", agentapi.Facts{Hostname: "rx-ws-03", OS: "linux", Packages: []agentapi.Package{{Name: "openssl", Version: "3.0.13"}}}, &resp); code != 200 {
 		t.Fatalf("checkin: %d %s", code, raw)
 	}
-	golden(t, "checkin.json", normalize(t, &resp, enr.AgentID))
+	goldentest.Check(t, filepath.Join("testdata", "checkin.json"), normalize(t, &resp, enr.AgentID), *update)
 	if len(resp.Deployments) != 1 {
 		t.Fatalf("checkin offers %d deployments", len(resp.Deployments))
 	}
@@ -244,26 +222,6 @@ func normalize(t *testing.T, v any, agentID string) []byte {
 		t.Fatal(err)
 	}
 	return append(bytes.ReplaceAll(b, []byte(agentID), []byte("ag-AGENTID")), '\n')
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
 }
 
 func TestAdminAPI(t *testing.T) {
