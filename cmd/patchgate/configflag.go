@@ -10,13 +10,13 @@ import (
 	"github.com/patchgate/patchgate/appliance/store"
 )
 
-// configFlag adds --config, the appliance's config file (default defaultConfigPath), to
+// configFlag adds --config, the appliance's config file (default defaultConfig()), to
 // cmd's own flags; usage "" says "config file".
 func configFlag(cmd *cobra.Command, path *string, usage string) {
 	if usage == "" {
 		usage = "config file"
 	}
-	cmd.Flags().StringVar(path, "config", defaultConfigPath, usage)
+	cmd.Flags().StringVar(path, "config", defaultConfig(), usage+" ($PATCHGATE_CONFIG)")
 }
 
 // loadValid loads the config at path for op. When it cannot (unreadable, or problems

@@ -26,6 +26,16 @@ import (
 
 const defaultConfigPath = "/etc/patchgate/patchgate.yaml"
 
+// defaultConfig is the --config every command takes when none is given:
+// $PATCHGATE_CONFIG, else defaultConfigPath. `export PATCHGATE_CONFIG=configs/dev.yaml`
+// points the CLI at the appliance `make run` starts.
+func defaultConfig() string {
+	if p := os.Getenv("PATCHGATE_CONFIG"); p != "" {
+		return p
+	}
+	return defaultConfigPath
+}
+
 // adminTarget is how a CLI command reaches the admin API: the server, the certificate
 // to trust and the API token. Each comes from its flag, else the environment, else (the
 // server) admin.listen of the config file, else (token and pin) what `patchgate login`
@@ -39,7 +49,7 @@ func (t *adminTarget) addFlags(pf *pflag.FlagSet) {
 	pf.StringVar(&t.token, "token", "", "API token ($PATCHGATE_TOKEN; default: the one `patchgate login` stored for the server)")
 	pf.StringVar(&t.fingerprint, "fingerprint", "", "SHA-256 of the admin certificate to accept (hex, colons allowed)")
 	pf.StringVar(&t.cacert, "cacert", "", "PEM file of the CA (or self-signed certificate) to trust")
-	pf.StringVar(&t.config, "config", defaultConfigPath, "config file whose admin listener is the default server")
+	pf.StringVar(&t.config, "config", defaultConfig(), "config file whose admin listener is the default server ($PATCHGATE_CONFIG)")
 }
 
 // resolve fills in the server, token and pin and returns the HTTP client. A config

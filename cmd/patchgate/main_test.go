@@ -92,6 +92,29 @@ auth:
 	}
 }
 
+// TestConfigFromEnvironment: with no --config, every command reads $PATCHGATE_CONFIG,
+// else /etc/patchgate/patchgate.yaml; --config still wins.
+func TestConfigFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name, env string
+		args      []string
+		want      string
+	}{
+		{"environment", "../../configs/dev.yaml", nil, "dev.yaml: ok"},
+		{"flag over environment", "../../configs/dev.yaml", []string{"--config", "../../configs/patchgate.yaml"}, "patchgate.yaml: ok"},
+		{"neither", "", nil, "/etc/patchgate/patchgate.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PATCHGATE_CONFIG", tt.env)
+			stdout, stderr, _ := run(t, append([]string{"check-config"}, tt.args...)...)
+			if !strings.Contains(stdout+stderr, tt.want) {
+				t.Errorf("check-config %v with PATCHGATE_CONFIG=%q: %q, want it to name %q", tt.args, tt.env, stdout+stderr, tt.want)
+			}
+		})
+	}
+}
+
 func TestCheckConfigDoesNotWrite(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")
