@@ -77,7 +77,7 @@ func (s *System) buildInventory(ctx context.Context) error {
 			return p.User
 		}
 		return "system"
-	}}.Register(s.admin.mux)
+	}, Error: auth.WriteError}.Register(s.admin.mux)
 	pages, err := web.NewPages(s, s.log)
 	if err != nil {
 		return err

@@ -124,6 +124,8 @@ func TestAssetPageForms(t *testing.T) {
 		{"edit refused to a requester", auth.Requester, edit, attrs, nil, 403, "inventory.write"},
 		{"edit refused cross-site", auth.Deployer, edit, attrs, crossSite, 403, "cross-origin"},
 		{"bad criticality names the field", auth.Deployer, edit, vals("criticality", "very"), nil, 400, "criticality"},
+		{"bad form answered with a page, not JSON", auth.Deployer, edit, vals("criticality", "very"), nil, 400, `<p class="bad" id="error">invalid attributes: criticality`},
+		{"edit of a missing device answered with a page", auth.Deployer, "/api/v1/assets/no-such-device", attrs, nil, 404, `id="error">no such asset`},
 		{"edit", auth.Deployer, edit, attrs, nil, 303, page},
 		{"page shows the edit", auth.Viewer, page, nil, nil, 200, "pharmacy lead"},
 		{"history shows the edit", auth.Viewer, page, nil, nil, 200, "inventory.asset_updated"},

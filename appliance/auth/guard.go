@@ -112,7 +112,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // deny answers with a JSON error for API clients and a short page for browsers.
 func (g *Guard) deny(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	w.Header().Set("X-Patchgate-Denied", "auth")
-	writeError(w, r, code, msg)
+	WriteError(w, r, code, msg)
 }
 
 func wantsJSON(r *http.Request) bool {

@@ -15,9 +15,10 @@ import (
 	"github.com/patchgate/patchgate/appliance/httpapi"
 )
 
-// writeError answers an error: JSON {"error": msg} for API clients, a short page for
-// browsers.
-func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
+// WriteError answers a refused request with code and msg: JSON {"error": msg} for API
+// clients, a short page a browser can show for a page or for a form it sent (to a page
+// or an /api/ route alike).
+func WriteError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	// A browser's form (to a page or an /api/ route alike) gets a page it can show.
 	browserForm := isForm(r) && r.Method != http.MethodGet && acceptsHTML(r)
@@ -52,16 +53,16 @@ func (a *Authority) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	switch {
 	case errors.As(err, &he):
-		writeError(w, r, he.code, he.msg)
+		WriteError(w, r, he.code, he.msg)
 	case errors.Is(err, ErrNotFound):
-		writeError(w, r, http.StatusNotFound, err.Error())
+		WriteError(w, r, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrLocked):
-		writeError(w, r, http.StatusTooManyRequests, err.Error())
+		WriteError(w, r, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, errBadLogin), errors.Is(err, errBadToken):
-		writeError(w, r, http.StatusUnauthorized, err.Error())
+		WriteError(w, r, http.StatusUnauthorized, err.Error())
 	default:
 		a.log.Error("auth: request failed", "path", r.URL.Path, "err", err)
-		writeError(w, r, http.StatusInternalServerError, "internal error; see the log")
+		WriteError(w, r, http.StatusInternalServerError, "internal error; see the log")
 	}
 }
 

@@ -28,6 +28,17 @@ type API struct {
 	Discovery *Discovery
 	// Actor names who makes a request, for the asset's updated_by.
 	Actor func(*http.Request) string
+	// Error answers a refused request; nil is httpapi.WriteError (JSON). The wiring
+	// gives auth.WriteError, which shows a browser's form an error page instead.
+	Error func(w http.ResponseWriter, r *http.Request, code int, msg string)
+}
+
+func (a API) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if a.Error != nil {
+		a.Error(w, r, code, msg)
+		return
+	}
+	httpapi.WriteError(w, code, msg)
 }
 
 // Register mounts the API on mux.
@@ -53,7 +64,7 @@ func (a API) selected(w http.ResponseWriter, r *http.Request, op string) ([]Asse
 	assets, err := a.Inv.List(r.Context(), FilterFrom(r.URL.Query()))
 	if err != nil {
 		a.Inv.log.Error("inventory api: "+op, "err", err)
-		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the inventory")
+		a.fail(w, r, http.StatusInternalServerError, "could not read the inventory")
 		return nil, false
 	}
 	return assets, true
@@ -84,10 +95,10 @@ func (a API) get(w http.ResponseWriter, r *http.Request) {
 	as, err := a.Inv.Get(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		httpapi.WriteError(w, http.StatusNotFound, "no such asset")
+		a.fail(w, r, http.StatusNotFound, "no such asset")
 	case err != nil:
 		a.Inv.log.Error("inventory api: get", "err", err)
-		httpapi.WriteError(w, http.StatusInternalServerError, "could not read the asset")
+		a.fail(w, r, http.StatusInternalServerError, "could not read the asset")
 	default:
 		httpapi.WriteJSON(w, http.StatusOK, as)
 	}
@@ -105,13 +116,13 @@ func (a API) update(w http.ResponseWriter, r *http.Request) {
 	switch ct {
 	case "application/json":
 		if err := httpapi.DecodeJSON(w, r, &attrs, 64<<10); err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
+			a.fail(w, r, http.StatusBadRequest, "body: "+err.Error())
 			return
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, "form: "+err.Error())
+			a.fail(w, r, http.StatusBadRequest, "form: "+err.Error())
 			return
 		}
 		b, _ := json.Marshal(formAttrs(r.PostForm))
@@ -120,7 +131,7 @@ func (a API) update(w http.ResponseWriter, r *http.Request) {
 			ret = v
 		}
 	default:
-		httpapi.WriteError(w, http.StatusUnsupportedMediaType, "want application/json or a form")
+		a.fail(w, r, http.StatusUnsupportedMediaType, "want application/json or a form")
 		return
 	}
 	by := "admin"
@@ -147,12 +158,12 @@ func (a API) update(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		httpapi.WriteError(w, http.StatusNotFound, "no such asset")
+		a.fail(w, r, http.StatusNotFound, "no such asset")
 	case errors.Is(err, ErrInvalid):
-		httpapi.WriteError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "inventory: update "+id+": "))
+		a.fail(w, r, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "inventory: update "+id+": "))
 	default:
 		a.Inv.log.Error("inventory api: update", "err", err)
-		httpapi.WriteError(w, http.StatusInternalServerError, "could not update the asset")
+		a.fail(w, r, http.StatusInternalServerError, "could not update the asset")
 	}
 }
 
@@ -226,7 +237,7 @@ func (a API) sightings(w http.ResponseWriter, r *http.Request) {
 	s, err := a.Inv.Sightings(r.Context(), 500)
 	if err != nil {
 		a.Inv.log.Error("inventory api: sightings", "err", err)
-		httpapi.WriteError(w, http.StatusInternalServerError, "could not read sightings")
+		a.fail(w, r, http.StatusInternalServerError, "could not read sightings")
 		return
 	}
 	if s == nil {
@@ -237,7 +248,7 @@ func (a API) sightings(w http.ResponseWriter, r *http.Request) {
 
 func (a API) scanStatus(w http.ResponseWriter, r *http.Request) {
 	if a.Discovery == nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, "discovery is not configured")
+		a.fail(w, r, http.StatusServiceUnavailable, "discovery is not configured")
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, a.Discovery.Status())
@@ -245,11 +256,11 @@ func (a API) scanStatus(w http.ResponseWriter, r *http.Request) {
 
 func (a API) scanNow(w http.ResponseWriter, r *http.Request) {
 	if a.Discovery == nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, "discovery is not configured")
+		a.fail(w, r, http.StatusServiceUnavailable, "discovery is not configured")
 		return
 	}
 	if err := a.Discovery.ScanNow(); err != nil {
-		httpapi.WriteError(w, http.StatusConflict, err.Error())
+		a.fail(w, r, http.StatusConflict, err.Error())
 		return
 	}
 	if ret := r.FormValue("return"); strings.HasPrefix(ret, "/") && !strings.HasPrefix(ret, "//") {
