@@ -72,6 +72,10 @@ func run(ctx context.Context, path, level, logFile, version string, once bool) e
 	if err != nil {
 		return err
 	}
+	// The config chooses what runs as root/SYSTEM: refuse one others may write.
+	if err := agent.CheckConfigPermissions(path); err != nil {
+		return err
+	}
 	a, err := agent.New(cfg, agent.Options{Logger: log, Version: version})
 	if err != nil {
 		return err
