@@ -4,19 +4,38 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
 // CheckConfigPermissions refuses a config file, or the folder it is in, that someone
 // other than the system's administrators (and the file's owner) can write: the config
 // chooses which programs the agent runs as root/SYSTEM, and a folder others may create
-// files in lets them plant one. On Linux and macOS a group- or other-writable mode
+// files in lets them plant one. The same goes for the files cfg trusts (each repository's
+// root.json, ca_file) and their folders: whoever writes a trusted root signs what runs. On Linux and macOS a group- or other-writable mode
 // (or an owner other than root or the agent's user) is refused; on Windows the
 // security descriptor is read and every allow ACE granting a write right to a SID
 // other than SYSTEM, Administrators, TrustedInstaller or the owner is refused
 // (aclWriters). The error names the path and how to fix it.
-func CheckConfigPermissions(path string) error {
-	for _, p := range []string{filepath.Dir(path), path} {
+func CheckConfigPermissions(path string, cfg Config) error {
+	paths := []string{filepath.Dir(path), path}
+	roots := make([]string, 0, len(cfg.Repos)+1)
+	for _, r := range cfg.Repos {
+		roots = append(roots, r)
+	}
+	slices.Sort(roots) // map order: report the same path first every time
+	if cfg.CAFile != "" {
+		roots = append(roots, cfg.CAFile)
+	}
+	for _, r := range roots {
+		paths = append(paths, filepath.Dir(r), r)
+	}
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p = filepath.Clean(p); seen[p] {
+			continue
+		}
+		seen[p] = true
 		if err := checkWritable(p); err != nil {
 			return fmt.Errorf("agent: config permissions: %w", err)
 		}

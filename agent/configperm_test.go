@@ -101,38 +101,54 @@ func TestCheckConfigPermissions(t *testing.T) {
 		t.Skip("the Windows check reads ACLs: TestACLWriters covers its logic")
 	}
 	tests := []struct {
-		name             string
-		dirMode, cfgMode fs.FileMode
-		want             string // "" for no error
+		name                                    string
+		dirMode, cfgMode, rootDirMode, rootMode fs.FileMode
+		owner                                   int    // chown the config to this uid (root only), -1: leave
+		want                                    string // "" for no error
 	}{
-		{"as packaged", 0o750, 0o640, ""},
-		{"readable by all", 0o755, 0o644, ""},
-		{"folder writable by all", 0o777, 0o640, "agent: config permissions: DIR is writable by every user (mode 0777): the config chooses what the agent runs as root; fix with: chmod go-w \"DIR\""},
-		{"file writable by the group", 0o750, 0o660, "agent: config permissions: DIR/agent.yaml is writable by its group (mode 0660)"},
+		{"as packaged", 0o750, 0o640, 0o755, 0o644, -1, ""},
+		{"readable by all", 0o755, 0o644, 0o755, 0o644, -1, ""},
+		{"folder writable by all", 0o777, 0o640, 0o755, 0o644, -1, "agent: config permissions: DIR is writable by every user (mode 0777): it decides what the agent runs as root; fix with: chmod go-w \"DIR\""},
+		{"file writable by the group", 0o750, 0o660, 0o755, 0o644, -1, "agent: config permissions: DIR/agent.yaml is writable by its group (mode 0660)"},
+		{"trusted root writable by all", 0o750, 0o640, 0o755, 0o666, -1, "agent: config permissions: ROOTS/root.json is writable by every user"},
+		{"trusted root's folder writable by the group", 0o750, 0o640, 0o775, 0o644, -1, "agent: config permissions: ROOTS is writable by its group"},
+		{"owned by another user", 0o750, 0o640, 0o755, 0o644, 65534, "agent: config permissions: DIR/agent.yaml is owned by uid 65534, neither root nor the agent's user"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "cfg")
-			cfg := filepath.Join(dir, "agent.yaml")
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
+			if tc.owner >= 0 && os.Geteuid() != 0 {
+				t.Skip("chown needs root")
 			}
-			if err := os.WriteFile(cfg, []byte("appliance: x\n"), 0o600); err != nil {
-				t.Fatal(err)
+			dir, roots := filepath.Join(t.TempDir(), "cfg"), filepath.Join(t.TempDir(), "roots")
+			cfg, root := filepath.Join(dir, "agent.yaml"), filepath.Join(roots, "root.json")
+			for _, d := range []string{dir, roots} {
+				if err := os.Mkdir(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
 			}
-			for p, m := range map[string]fs.FileMode{dir: tc.dirMode, cfg: tc.cfgMode} {
+			for _, f := range []string{cfg, root} {
+				if err := os.WriteFile(f, []byte("{}\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for p, m := range map[string]fs.FileMode{dir: tc.dirMode, cfg: tc.cfgMode, roots: tc.rootDirMode, root: tc.rootMode} {
 				if err := os.Chmod(p, m); err != nil {
 					t.Fatal(err)
 				}
 			}
-			err := CheckConfigPermissions(cfg)
-			want := strings.ReplaceAll(tc.want, "DIR", dir)
+			if tc.owner >= 0 {
+				if err := os.Chown(cfg, tc.owner, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := CheckConfigPermissions(cfg, Config{Repos: map[string]string{"demo": root}})
+			want := strings.NewReplacer("ROOTS", roots, "DIR", dir).Replace(tc.want)
 			if (err == nil) != (want == "") || (err != nil && !strings.HasPrefix(err.Error(), want)) {
 				t.Errorf("CheckConfigPermissions = %v, want %q", err, want)
 			}
 		})
 	}
-	if err := CheckConfigPermissions(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+	if err := CheckConfigPermissions(filepath.Join(t.TempDir(), "none.yaml"), Config{}); err == nil || !strings.Contains(err.Error(), "none.yaml") {
 		t.Errorf("missing file: %v, want an error naming it", err)
 	}
 }

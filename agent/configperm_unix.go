@@ -16,7 +16,7 @@ func checkWritable(p string) error {
 		return err
 	}
 	if prob := modeProblem(fi.Mode()); prob != "" {
-		return fmt.Errorf("%s %s: the config chooses what the agent runs as root; fix with: chmod go-w %q", p, prob, p)
+		return fmt.Errorf("%s %s: it decides what the agent runs as root; fix with: chmod go-w %q", p, prob, p)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("%s is owned by uid %d, neither root nor the agent's user: fix with: chown root %q", p, st.Uid, p)

@@ -52,7 +52,7 @@ func checkWritable(p string) error {
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 			inherit, tree = "(OI)(CI)", " /T"
 		}
-		return fmt.Errorf("%s %s: the config chooses what the agent runs as SYSTEM; fix as an Administrator with: "+
+		return fmt.Errorf("%s %s: it decides what the agent runs as SYSTEM; fix as an Administrator with: "+
 			"icacls %q /setowner *S-1-5-32-544%s && icacls %q /inheritance:r /grant:r *S-1-5-18:%sF *S-1-5-32-544:%sF%s",
 			p, prob, p, tree, p, inherit, inherit, tree)
 	}
