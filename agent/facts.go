@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,4 +81,27 @@ func parsePackages(out []byte) []agentapi.Package {
 		pkgs = append(pkgs, agentapi.Package{Name: name, Version: version})
 	}
 	return pkgs
+}
+
+// osRelease returns PRETTY_NAME (else NAME VERSION) from os-release(5) content. Only
+// Linux reads os-release; it lives here so its test and fuzz target build everywhere.
+func osRelease(data []byte) string {
+	vals := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
+		}
+		if u, err := strconv.Unquote(v); err == nil {
+			v = u
+		} else {
+			v = strings.Trim(v, `'"`)
+		}
+		vals[k] = v
+	}
+	if p := vals["PRETTY_NAME"]; p != "" {
+		return p
+	}
+	return strings.TrimSpace(vals["NAME"] + " " + vals["VERSION"])
 }

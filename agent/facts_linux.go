@@ -1,12 +1,8 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/patchgate/patchgate/agentapi"
 )
@@ -28,26 +24,4 @@ func platformFacts(ctx context.Context, f *agentapi.Facts) {
 	} else if out := output(ctx, "rpm", "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n"); out != nil {
 		f.Packages = parsePackages(out)
 	}
-}
-
-// osRelease returns PRETTY_NAME (else NAME VERSION) from os-release(5) content.
-func osRelease(data []byte) string {
-	vals := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		if u, err := strconv.Unquote(v); err == nil {
-			v = u
-		} else {
-			v = strings.Trim(v, `'"`)
-		}
-		vals[k] = v
-	}
-	if p := vals["PRETTY_NAME"]; p != "" {
-		return p
-	}
-	return strings.TrimSpace(vals["NAME"] + " " + vals["VERSION"])
 }

@@ -44,26 +44,49 @@ exec systemd-nspawn -q -D "$r" --machine="$machine" --boot --register=no --keep-
 	--bind="$d/out:/out" --console=pipe -- systemd.unit=pgprobe.target
 `
 
-// nspawnProbe runs inside the container as systemd's boot target: installs the .deb,
-// fills in the config, enables and starts the unit as agent/README.md says, waits for
-// the host to have seen the agent check in, records the unit's state, stops it,
-// removes the package and powers off.
+// nspawnProbe runs inside the container as systemd's boot target: installs the
+// package (@INSTALL@), fills in the config, enables and starts the unit as
+// agent/README.md says, waits for the host to have seen the agent check in, records the
+// unit's state, installs the same package over itself (@UPGRADE@: the package manager
+// runs its upgrade scripts), records the state again, removes the package (@REMOVE@)
+// and powers off.
 const nspawnProbe = `#!/bin/sh
 exec >/out/probe.log 2>&1
 set -x
-dpkg -i /pgtest/agent.deb || exit 1
+@INSTALL@ || exit 1
 cp /pgtest/agent.yaml /etc/patchgate-agent/agent.yaml
 cp /pgtest/token /pgtest/demo-root.json /etc/patchgate-agent/
+stat -c '%a %U:%G %n' /etc/patchgate-agent /etc/patchgate-agent/agent.yaml /var/lib/patchgate-agent >/out/modes
 systemctl enable --now patchgate-agent.service
 i=0
 while [ ! -e /out/seen ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done
 systemctl show -p ActiveState,SubState,NRestarts,Result,User patchgate-agent.service >/out/show
 journalctl -u patchgate-agent.service --no-pager -o cat >/out/journal
 systemctl is-enabled patchgate-agent.service >/out/enabled
-dpkg -r patchgate-agent
+systemctl show -p MainPID --value patchgate-agent.service >/out/pid-before
+@UPGRADE@ || exit 1
+systemctl is-enabled patchgate-agent.service >/out/after-upgrade
+systemctl is-active patchgate-agent.service >>/out/after-upgrade
+systemctl show -p MainPID --value patchgate-agent.service >/out/pid-after
+cmp /pgtest/agent.yaml /etc/patchgate-agent/agent.yaml && echo kept >/out/config-kept
+@REMOVE@
 systemctl is-active patchgate-agent.service >/out/after-remove
 echo done >/out/done
 `
+
+// pkgKinds are the Linux packages the container test installs, each with its package
+// manager's commands (the package is /pgtest/agent.pkg in the container). Debian's rpm
+// refuses to install without --force-debian ("use Alien instead"); the .rpm's declared
+// dependencies are rpmlib features only (TestAgentRpm), so no --nodeps is needed.
+var pkgKinds = []struct {
+	name, glob, tool         string
+	install, upgrade, remove string
+}{
+	{"deb", "patchgate-agent_*_amd64.deb", "dpkg",
+		"dpkg -i /pgtest/agent.pkg", "dpkg -i /pgtest/agent.pkg", "dpkg -r patchgate-agent"},
+	{"rpm", "patchgate-agent-*.x86_64.rpm", "rpm",
+		"rpm -i --force-debian /pgtest/agent.pkg", "rpm -U --replacepkgs --force-debian /pgtest/agent.pkg", "rpm -e patchgate-agent"},
+}
 
 const nspawnUnits = `[Unit]
 Description=Patchgate agent package test
@@ -124,29 +147,45 @@ func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TestAgentDebStartsUnderSystemd installs the amd64 .deb in a container booted with
-// systemd as PID 1 (systemd-nspawn over a throwaway overlay of the host's own Debian
-// userland, which must have systemd installed), starts the unit as the README says
-// and checks that the agent, running under the unit's hardening, enrols with and
-// checks in to a stand-in appliance on the host's loopback, that systemd reports the
-// unit active and running with no restarts, and that removing the package stops it.
-// Root only; skipped with -short (about 10-30 s besides building the .deb).
-func TestAgentDebStartsUnderSystemd(t *testing.T) {
+// TestAgentPackageStartsUnderSystemd installs the amd64 .deb and the x86_64 .rpm, each
+// in a container booted with systemd as PID 1 (systemd-nspawn over a throwaway overlay
+// of the host's own Debian userland, which must have systemd installed; the .rpm with
+// Debian's rpm), starts the unit as the README says and checks that the agent, running
+// under the unit's hardening, enrols with and checks in to a stand-in appliance on the
+// host's loopback, that systemd reports the unit active and running with no restarts,
+// that the package's directories have the unit's modes, that an upgrade (the package
+// over itself) keeps the unit enabled and running and the filled-in config, and that
+// removing the package stops it. Root only; skipped with -short (about 10-30 s per
+// package besides building them).
+func TestAgentPackageStartsUnderSystemd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots systemd in a container: not with -short")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("systemd-nspawn and the overlay mount need root")
 	}
-	for _, p := range []string{"systemd-nspawn", "unshare", "dpkg"} {
+	for _, p := range []string{"systemd-nspawn", "unshare"} {
 		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s is not installed (Debian's systemd-container, util-linux, dpkg)", p)
+			t.Skipf("%s is not installed (Debian's systemd-container, util-linux)", p)
 		}
 	}
 	if _, err := os.Stat("/lib/systemd/systemd"); err != nil {
 		t.Skip("the host's userland has no systemd to boot (Debian's systemd package)")
 	}
-	deb := agentDeb(t)
+	for _, k := range pkgKinds {
+		t.Run(k.name, func(t *testing.T) {
+			if _, err := exec.LookPath(k.tool); err != nil {
+				t.Skipf("%s is not installed (Debian's %s package)", k.tool, k.tool)
+			}
+			probe := strings.NewReplacer("@INSTALL@", k.install, "@UPGRADE@", k.upgrade, "@REMOVE@", k.remove).Replace(nspawnProbe)
+			bootPackage(t, agentPackage(t, k.glob), probe)
+		})
+	}
+}
+
+// bootPackage boots the container with the package at /pgtest/agent.pkg and probe as
+// its boot target's script, and checks what the probe recorded.
+func bootPackage(t *testing.T, pkg, probe string) {
 
 	app := &standIn{seen: make(chan struct{})}
 	srv := httptest.NewServer(app) // 127.0.0.1: the container shares the host's network
@@ -158,17 +197,17 @@ func TestAgentDebStartsUnderSystemd(t *testing.T) {
 	in := filepath.Join(d, "in")
 	os.MkdirAll(in, 0o755)
 	os.MkdirAll(filepath.Join(d, "out"), 0o755)
-	data, err := os.ReadFile(deb)
+	data, err := os.ReadFile(pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, content := range map[string]string{
-		"agent.deb": string(data),
+		"agent.pkg": string(data),
 		"agent.yaml": "appliance: " + srv.URL + "\ntoken_file: /etc/patchgate-agent/token\nstate_dir: /var/lib/patchgate-agent\n" +
 			"repos: {demo: /etc/patchgate-agent/demo-root.json}\nallow_commands: [/usr/bin/dpkg]\nmin_battery_percent: 0\nrestore_point: off\n",
 		"token":           "pge1.nspawn-token\n",
 		"demo-root.json":  nspawnRoot,
-		"probe.sh":        nspawnProbe,
+		"probe.sh":        probe,
 		"pgprobe.service": nspawnUnits,
 		"pgprobe.target":  nspawnTarget,
 	} {
@@ -223,7 +262,19 @@ func TestAgentDebStartsUnderSystemd(t *testing.T) {
 	if got := read("enabled"); got != "enabled" {
 		t.Errorf("is-enabled = %q, want enabled", got)
 	}
+	if got := read("modes"); got != "750 root:root /etc/patchgate-agent\n640 root:root /etc/patchgate-agent/agent.yaml\n700 root:root /var/lib/patchgate-agent" {
+		t.Errorf("installed modes:\n%s\nwant /etc/patchgate-agent 750, agent.yaml 640, /var/lib/patchgate-agent 700, all root's", got)
+	}
+	if got := read("after-upgrade"); got != "enabled\nactive" {
+		t.Errorf("after the upgrade the unit is %q, want enabled and active", got)
+	}
+	if before, after := read("pid-before"), read("pid-after"); before == after {
+		t.Errorf("the upgrade left the agent's process %s running, want it restarted on the new binary", before)
+	}
+	if read("config-kept") != "kept" {
+		t.Errorf("the upgrade replaced the filled-in agent.yaml (want it kept: a conffile, config(noreplace))")
+	}
 	if got := read("after-remove"); got == "active" {
-		t.Errorf("after dpkg -r the unit is %q, want it stopped", got)
+		t.Errorf("after removing the package the unit is %q, want it stopped", got)
 	}
 }

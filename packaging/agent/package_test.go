@@ -22,24 +22,25 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 	return string(out)
 }
 
-// agentDeb returns the absolute path of dist/patchgate-agent_*_amd64.deb, running
-// `make agent-packages` first when there is none, except with -short (then it skips).
-func agentDeb(t *testing.T) string {
+// agentPackage returns the absolute path of the package dist/GLOB (e.g.
+// patchgate-agent_*_amd64.deb), running `make agent-packages` first when there is
+// none, except with -short (then it skips).
+func agentPackage(t *testing.T, glob string) string {
 	t.Helper()
 	repo := "../.."
-	debs, _ := filepath.Glob(filepath.Join(repo, "dist", "patchgate-agent_*_amd64.deb"))
-	if len(debs) == 0 {
+	pkgs, _ := filepath.Glob(filepath.Join(repo, "dist", glob))
+	if len(pkgs) == 0 {
 		if testing.Short() {
-			t.Skip("no dist/patchgate-agent_*_amd64.deb: run make agent-packages (builds nfpm: minutes the first time)")
+			t.Skipf("no dist/%s: run make agent-packages (builds nfpm: minutes the first time)", glob)
 		}
 		run(t, repo, "make", "agent-packages")
-		debs, _ = filepath.Glob(filepath.Join(repo, "dist", "patchgate-agent_*_amd64.deb"))
+		pkgs, _ = filepath.Glob(filepath.Join(repo, "dist", glob))
 	}
-	if len(debs) == 0 {
-		t.Fatal("make agent-packages made no amd64 .deb")
+	if len(pkgs) == 0 {
+		t.Fatalf("make agent-packages made no dist/%s", glob)
 	}
-	deb, _ := filepath.Abs(debs[len(debs)-1])
-	return deb
+	p, _ := filepath.Abs(pkgs[len(pkgs)-1])
+	return p
 }
 
 // TestAgentDeb installs the amd64 .deb into a throwaway root (dpkg --root, scripts
@@ -56,7 +57,7 @@ func TestAgentDeb(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dpkg --root needs root")
 	}
-	deb := agentDeb(t)
+	deb := agentPackage(t, "patchgate-agent_*_amd64.deb")
 	list := run(t, ".", "dpkg-deb", "-c", deb)
 	for _, want := range []string{
 		"-rwxr-xr-x root/root", "./usr/bin/patchgate-agent",
@@ -119,5 +120,51 @@ func TestLaunchdPlist(t *testing.T) {
 		if !strings.Contains(string(b), "<key>"+k+"</key>") {
 			t.Errorf("plist lacks %s", k)
 		}
+	}
+}
+
+// TestAgentRpm reads the x86_64 .rpm back with rpm -qp: its files with their modes
+// and owners (/etc/patchgate-agent 0750, as the unit's ConfigurationDirectoryMode),
+// agent.yaml marked config(noreplace), the scriptlets (the shared postinstall and
+// preremove scripts, run by /bin/sh) and its declared dependencies (rpmlib features
+// only, so Debian's rpm installs it without --nodeps). Without dist/*.rpm it runs
+// `make agent-packages` first, except with -short.
+func TestAgentRpm(t *testing.T) {
+	if _, err := exec.LookPath("rpm"); err != nil {
+		t.Skip("rpm is not installed (Debian's rpm package)")
+	}
+	rpm := agentPackage(t, "patchgate-agent-*.x86_64.rpm")
+	files := run(t, ".", "rpm", "-qp", "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} flags=%{FILEFLAGS:fflags} %{FILENAMES}\n]", rpm)
+	for _, want := range []string{
+		"-rwxr-xr-x root:root flags= /usr/bin/patchgate-agent",
+		"-rw-r--r-- root:root flags= /usr/lib/systemd/system/patchgate-agent.service",
+		"drwxr-x--- root:root flags= /etc/patchgate-agent",
+		"-rw-r----- root:root flags=cn /etc/patchgate-agent/agent.yaml", // c: config, n: noreplace
+		"drwx------ root:root flags= /var/lib/patchgate-agent",
+	} {
+		if !strings.Contains(files, want+"\n") {
+			t.Errorf("rpm -qp lacks %q:\n%s", want, files)
+		}
+	}
+	if name := run(t, ".", "rpm", "-qp", "--qf", "%{NAME} %{ARCH}", rpm); name != "patchgate-agent x86_64" {
+		t.Errorf("name and arch = %q", name)
+	}
+	for _, req := range strings.Split(strings.TrimSpace(run(t, ".", "rpm", "-qpR", rpm)), "\n") {
+		if !strings.HasPrefix(req, "rpmlib(") {
+			t.Errorf("the .rpm requires %q: Debian's rpm database would not have it (the container test installs without --nodeps)", req)
+		}
+	}
+	scripts := run(t, ".", "rpm", "-qp", "--scripts", rpm)
+	for name, file := range map[string]string{"postinstall": "postinstall.sh", "preuninstall": "preremove.sh"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := name + " scriptlet (using /bin/sh):\n" + string(b); !strings.Contains(scripts, want) {
+			t.Errorf("rpm --scripts lacks %s as %s:\n%s", file, name, scripts)
+		}
+	}
+	if strings.Contains(scripts, "preinstall") || strings.Contains(scripts, "postuninstall") {
+		t.Errorf("unexpected scriptlets:\n%s", scripts)
 	}
 }

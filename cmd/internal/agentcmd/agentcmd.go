@@ -72,6 +72,11 @@ func run(ctx context.Context, path, level, logFile, version string, once bool) e
 	if err != nil {
 		return err
 	}
+	// The config and the roots it trusts choose what runs as root/SYSTEM: refuse them
+	// when others may write them.
+	if err := agent.CheckConfigPermissions(path, cfg); err != nil {
+		return err
+	}
 	a, err := agent.New(cfg, agent.Options{Logger: log, Version: version})
 	if err != nil {
 		return err
