@@ -61,10 +61,10 @@ func TestAgentRunsSignedInstructions(t *testing.T) {
 	check := script(t, dir, "check.sh", log, "1") // not installed yet
 	reboot := script(t, dir, "reboot.sh", log, "0")
 	data := []byte("a signed package")
-	custom := signed(t, map[string]agentapi.Step{
-		runtime.GOOS: {Command: []string{install, "--package={file}"}, Check: []string{check, "{file}"}, Reboot: true, MinFreeBytes: 1000},
-		"windows":    {Command: []string{`C:\Windows\System32\msiexec.exe`, "/i", "{file}"}},
-	})
+	// Another OS's step travels alongside this one's (which wins when this is that OS).
+	steps := map[string]agentapi.Step{"windows": {Command: []string{`C:\Windows\System32\msiexec.exe`, "/i", "{file}"}}}
+	steps[runtime.GOOS] = agentapi.Step{Command: []string{install, "--package={file}"}, Check: []string{check, "{file}"}, Reboot: true, MinFreeBytes: 1000}
+	custom := signed(t, steps)
 	e := newEnvWith(t, data, custom, func(c *agent.Config) {
 		c.AllowCommands = []string{install, check}
 		c.RebootCommand = []string{reboot, "now"}
