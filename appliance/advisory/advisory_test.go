@@ -293,6 +293,22 @@ func TestFeedsMatchedToInventory(t *testing.T) {
 	if open != 2 || amb != 2 || exploited != 2 {
 		t.Errorf("exposure: open %d, ambiguous %d, exploited %d; want 2, 2, 2", open, amb, exploited)
 	}
+	if len(ex.OpenFindings())+len(ex.AmbiguousFindings()) != len(ex.Findings) || len(ex.AmbiguousFindings()) != 2 {
+		t.Errorf("exposure: %d open and %d ambiguous findings of %d; want the 2 ambiguous apart", len(ex.OpenFindings()), len(ex.AmbiguousFindings()), len(ex.Findings))
+	}
+	// The per-asset list: one asset's findings only.
+	one, err := e.svc.ExposureOf(context.Background(), "ws-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.AssetID != "ws-1" || len(one.Findings) == 0 || len(one.Assets) != 1 || one.Assets[0].AssetID != "ws-1" {
+		t.Errorf("ExposureOf(ws-1) = %+v; want ws-1's findings only", one)
+	}
+	for _, f := range one.Findings {
+		if f.AssetID != "ws-1" {
+			t.Errorf("ExposureOf(ws-1) lists %s of %s", f.Vuln, f.AssetID)
+		}
+	}
 
 	// The agent upgrades openssl: its finding closes.
 	e.clk.Advance(time.Hour)
