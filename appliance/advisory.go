@@ -68,7 +68,7 @@ func (s *System) buildAdvisory(ctx context.Context) error {
 		s.rollout.SetFacts(advisoryFacts{inventoryAssets{s.assets}, svc})
 	}
 	s.admin.mux.HandleFunc("GET /exposure", func(w http.ResponseWriter, r *http.Request) {
-		e, err := svc.Exposure(r.Context())
+		e, err := svc.ExposureOf(r.Context(), r.URL.Query().Get("asset")) // ?asset=ID: one device's list
 		switch {
 		case err != nil:
 			httpapi.WriteError(w, http.StatusInternalServerError, err.Error())

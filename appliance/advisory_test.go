@@ -205,6 +205,11 @@ func TestAdvisoryWiring(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, "CVE-2026-1001") || !strings.Contains(page, "zt410-fw-75.20.02") || strings.Contains(page, "<script") {
 		t.Errorf("GET /exposure = %d\n%s", code, page)
 	}
+	// One device's list: the printer's findings, not the workstation's.
+	code, page = fetch(t, "GET", admin+"/exposure?asset="+printers[0].ID, nil, "Authorization", viewer, "Accept", "text/html")
+	if code != http.StatusOK || !strings.Contains(page, "Exposure of label-printer") || !strings.Contains(page, "CVE-2026-1001") || strings.Contains(page, "rx-ws-01") {
+		t.Errorf("GET /exposure?asset=printer = %d\n%s", code, page)
+	}
 	code, body := fetch(t, "GET", admin+"/api/v1/exposure/"+printers[0].ID, nil, "Authorization", viewer)
 	var one struct{ Findings []advisory.Finding }
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &one) != nil || len(one.Findings) != 1 {

@@ -2,6 +2,8 @@ package advisory_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -58,11 +60,16 @@ type feedServer struct {
 	osv   map[string]string // package@version → answer
 	posts int
 	gets  map[string]int // path → GETs answered
+	// cond: paths answered with validators and 304 to a conditional request that
+	// still matches, "etag" (a digest of the body) or "modified" (modified[path]).
+	cond        map[string]string
+	modified    map[string]time.Time
+	notModified int // 304 answers
 }
 
 func newFeedServer(t *testing.T, p provider) *feedServer {
 	t.Helper()
-	fs := &feedServer{files: map[string][]byte{}, gets: map[string]int{}, osv: map[string]string{
+	fs := &feedServer{files: map[string][]byte{}, gets: map[string]int{}, cond: map[string]string{}, modified: map[string]time.Time{}, osv: map[string]string{
 		"openssl@3.0.11-1~deb12u2": `{"vulns": [` + osvOpenSSL + `]}`,
 	}}
 	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
@@ -115,6 +122,25 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		http.NotFound(w, r)
 		return
+	}
+	switch fs.cond[r.URL.Path] {
+	case "etag":
+		sum := sha256.Sum256(b)
+		tag := `"` + hex.EncodeToString(sum[:8]) + `"`
+		w.Header().Set("ETag", tag)
+		if r.Header.Get("If-None-Match") == tag {
+			fs.notModified++
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	case "modified":
+		m := fs.modified[r.URL.Path]
+		w.Header().Set("Last-Modified", m.UTC().Format(http.TimeFormat))
+		if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !m.Truncate(time.Second).After(ims) {
+			fs.notModified++
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	w.Write(b)
 }
@@ -190,6 +216,32 @@ func newEnv(t *testing.T, mutate func(*advisory.Section, provider)) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// putSigned serves a CSAF document at path with its signature and digest.
+func (e *env) putSigned(t *testing.T, path string, body []byte) {
+	t.Helper()
+	e.srv.set(path, body)
+	e.srv.set(path+".asc", e.p.sign(t, body))
+	e.srv.set(path+".sha256", sha256File(body, "x.json"))
+}
+
+// findingTitles matches, then lists an asset's open findings as "VULN title", joined
+// by commas.
+func (e *env) findingTitles(t *testing.T, asset string) string {
+	t.Helper()
+	if err := e.svc.Match(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := e.svc.Findings(context.Background(), asset, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Vuln+" "+f.Title)
+	}
+	return strings.Join(out, ",")
 }
 
 func (e *env) fetchAll(t *testing.T) {
@@ -292,6 +344,22 @@ func TestFeedsMatchedToInventory(t *testing.T) {
 	}
 	if open != 2 || amb != 2 || exploited != 2 {
 		t.Errorf("exposure: open %d, ambiguous %d, exploited %d; want 2, 2, 2", open, amb, exploited)
+	}
+	if len(ex.OpenFindings())+len(ex.AmbiguousFindings()) != len(ex.Findings) || len(ex.AmbiguousFindings()) != 2 {
+		t.Errorf("exposure: %d open and %d ambiguous findings of %d; want the 2 ambiguous apart", len(ex.OpenFindings()), len(ex.AmbiguousFindings()), len(ex.Findings))
+	}
+	// The per-asset list: one asset's findings only.
+	one, err := e.svc.ExposureOf(context.Background(), "ws-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.AssetID != "ws-1" || len(one.Findings) == 0 || len(one.Assets) != 1 || one.Assets[0].AssetID != "ws-1" {
+		t.Errorf("ExposureOf(ws-1) = %+v; want ws-1's findings only", one)
+	}
+	for _, f := range one.Findings {
+		if f.AssetID != "ws-1" {
+			t.Errorf("ExposureOf(ws-1) lists %s of %s", f.Vuln, f.AssetID)
+		}
 	}
 
 	// The agent upgrades openssl: its finding closes.

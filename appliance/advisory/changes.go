@@ -16,6 +16,23 @@ import (
 // none and its index.txt is read instead.
 var errNotFound = errors.New("not found")
 
+// errNotModified is a conditional request answered 304: the file has not changed.
+var errNotModified = errors.New("not modified")
+
+// rolieFeed is a ROLIE feed as the last good fetch read it: its validators and its
+// entries (stored with the delivery).
+type rolieFeed struct {
+	validators
+	Entries []rolieEntry `json:"entries"`
+}
+
+// rolieEntry is one document a ROLIE feed lists, with its "updated" time (zero when
+// the entry has none: the document is then taken every fetch).
+type rolieEntry struct {
+	URL     string    `json:"url"`
+	Updated time.Time `json:"updated,omitzero"`
+}
+
 // maxChanges bounds the documents a changes.csv may list (max_size bounds its bytes).
 const maxChanges = 100000
 

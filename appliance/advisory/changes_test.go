@@ -28,11 +28,7 @@ func TestCSAFChanges(t *testing.T) {
 	const doc1, doc2 = dir + "2026/zebra-2026-001.json", dir + "2026/zebra-2026-002.json"
 	line := func(path, at string) string { return `"` + strings.TrimPrefix(path, dir) + `","` + at + `"` + "\n" }
 	e := newEnv(t, func(s *advisory.Section, _ provider) { s.Feeds = s.Feeds[1:2]; s.MaxDocuments = 1 })
-	put := func(path string, body []byte) {
-		e.srv.set(path, body)
-		e.srv.set(path+".asc", e.p.sign(t, body))
-		e.srv.set(path+".sha256", sha256File(body, "x.json"))
-	}
+	put := func(path string, body []byte) { e.putSigned(t, path, body) }
 	put(doc2, csafDoc2("1"))
 	e.srv.set(dir+"index.txt", []byte("2026/zebra-2026-001.json\n2026/zebra-2026-002.json\n"))
 	fetch := func(t *testing.T) advisory.FeedStatus {
@@ -49,21 +45,6 @@ func TestCSAFChanges(t *testing.T) {
 		a, b := e.srv.gets[doc1], e.srv.gets[doc2]
 		e.srv.gets[doc1], e.srv.gets[doc2] = 0, 0
 		return a, b
-	}
-	titles := func(t *testing.T) []string {
-		t.Helper()
-		if err := e.svc.Match(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		fs, err := e.svc.Findings(context.Background(), "printer-1", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, f := range fs {
-			out = append(out, f.Vuln+" "+f.Title)
-		}
-		return out
 	}
 	steps := []struct {
 		name           string
@@ -105,7 +86,7 @@ func TestCSAFChanges(t *testing.T) {
 				t.Errorf("fetch: %s (%s), fetched doc1 %d doc2 %d times, pending %d, documents %d; want %s, %d, %d, %d, %d",
 					got.Result, got.Error, g1, g2, got.Pending, got.Documents, st.result, st.get1, st.get2, st.pending, st.documents)
 			}
-			if f := strings.Join(titles(t), ","); f != st.findingsTitles {
+			if f := e.findingTitles(t, "printer-1"); f != st.findingsTitles {
 				t.Errorf("printer-1 findings %q, want %q", f, st.findingsTitles)
 			}
 		})
@@ -114,9 +95,7 @@ func TestCSAFChanges(t *testing.T) {
 	// Without changes.csv and within max_documents, the index is read whole.
 	e2 := newEnv(t, func(s *advisory.Section, _ provider) { s.Feeds = s.Feeds[1:2] })
 	body := csafDoc2("3")
-	e2.srv.set(doc2, body)
-	e2.srv.set(doc2+".asc", e2.p.sign(t, body))
-	e2.srv.set(doc2+".sha256", sha256File(body, "x.json"))
+	e2.putSigned(t, doc2, body)
 	e2.srv.set(dir+"index.txt", []byte("2026/zebra-2026-001.json\n2026/zebra-2026-002.json\n"))
 	for range 2 {
 		st, err := e2.svc.Fetch(context.Background(), "zebra")

@@ -311,9 +311,11 @@ func parseIndex(data []byte) []string {
 	return out
 }
 
-// parseROLIE reads a ROLIE feed: the documents' URLs (entry content src, or the
-// entry's self link).
-func parseROLIE(data []byte) ([]string, error) {
+// parseROLIE reads a ROLIE feed (RFC 8322, JSON): the documents' URLs (entry content
+// src, or the entry's self link), each with the entry's "updated" time (zero when it
+// has none). A malformed feed, an "updated" that is not RFC 3339 or more than 100000
+// entries is an ErrInvalid.
+func parseROLIE(data []byte) ([]change, error) {
 	var f struct {
 		Feed struct {
 			Entry []struct {
@@ -324,23 +326,36 @@ func parseROLIE(data []byte) ([]string, error) {
 				Content struct {
 					Src string `json:"src"`
 				} `json:"content"`
+				Updated string `json:"updated"`
 			} `json:"entry"`
 		} `json:"feed"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("csaf: %w: not a ROLIE feed: %v", ErrInvalid, err)
 	}
-	var out []string
-	for _, e := range f.Feed.Entry {
+	if len(f.Feed.Entry) > maxChanges {
+		return nil, fmt.Errorf("csaf: %w: ROLIE feed lists more than %d entries", ErrInvalid, maxChanges)
+	}
+	var out []change
+	for i, e := range f.Feed.Entry {
 		u := e.Content.Src
 		for _, l := range e.Link {
 			if u == "" && l.Rel == "self" {
 				u = l.Href
 			}
 		}
-		if u != "" {
-			out = append(out, u)
+		if u == "" {
+			continue
 		}
+		c := change{url: u}
+		if e.Updated != "" {
+			at, err := time.Parse(time.RFC3339, strings.TrimSpace(e.Updated))
+			if err != nil {
+				return nil, fmt.Errorf("csaf: %w: ROLIE entry %d: updated %q: want RFC 3339", ErrInvalid, i+1, clip(e.Updated))
+			}
+			c.at = at.UTC()
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

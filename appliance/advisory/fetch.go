@@ -68,6 +68,13 @@ type fetcher struct {
 
 // do sends req and reads a 200 answer whole, at most f.limit bytes.
 func (f *fetcher) do(req *http.Request) ([]byte, error) {
+	b, _, err := f.doHeader(req)
+	return b, err
+}
+
+// doHeader is do, also answering the response's header; a 304 answer (to a
+// conditional request) is errNotModified.
+func (f *fetcher) doHeader(req *http.Request) ([]byte, http.Header, error) {
 	if f.userAgent != "" {
 		req.Header.Set("User-Agent", f.userAgent)
 	}
@@ -75,22 +82,25 @@ func (f *fetcher) do(req *http.Request) ([]byte, error) {
 	resp, err := f.client.Do(req)
 	if err != nil {
 		if c := context.Cause(req.Context()); c != nil && req.Context().Err() != nil {
-			return nil, c
+			return nil, nil, c
 		}
-		return nil, refuse(ReasonNetwork, "get %s: %v", u, err)
+		return nil, nil, refuse(ReasonNetwork, "get %s: %v", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return nil, &refusal{ReasonNetwork, fmt.Errorf("get %s: status 404: %w", u, errNotFound)}
+		return nil, nil, &refusal{ReasonNetwork, fmt.Errorf("get %s: status 404: %w", u, errNotFound)}
+	}
+	if resp.StatusCode == http.StatusNotModified {
+		return nil, resp.Header, errNotModified
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, refuse(ReasonNetwork, "get %s: status %d", u, resp.StatusCode)
+		return nil, nil, refuse(ReasonNetwork, "get %s: status %d", u, resp.StatusCode)
 	}
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct == "text/html" {
-		return nil, refuse(ReasonMalformed, "get %s: an HTML page where a feed file was expected", u)
+		return nil, nil, refuse(ReasonMalformed, "get %s: an HTML page where a feed file was expected", u)
 	}
 	if resp.ContentLength > f.limit {
-		return nil, refuse(ReasonTooLarge, "get %s: %d bytes, more than max_size %d", u, resp.ContentLength, f.limit)
+		return nil, nil, refuse(ReasonTooLarge, "get %s: %d bytes, more than max_size %d", u, resp.ContentLength, f.limit)
 	}
 	var body io.Reader = resp.Body
 	if f.pace != nil {
@@ -98,12 +108,12 @@ func (f *fetcher) do(req *http.Request) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(body, f.limit+1))
 	if err != nil {
-		return nil, refuse(ReasonNetwork, "get %s: read: %v", u, err)
+		return nil, nil, refuse(ReasonNetwork, "get %s: read: %v", u, err)
 	}
 	if int64(len(b)) > f.limit {
-		return nil, refuse(ReasonTooLarge, "get %s: more than max_size %d bytes", u, f.limit)
+		return nil, nil, refuse(ReasonTooLarge, "get %s: more than max_size %d bytes", u, f.limit)
 	}
-	return b, nil
+	return b, resp.Header, nil
 }
 
 func (f *fetcher) get(ctx context.Context, u string) ([]byte, error) {
@@ -112,6 +122,34 @@ func (f *fetcher) get(ctx context.Context, u string) ([]byte, error) {
 		return nil, refuse(ReasonMalformed, "bad URL %q: %v", u, err)
 	}
 	return f.do(req)
+}
+
+// validators are a file's HTTP cache validators (RFC 9110 §8.8), sent back on the
+// next fetch of it.
+type validators struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// getIfChanged gets u with a conditional request (If-None-Match, If-Modified-Since)
+// when v has validators: errNotModified when the server answers it has not changed.
+// It answers the file's new validators.
+func (f *fetcher) getIfChanged(ctx context.Context, u string, v validators) ([]byte, validators, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, validators{}, refuse(ReasonMalformed, "bad URL %q: %v", u, err)
+	}
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
+	b, h, err := f.doHeader(req)
+	if err != nil {
+		return nil, validators{}, err
+	}
+	return b, validators{ETag: h.Get("ETag"), LastModified: h.Get("Last-Modified")}, nil
 }
 
 func (f *fetcher) postJSON(ctx context.Context, u string, v any) ([]byte, error) {
@@ -162,8 +200,12 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 	if err != nil {
 		return Data{}, fmt.Errorf("%s: %w", fd.URL, err)
 	}
+	prev, _, err := loadData(ctx, s.db, fd.Name)
+	if err != nil {
+		return Data{}, fmt.Errorf("advisory: %s: previous data: %w", fd.Name, err)
+	}
 	var docs []string
-	var changed []change // documents of directories with a changes.csv
+	var changed []change // documents with a time: changes.csv lines, ROLIE entries
 	resolve := func(from *url.URL, ref string) (string, error) {
 		u, err := from.Parse(ref)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
@@ -205,25 +247,23 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 			docs = append(docs, u)
 		}
 	}
+	rolie := map[string]rolieFeed{}
 	for _, feed := range pm.Feeds {
 		fu, err := resolve(base, feed)
 		if err != nil {
 			return Data{}, err
 		}
-		fb, err := s.fetch.get(ctx, fu)
+		rf, err := s.fetchROLIE(ctx, fu, prev.ROLIE[fu], resolve)
 		if err != nil {
 			return Data{}, err
 		}
-		urls, err := parseROLIE(fb)
-		if err != nil {
-			return Data{}, fmt.Errorf("%s: %w", fu, err)
-		}
-		for _, p := range urls {
-			u, err := resolve(base, p)
-			if err != nil {
-				return Data{}, err
+		rolie[fu] = rf
+		for _, e := range rf.Entries {
+			if e.Updated.IsZero() {
+				docs = append(docs, e.URL) // no time: taken every fetch
+			} else {
+				changed = append(changed, change{e.URL, e.Updated})
 			}
-			docs = append(docs, u)
 		}
 	}
 	changed = latestChanges(changed)
@@ -238,14 +278,13 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 	}
 	d := Data{Kind: KindCSAF, Version: pm.Publisher}
 	if len(changed) > 0 {
-		prev, _, err := loadData(ctx, s.db, fd.Name)
-		if err != nil {
-			return Data{}, fmt.Errorf("advisory: %s: previous data: %w", fd.Name, err)
-		}
 		var fetch []string
 		fetch, d = incremental(prev, changed, s.sec.MaxDocuments-len(docs))
 		d.Kind, d.Version = KindCSAF, pm.Publisher
 		docs = append(docs, fetch...)
+	}
+	if len(rolie) > 0 {
+		d.ROLIE = rolie
 	}
 	for _, u := range docs {
 		doc, err := s.fetch.get(ctx, u)
@@ -271,6 +310,40 @@ func (s *Service) fetchCSAF(ctx context.Context, fd Feed, keys *supply.Keyring) 
 		d.fetched++
 	}
 	return d, nil
+}
+
+// fetchROLIE reads a ROLIE feed's entries, with a conditional request when the
+// previous delivery has the feed's validators and entries: unchanged (304), the
+// previous entries stand and the feed is not read again. Entry URLs are resolved
+// against the feed's URL.
+func (s *Service) fetchROLIE(ctx context.Context, fu string, prev rolieFeed, resolve func(*url.URL, string) (string, error)) (rolieFeed, error) {
+	cond := prev.validators
+	if len(prev.Entries) == 0 {
+		cond = validators{}
+	}
+	b, v, err := s.fetch.getIfChanged(ctx, fu, cond)
+	switch {
+	case errors.Is(err, errNotModified) && cond != (validators{}):
+		return prev, nil
+	case errors.Is(err, errNotModified):
+		return rolieFeed{}, refuse(ReasonNetwork, "get %s: status 304 to a request that was not conditional", fu)
+	case err != nil:
+		return rolieFeed{}, err
+	}
+	entries, err := parseROLIE(b)
+	if err != nil {
+		return rolieFeed{}, fmt.Errorf("%s: %w", fu, err)
+	}
+	base, _ := url.Parse(fu) // resolved above: parses
+	rf := rolieFeed{validators: v, Entries: make([]rolieEntry, 0, len(entries))}
+	for _, e := range entries {
+		u, err := resolve(base, e.url)
+		if err != nil {
+			return rolieFeed{}, err
+		}
+		rf.Entries = append(rf.Entries, rolieEntry{URL: u, Updated: e.at})
+	}
+	return rf, nil
 }
 
 // verifyCSAF checks a CSAF document against its .sha256 file (when sum is not nil)

@@ -77,14 +77,21 @@ func FuzzParseOSV(f *testing.F) {
 func FuzzDiscovery(f *testing.F) {
 	f.Add([]byte(`{"canonical_url":"https://x/p.json","distributions":[{"directory_url":"https://x/white/"},{"rolie":{"feeds":[{"url":"https://x/f.json"}]}}]}`))
 	f.Add([]byte(`{"feed":{"entry":[{"link":[{"rel":"self","href":"https://x/a.json"}],"content":{"src":""}}]}}`))
+	f.Add([]byte(`{"feed":{"entry":[{"updated":"2026-12-05T09:00:00+01:00","content":{"src":"2026/a.json"}},{"updated":"x","content":{"src":"b"}}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := ParseProviderMetadata(bytes.NewReader(b), 1<<16); err == nil && len(m.Directories)+len(m.Feeds) == 0 {
 			t.Fatal("accepted provider metadata without distributions")
 		} else if err != nil && !errors.Is(err, ErrInvalid) {
 			t.Fatalf("error %v is not ErrInvalid", err)
 		}
-		if _, err := parseROLIE(b); err != nil && !errors.Is(err, ErrInvalid) {
+		cs, err := parseROLIE(b)
+		if err != nil && !errors.Is(err, ErrInvalid) {
 			t.Fatalf("error %v is not ErrInvalid", err)
+		}
+		for _, c := range cs {
+			if c.url == "" || c.at.Location() != time.UTC {
+				t.Fatalf("ROLIE entry %+v: empty URL or time not UTC", c)
+			}
 		}
 		for _, l := range parseIndex(b) {
 			if l == "" {

@@ -26,18 +26,35 @@ type AssetExposure struct {
 }
 
 // Exposure is the exposure page's data: every asset with findings, the findings
-// (open first by deadline, then the ambiguous ones), and the feeds.
+// (open first by deadline, then the ambiguous ones), and the feeds. AssetID, when set,
+// is the one asset the findings were limited to (the per-asset list).
 type Exposure struct {
 	Now      time.Time       `json:"now"`
+	AssetID  string          `json:"asset_id,omitempty"`
 	Assets   []AssetExposure `json:"assets"`
 	Findings []Finding       `json:"findings"`
 	Feeds    []FeedStatus    `json:"feeds"`
 	Sources  []SourceInfo    `json:"sources"`
 }
 
+// OpenFindings are e's findings counted as open (the page's findings table).
+func (e *Exposure) OpenFindings() []Finding {
+	return slices.DeleteFunc(slices.Clone(e.Findings), func(f Finding) bool { return f.Ambiguous })
+}
+
+// AmbiguousFindings are e's ambiguous findings: shown apart with their reason (the
+// evidence), never counted.
+func (e *Exposure) AmbiguousFindings() []Finding {
+	return slices.DeleteFunc(slices.Clone(e.Findings), func(f Finding) bool { return !f.Ambiguous })
+}
+
 // Exposure gathers the exposure page's data.
-func (s *Service) Exposure(ctx context.Context) (*Exposure, error) {
-	fs, err := s.Findings(ctx, "", false)
+func (s *Service) Exposure(ctx context.Context) (*Exposure, error) { return s.ExposureOf(ctx, "") }
+
+// ExposureOf gathers the exposure page's data for one asset (every asset when
+// assetID is empty): the per-asset findings list.
+func (s *Service) ExposureOf(ctx context.Context, assetID string) (*Exposure, error) {
+	fs, err := s.Findings(ctx, assetID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +62,7 @@ func (s *Service) Exposure(ctx context.Context) (*Exposure, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Exposure{Now: s.opts.Clock.Now(), Findings: fs, Feeds: s.Feeds(), Sources: srcs, Assets: []AssetExposure{}}
+	e := &Exposure{Now: s.opts.Clock.Now(), AssetID: assetID, Findings: fs, Feeds: s.Feeds(), Sources: srcs, Assets: []AssetExposure{}}
 	slices.SortStableFunc(e.Findings, func(a, b Finding) int {
 		if a.Ambiguous != b.Ambiguous {
 			if a.Ambiguous {

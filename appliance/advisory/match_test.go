@@ -29,7 +29,7 @@ func TestMatchProduct(t *testing.T) {
 		{"firmware not semver under a semver range", printer, Product{Vendor: "Zebra", Model: "ZT410", VersionRange: "vers:semver/<2.0.0"}, true, true, "is not a semantic version"},
 		{"purl with a deb range: affected", deb, Product{PURL: "pkg:deb/debian/openssl", VersionRange: "vers:deb/>=3.0.0|<3.0.15-1~deb12u1"}, true, false, "is in the affected range vers:deb/"},
 		{"purl with a deb range: fixed version installed", deb, Product{PURL: "pkg:deb/debian/openssl", VersionRange: "vers:deb/>=3.0.0|<3.0.11-1~deb12u2"}, false, false, ""},
-		{"purl with a range, unknown scheme: ambiguous", deb, Product{PURL: "pkg:deb/debian/openssl", VersionRange: "vers:rpm/<4"}, true, true, `scheme not supported: "rpm"`},
+		{"purl with a range, unknown scheme: ambiguous", deb, Product{PURL: "pkg:deb/debian/openssl", VersionRange: "vers:conan/<4"}, true, true, `scheme not supported: "conan"`},
 		{"CSAF branch with purl and range", deb, Product{Vendor: "Debian", Model: "openssl", PURL: "pkg:deb/debian/openssl", VersionRange: "vers:deb/<3.0.15"}, true, false, "in the affected range"},
 		{"npm package in a semver range", Asset{Ecosystem: "npm", Packages: []Package{{"lodash", "4.17.20"}}}, Product{PURL: "pkg:npm/lodash", VersionRange: "vers:npm/<4.17.21"}, true, false, "4.17.20 is in"},
 		{"npm package outside a semver range", Asset{Ecosystem: "npm", Packages: []Package{{"lodash", "4.17.21"}}}, Product{PURL: "pkg:npm/lodash", VersionRange: "vers:npm/<4.17.21"}, false, false, ""},

@@ -121,6 +121,10 @@ type Data struct {
 	// with the time changes.csv gave it: the next fetch takes only those whose time
 	// differs (or new ones) and keeps the others' advisories (Advisory.From).
 	Docs map[string]time.Time `json:"csaf_docs,omitempty"`
+	// ROLIE are the CSAF ROLIE feeds read, by URL: validators for the next fetch's
+	// conditional request, and the entries (documents with their "updated" time, taken
+	// incrementally like changes.csv lines).
+	ROLIE map[string]rolieFeed `json:"rolie_feeds,omitempty"`
 	// fetched and pending count the documents a CSAF fetch took and left for the next
 	// run (beyond max_documents); not stored.
 	fetched, pending int

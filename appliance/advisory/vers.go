@@ -3,6 +3,7 @@ package advisory
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -38,8 +39,12 @@ type VersRange struct {
 
 // versSchemes are the schemes Contains compares, with their comparison and version
 // check: semver-like ones by semantic versioning precedence (golang's with its "v"),
-// deb by dpkg's rules, generic by CompareVersions (dotted numbers and letters).
+// deb by dpkg's rules, generic by CompareVersions (dotted numbers and letters), rpm
+// by rpmvercmp, pypi by PEP 440, maven by ComparableVersion (vers_schemes.go).
 var versSchemes = map[string]func(a, b string) (int, error){
+	"rpm":    compareRPM,
+	"pypi":   comparePEP440,
+	"maven":  compareMaven,
 	"semver": compareSemver,
 	"npm":    compareSemver,
 	"golang": func(a, b string) (int, error) {
@@ -149,7 +154,7 @@ func (r VersRange) String() string {
 func (r VersRange) Contains(v string) (bool, error) {
 	cmpFn, ok := versSchemes[r.Scheme]
 	if !ok {
-		return false, fmt.Errorf("vers: %w: %q (supported: deb, generic, golang, npm, semver)", ErrVersScheme, r.Scheme)
+		return false, fmt.Errorf("vers: %w: %q (supported: %s)", ErrVersScheme, r.Scheme, strings.Join(slices.Sorted(maps.Keys(versSchemes)), ", "))
 	}
 	if len(r.Constraints) == 1 && r.Constraints[0].Op == "*" {
 		return true, nil
@@ -266,11 +271,7 @@ func parseSemver(s string) (semver, error) {
 
 // compareSemver orders two semantic versions by precedence (build metadata aside).
 func compareSemver(a, b string) (int, error) {
-	x, err := parseSemver(a)
-	if err != nil {
-		return 0, err
-	}
-	y, err := parseSemver(b)
+	x, y, err := parseBoth(parseSemver, a, b)
 	if err != nil {
 		return 0, err
 	}
@@ -291,20 +292,10 @@ func compareSemver(a, b string) (int, error) {
 		return -1, nil
 	}
 	for i := 0; i < len(x.pre) && i < len(y.pre); i++ {
-		p, q := x.pre[i], y.pre[i]
-		if p == q {
-			continue
+		// Numeric identifiers are below alphanumeric ones.
+		if c := compareIdent(x.pre[i], y.pre[i], -1); c != 0 {
+			return c, nil
 		}
-		pn, qn := isDigits(p), isDigits(q)
-		switch {
-		case pn && qn:
-			return compareNum(p, q), nil
-		case pn:
-			return -1, nil // numeric identifiers are below alphanumeric ones
-		case qn:
-			return 1, nil
-		}
-		return strings.Compare(p, q), nil
 	}
 	switch {
 	case len(x.pre) < len(y.pre):

@@ -39,7 +39,7 @@ func TestVersContains(t *testing.T) {
 		{"spaces ignored", "vers:deb/ >= 1.0 | < 2.0 ", "1.5", true, ""},
 		{"semver version not semver", "vers:semver/<2.0.0", "2.0", false, "not a semantic version"},
 		{"semver range not semver", "vers:npm/<2.x", "1.0.0", false, "not a semantic version"},
-		{"unknown scheme", "vers:pypi/<2.0", "1.0", false, "versioning scheme not supported"},
+		{"unknown scheme", "vers:conan/<2.0", "1.0", false, "versioning scheme not supported"},
 		{"no prefix", ">=1.0", "1.0", false, `want "vers:`},
 		{"no constraints", "vers:deb/", "1.0", false, "no constraints"},
 		{"upper-case scheme", "vers:DEB/1.0", "1.0", false, "lowercase versioning scheme"},
@@ -49,6 +49,23 @@ func TestVersContains(t *testing.T) {
 		{"duplicate version", "vers:deb/>=1.0|<1.0", "1.0", false, "listed twice"},
 		{"bad escape", "vers:deb/<1%zz", "1.0", false, "constraint 1"},
 		{"too long", "vers:deb/" + strings.Repeat("1", 5000), "1", false, "longer than"},
+		{"rpm inside", "vers:rpm/>=3.0.7-1.el9|<3.0.7-25.el9", "3.0.7-24.el9", true, ""},
+		{"rpm fixed", "vers:rpm/>=3.0.7-1.el9|<3.0.7-25.el9", "1:3.0.7-25.el9", false, ""},
+		{"rpm epoch above the range", "vers:rpm/<3.0.7-25.el9", "1:3.0.7-1.el9", false, ""},
+		{"rpm pre-release below the release", "vers:rpm/<2.0", "2.0~rc1", true, ""},
+		{"rpm no release matches any", "vers:rpm/<=2.0", "2.0-7.el9", true, ""},
+		{"rpm bad epoch", "vers:rpm/<2.0", "x:1.0", false, "epoch"},
+		{"pypi inside", "vers:pypi/>=2.0|<2.31.0", "2.28.2", true, ""},
+		{"pypi pre-release of the fix", "vers:pypi/<2.31.0", "2.31.0rc1", true, ""},
+		{"pypi post-release of the fix", "vers:pypi/<2.31.0", "2.31.0.post1", false, ""},
+		{"pypi local version", "vers:pypi/<=1.0", "1.0+ubuntu1", false, ""},
+		{"pypi not PEP 440", "vers:pypi/<2.0", "1.0-beta-final", false, "not a PEP 440 version"},
+		{"pypi range not PEP 440", "vers:pypi/<2.x", "1.0", false, "not a PEP 440 version"},
+		{"maven inside", "vers:maven/>=2.0-beta9|<2.15.0", "2.14.1", true, ""},
+		{"maven release candidate of the fix", "vers:maven/<2.15.0", "2.15.0-rc1", true, ""},
+		{"maven snapshot below its release", "vers:maven/<2.15.0", "2.15.0-SNAPSHOT", true, ""},
+		{"maven service pack above", "vers:maven/<=2.15.0", "2.15.0-sp1", false, ""},
+		{"unknown scheme names the supported ones", "vers:conan/<2.0", "1.0", false, "maven, npm, pypi, rpm, semver"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +76,9 @@ func TestVersContains(t *testing.T) {
 				}
 				if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrVersScheme) {
 					t.Errorf("error %v is neither ErrInvalid nor ErrVersScheme", err)
+				}
+				if m, amb, why := inRange(tt.vers, tt.version); !m || !amb || !strings.Contains(why, tt.err) {
+					t.Errorf("inRange = %v, %v, %q; want ambiguous with the reason", m, amb, why)
 				}
 				return
 			}
@@ -72,20 +92,11 @@ func TestVersContains(t *testing.T) {
 func TestCompareSemver(t *testing.T) {
 	// semver.org §11's example order, each below the next.
 	order := []string{"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0"}
-	for i := range order {
-		for j := range order {
-			n, err := compareSemver(order[i], order[j])
-			want := 0
-			if i < j {
-				want = -1
-			} else if i > j {
-				want = 1
-			}
-			if err != nil || n != want {
-				t.Errorf("compareSemver(%q, %q) = %d, %v; want %d", order[i], order[j], n, err, want)
-			}
-		}
+	groups := make([][]string, len(order))
+	for i, v := range order {
+		groups[i] = []string{v}
 	}
+	checkOrder(t, compareSemver, groups)
 	for _, bad := range []string{"1.0", "01.0.0", "1.0.0-", "1.0.0-a..b", "a.b.c", ""} {
 		if _, err := compareSemver(bad, "1.0.0"); !errors.Is(err, ErrInvalid) {
 			t.Errorf("compareSemver(%q) error = %v, want ErrInvalid", bad, err)
@@ -100,6 +111,9 @@ func FuzzParseVers(f *testing.F) {
 	f.Add("vers:semver/>=1.0.0-alpha|!=1.0.1|<2.0.0", "1.0.0")
 	f.Add("vers:generic/*", "x")
 	f.Add("vers:golang/<v1.2.3%2Bincompatible", "v1.0.0")
+	f.Add("vers:rpm/>=1:1.0~rc1^git1-2.el9|<2.0", "1:1.0-3.el9")
+	f.Add("vers:pypi/>=1!1.0a1.post1.dev2+ubuntu.1|<2.0rc1", "1.0.post1")
+	f.Add("vers:maven/>=1.0-alpha-1|<1.0-SNAPSHOT|!=1-sp2", "1.0-rc2")
 	f.Fuzz(func(t *testing.T, s, v string) {
 		r, err := ParseVers(s)
 		if err != nil {
@@ -115,7 +129,7 @@ func FuzzParseVers(f *testing.F) {
 		if err != nil || again.String() != r.String() {
 			t.Fatalf("ParseVers(%q).String() = %q reparses as %q, %v", s, r.String(), again.String(), err)
 		}
-		for _, scheme := range []string{r.Scheme, "deb", "semver", "generic", "golang"} {
+		for _, scheme := range []string{r.Scheme, "deb", "semver", "generic", "golang", "rpm", "pypi", "maven"} {
 			r.Scheme = scheme
 			if _, err := r.Contains(v); err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrVersScheme) {
 				t.Fatalf("Contains(%q) error %v", v, err)
