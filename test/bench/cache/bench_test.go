@@ -111,11 +111,7 @@ func BenchmarkCachedHit(b *testing.B) {
 		b.Run(o.name, func(b *testing.B) {
 			b.StopTimer()
 			setup(b)
-			for _, r := range runs {
-				r.reset()
-			}
-			abba := append(slices.Clone(runs), runs...)
-			slices.Reverse(abba[len(runs):])
+			abba := turns(runs)
 			turn := o.requests / (2 * o.cycles)
 			load0 := loadAvg()
 			b.StartTimer()
@@ -161,6 +157,17 @@ type run struct {
 }
 
 func (r *run) reset() { r.requests, r.bytes, r.secs, r.cpu, r.client = 0, 0, 0, 0, 0 }
+
+// turns resets the totals of runs and returns the order of their turns in
+// one cycle: each run, then each again in reverse (A B B A).
+func turns(runs []*run) []*run {
+	for _, r := range runs {
+		r.reset()
+	}
+	abba := append(slices.Clone(runs), runs...)
+	slices.Reverse(abba[len(runs):])
+	return abba
+}
 
 // measure sends n requests and adds them to the run's totals.
 func (r *run) measure(concurrency, n int) error {

@@ -83,18 +83,18 @@ func BenchmarkServerBoundHit(b *testing.B) {
 		b.Run(o.name, func(b *testing.B) {
 			b.StopTimer()
 			setup(b)
-			for _, r := range runs {
-				r.reset()
-			}
-			abba := append(slices.Clone(runs), runs...)
-			slices.Reverse(abba[len(runs):])
+			abba := turns(runs)
 			load0 := loadAvg()
 			b.StartTimer()
 			for range b.N {
 				for _, r := range abba {
+					n, secs, cpu, client := r.requests, r.secs, r.cpu, r.client
 					if err := r.measureWrk(w, o.concurrency, turn); err != nil {
 						b.Fatal(err)
 					}
+					secs = r.secs - secs
+					b.Logf("turn %s: %.0f req/s, server CPU %.2f, wrk CPU %.2f, load %s", r.s.name,
+						float64(r.requests-n)/secs, (r.cpu-cpu)/secs, (r.client-client)/secs, loadAvg())
 				}
 			}
 			for _, r := range runs {
