@@ -98,6 +98,10 @@ func BenchmarkServerBoundHit(b *testing.B) {
 				}
 			}
 			for _, r := range runs {
+				if share := r.cpu / r.secs; share < 0.9 {
+					b.Logf("%s had %.2f of its CPU: not server-bound (other work on CPU %s?), so req/s is not its rate; cpu-us/req still is its cost",
+						r.s.name, share, at.cpus)
+				}
 				b.ReportMetric(float64(r.requests)/r.secs, r.s.name+"-req/s")
 				b.ReportMetric(r.cpu/float64(r.requests)*1e6, r.s.name+"-cpu-us/req")
 				b.ReportMetric(r.cpu/r.secs, r.s.name+"-server-cpu")
