@@ -92,6 +92,9 @@ func BenchmarkServerBoundHit(b *testing.B) {
 					if err := r.measureWrk(w, o.concurrency, turn); err != nil {
 						b.Fatal(err)
 					}
+					if !testing.Verbose() { // go test -v: each turn (without it, a benchmark's log stops at 10 lines)
+						continue
+					}
 					secs = r.secs - secs
 					b.Logf("turn %s: %.0f req/s, server CPU %.2f, wrk CPU %.2f, load %s", r.s.name,
 						float64(r.requests-n)/secs, (r.cpu-cpu)/secs, (r.client-client)/secs, loadAvg())
