@@ -37,6 +37,7 @@ lint:
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...; \
 	else echo "staticcheck: not available from the module proxy; skipped"; fi
 
+# Needs nginx, unbound, dnsperf and wrk (see README); benchmarks without theirs skip.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./test/bench/...
 

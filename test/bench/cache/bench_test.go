@@ -85,7 +85,7 @@ func BenchmarkCachedHit(b *testing.B) {
 			}
 			// The servers' directories belong to the parent benchmark:
 			// a sub-benchmark's would go after its b.N = 1 call.
-			pg := startPatchgate(b, parent.TempDir(), u)
+			pg := startPatchgate(b, parent.TempDir(), u, anywhere())
 			runs = []*run{{s: pg, url: pg.base + "/obj/" + o.name}}
 			if o.size <= 64<<10 {
 				lean := &server{name: "lean", pids: pg.pids, stop: func() {}}
@@ -93,7 +93,7 @@ func BenchmarkCachedHit(b *testing.B) {
 				floor := &server{name: "floor", pids: pg.pids, stop: func() {}}
 				runs = append(runs, &run{s: floor, url: pg.floor + "/" + strconv.FormatInt(o.size, 10)})
 			}
-			if ng := startNginx(b, parent.TempDir(), u); ng != nil {
+			if ng := startNginx(b, parent.TempDir(), u, anywhere()); ng != nil {
 				runs = append(runs, &run{s: ng, url: ng.base + "/obj/" + o.name})
 			} else {
 				b.Log("nginx not installed (apt-get install nginx): Patchgate alone")
@@ -111,11 +111,7 @@ func BenchmarkCachedHit(b *testing.B) {
 		b.Run(o.name, func(b *testing.B) {
 			b.StopTimer()
 			setup(b)
-			for _, r := range runs {
-				r.reset()
-			}
-			abba := append(slices.Clone(runs), runs...)
-			slices.Reverse(abba[len(runs):])
+			abba := turns(runs)
 			turn := o.requests / (2 * o.cycles)
 			load0 := loadAvg()
 			b.StartTimer()
@@ -157,9 +153,21 @@ type run struct {
 	bytes    int64
 	secs     float64
 	cpu      float64 // server CPU seconds
+	client   float64 // load generator CPU seconds, when it is a process of its own (wrk)
 }
 
-func (r *run) reset() { r.requests, r.bytes, r.secs, r.cpu = 0, 0, 0, 0 }
+func (r *run) reset() { r.requests, r.bytes, r.secs, r.cpu, r.client = 0, 0, 0, 0, 0 }
+
+// turns resets the totals of runs and returns the order of their turns in
+// one cycle: each run, then each again in reverse (A B B A).
+func turns(runs []*run) []*run {
+	for _, r := range runs {
+		r.reset()
+	}
+	abba := append(slices.Clone(runs), runs...)
+	slices.Reverse(abba[len(runs):])
+	return abba
+}
 
 // measure sends n requests and adds them to the run's totals.
 func (r *run) measure(concurrency, n int) error {
@@ -215,8 +223,8 @@ func loadAvg() string {
 func BenchmarkColdCoalescing(b *testing.B) {
 	const clients = 20
 	u := newUpstream(b)
-	for _, start := range []func(*testing.B, string, *upstream) *server{startPatchgate, startNginx} {
-		s := start(b, b.TempDir(), u)
+	for _, start := range []func(*testing.B, string, *upstream, placement) *server{startPatchgate, startNginx} {
+		s := start(b, b.TempDir(), u, anywhere())
 		if s == nil {
 			b.Log("nginx not installed (apt-get install nginx): skipping its cold run")
 			continue

@@ -6,5 +6,11 @@
 // so that other work on the machine weighs on both alike; for 4 KiB a
 // constant-answer handler in the Patchgate process shows net/http's floor.
 //
+// That client shares the CPUs with the servers and saturates before either
+// server: BenchmarkServerBoundHit compares the Lean loop and nginx for 4 KiB
+// again with wrk (Debian's wrk, apt-get install wrk; skipped without it) as
+// the load generator, pinned to one CPU and each server to the other.
+//
 //	go test -run '^$' -bench . -benchtime 3x ./test/bench/cache/
+//	go test -run '^$' -bench 'ServerBoundHit/4KiB' -benchtime 3x ./test/bench/cache/
 package cache

@@ -52,6 +52,18 @@ func serverProcs() int {
 	return 2
 }
 
+// placement is where a server process runs: procs CPUs at once (Patchgate's
+// GOMAXPROCS, nginx's worker_processes) on cpus (a taskset CPU list, "" for
+// wherever the kernel puts it).
+type placement struct {
+	procs int
+	cpus  string
+}
+
+// anywhere is the placement of the benchmarks whose client shares the CPUs
+// with the servers: serverProcs CPUs, unpinned.
+func anywhere() placement { return placement{procs: serverProcs()} }
+
 // server is a server process under test.
 type server struct {
 	name string
@@ -67,9 +79,9 @@ type server struct {
 
 // startPatchgate re-executes this test binary as the Patchgate server.
 // Its files go in dir.
-func startPatchgate(b *testing.B, dir string, u *upstream) *server {
+func startPatchgate(b *testing.B, dir string, u *upstream, at placement) *server {
 	b.Helper()
-	addr, cmd := child.Start(b, dir, u.repo, "GOMAXPROCS="+strconv.Itoa(serverProcs()))
+	addr, cmd := child.StartOn(b, at.cpus, dir, u.repo, "GOMAXPROCS="+strconv.Itoa(at.procs))
 	resp, err := http.Get("http://" + addr + "/lean-addr")
 	if err != nil {
 		b.Fatal(err)
@@ -86,7 +98,7 @@ func startPatchgate(b *testing.B, dir string, u *upstream) *server {
 
 // startNginx runs Debian's nginx as a caching reverse proxy of the upstream,
 // with its files in prefix, or returns nil when nginx is not installed.
-func startNginx(b *testing.B, prefix string, u *upstream) *server {
+func startNginx(b *testing.B, prefix string, u *upstream, at placement) *server {
 	b.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -137,12 +149,15 @@ http {
     }
   }
 }
-`, user, prefix, port, u.repo.URL(), serverProcs())
+`, user, prefix, port, u.repo.URL(), at.procs)
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-p", prefix, "-c", confPath)
+	cmd, err := cacheproc.Pinned(at.cpus, bin, "-p", prefix, "-c", confPath)
+	if err != nil {
+		b.Skip(err)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -119,10 +119,19 @@ func (k Kind) Serve(t *testing.T, setup func(*Child) error) {
 // process, which the caller stops (SIGTERM) and waits for.
 func (k Kind) Start(b *testing.B, dir string, repo *tuftest.Repo, env ...string) (string, *exec.Cmd) {
 	b.Helper()
+	return k.StartOn(b, "", dir, repo, env...)
+}
+
+// StartOn is Start with the server pinned to cpus (see Pinned; "" leaves it unpinned).
+func (k Kind) StartOn(b *testing.B, cpus, dir string, repo *tuftest.Repo, env ...string) (string, *exec.Cmd) {
+	b.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "root.json"), repo.Root(), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+k.Test+"$")
+	cmd, err := Pinned(cpus, os.Args[0], "-test.run=^"+k.Test+"$")
+	if err != nil {
+		b.Skip(err)
+	}
 	cmd.Env = append(os.Environ(), k.Env+"_DIR="+dir, k.Env+"_META="+repo.MetadataURL(), k.Env+"_TARGETS="+repo.TargetsURL())
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.StdoutPipe()
@@ -156,6 +165,21 @@ func (k Kind) Start(b *testing.B, dir string, repo *tuftest.Repo, env ...string)
 	}
 	resp.Body.Close()
 	return addr, cmd
+}
+
+// Pinned is exec.Command(name, args...) run by taskset on cpus (a CPU list such as
+// "0" or "0-1"), so that the process and every thread and child it makes stay on those
+// CPUs; with cpus "" it is plain exec.Command. taskset execs name, so the command's
+// process id is name's own. It fails only when taskset (util-linux) is missing.
+func Pinned(cpus, name string, args ...string) (*exec.Cmd, error) {
+	if cpus == "" {
+		return exec.Command(name, args...), nil
+	}
+	ts, err := exec.LookPath("taskset")
+	if err != nil {
+		return nil, fmt.Errorf("pin to CPUs %s: taskset (util-linux) not installed: %w", cpus, err)
+	}
+	return exec.Command(ts, append([]string{"-c", cpus, name}, args...)...), nil
 }
 
 // CPUSeconds is the user+system CPU time of process pid, from /proc.
