@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/patchgate/patchgate/agentapi/clienttls"
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -171,18 +171,11 @@ func newHTTPClient(caFile string, ts *clienttls.State, now func() time.Time) (*h
 		ResponseHeaderTimeout: time.Minute,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	base := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("agent: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("agent: ca_file %s: no PEM certificate in it", caFile)
-		}
-		base.RootCAs = pool
+	pool, err := conf.CertPool(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent: ca_file: %w", err)
 	}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	tr.TLSClientConfig = ts.Config(base, now)
 	return &http.Client{Transport: tr}, nil
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
@@ -105,29 +103,10 @@ type metaFetcher struct {
 	http *http.Client
 }
 
-// DownloadFile implements fetcher.Fetcher: at most maxLength bytes, non-200 answers as
-// *metadata.ErrDownloadHTTP (go-tuf ends its root walk on 404).
+// DownloadFile implements fetcher.Fetcher with tuf.GetMetadata: at most maxLength bytes,
+// non-200 answers as *metadata.ErrDownloadHTTP (go-tuf ends its root walk on 404).
 func (f *metaFetcher) DownloadFile(url string, maxLength int64, _ time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &metadata.ErrDownloadHTTP{StatusCode: resp.StatusCode, URL: url}
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxLength+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > maxLength {
-		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("download %s: more than the limit of %d bytes", url, maxLength)}
-	}
-	return data, nil
+	return tuf.GetMetadata(ctx, f.http, url, "", maxLength)
 }

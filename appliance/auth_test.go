@@ -16,8 +16,8 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/auth"
-	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/goldentest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,55 @@ func TestWriteFailsLeavingTheOldFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(target, "keep")); err != nil {
 		t.Errorf("the old content is gone: %v", err)
+	}
+}
+
+// TestWriteFrom streams into the file; perm 0 leaves it as created, 0600, with no chmod.
+func TestWriteFrom(t *testing.T) {
+	for _, perm := range []os.FileMode{0o640, 0} {
+		path := filepath.Join(t.TempDir(), "archive")
+		if err := WriteFrom(path, strings.NewReader("streamed\n"), perm); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != "streamed\n" {
+			t.Fatalf("content %q, %v; want %q", got, err, "streamed\n")
+		}
+		want := perm
+		if perm == 0 {
+			want = 0o600
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != want {
+			t.Errorf("perm %v: mode %v, want %v", perm, fi.Mode().Perm(), want)
+		}
+	}
+}
+
+// TestWriteWithCheckFails: fill reads back what it wrote and refuses it; the old file
+// stays and no temporary is left.
+func TestWriteWithCheckFails(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "boot.efi")
+	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("not what was wanted")
+	err := WriteWith(path, 0, func(f *os.File) error {
+		if _, err := f.WriteString("new"); err != nil {
+			return err
+		}
+		if b, err := os.ReadFile(f.Name()); err != nil || string(b) != "new" {
+			t.Errorf("reading back the temporary: %q, %v", b, err)
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("WriteWith = %v, want the check's error", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "old" {
+		t.Errorf("content %q, want the old one", got)
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 1 {
+		t.Errorf("directory holds %d entries, want only the file (no temporary left)", len(des))
 	}
 }

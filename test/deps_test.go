@@ -21,20 +21,24 @@ const module = "github.com/patchgate/patchgate"
 // project's and anything may import it; so are the other leaves: clock (real and fake
 // time), health (problems as data), conf (config values and problems), metric (Prometheus
 // metrics named patchgate_<subsystem>_<name> on a given registry) and agentapi (the
-// agent API's wire types, shared by agent and appliance/rollout). Only the wiring,
+// agent API's wire types, shared by agent and appliance/rollout), defaults (a service's
+// missing clock, logger and registry; it uses clock) and goldentest (test output against
+// golden files, for any package's tests). Only the wiring,
 // appliance, renders through appliance/web: the services expose their status as data.
 func allowed(from, to string) bool {
 	top := func(p string) string { a, _, _ := strings.Cut(p, "/"); return a }
 	within := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 	leaf := func(p string) bool {
 		return within(p, "atomicfile") || within(p, "clock") || within(p, "health") || within(p, "conf") ||
-			within(p, "agentapi") || within(p, "metric")
+			within(p, "agentapi") || within(p, "metric") || within(p, "defaults") ||
+			within(p, "goldentest")
 	}
 	switch {
 	case leaf(to): // crash-safe writes, time, health problems, config values and agent wire types, for every package
 		// Leaves import nothing of the project's but their own (conf/conftest: conf) and
-		// atomicfile, which imports nothing (agentapi/clienttls keeps its pin with it).
-		return !leaf(from) || within(from, to) || to == "atomicfile"
+		// atomicfile, which imports nothing (agentapi/clienttls keeps its pin with it);
+		// defaults fills a service's missing clock with the wall clock.
+		return !leaf(from) || within(from, to) || to == "atomicfile" || from == "defaults" && to == "clock"
 	case leaf(from):
 		return false
 	case within(from, "cmd"), within(from, "test"):
@@ -169,6 +173,11 @@ func TestAllowedRules(t *testing.T) {
 		{"clock", "health", false},
 		{"conf/conftest", "conf", true},
 		{"conf/conftest", "clock", false},
+		{"defaults", "clock", true},
+		{"defaults", "metric", false},
+		{"appliance/backup", "defaults", true},
+		{"image/firstboot", "goldentest", true},
+		{"goldentest", "clock", false},
 	}
 	for _, tt := range tests {
 		if got := allowed(tt.from, tt.to); got != tt.want {

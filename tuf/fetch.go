@@ -110,11 +110,19 @@ func (t *transport) getBytes(ctx context.Context, url string, maxLength int64) (
 func (t *transport) getOnce(ctx context.Context, url string, maxLength int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.metadataTimeout)
 	defer cancel()
-	req, err := NewGetRequest(ctx, url, t.userAgent, 0)
+	return GetMetadata(ctx, t.client, url, t.userAgent, maxLength)
+}
+
+// GetMetadata downloads a metadata file once, as go-tuf's fetcher must: at most
+// maxLength bytes (a larger body, announced or sent, is *metadata.ErrDownloadLengthMismatch)
+// and any answer but 200 a *metadata.ErrDownloadHTTP (go-tuf ends its root walk on a
+// 404). The mirror retries it; the agent's fetcher calls it on its own client.
+func GetMetadata(ctx context.Context, client *http.Client, url, userAgent string, maxLength int64) ([]byte, error) {
+	req, err := NewGetRequest(ctx, url, userAgent, 0)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/appliance/supply"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/tuf"
 )
@@ -130,15 +131,7 @@ type Service struct {
 // Open applies the advisory migrations to db and reads the pinned keys.
 func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Service, error) {
 	sec = sec.Defaults()
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, &opts.Registerer)
 	if opts.Client == nil {
 		opts.Client = tuf.NewHTTPClient()
 	}

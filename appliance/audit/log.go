@@ -20,6 +20,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 )
 
 //go:embed migrations/*.sql
@@ -89,12 +90,7 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Log, error) {
 	if err := db.Migrate(ctx, "audit", migs); err != nil {
 		return nil, err
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, nil)
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = time.Hour
 	}

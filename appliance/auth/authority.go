@@ -18,6 +18,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/httpapi"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 )
 
 //go:embed migrations/*.sql
@@ -89,12 +90,7 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Authority, error) {
 	if opts.Audit == nil {
 		return nil, errors.New("auth: an audit trail is required")
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, nil)
 	p := &opts.Policy
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -102,15 +103,7 @@ type Service struct {
 
 // New builds the service and reads the last result from StatusDir.
 func New(cfg Config, opts Options) (*Service, error) {
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, &opts.Registerer)
 	if opts.Sources.WorkDir == "" {
 		opts.Sources.WorkDir = filepath.Join(opts.StatusDir, "tmp")
 	}

@@ -42,29 +42,11 @@ func (t LocalTarget) Put(ctx context.Context, name string, f *os.File, size int6
 	if err := os.MkdirAll(t.Dir, 0o750); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(t.Dir, ".tmp-"+name+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		tmp.Close()
 		return err
 	}
-	_, err = io.Copy(tmp, io.LimitReader(f, size))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(t.Dir, name)); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(t.Dir)
+	// perm 0: the archive stays 0600 without a chmod, which some mounted shares refuse.
+	return atomicfile.WriteFrom(filepath.Join(t.Dir, name), io.LimitReader(f, size), 0)
 }
 
 // Prune implements Target.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

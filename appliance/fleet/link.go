@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/rollout"
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/metric"
 )
@@ -127,15 +127,8 @@ func New(opts Options) (*Link, error) {
 			return nil, err
 		}
 		base := &tls.Config{MinVersion: tls.VersionTLS12}
-		if opts.Parent.CAFile != "" {
-			pem, err := os.ReadFile(opts.Parent.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("fleet: parent.ca_file: %w", err)
-			}
-			base.RootCAs = x509.NewCertPool()
-			if !base.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("fleet: parent.ca_file %s: no PEM certificate in it", opts.Parent.CAFile)
-			}
+		if base.RootCAs, err = conf.CertPool(opts.Parent.CAFile); err != nil {
+			return nil, fmt.Errorf("fleet: parent.ca_file: %w", err)
 		}
 		l.tls, l.tlsConf = ts, ts.Config(base, opts.Clock.Now)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -52,12 +53,7 @@ func (w *AlertWatcher) Health() []health.Problem { return nil }
 
 // Run loads the alerts already recorded, then checks until ctx ends.
 func (w *AlertWatcher) Run(ctx context.Context) error {
-	if w.Clock == nil {
-		w.Clock = clock.Real{}
-	}
-	if w.Logger == nil {
-		w.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Fill(&w.Clock, &w.Logger, nil)
 	recs, err := w.Trail.Records(ctx, audit.Query{Action: "alert."})
 	if err != nil {
 		return fmt.Errorf("forward: alerts: %w", err)

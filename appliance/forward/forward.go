@@ -12,6 +12,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/metric"
 )
@@ -75,12 +76,7 @@ type Service struct {
 // New loads each target's cursor and registers the metrics. A cursor file that cannot
 // be read is an error: forwarding from 0 again would resend the whole trail.
 func New(opts Options, targets ...Target) (*Service, error) {
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, nil)
 	if opts.Rate < 1 {
 		opts.Rate = 1
 	}

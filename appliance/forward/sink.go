@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/patchgate/patchgate/appliance/audit"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // Sink is a target. Send returns nil only once the whole batch is delivered (see each
@@ -28,19 +27,11 @@ type Sink interface {
 
 // tlsConfig trusts caFile's certificates (or the system's when empty) for serverName.
 func tlsConfig(caFile, serverName string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("forward: read ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("forward: ca_file %s holds no PEM certificate", caFile)
-		}
-		c.RootCAs = pool
+	pool, err := conf.CertPool(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("forward: ca_file: %w", err)
 	}
-	return c, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, RootCAs: pool}, nil
 }
 
 // SyslogSink sends RFC 5424 messages over TLS with RFC 5425 octet-counted framing

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/patchgate/patchgate/appliance/resolver"
 )
 
 // resolveHosts keeps the addresses of the egress host names (repositories, time
@@ -110,16 +112,12 @@ func query(ctx context.Context, r Endpoint, host string, qt uint16) ([]netip.Add
 	var addrs []netip.Addr
 	ttl := time.Duration(-1)
 	for _, rr := range resp.Answer {
-		var a netip.Addr
-		switch v := rr.(type) {
-		case *dns.A:
-			a, _ = netip.AddrFromSlice(v.A.To4())
-		case *dns.AAAA:
-			a, _ = netip.AddrFromSlice(v.AAAA.To16())
-		case *dns.CNAME:
+		switch rr.(type) {
+		case *dns.A, *dns.AAAA, *dns.CNAME:
 		default:
 			continue
 		}
+		a := resolver.AnswerAddr(rr)
 		t := time.Duration(rr.Header().Ttl) * time.Second
 		if ttl < 0 || t < ttl {
 			ttl = t // the chain lives as long as its shortest link

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -92,15 +93,7 @@ type elemKey struct {
 // New checks that nftables can be programmed (CAP_NET_ADMIN) and returns a Gateway
 // that enforces p once Run.
 func New(p Policy, o Options) (*Gateway, error) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
-	}
-	if o.Registry == nil {
-		o.Registry = prometheus.NewRegistry()
-	}
+	defaults.Fill(&o.Clock, &o.Logger, &o.Registry)
 	g := &Gateway{
 		log:     o.Logger,
 		clock:   o.Clock,

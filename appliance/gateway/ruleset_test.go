@@ -7,10 +7,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/appliance/resolver"
 	"github.com/patchgate/patchgate/appliance/segment"
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

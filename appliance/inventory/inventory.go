@@ -20,6 +20,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/netscan"
 	"github.com/patchgate/patchgate/netscan/fingerprint"
 )
@@ -103,15 +104,7 @@ type Inventory struct {
 
 // Open applies the inventory's migrations to db and loads its indexes.
 func Open(ctx context.Context, db *store.DB, opts Options) (*Inventory, error) {
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, &opts.Registerer)
 	if opts.Classifier == nil {
 		opts.Classifier = fingerprint.New(nil)
 	}

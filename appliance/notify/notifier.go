@@ -18,6 +18,7 @@ import (
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 	"github.com/patchgate/patchgate/metric"
 )
@@ -85,12 +86,7 @@ const (
 
 // New builds a Notifier for the section's recipients. It sends nothing until Run.
 func New(s Section, o Options) (*Notifier, error) {
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Fill(&o.Clock, &o.Logger, nil)
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}

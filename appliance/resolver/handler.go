@@ -307,13 +307,7 @@ func (s *Server) allowed(r *request, up *dns.Msg, buf []byte) []byte {
 	kept, dropped := 0, 0
 	var firstDropped netip.Addr
 	for _, rr := range up.Answer {
-		var a netip.Addr
-		switch v := rr.(type) {
-		case *dns.A:
-			a, _ = netip.AddrFromSlice(v.A.To4())
-		case *dns.AAAA:
-			a, _ = netip.AddrFromSlice(v.AAAA)
-		}
+		a := AnswerAddr(rr)
 		if a.IsValid() && r.seg.rebind.site(a) && !r.seg.rebind.internal.Match(r.name) {
 			if dropped == 0 {
 				firstDropped = a

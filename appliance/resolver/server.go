@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -73,15 +74,7 @@ type Server struct {
 // not stop it: its names stay blocked and Health reports the file and line until a
 // reload succeeds. Nothing is bound or started until Listen and Run.
 func New(cfg Config, opts Options) (*Server, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, &opts.Registerer)
 	if cfg.Limits.UDPBufferSize < 1232 {
 		cfg.Limits.UDPBufferSize = 1232
 	}

@@ -3,10 +3,8 @@ package resolver
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // upstreamFailures is how many failures in a row mark an upstream down until a health
@@ -65,16 +64,11 @@ func newUpstream(u Upstream, timeout time.Duration, clk clock.Clock) (*upstream,
 		up.tcp = &dns.Client{Net: "tcp", Timeout: timeout}
 	case "tls":
 		tc := &tls.Config{ServerName: u.TLSServerName, MinVersion: tls.VersionTLS12}
-		if u.TLSCAFile != "" {
-			pem, err := os.ReadFile(u.TLSCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("resolver: upstream %s: %w", u.Address, err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("resolver: upstream %s: no certificate in %s", u.Address, u.TLSCAFile)
-			}
+		pool, err := conf.CertPool(u.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("resolver: upstream %s: %w", u.Address, err)
 		}
+		tc.RootCAs = pool
 		up.tcp = &dns.Client{Net: "tcp-tls", Timeout: timeout, TLSConfig: tc}
 	default:
 		return nil, fmt.Errorf("resolver: upstream %s: unknown protocol %q", u.Address, u.Protocol)

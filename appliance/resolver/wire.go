@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -101,4 +102,19 @@ func unpackQuery(m *dns.Msg, pkt []byte, q *[1]dns.Question, opt *dns.OPT, extra
 // escapes none of these).
 func plainNameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// AnswerAddr is the address an answer record carries: an A record's IPv4 address, an
+// AAAA record's IPv6 one (an IPv4-mapped address stays mapped), the zero Addr for any
+// other record. The resolver's rebinding check and the gateway's egress lookups read
+// answers with it.
+func AnswerAddr(rr dns.RR) netip.Addr {
+	var a netip.Addr
+	switch v := rr.(type) {
+	case *dns.A:
+		a, _ = netip.AddrFromSlice(v.A.To4())
+	case *dns.AAAA:
+		a, _ = netip.AddrFromSlice(v.AAAA)
+	}
+	return a
 }

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -96,4 +97,32 @@ func FuzzUnpackQuery(f *testing.F) {
 		f.Add(pkt)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) { unpackBoth(t, pkt) })
+}
+
+func TestAnswerAddr(t *testing.T) {
+	tests := []struct {
+		name string
+		rr   string
+		want netip.Addr
+	}{
+		{"A", "a.test. 60 IN A 192.0.2.1", netip.MustParseAddr("192.0.2.1")},
+		{"AAAA", "a.test. 60 IN AAAA 2001:db8::1", netip.MustParseAddr("2001:db8::1")},
+		{"AAAA mapped stays mapped", "a.test. 60 IN AAAA ::ffff:192.0.2.1", netip.MustParseAddr("::ffff:192.0.2.1")},
+		{"CNAME has none", "a.test. 60 IN CNAME b.test.", netip.Addr{}},
+		{"TXT has none", `a.test. 60 IN TXT "192.0.2.1"`, netip.Addr{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rr, err := dns.NewRR(tt.rr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := AnswerAddr(rr); got != tt.want {
+				t.Errorf("AnswerAddr(%s) = %v, want %v", tt.rr, got, tt.want)
+			}
+		})
+	}
+	if got := AnswerAddr(&dns.A{}); got.IsValid() {
+		t.Errorf("AnswerAddr of an A record without an address = %v, want the zero Addr", got)
+	}
 }

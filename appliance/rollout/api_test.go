@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/agentapi"
-	"github.com/patchgate/patchgate/appliance/goldentest"
 	"github.com/patchgate/patchgate/appliance/httpapi/httpapitest"
+	"github.com/patchgate/patchgate/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

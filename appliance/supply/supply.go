@@ -24,6 +24,7 @@ import (
 	"github.com/patchgate/patchgate/appliance/periodic"
 	"github.com/patchgate/patchgate/appliance/store"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -141,15 +142,7 @@ func Migrate(ctx context.Context, db *store.DB) error {
 // Open applies the supply migrations to db, reads the sources' pinned keys and
 // prepares the staging directory.
 func Open(ctx context.Context, db *store.DB, sec Section, opts Options) (*Service, error) {
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
+	defaults.Fill(&opts.Clock, &opts.Logger, &opts.Registerer)
 	if opts.Client == nil {
 		opts.Client = newHTTPClient()
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/patchgate/patchgate/clock"
 	"github.com/patchgate/patchgate/conf"
+	"github.com/patchgate/patchgate/defaults"
 	"github.com/patchgate/patchgate/tuf"
 )
 
@@ -110,12 +111,7 @@ type target struct{ repo, path string }
 
 // New builds a Server; a configured host that is not a DNS name is an error naming it.
 func New(o Options) (*Server, error) {
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Fill(&o.Clock, &o.Logger, nil)
 	s := &Server{
 		targets:   o.Targets,
 		mirrors:   o.Mirrors,

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchgate/patchgate/appliance/rollout"
+	"github.com/patchgate/patchgate/conf"
 )
 
 // rolloutClient talks to the admin API of a running appliance.
@@ -121,13 +122,9 @@ func adminHTTPClient(fingerprint, cacert string) (*http.Client, error) {
 			return errors.New("the admin certificate does not match --fingerprint")
 		}
 	case cacert != "":
-		pem, err := os.ReadFile(cacert)
+		pool, err := conf.CertPool(cacert)
 		if err != nil {
 			return nil, fmt.Errorf("--cacert: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert: no PEM certificate in %s", cacert)
 		}
 		tcfg.RootCAs = pool
 	}

@@ -253,36 +253,19 @@ func writeSlot(ctx context.Context, slot string, a Artifact) (string, error) {
 }
 
 // writeUKI streams a UKI to a temporary file on the ESP, checks it names the root just
-// written, and renames it into place.
-func writeUKI(ctx context.Context, final string, a Artifact, rootID string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(final), ".install-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
+// written, and renames it into place. perm 0: FAT, the ESP's file system, may refuse a chmod.
+func writeUKI(ctx context.Context, final string, a Artifact, rootID string) error {
+	return atomicfile.WriteWith(final, 0, func(tmp *os.File) error {
+		if err := copyChecked(ctx, tmp, a); err != nil {
+			return err
 		}
-	}()
-	err = copyChecked(ctx, tmp, a)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	got, err := ukiRootUUID(tmp.Name())
-	if err != nil {
-		return err
-	}
-	if got != rootID {
-		return fmt.Errorf("it boots root=UUID=%s, but the root image written has %s", got, rootID)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(final))
+		got, err := ukiRootUUID(tmp.Name())
+		if err != nil {
+			return err
+		}
+		if got != rootID {
+			return fmt.Errorf("it boots root=UUID=%s, but the root image written has %s", got, rootID)
+		}
+		return nil
+	})
 }

@@ -8,26 +8,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchgate/patchgate/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden file (run with -update to create): %v", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
-	}
-}
 
 func TestParseConfigNetwork(t *testing.T) {
 	tests := []struct {
@@ -43,7 +28,7 @@ func TestParseConfigNetwork(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseConfig(%q) = %v", tt.in, err)
 			}
-			golden(t, tt.name+".network", c.Network())
+			goldentest.Check(t, filepath.Join("testdata", tt.name+".network"), c.Network(), *update)
 		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchgate/patchgate/goldentest"
 )
 
 var epoch = time.Date(2025, 5, 20, 12, 0, 0, 0, time.UTC)
@@ -131,7 +133,7 @@ func TestBanner(t *testing.T) {
 			if err := Banner(&b, tt.info); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "banner-"+tt.name+".txt", b.Bytes())
+			goldentest.Check(t, filepath.Join("testdata", "banner-"+tt.name+".txt"), b.Bytes(), *update)
 		})
 	}
 }
