@@ -364,6 +364,16 @@ func (a *Agent) work(ctx context.Context, off agentapi.Offer) (time.Duration, er
 	if o, ok := a.pendingOutcome(off); ok {
 		return 0, a.sendOutcome(ctx, log, off, o)
 	}
+	// An install this attempt began and never finished is reported, not run twice.
+	if began, ok := a.interruptedInstall(off); ok {
+		o := agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1), Detail: "the install began at " + began +
+			" and did not finish: the agent or the machine stopped during it (power lost, the agent killed, or a sleep it did not wake from);" +
+			" this attempt is reported failed rather than run twice, and the next attempt's check command decides whether the release is installed"}
+		log.Warn("install interrupted", "began", began)
+		a.keepOutcome(off, o)
+		os.Remove(a.installingPath(off))
+		return 0, a.sendOutcome(ctx, log, off, o)
+	}
 	tr, ok := a.trust[off.Repo]
 	if !ok {
 		return 0, a.sendOutcome(ctx, log, off, agentapi.OutcomeRequest{Status: agentapi.OutcomeFailed, ExitCode: new(-1),
@@ -476,6 +486,11 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 		return 0, a.sendOutcome(ctx, log, off, o)
 	}
 	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded, Checks: checks, RestorePoint: &rp}
+	if err := os.MkdirAll(filepath.Dir(a.installingPath(off)), 0o700); err == nil {
+		if err := atomicfile.Write(a.installingPath(off), []byte(a.clock.Now().UTC().Format(time.RFC3339)), 0o600); err != nil {
+			log.Warn("could not mark the install as begun; an interruption will not be recognised", "err", err)
+		}
+	}
 	reboot := false
 	for _, act := range todo {
 		log.Info("installing", "target", act.target)
@@ -500,6 +515,7 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 		o.Detail = "installed; a reboot is needed to finish (this agent has no reboot_command)"
 	}
 	a.keepOutcome(off, o)
+	os.Remove(a.installingPath(off))
 	err := a.sendOutcome(ctx, log, off, o)
 	if reboot && len(a.cfg.RebootCommand) > 0 {
 		log.Warn("rebooting as the signed install instructions ask", "command", a.cfg.RebootCommand)
@@ -583,6 +599,23 @@ func (a *Agent) sendProgress(ctx context.Context, off agentapi.Offer, state, det
 // never run twice because its report got lost.
 func (a *Agent) outcomePath(off agentapi.Offer) string {
 	return filepath.Join(a.cfg.StateDir, "outcomes", fmt.Sprintf("%d-%d.json", off.ID, off.Attempt))
+}
+
+// installingPath marks an install begun: written before the first install command of
+// an attempt runs and removed once its outcome is kept. Found by a later cycle, it
+// means the install never finished.
+func (a *Agent) installingPath(off agentapi.Offer) string {
+	return filepath.Join(a.cfg.StateDir, "outcomes", fmt.Sprintf("%d-%d.installing", off.ID, off.Attempt))
+}
+
+// interruptedInstall reports when an install of this attempt began that never
+// finished.
+func (a *Agent) interruptedInstall(off agentapi.Offer) (string, bool) {
+	data, err := os.ReadFile(a.installingPath(off))
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(data)), true
 }
 
 func (a *Agent) keepOutcome(off agentapi.Offer, o agentapi.OutcomeRequest) {

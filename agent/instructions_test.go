@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -243,5 +244,71 @@ func TestAgentLocalInstall(t *testing.T) {
 	e2.cycle(t)
 	if ran := lines(t, log); len(ran) != 1 || !strings.HasPrefix(ran[0], "install.sh ") || len(e2.installs(t)) != 0 {
 		t.Errorf("signed installer runs %q, local installer runs %q; want only the signed one", ran, e2.installs(t))
+	}
+}
+
+// TestAgentReportsInterruptedInstall: the machine loses power while the installer runs
+// (the state directory as it was on disk at that moment); the agent that starts on it
+// reports the attempt failed and why, and does not run the installer a second time.
+func TestAgentReportsInterruptedInstall(t *testing.T) {
+	dir := t.TempDir()
+	log, started, release := filepath.Join(dir, "ran.log"), filepath.Join(dir, "started"), filepath.Join(dir, "release")
+	install := filepath.Join(dir, "install.sh")
+	body := "#!/bin/sh\necho \"install.sh $*\" >> '" + log + "'\ntouch '" + started + "'\n" +
+		"i=0; while [ ! -e '" + release + "' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n"
+	if runtime.GOOS == "windows" {
+		t.Skip("the installer of this test is a shell script")
+	}
+	if err := os.WriteFile(install, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, []byte("a signed package"), signed(t, map[string]agentapi.Step{runtime.GOOS: {Command: []string{install, "{file}"}}}),
+		func(c *agent.Config) { c.AllowCommands = []string{install} })
+	e.app.setOffers(offer(31, "pkgs/tool_1.1.deb", true, true))
+
+	done := make(chan error, 1)
+	go func() { _, err := e.agent.Cycle(context.Background()); done <- err }()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if i > 1200 {
+			t.Fatal("the installer never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Power lost: what was on disk at this moment is what the next boot finds.
+	atBoot := filepath.Join(t.TempDir(), "state")
+	if err := os.CopyFS(atBoot, os.DirFS(e.cfg.StateDir)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(release, nil, 0o600)
+	if err := <-done; err != nil {
+		t.Fatalf("Cycle before the power loss: %v", err)
+	}
+	_, before, _ := e.app.snapshot()
+	// The appliance never heard that outcome: for it the attempt is still installing.
+	still := offer(31, "pkgs/tool_1.1.deb", true, true)
+	still.State = agentapi.StateInstalling
+	e.app.setOffers(still)
+
+	e.cfg.StateDir = atBoot
+	e.start(t)
+	e.cycle(t)
+	_, outcomes, _ := e.app.snapshot()
+	if len(outcomes) != len(before)+1 {
+		t.Fatalf("outcomes after the restart = %+v, want one more than %d", outcomes, len(before))
+	}
+	got := outcomes[len(outcomes)-1]
+	if got.Status != agentapi.OutcomeFailed || !strings.Contains(got.Detail, "did not finish") || !strings.Contains(got.Detail, "rather than run twice") {
+		t.Errorf("outcome after the interrupted install = %+v, want failed, saying it did not finish", got)
+	}
+	if runs := lines(t, log); len(runs) != 1 {
+		t.Errorf("installer ran %d times (%q), want once", len(runs), runs)
+	}
+	// The next cycle has nothing left to say about this attempt.
+	e.cycle(t)
+	if _, again, _ := e.app.snapshot(); len(again) != len(outcomes) {
+		t.Errorf("the interrupted attempt was reported again: %+v", again[len(outcomes):])
 	}
 }
