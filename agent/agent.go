@@ -486,11 +486,7 @@ func (a *Agent) install(ctx context.Context, log *slog.Logger, off agentapi.Offe
 		return 0, a.sendOutcome(ctx, log, off, o)
 	}
 	o := agentapi.OutcomeRequest{Status: agentapi.OutcomeSucceeded, Checks: checks, RestorePoint: &rp}
-	if err := os.MkdirAll(filepath.Dir(a.installingPath(off)), 0o700); err == nil {
-		if err := atomicfile.Write(a.installingPath(off), []byte(a.clock.Now().UTC().Format(time.RFC3339)), 0o600); err != nil {
-			log.Warn("could not mark the install as begun; an interruption will not be recognised", "err", err)
-		}
-	}
+	a.keepFile(a.installingPath(off), []byte(a.clock.Now().UTC().Format(time.RFC3339)), "could not mark the install as begun; an interruption will not be recognised")
 	reboot := false
 	for _, act := range todo {
 		log.Info("installing", "target", act.target)
@@ -620,11 +616,18 @@ func (a *Agent) interruptedInstall(off agentapi.Offer) (string, bool) {
 
 func (a *Agent) keepOutcome(off agentapi.Offer, o agentapi.OutcomeRequest) {
 	data, _ := json.Marshal(o)
-	if err := os.MkdirAll(filepath.Dir(a.outcomePath(off)), 0o700); err == nil {
-		err = atomicfile.Write(a.outcomePath(off), data, 0o600)
-		if err != nil {
-			a.log.Warn("could not keep the outcome; it is sent now only", "err", err)
-		}
+	a.keepFile(a.outcomePath(off), data, "could not keep the outcome; it is sent now only")
+}
+
+// keepFile writes data to path in the state directory (0600, its folder 0700), and
+// logs warning when it cannot: what it keeps helps after a restart but is not required.
+func (a *Agent) keepFile(path string, data []byte, warning string) {
+	err := os.MkdirAll(filepath.Dir(path), 0o700)
+	if err == nil {
+		err = atomicfile.Write(path, data, 0o600)
+	}
+	if err != nil {
+		a.log.Warn(warning, "err", err)
 	}
 }
 
