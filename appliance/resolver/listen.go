@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,7 @@ import (
 // listener is one listen address: its UDP sockets, each served by its own reader
 // goroutine, and its TCP listener on the same port.
 type listener struct {
-	udp []*net.UDPConn
+	udp []*udpConn
 	tcp *net.TCPListener
 }
 
@@ -30,11 +29,10 @@ func listenBoth(addr string, n int) (listener, error) {
 		// A plain socket first: it fails when anything holds the port (a socket with
 		// SO_REUSEPORT alone could join another server's group on it), and it picks the
 		// port when addr's is 0.
-		pc, err := net.ListenPacket("udp", addr)
+		first, err := listenUDP(addr, false)
 		if err != nil {
 			return listener{}, listenError(addr, err)
 		}
-		first := pc.(*net.UDPConn)
 		bound := net.JoinHostPort(host, strconv.Itoa(first.LocalAddr().(*net.UDPAddr).Port))
 		ln, err := net.Listen("tcp", bound)
 		if err != nil {
@@ -46,22 +44,17 @@ func listenBoth(addr string, n int) (listener, error) {
 		}
 		l := listener{tcp: ln.(*net.TCPListener)}
 		if !reusePortSupported || n < 2 {
-			l.udp = []*net.UDPConn{first}
+			l.udp = []*udpConn{first}
 		} else {
 			first.Close()
-			lc := net.ListenConfig{Control: setReusePort}
 			for range n {
-				// Binding does not block: no context to honour.
-				pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+				u, err := listenUDP(bound, true)
 				if err != nil {
 					l.close()
 					return listener{}, listenError(addr, err)
 				}
-				l.udp = append(l.udp, pc.(*net.UDPConn))
+				l.udp = append(l.udp, u)
 			}
-		}
-		for _, u := range l.udp {
-			_ = u.SetReadBuffer(1 << 20)
 		}
 		return l, nil
 	}

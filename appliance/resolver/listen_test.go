@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -216,4 +217,33 @@ func TestConcurrentClientsGetTheirOwnAnswers(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestWaitingReadersLetTheWorldStop: the UDP readers wait for datagrams inside a
+// blocking recvmmsg, not in the runtime's poller. The garbage collector must still be
+// able to stop the world while every reader waits on an idle socket, and the readers
+// must answer afterwards; Close (the test's cleanup) must wake them.
+func TestWaitingReadersLetTheWorldStop(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.add(vendorZone...)
+	ts := startServerReaders(t, baseConfig(up.addr), Options{}, 3)
+	ts.ask(t, query{name: "repo.vendor.example."})
+	time.Sleep(50 * time.Millisecond) // let every reader go back to waiting in the kernel
+	done := make(chan struct{})
+	go func() {
+		for range 3 {
+			runtime.GC()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute): // a hang guard, not a measurement
+		t.Fatal("runtime.GC did not return while the UDP readers waited for datagrams")
+	}
+	for range 6 {
+		if r := ts.ask(t, query{name: "repo.vendor.example."}); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("after GC: rcode %s, %d answers; want NOERROR and 1", dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+	}
 }

@@ -296,7 +296,7 @@ func (s *Server) Run(ctx context.Context) error {
 // answers are made on this goroutine and sent together once the batch is answered;
 // forwarded queries get a goroutine each, at most Limits.MaxConcurrent at once: past
 // that, queries are dropped (the client retries) and counted.
-func (s *Server) serveUDP(ctx context.Context, u *net.UDPConn, wg *sync.WaitGroup) {
+func (s *Server) serveUDP(ctx context.Context, u *udpConn, wg *sync.WaitGroup) {
 	sock, err := newUDPSocket(u, s.udpSize)
 	if err != nil {
 		s.log.Error("resolver: UDP reader not started", "err", err)

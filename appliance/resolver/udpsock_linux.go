@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,17 +22,14 @@ const udpBatch = 16
 // microseconds, more than answering a query from memory, so the calls per query matter
 // most: under load this makes far fewer than a recvfrom and a sendto per query.
 //
-// The calls are made as raw system calls: both are non-blocking (waiting for a packet is
-// left to the runtime's network poller, through syscall.RawConn), and a raw call skips
-// the runtime's bookkeeping for calls that may block, which wakes the runtime's monitor
-// thread whenever the process was idle before the call (at a few thousand queries a
-// second: a futex wake and a sleep per packet).
+// The reader waits for datagrams inside recvmmsg, on a socket the runtime's poller does
+// not watch (udpConn says why). The sends are raw, non-blocking system calls, which skip
+// the runtime's bookkeeping for calls that may block.
 //
 // A udpSocket is not safe for concurrent use; answers made on other goroutines go
 // through conn.
 type udpSocket struct {
-	conn *net.UDPConn
-	raw  syscall.RawConn
+	conn *udpConn
 
 	// The batch read: datagram i is bufs[i][:in[i].Len] from from[i].
 	bufs [udpBatch][]byte
@@ -44,18 +43,15 @@ type udpSocket struct {
 	outIov     [udpBatch]unix.Iovec
 	out        [udpBatch]unix.Mmsghdr
 	nOut       int
-	sent       int // of out[:nOut], by the send in progress
 
-	recvFn, sendFn func(fd uintptr) bool // method values made once: no closure per call
-	handle         func(n int)           // answers a batch (serve's argument)
+	fd      uintptr          // while serving
+	serveFn func(fd uintptr) // a method value made once
+	handle  func(n int)      // answers a batch (serve's argument)
+	err     error            // why serveFn returned
 }
 
-func newUDPSocket(c *net.UDPConn, size int) (*udpSocket, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	s := &udpSocket{conn: c, raw: raw}
+func newUDPSocket(c *udpConn, size int) (*udpSocket, error) {
+	s := &udpSocket{conn: c}
 	for i := range udpBatch {
 		s.bufs[i] = make([]byte, size)
 		s.answerBufs[i] = make([]byte, size)
@@ -65,56 +61,55 @@ func newUDPSocket(c *net.UDPConn, size int) (*udpSocket, error) {
 		s.in[i].Hdr.Iov = &s.iov[i]
 		s.in[i].Hdr.SetIovlen(1)
 	}
-	s.recvFn, s.sendFn = s.recv, s.send
+	s.serveFn = s.loop
 	return s, nil
 }
 
+// yieldEvery is how long a reader that is never out of datagrams goes on before it lets
+// the scheduler run. The runtime counts a goroutine that has not been rescheduled for
+// 10ms as running too long; one in a system call then has its P taken from it on every
+// tick of the runtime's monitor, and each time it comes back from recvmmsg it must find
+// a P again, often on another thread: measured, that doubled the CPU per query.
+const yieldEvery = 2 * time.Millisecond
+
 // serve reads datagrams in batches until the socket is closed: for each batch it calls
 // handle(n), which answers datagrams 0..n-1 (reply), then sends the answers. It
-// returns the error that ended it (net.ErrClosed once closed).
-//
-// The whole loop runs inside one RawConn.Read, whose callback (recv) returns false
-// only when the socket's queue is drained: the runtime then parks the goroutine in the
-// poller until a datagram arrives. A RawConn.Read per batch would clear the poller's
-// readiness when it starts and so must try a recvmmsg first, which at a few thousand
-// queries a second finds nothing (EAGAIN) after nearly every batch: one system call per
-// wake-up for nothing. Here a recvmmsg that took fewer than udpBatch datagrams drained
-// the queue, so the loop waits at once; every datagram queued after it signals the
-// edge-triggered poller, so none waits unseen.
+// returns net.ErrClosed once the socket is closed.
 func (s *udpSocket) serve(handle func(n int)) error {
-	s.handle = handle
-	return s.raw.Read(s.recvFn) // recv never returns true
+	s.handle, s.err = handle, nil
+	if err := s.conn.raw.Control(s.serveFn); err != nil {
+		return net.ErrClosed
+	}
+	return s.err
 }
 
-// recv reads and answers batches until the queue is drained; false asks the poller to
-// wait for a datagram.
-func (s *udpSocket) recv(fd uintptr) bool {
-	for failures := 0; ; {
+// loop waits in recvmmsg for the next datagrams, answers them, and again, until the
+// socket is shut down for reading (Close).
+func (s *udpSocket) loop(fd uintptr) {
+	s.fd = fd
+	last := time.Now()
+	for {
 		for i := range udpBatch {
 			s.in[i].Hdr.Namelen = uint32(unsafe.Sizeof(s.from[i]))
 		}
-		n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.in[0])), udpBatch,
-			unix.MSG_DONTWAIT, 0, 0)
-		switch {
-		case e == syscall.EAGAIN:
-			return false
-		case e == syscall.EINTR:
-			continue
-		case e != 0:
-			// An error about an earlier datagram (ECONNREFUSED from an ICMP port
-			// unreachable): reading again clears it; datagrams may be queued
-			// behind it, which would signal no new edge.
-			if failures++; failures > udpBatch {
-				return false
-			}
+		// MSG_WAITFORONE: wait for the first datagram only, then take what is queued.
+		n, _, e := syscall.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.in[0])), udpBatch,
+			unix.MSG_WAITFORONE, 0, 0)
+		if s.conn.closed.Load() {
+			s.err = net.ErrClosed
+			return
+		}
+		if e != 0 || n == 0 {
+			// EINTR, or an error about an earlier datagram (ECONNREFUSED from an ICMP
+			// port unreachable), which reading again clears.
 			continue
 		}
-		failures = 0
 		s.n = int(n)
 		s.handle(s.n)
 		s.flush()
-		if s.n < udpBatch {
-			return false
+		if now := time.Now(); now.Sub(last) > yieldEvery {
+			runtime.Gosched()
+			last = now
 		}
 	}
 }
@@ -154,29 +149,25 @@ func (s *udpSocket) reply(i int, b []byte) {
 }
 
 // flush sends the queued answers. An answer the kernel refuses is dropped, as a
-// datagram lost on the way would be.
+// datagram lost on the way would be; when the send queue is full it waits for room.
 func (s *udpSocket) flush() {
-	s.sent = 0
-	for s.sent < s.nOut {
-		if err := s.raw.Write(s.sendFn); err != nil {
-			break // closed
+	for sent := 0; sent < s.nOut; {
+		n, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, s.fd, uintptr(unsafe.Pointer(&s.out[sent])), uintptr(s.nOut-sent),
+			unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == syscall.EAGAIN:
+			n, _, e = syscall.Syscall6(unix.SYS_SENDMMSG, s.fd, uintptr(unsafe.Pointer(&s.out[sent])), uintptr(s.nOut-sent), 0, 0, 0)
+			if e == 0 {
+				sent += int(n)
+			} else if e != syscall.EINTR {
+				sent++
+			}
+		case e == syscall.EINTR:
+		case e != 0:
+			sent++ // the first one failed: drop it
+		default:
+			sent += int(n)
 		}
 	}
 	s.nOut = 0
-}
-
-// send is one non-blocking sendmmsg of the answers not sent yet; false (a full send
-// buffer) asks the poller to wait.
-func (s *udpSocket) send(fd uintptr) bool {
-	n, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.out[s.sent])), uintptr(s.nOut-s.sent),
-		unix.MSG_DONTWAIT, 0, 0)
-	switch {
-	case e == syscall.EAGAIN || e == syscall.EINTR:
-		return false
-	case e != 0:
-		s.sent++ // the first one failed: drop it
-	default:
-		s.sent += int(n)
-	}
-	return true
 }
