@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/conf"
 )
 
 // Config is the agent's configuration, a small YAML file:
@@ -136,7 +138,7 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 	}
-	if u, err := url.Parse(c.Appliance); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !conf.IsHTTPURL(c.Appliance) {
 		bad("appliance", "must be an http(s) URL such as http://10.10.0.2:8080, got %q", c.Appliance)
 	}
 	if c.StateDir == "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,10 +34,7 @@ const advisoryActor = "system:advisory"
 // approval. Mounts the API and the exposure page (permissions in auth.AdminRoutes).
 func (s *System) buildAdvisory(ctx context.Context) error {
 	opts := advisory.Options{Clock: s.clock, Logger: s.log.With("svc", "advisory"), Registerer: s.registry,
-		UserAgent: "patchgate/" + s.opts.Build.Version}
-	if s.opts.ConfigPath != "" {
-		opts.ConfigDir = filepath.Dir(s.opts.ConfigPath)
-	}
+		UserAgent: "patchgate/" + s.opts.Build.Version, ConfigDir: s.opts.configDir()}
 	if s.shaper != nil {
 		opts.Pace = s.shaper.UpstreamReader
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,21 @@ import (
 // The helpers every test of the wiring shares: the dev config on loopback, one way to
 // build and run a System that is stopped and closed when the test ends, waiting, and
 // HTTP requests against its listeners.
+
+// serveFile starts a vendor's web server, until the test ends, that answers path with
+// body and anything else with 404.
+func serveFile(t *testing.T, path string, body []byte) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
 
 // testConfig is the dev config on ephemeral loopback ports with state in a temp dir.
 func testConfig(t *testing.T) *config.Config {

@@ -27,8 +27,8 @@ func (s *System) buildInventory(ctx context.Context) error {
 	rules := fingerprint.DefaultRules()
 	if ic.RulesFile != "" {
 		path := ic.RulesFile
-		if !filepath.IsAbs(path) && s.opts.ConfigPath != "" {
-			path = filepath.Join(filepath.Dir(s.opts.ConfigPath), path)
+		if dir := s.opts.configDir(); !filepath.IsAbs(path) && dir != "" {
+			path = filepath.Join(dir, path)
 		}
 		f, err := os.Open(path)
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -48,14 +47,7 @@ func newSupplyFixtureWith(t *testing.T, mod func(*supply.Source)) *supplyFixture
 	ctx := context.Background()
 	payload := []byte("vendor tool 1.2 installer; not a real one\n")
 	sum := sha256.Sum256(payload)
-	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/tool-1.2.bin" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(payload)
-	}))
-	t.Cleanup(vendor.Close)
+	vendor := serveFile(t, "/tool-1.2.bin", payload)
 	cfg := testConfig(t)
 	cfg.Sources = supply.Section{{Name: "vendor", Kind: supply.KindURL, URL: vendor.URL + "/tool-1.2.bin", SHA256: hex.EncodeToString(sum[:])}}
 	if mod != nil {

@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"path/filepath"
 
 	"github.com/patchgate/patchgate/appliance/resolver"
 )
@@ -18,15 +17,11 @@ func (s *System) buildResolver(ctx context.Context) error {
 	if !rc.Enabled {
 		return nil
 	}
-	baseDir := ""
-	if s.opts.ConfigPath != "" {
-		baseDir = filepath.Dir(s.opts.ConfigPath)
-	}
 	srv, err := resolver.New(rc.Config(s.segments), resolver.Options{
 		Logger:     s.log.With("svc", "resolver"),
 		Registerer: s.registry,
 		Clock:      s.clock,
-		BaseDir:    baseDir,
+		BaseDir:    s.opts.configDir(),
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/patchgate/patchgate/appliance/audit"
 	"github.com/patchgate/patchgate/appliance/supply"
@@ -16,10 +15,7 @@ import (
 func (s *System) buildSupply(ctx context.Context) error {
 	opts := supply.Options{Dir: s.cfg.State.Path("supply"), Clock: s.clock,
 		Logger: s.log.With("svc", "supply"), Registerer: s.registry, UserAgent: "patchgate/" + s.opts.Build.Version,
-		Location: s.cfg.Bandwidth.Location()}
-	if s.opts.ConfigPath != "" {
-		opts.ConfigDir = filepath.Dir(s.opts.ConfigPath)
-	}
+		Location: s.cfg.Bandwidth.Location(), ConfigDir: s.opts.configDir()}
 	if s.shaper != nil {
 		opts.Pace = s.shaper.UpstreamReader
 	}

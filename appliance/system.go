@@ -47,6 +47,15 @@ type Options struct {
 	Notifier Notifier
 }
 
+// configDir is the folder of ConfigPath, against which the config's relative file
+// names are read; "" when there is no config file.
+func (o Options) configDir() string {
+	if o.ConfigPath == "" {
+		return ""
+	}
+	return filepath.Dir(o.ConfigPath)
+}
+
 // System is the whole appliance: every service, built from one Config. Build it with
 // New, run it with Run (once), and Close it after Run returns. Its methods are safe for
 // concurrent use.

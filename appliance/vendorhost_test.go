@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,14 +184,7 @@ func TestVendorHostOnStartedSystem(t *testing.T) {
 func TestAskedForBecomesCandidate(t *testing.T) {
 	sys, base := startVendorSystem(t, nil)
 	fw := []byte("LP-200 firmware 2.5.0, from the vendor\n")
-	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/firmware/x.bin" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(fw)
-	}))
-	t.Cleanup(vendor.Close)
+	vendor := serveFile(t, "/firmware/x.bin", fw)
 	if resp, _ := vendorGet(t, http.DefaultClient, "GET", base+"/firmware/x.bin", "updates.vendor.example"); resp.StatusCode != 404 {
 		t.Fatalf("asked for an unavailable path: %d, want 404", resp.StatusCode)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -143,4 +144,11 @@ func CheckHostPort(s string) error {
 		return fmt.Errorf("want a port 0-65535")
 	}
 	return nil
+}
+
+// IsHTTPURL reports whether s is an absolute http:// or https:// URL with a host, as a
+// feed, mirror or appliance address must be.
+func IsHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

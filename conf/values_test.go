@@ -64,3 +64,25 @@ func mustText(t *testing.T, s Secret) string {
 	}
 	return string(b)
 }
+
+func TestIsHTTPURL(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     bool
+	}{
+		{"http", "http://10.0.0.1:8080", true},
+		{"https with path", "https://feeds.example/osv/v1?x=1", true},
+		{"empty", "", false},
+		{"no scheme", "feeds.example/osv", false},
+		{"ftp", "ftp://feeds.example/", false},
+		{"no host", "https:///path", false},
+		{"unparsable", "http://[::1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := IsHTTPURL(tt.in); got != tt.want {
+				t.Errorf("IsHTTPURL(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -62,3 +62,17 @@ func Worst(ps []Problem) (Problem, bool) {
 	}
 	return slices.MaxFunc(ps, func(a, b Problem) int { return int(a.Severity) - int(b.Severity) }), true
 }
+
+// List is the problems problem finds among items (false for an item without one), worst
+// first; problems of the same severity keep the order of their items. A service whose
+// health is one problem per failing feed or source lists it with this.
+func List[T any](items []T, problem func(T) (Problem, bool)) []Problem {
+	var ps []Problem
+	for _, it := range items {
+		if p, ok := problem(it); ok {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return int(b.Severity) - int(a.Severity) })
+	return ps
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/patchgate/patchgate/atomicfile"
 	"github.com/patchgate/patchgate/clock"
+	"github.com/patchgate/patchgate/conf"
 	"github.com/patchgate/patchgate/health"
 )
 
@@ -108,8 +109,7 @@ func NewMirror(cfg MirrorConfig, opts Options) (*Mirror, error) {
 		return nil, fmt.Errorf("tuf: new mirror: bad name %q", cfg.Name)
 	}
 	for k, v := range map[string]string{"metadata URL": cfg.MetadataURL, "targets URL": cfg.TargetsURL} {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !conf.IsHTTPURL(v) {
 			return nil, fmt.Errorf("tuf: new mirror %s: %s %q: want an http(s) URL", cfg.Name, k, v)
 		}
 	}

@@ -2,7 +2,6 @@ package tuf
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -154,7 +153,7 @@ func (t Section) Validate(key string, ps *conf.Problems) {
 		}
 		seen[r.Name] = true
 		for field, v := range map[string]string{"metadata_url": r.MetadataURL, "targets_url": r.TargetsURL} {
-			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if !conf.IsHTTPURL(v) {
 				ps.Addf(k+"."+field, "must be an http:// or https:// URL, got %q", v)
 			}
 		}

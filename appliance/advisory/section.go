@@ -1,7 +1,6 @@
 package advisory
 
 import (
-	"net/url"
 	"regexp"
 	"time"
 
@@ -116,7 +115,7 @@ func (s Section) Validate(key string, ps *conf.Problems) {
 			ps.Addf(k+".name", "feed %q listed twice", f.Name)
 		}
 		seen[f.Name] = true
-		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !conf.IsHTTPURL(f.URL) {
 			ps.Addf(k+".url", "must be an http or https URL, got %q", f.URL)
 		}
 		if f.Interval != 0 && f.Interval.D() < time.Minute {

@@ -178,21 +178,18 @@ func (s *Service) Ready() bool { return true }
 
 // Health names each feed whose last fetch was refused; its previous data is kept.
 func (s *Service) Health() []health.Problem {
-	var ps []health.Problem
-	for _, f := range s.feeds {
+	return health.List(s.feeds, func(f *feed) (health.Problem, bool) {
 		st := f.status()
 		if st.Result != "refused" {
-			continue
+			return health.Problem{}, false
 		}
 		p := health.Problem{Code: "advisory-feed-refused", Severity: health.Error,
 			Text: fmt.Sprintf("advisory feed %s refused (%s): %s; the previous data is kept", st.Name, st.Reason, st.Error)}
 		if st.Reason == ReasonNetwork {
 			p.Code, p.Severity = "advisory-feed-unavailable", health.Warning
 		}
-		ps = append(ps, p)
-	}
-	slices.SortStableFunc(ps, func(a, b health.Problem) int { return int(b.Severity) - int(a.Severity) })
-	return ps
+		return p, true
+	})
 }
 
 func (f *feed) status() FeedStatus {

@@ -17,11 +17,7 @@ var migrationFS embed.FS
 
 // Migrate applies the advisory component's migrations (its tables) to db.
 func Migrate(ctx context.Context, db *store.DB) error {
-	migs, err := store.MigrationsFS(migrationFS, "migrations")
-	if err != nil {
-		return fmt.Errorf("advisory: %w", err)
-	}
-	return db.Migrate(ctx, "advisory", migs)
+	return db.MigrateFS(ctx, "advisory", migrationFS, "migrations")
 }
 
 func ts(t time.Time) string {

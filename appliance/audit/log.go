@@ -83,11 +83,7 @@ var ErrBroken = errors.New("audit trail is not usable")
 // the Log open but refusing writes (Problem says why), so that no action goes
 // unrecorded.
 func Open(ctx context.Context, db *store.DB, opts Options) (*Log, error) {
-	migs, err := store.MigrationsFS(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Migrate(ctx, "audit", migs); err != nil {
+	if err := db.MigrateFS(ctx, "audit", migrationFiles, "migrations"); err != nil {
 		return nil, err
 	}
 	defaults.Fill(&opts.Clock, &opts.Logger, nil)

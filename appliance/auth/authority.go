@@ -80,11 +80,7 @@ type Authority struct {
 // New opens the auth tables (migrating them). When there is no user yet it makes the
 // one-time setup token; SetupToken returns it for the caller to print.
 func New(ctx context.Context, db *store.DB, opts Options) (*Authority, error) {
-	migs, err := store.MigrationsFS(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Migrate(ctx, "auth", migs); err != nil {
+	if err := db.MigrateFS(ctx, "auth", migrationFiles, "migrations"); err != nil {
 		return nil, err
 	}
 	if opts.Audit == nil {

@@ -117,11 +117,7 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Inventory, error) {
 	if opts.SegmentOf == nil {
 		opts.SegmentOf = func(netip.Addr) string { return "" }
 	}
-	migs, err := store.MigrationsFS(migrationFS, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	if err := db.Migrate(ctx, "inventory", migs); err != nil {
+	if err := db.MigrateFS(ctx, "inventory", migrationFS, "migrations"); err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(opts.Registerer)

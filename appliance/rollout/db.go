@@ -18,11 +18,7 @@ var migrationFiles embed.FS
 
 // Migrate brings the rollout tables of db to this binary's schema.
 func Migrate(ctx context.Context, db *store.DB) error {
-	migs, err := store.MigrationsFS(migrationFiles, "migrations")
-	if err != nil {
-		return err
-	}
-	return db.Migrate(ctx, "rollout", migs)
+	return db.MigrateFS(ctx, "rollout", migrationFiles, "migrations")
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.

@@ -70,6 +70,16 @@ func (db *DB) Migrate(ctx context.Context, component string, migs []Migration) e
 	return nil
 }
 
+// MigrateFS is Migrate with the migrations read by MigrationsFS from dir of fsys: what a
+// component with its schema in embedded SQL files calls.
+func (db *DB) MigrateFS(ctx context.Context, component string, fsys fs.FS, dir string) error {
+	migs, err := MigrationsFS(fsys, dir)
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: %w", component, err)
+	}
+	return db.Migrate(ctx, component, migs)
+}
+
 // Version returns the schema version of component, 0 if it has none yet.
 func (db *DB) Version(ctx context.Context, component string) (int, error) {
 	var v int

@@ -141,6 +141,27 @@ func TestMigrationsFS(t *testing.T) {
 	}
 }
 
+// MigrateFS applies the embedded migrations and names the component when their files
+// are badly named.
+func TestMigrateFS(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	fsys := fstest.MapFS{
+		"m/0001_create.sql": {Data: []byte(widgetMigs[0].SQL)},
+		"m/0002_colour.sql": {Data: []byte(widgetMigs[1].SQL)},
+	}
+	if err := db.MigrateFS(ctx, "widgets", fsys, "m"); err != nil {
+		t.Fatalf("MigrateFS: %v", err)
+	}
+	if v, err := db.Version(ctx, "widgets"); err != nil || v != 2 {
+		t.Fatalf("Version = %d, %v; want 2", v, err)
+	}
+	fsys["m/bad name.sql"] = &fstest.MapFile{}
+	if err := db.MigrateFS(ctx, "widgets", fsys, "m"); err == nil || !strings.Contains(err.Error(), "migrate widgets") {
+		t.Errorf("MigrateFS with a badly named file = %v, want an error naming widgets", err)
+	}
+}
+
 // Writers in several goroutines on one database file (agent check-ins arriving
 // together) all succeed: each transaction reads then writes, which in a deferred
 // transaction fails with SQLITE_BUSY when another writer got there first (issue 14).

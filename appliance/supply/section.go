@@ -2,7 +2,6 @@ package supply
 
 import (
 	"fmt"
-	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -153,8 +152,7 @@ func (s Source) validate(k string, ps *conf.Problems) {
 			}
 			return
 		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !conf.IsHTTPURL(v) {
 			ps.Addf(k+"."+field, "must be an http or https URL, got %q", v)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -132,11 +131,7 @@ type source struct {
 
 // Migrate applies the supply component's migrations (its tables) to db.
 func Migrate(ctx context.Context, db *store.DB) error {
-	migs, err := store.MigrationsFS(migrationFS, "migrations")
-	if err != nil {
-		return fmt.Errorf("supply: %w", err)
-	}
-	return db.Migrate(ctx, "supply", migs)
+	return db.MigrateFS(ctx, "supply", migrationFS, "migrations")
 }
 
 // Open applies the supply migrations to db, reads the sources' pinned keys and
@@ -189,11 +184,10 @@ func (s *Service) Ready() bool { return true }
 
 // Health names each source whose last check failed.
 func (s *Service) Health() []health.Problem {
-	var ps []health.Problem
-	for _, src := range s.sources {
+	return health.List(s.sources, func(src *source) (health.Problem, bool) {
 		st := src.status()
 		if st.Result != "rejected" {
-			continue
+			return health.Problem{}, false
 		}
 		p := health.Problem{Code: "supply-source-rejected", Severity: health.Error,
 			Text: fmt.Sprintf("source %s: %s (previous candidates kept)", st.Name, st.Error)}
@@ -201,10 +195,8 @@ func (s *Service) Health() []health.Problem {
 		case reasonNetwork, reasonStatus, reasonDeadline, reasonHTML, reasonTooLarge, reasonLocal:
 			p.Code, p.Severity = "supply-source-unavailable", health.Warning
 		}
-		ps = append(ps, p)
-	}
-	slices.SortStableFunc(ps, func(a, b health.Problem) int { return int(b.Severity) - int(a.Severity) })
-	return ps
+		return p, true
+	})
 }
 
 // Run checks every source now and then every interval (each within its download

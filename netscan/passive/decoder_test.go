@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/patchgate/patchgate/netscan"
+	"github.com/patchgate/patchgate/netscan/scantest"
 )
 
 var update = flag.Bool("update", false, "rewrite the pcap and golden files in testdata/frames")
@@ -47,24 +48,10 @@ func writePcap(t *testing.T, path string, frames ...[]byte) {
 
 func readPcap(t testing.TB, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	var frames [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		frames = append(frames, data)
-	}
-	return frames
+	return scantest.ReadPcap(t, path)
 }
 
 // describe renders what the decoder made of frames, one line per
@@ -183,15 +170,7 @@ func TestReplay(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "all.pcap")
 	writePcap(t, path, frames...)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := scantest.OpenPcap(t, path)
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {

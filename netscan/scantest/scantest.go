@@ -1,12 +1,16 @@
 // Package scantest gives scanner tests something to find without leaving the host: a
 // TCP listener on a loopback address (any of 127.0.0.0/8 on Linux) standing in for a
-// device with one open port, and the answer of an IPP printer.
+// device with one open port, and the answer of an IPP printer; and the frames of
+// recorded captures (pcap files).
 package scantest
 
 import (
 	"encoding/binary"
 	"net"
+	"os"
 	"testing"
+
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // OpenPort listens for TCP on addr ("127.0.9.1:0" for any free port) and accepts and
@@ -52,4 +56,34 @@ func IPPAnswer(id uint32, attrs ...string) []byte {
 		attr(0x41, attrs[i], attrs[i+1])
 	}
 	return append(b, 0x03) // end
+}
+
+// OpenPcap opens the capture file at path for reading until the test ends, and fails
+// the test when it cannot be opened or is not a pcap file.
+func OpenPcap(t testing.TB, path string) *pcapgo.Reader {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return r
+}
+
+// ReadPcap is every frame of the capture file at path, up to the first it cannot read.
+func ReadPcap(t testing.TB, path string) [][]byte {
+	t.Helper()
+	r := OpenPcap(t, path)
+	var frames [][]byte
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			return frames
+		}
+		frames = append(frames, data)
+	}
 }

@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/patchgate/patchgate/netscan"
 	"github.com/patchgate/patchgate/netscan/fingerprint"
+	"github.com/patchgate/patchgate/netscan/scantest"
 	"github.com/patchgate/patchgate/netscan/survey"
 	"github.com/patchgate/patchgate/test/netlab"
 )
@@ -246,15 +245,7 @@ func newPharmacy(t *testing.T) *pharmacy {
 // destination, or ARP target), and the broadcast ARP requests from src.
 func countCapture(t *testing.T, path string, addr netip.Addr, src string) (addressed, broadcasts int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
+	r := scantest.OpenPcap(t, path)
 	srcMAC, _ := netscan.ParseMAC(src)
 	a4 := addr.As4()
 	for {

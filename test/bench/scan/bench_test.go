@@ -22,6 +22,7 @@ import (
 	"github.com/patchgate/patchgate/netscan"
 	"github.com/patchgate/patchgate/netscan/active"
 	"github.com/patchgate/patchgate/netscan/passive"
+	"github.com/patchgate/patchgate/netscan/scantest"
 	"github.com/patchgate/patchgate/test/netlab"
 )
 
@@ -139,22 +140,7 @@ func frames(b *testing.B) [][]byte {
 		if strings.Contains(p, "bad") || strings.Contains(p, "truncated") || strings.Contains(p, "garbage") {
 			continue // the mix below is of well-formed traffic
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			d, _, err := r.ReadPacketData()
-			if err != nil {
-				break
-			}
-			out = append(out, d)
-		}
-		f.Close()
+		out = append(out, scantest.ReadPcap(b, p)...)
 	}
 	if len(out) == 0 {
 		b.Fatal("no recorded frames")
