@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"syscall"
 )
@@ -70,6 +71,11 @@ func (l listener) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// udpWaitInKernel says whether the readers of the UDP sockets opened from now on wait
+// for datagrams in the kernel rather than in the runtime's poller: on Linux with two Ps
+// or more (udpconn_linux.go says why); elsewhere the poller always. Tests try both.
+var udpWaitInKernel = func() bool { return runtime.GOMAXPROCS(0) >= 2 }
 
 func listenError(addr string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {

@@ -83,93 +83,113 @@ func TestUDPBurstsAllAnswered(t *testing.T) {
 		{"IPv6, three readers", "[::1]:0", "::1", 3},
 		{"IPv4 client of a dual-stack socket", "[::]:0", "127.0.0.1", 2},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			probe, err := net.ListenPacket("udp", tc.listen)
-			if err != nil {
-				t.Skipf("cannot listen on %s here (no IPv6?): %v", tc.listen, err)
-			}
-			probe.Close()
-			cfg := baseConfig(up.addr)
-			cfg.Listen = []string{tc.listen}
-			addClients(&cfg, cfg.Segments[0].Name, "::1/128")
-			s := startServerReaders(t, cfg, Options{}, tc.readers)
-			_, port, _ := net.SplitHostPort(s.addr)
-			// Six clients (six source ports) interleave their queries, so that a batch
-			// holds datagrams of several senders, and several sockets get some.
-			var clients []net.Conn
-			for range 6 {
-				c, err := net.Dial("udp", net.JoinHostPort(tc.client, port))
-				if err != nil {
-					t.Skipf("no %s client: %v", tc.client, err)
-				}
-				t.Cleanup(func() { c.Close() })
-				clients = append(clients, c)
-			}
-			buf := make([]byte, 2048)
-			warm := new(dns.Msg)
-			warm.SetQuestion("update.vendor.example.", dns.TypeA)
-			b, _ := warm.Pack()
-			clients[0].Write(b)
-			clients[0].SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := clients[0].Read(buf); err != nil { // in the cache from now on
-				t.Fatalf("first query: %v", err)
-			}
+	for _, wait := range readerWaits {
+		for _, tc := range tests {
+			t.Run(wait.name+"/"+tc.name, func(t *testing.T) {
+				setReaderWait(t, wait.inKernel)
+				udpBurst(t, up, tc.listen, tc.client, tc.readers)
+			})
+		}
+	}
+}
 
-			type want struct {
-				name  string
-				rcode int
-				n     int // answer records
+// readerWaits are the two ways a UDP reader can wait for datagrams (udpWaitInKernel):
+// in the kernel and in the runtime's poller.
+var readerWaits = []struct {
+	name     string
+	inKernel bool
+}{{"kernel", true}, {"poller", false}}
+
+func setReaderWait(t *testing.T, inKernel bool) {
+	old := udpWaitInKernel
+	udpWaitInKernel = func() bool { return inKernel }
+	t.Cleanup(func() { udpWaitInKernel = old })
+}
+
+func udpBurst(t *testing.T, up *fakeUpstream, listen, client string, readers int) {
+	probe, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		t.Skipf("cannot listen on %s here (no IPv6?): %v", listen, err)
+	}
+	probe.Close()
+	cfg := baseConfig(up.addr)
+	cfg.Listen = []string{listen}
+	addClients(&cfg, cfg.Segments[0].Name, "::1/128")
+	s := startServerReaders(t, cfg, Options{}, readers)
+	_, port, _ := net.SplitHostPort(s.addr)
+	// Six clients (six source ports) interleave their queries, so that a batch
+	// holds datagrams of several senders, and several sockets get some.
+	var clients []net.Conn
+	for range 6 {
+		c, err := net.Dial("udp", net.JoinHostPort(client, port))
+		if err != nil {
+			t.Skipf("no %s client: %v", client, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients = append(clients, c)
+	}
+	buf := make([]byte, 2048)
+	warm := new(dns.Msg)
+	warm.SetQuestion("update.vendor.example.", dns.TypeA)
+	b, _ := warm.Pack()
+	clients[0].Write(b)
+	clients[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := clients[0].Read(buf); err != nil { // in the cache from now on
+		t.Fatalf("first query: %v", err)
+	}
+
+	type want struct {
+		name  string
+		rcode int
+		n     int // answer records
+	}
+	kinds := []want{
+		{"update.vendor.example.", dns.RcodeSuccess, 1}, // cached
+		{"repo.vendor.example.", dns.RcodeSuccess, 1},   // rewritten
+		{"www.example.com.", dns.RcodeNameError, 0},     // blocked
+		{"dl.vendor.example.", dns.RcodeSuccess, 2},     // forwarded
+	}
+	const burst = 120
+	sent := make([]map[uint16]want, len(clients))
+	for i := range burst {
+		c := i % len(clients)
+		w := kinds[i%len(kinds)]
+		m := new(dns.Msg)
+		m.SetQuestion(w.name, dns.TypeA)
+		m.Id = uint16(1000 + i)
+		if i%2 == 0 {
+			m.SetEdns0(1232, false)
+		}
+		b, _ := m.Pack()
+		if _, err := clients[c].Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if sent[c] == nil {
+			sent[c] = map[uint16]want{}
+		}
+		sent[c][m.Id] = w
+	}
+	for c, conn := range clients {
+		for len(sent[c]) > 0 {
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("client %d: %d answers missing: %v", c, len(sent[c]), err)
 			}
-			kinds := []want{
-				{"update.vendor.example.", dns.RcodeSuccess, 1}, // cached
-				{"repo.vendor.example.", dns.RcodeSuccess, 1},   // rewritten
-				{"www.example.com.", dns.RcodeNameError, 0},     // blocked
-				{"dl.vendor.example.", dns.RcodeSuccess, 2},     // forwarded
+			m := new(dns.Msg)
+			if err := m.Unpack(buf[:n]); err != nil {
+				t.Fatalf("answer does not parse: %v", err)
 			}
-			const burst = 120
-			sent := make([]map[uint16]want, len(clients))
-			for i := range burst {
-				c := i % len(clients)
-				w := kinds[i%len(kinds)]
-				m := new(dns.Msg)
-				m.SetQuestion(w.name, dns.TypeA)
-				m.Id = uint16(1000 + i)
-				if i%2 == 0 {
-					m.SetEdns0(1232, false)
-				}
-				b, _ := m.Pack()
-				if _, err := clients[c].Write(b); err != nil {
-					t.Fatal(err)
-				}
-				if sent[c] == nil {
-					sent[c] = map[uint16]want{}
-				}
-				sent[c][m.Id] = w
+			w, ok := sent[c][m.Id]
+			if !ok {
+				t.Fatalf("client %d got an answer with ID %d: not its query, or answered twice", c, m.Id)
 			}
-			for c, conn := range clients {
-				for len(sent[c]) > 0 {
-					conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-					n, err := conn.Read(buf)
-					if err != nil {
-						t.Fatalf("client %d: %d answers missing: %v", c, len(sent[c]), err)
-					}
-					m := new(dns.Msg)
-					if err := m.Unpack(buf[:n]); err != nil {
-						t.Fatalf("answer does not parse: %v", err)
-					}
-					w, ok := sent[c][m.Id]
-					if !ok {
-						t.Fatalf("client %d got an answer with ID %d: not its query, or answered twice", c, m.Id)
-					}
-					delete(sent[c], m.Id)
-					if len(m.Question) != 1 || m.Question[0].Name != w.name || m.Rcode != w.rcode || len(m.Answer) != w.n {
-						t.Errorf("answer %d: %v rcode %s, %d records; want %s rcode %s, %d records",
-							m.Id, m.Question, dns.RcodeToString[m.Rcode], len(m.Answer), w.name, dns.RcodeToString[w.rcode], w.n)
-					}
-				}
+			delete(sent[c], m.Id)
+			if len(m.Question) != 1 || m.Question[0].Name != w.name || m.Rcode != w.rcode || len(m.Answer) != w.n {
+				t.Errorf("answer %d: %v rcode %s, %d records; want %s rcode %s, %d records",
+					m.Id, m.Question, dns.RcodeToString[m.Rcode], len(m.Answer), w.name, dns.RcodeToString[w.rcode], w.n)
 			}
-		})
+		}
 	}
 }
 
@@ -219,31 +239,36 @@ func TestConcurrentClientsGetTheirOwnAnswers(t *testing.T) {
 	wg.Wait()
 }
 
-// TestWaitingReadersLetTheWorldStop: the UDP readers wait for datagrams inside a
-// blocking recvmmsg, not in the runtime's poller. The garbage collector must still be
-// able to stop the world while every reader waits on an idle socket, and the readers
-// must answer afterwards; Close (the test's cleanup) must wake them.
+// TestWaitingReadersLetTheWorldStop: the garbage collector must be able to stop the
+// world while every UDP reader waits on an idle socket, in the kernel (a blocking
+// recvmmsg) or in the poller, and the readers must answer afterwards; Close (the test's
+// cleanup) must wake them.
 func TestWaitingReadersLetTheWorldStop(t *testing.T) {
 	up := newFakeUpstream(t)
 	up.add(vendorZone...)
-	ts := startServerReaders(t, baseConfig(up.addr), Options{}, 3)
-	ts.ask(t, query{name: "repo.vendor.example."})
-	time.Sleep(50 * time.Millisecond) // let every reader go back to waiting in the kernel
-	done := make(chan struct{})
-	go func() {
-		for range 3 {
-			runtime.GC()
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(time.Minute): // a hang guard, not a measurement
-		t.Fatal("runtime.GC did not return while the UDP readers waited for datagrams")
-	}
-	for range 6 {
-		if r := ts.ask(t, query{name: "repo.vendor.example."}); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-			t.Fatalf("after GC: rcode %s, %d answers; want NOERROR and 1", dns.RcodeToString[r.Rcode], len(r.Answer))
-		}
+	for _, wait := range readerWaits {
+		t.Run(wait.name, func(t *testing.T) {
+			setReaderWait(t, wait.inKernel)
+			ts := startServerReaders(t, baseConfig(up.addr), Options{}, 3)
+			ts.ask(t, query{name: "repo.vendor.example."})
+			time.Sleep(50 * time.Millisecond) // let every reader go back to waiting
+			done := make(chan struct{})
+			go func() {
+				for range 3 {
+					runtime.GC()
+				}
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Minute): // a hang guard, not a measurement
+				t.Fatal("runtime.GC did not return while the UDP readers waited for datagrams")
+			}
+			for range 6 {
+				if r := ts.ask(t, query{name: "repo.vendor.example."}); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+					t.Fatalf("after GC: rcode %s, %d answers; want NOERROR and 1", dns.RcodeToString[r.Rcode], len(r.Answer))
+				}
+			}
+		})
 	}
 }

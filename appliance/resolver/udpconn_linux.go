@@ -12,27 +12,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// udpConn is a UDP socket that its readers wait on in the kernel (a blocking recvmmsg)
-// rather than in the runtime's network poller.
+// udpConn is a UDP socket that its readers wait on either in the kernel (a blocking
+// recvmmsg) or in the runtime's network poller.
 //
-// Why: at a few thousand queries a second nearly every datagram wakes the reader by
-// itself, so the cost of a wake-up is most of the cost of a query. Through the poller a
-// wake-up is an epoll_pwait return on some thread, the poller handing the goroutine to
-// the scheduler, and the goroutine running, reading, answering and parking again; a
+// In the kernel where the process has two Ps or more. At a few thousand queries a second
+// nearly every datagram wakes the reader by itself, so the wake-up is most of a query's
+// cost: through the poller it is an epoll_pwait return on some thread, the poller
+// handing the goroutine to the scheduler, and the goroutine running and parking again; a
 // thread blocked in recvmmsg is woken by the kernel with the datagram in hand, as
-// Unbound's threads are. Measured with a bare echo loop at 10k QPS (test/bench/RESULTS.md),
-// the kernel wait costs about an eighth less CPU per query than the poller's.
+// Unbound's threads are. The socket is then never given to the poller, which would wake
+// its own thread for each datagram as well. At 10k QPS on two CPUs this took the CPU per
+// query from about Unbound's to below it (test/bench/RESULTS.md).
 //
-// The socket is opened here, in blocking mode, and never given to the poller: a socket
-// in the poller would wake the poller's thread for each datagram as well. Answers from
-// other goroutines (forwarded queries) are sent with MSG_DONTWAIT; Close shuts the
-// socket down for reading first, which wakes readers waiting in recvmmsg.
+// In the poller with one P. A goroutine in a system call keeps its P only while another
+// P is idle: with one P the runtime's monitor takes it after every datagram's wait and
+// polls every 20µs while it does, which cost 1.4-1.6x the poller's CPU per query when
+// measured (the same holds, less, while a CPU-bound goroutine keeps every other P busy).
+//
+// Answers from other goroutines (forwarded queries) are sent with MSG_DONTWAIT either
+// way; Close shuts the socket down for reading first, which wakes readers waiting in
+// recvmmsg.
 type udpConn struct {
-	f      *os.File // owns the descriptor; not pollable, so Close does not wait for readers
-	raw    syscall.RawConn
-	local  *net.UDPAddr
-	ipv4   bool // an AF_INET socket; else AF_INET6, which reaches IPv4 clients as ::ffff:a.b.c.d
-	closed atomic.Bool
+	f        *os.File // owns the descriptor
+	raw      syscall.RawConn
+	blocking bool // readers wait in recvmmsg; else in the poller
+	local    *net.UDPAddr
+	ipv4     bool // an AF_INET socket; else AF_INET6, which reaches IPv4 clients as ::ffff:a.b.c.d
+	closed   atomic.Bool
 }
 
 // listenUDP binds a blocking UDP socket to addr ("host:port", an IP literal or a name
@@ -72,7 +78,16 @@ func listenUDP(addr string, reuse bool) (*udpConn, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("getsockname", err)
 	}
-	c := &udpConn{f: os.NewFile(uintptr(fd), "udp "+addr), local: sockaddrUDP(bound), ipv4: family == unix.AF_INET}
+	blocking := udpWaitInKernel()
+	if !blocking {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setnonblock", err)
+		}
+	}
+	// os.NewFile puts a non-blocking descriptor in the poller and leaves a blocking one
+	// out of it.
+	c := &udpConn{f: os.NewFile(uintptr(fd), "udp "+addr), blocking: blocking, local: sockaddrUDP(bound), ipv4: family == unix.AF_INET}
 	if c.raw, err = c.f.SyscallConn(); err != nil {
 		c.f.Close()
 		return nil, err
