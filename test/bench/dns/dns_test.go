@@ -456,10 +456,11 @@ const (
 // is.
 func BenchmarkDNSvsUnbound(b *testing.B) { benchDNS(b, &onceFree, layout{}) }
 
-// BenchmarkDNSvsUnboundPinned is the same with each server on CPU 0 and dnsperf on CPU
-// 1 (taskset), as the server-bound 4 KiB benchmark does: left to the kernel, whether a
-// server's thread shares a CPU with dnsperf's changes from run to run, and with it the
-// cost of every wake-up, which is most of a query's cost at 10k QPS.
+// BenchmarkDNSvsUnboundPinned is the same with each server confined to CPU 0 and
+// dnsperf to CPU 1 (taskset), as on a one-CPU appliance: the resolver then has one P and
+// its readers wait in the runtime's poller, not in the kernel (appliance/resolver's
+// README says why). Confining them did not make the rounds steadier: Unbound's own CPU
+// per query moved as much as when left to the kernel.
 func BenchmarkDNSvsUnboundPinned(b *testing.B) {
 	if runtime.NumCPU() < 2 {
 		b.Skip("needs two CPUs")
