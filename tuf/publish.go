@@ -601,7 +601,10 @@ func (p *Publisher) publish(ctx context.Context) (Published, error) {
 	if err != nil {
 		return Published{}, fmt.Errorf("tuf: publish: %w", err)
 	}
-	meta := map[string]*metadata.MetaFiles{"targets.json": metadata.MetaFile(targets.Signed.Version)}
+	// The snapshot gives targets.json's length: clients then read no more than that,
+	// and a mirror takes a role of any size it lists (without a length it stops at its
+	// 5 MB default, about 30,000 targets).
+	meta := map[string]*metadata.MetaFiles{"targets.json": {Version: targets.Signed.Version, Length: int64(len(targetsBytes))}}
 	snapBytes, tsBytes, err := p.signOnline(root, now, cur, meta, nil)
 	if err != nil {
 		return Published{}, fmt.Errorf("tuf: publish: %w", err)

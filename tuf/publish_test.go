@@ -3,6 +3,7 @@ package tuf_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/patchgate/patchgate/tuf"
 )
@@ -89,6 +92,44 @@ func TestPublisherReadableByStockClient(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(p.MetadataDir(), "2.root.json")); err != nil {
 		t.Errorf("rotation wrote no 2.root.json: %v", err)
 	}
+}
+
+// TestPublisherListsTargetsLength: the snapshot gives targets.json's length, so that a
+// mirror accepts a targets role past its 5 MB default, and keeps giving it when the
+// online roles are signed again.
+func TestPublisherListsTargetsLength(t *testing.T) {
+	ctx := context.Background()
+	p, err := tuf.InitRepository(ctx, t.TempDir(), tuf.InitOptions{})
+	if err != nil {
+		t.Fatalf("InitRepository: %v", err)
+	}
+	if _, err := p.Add(ctx, writeTemp(t, "label printer firmware"), "printers/fw.bin", nil); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	pub, err := p.Publish(ctx)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	check := func(when string) {
+		t.Helper()
+		snap, err := metadata.Snapshot().FromFile(filepath.Join(p.MetadataDir(), "snapshot.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tm := snap.Signed.Meta["targets.json"]
+		file, err := os.ReadFile(filepath.Join(p.MetadataDir(), fmt.Sprintf("%d.targets.json", pub.Targets)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm == nil || tm.Version != pub.Targets || tm.Length != int64(len(file)) {
+			t.Errorf("%s: snapshot lists targets.json as %+v, want version %d and length %d", when, tm, pub.Targets, len(file))
+		}
+	}
+	check("after publish")
+	if _, err := p.Resign(ctx, true); err != nil {
+		t.Fatalf("Resign: %v", err)
+	}
+	check("after the snapshot is signed again")
 }
 
 func TestPublisherMisuse(t *testing.T) {
