@@ -41,8 +41,9 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./test/bench/...
 
-# Scale curves at the sizes of issue 22 (long: about half an hour on 2 vCPUs), CSV and SVG
-# into test/bench/plots; `make bench` runs them at small sizes into test/bench/out/curves.
+# Scale curves at the sizes of issue 22 (long: about an hour on 2 vCPUs, and ~11 GiB of
+# memory for the million-object cache point), CSV and SVG into test/bench/plots; `make
+# bench` runs them at small sizes into test/bench/out/curves.
 curves:
 	PG_CURVES=full PG_CURVES_OUT=$(CURDIR)/test/bench/plots $(GO) test -run '^$$' -bench Curve -benchtime 1x -timeout 120m ./test/bench/curves
 

@@ -2,15 +2,20 @@ package curves
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/patchgate/patchgate/cache"
 	"github.com/patchgate/patchgate/test/bench/benchstat"
@@ -88,6 +93,31 @@ func objectBytes(i int) tuftest.Bytes {
 	return b
 }
 
+// hashBins is how many hashed-bin roles the objects are spread over (by the first byte
+// of the sha256 of their path), as a large repository does (TUF's hashed bin
+// delegation, PEP 458): a flat targets.json grows by ~170 bytes a target and passes the
+// 5 MB a mirror accepts for a role whose length the snapshot does not give at about
+// 30,000 targets. 256 bins of 1M objects are ~700 KB each.
+const hashBins = 256
+
+// objectCounts are the sizes of the cache-objects curve: PG_CURVES_OBJECTS (a comma
+// list, e.g. 100000,1000000) or the defaults.
+func objectCounts(b *testing.B) []int {
+	env := os.Getenv("PG_CURVES_OBJECTS")
+	if env == "" {
+		return sizes([]int{10000, 100000, 1000000}, []int{1000, 3000})
+	}
+	var out []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			b.Fatalf("PG_CURVES_OBJECTS: %q is not a positive count", f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // BenchmarkCurveCacheObjects: hit latency (1 KiB objects, 8 clients) and the
 // process's live heap against the number of objects stored (all fetched once first,
 // so all are in the store's index; the 64 KiB-and-smaller ones are also candidates for
@@ -95,11 +125,17 @@ func objectBytes(i int) tuftest.Bytes {
 func BenchmarkCurveCacheObjects(b *testing.B) {
 	once(b, "cache-objects", func(b *testing.B) []*Curve {
 		var xs, p50, p99, heap, la []float64
-		for _, n := range sizes([]int{3000, 10000, 30000}, []int{1000, 3000}) {
+		for _, n := range objectCounts(b) {
 			h0 := heapMiB()
 			repo := tuftest.New(b, tuftest.WithHashes("sha256"))
+			for bin := range hashBins {
+				prefix := fmt.Sprintf("%02x", bin)
+				repo.DelegateRole("targets", metadata.DelegatedRole{Name: "bin-" + prefix, PathHashPrefixes: []string{prefix}})
+			}
 			for i := range n {
-				repo.AddTargetContent("targets", fmt.Sprintf("o/%d", i), objectBytes(i), nil)
+				path := fmt.Sprintf("o/%d", i)
+				sum := sha256.Sum256([]byte(path))
+				repo.AddTargetContent(fmt.Sprintf("bin-%02x", sum[0]), path, objectBytes(i), nil)
 			}
 			repo.Publish()
 			hr := heapMiB()
@@ -116,6 +152,7 @@ func BenchmarkCurveCacheObjects(b *testing.B) {
 			}, 8, n)
 			fill := time.Since(t0)
 			h1 := heapMiB()
+			writeHeapProfile(b, fmt.Sprintf("cache-objects-%d", n))
 			l := loadAvg()
 			ds := latencies(b, base, pick, 8, 20000)
 			xs = append(xs, float64(n))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,24 @@ func heapMiB() float64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+// writeHeapProfile writes the live heap to $PG_CURVES_HEAPPROFILE-NAME.pprof when that
+// is set (for `go tool pprof -sample_index=inuse_space`): where a curve's memory goes.
+func writeHeapProfile(b *testing.B, name string) {
+	prefix := os.Getenv("PG_CURVES_HEAPPROFILE")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // done keeps each curve to one measurement per process: a benchmark function is called

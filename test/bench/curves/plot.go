@@ -44,7 +44,7 @@ func (c *Curve) WriteCSV(w io.Writer) error {
 	}
 	cw.Write(head)
 	for i, x := range c.X {
-		row := []string{strconv.FormatFloat(x, 'g', -1, 64)}
+		row := []string{strconv.FormatFloat(x, 'f', -1, 64)}
 		for _, s := range c.Series {
 			v := ""
 			if i < len(s.Y) && !math.IsNaN(s.Y[i]) {
