@@ -41,9 +41,10 @@ type udpConn struct {
 	closed   atomic.Bool
 }
 
-// listenUDP binds a blocking UDP socket to addr ("host:port", an IP literal or a name
-// the system resolves; an empty or wildcard host listens on IPv6 and IPv4 where the
-// system has IPv6), with SO_REUSEPORT when reuse is set.
+// listenUDP binds a UDP socket to addr ("host:port", an IP literal or a name the system
+// resolves; an empty or wildcard host listens on IPv6 and IPv4 where the system has
+// IPv6), with SO_REUSEPORT when reuse is set; blocking when its readers are to wait in
+// the kernel (udpWaitInKernel), else non-blocking and in the poller.
 func listenUDP(addr string, reuse bool) (*udpConn, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
