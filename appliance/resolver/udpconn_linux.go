@@ -25,9 +25,9 @@ import (
 // query from about Unbound's to below it (test/bench/RESULTS.md).
 //
 // In the poller with one P. A goroutine in a system call keeps its P only while another
-// P is idle: with one P the runtime's monitor takes it after every datagram's wait and
-// polls every 20µs while it does, which cost 1.4-1.6x the poller's CPU per query when
-// measured (the same holds, less, while a CPU-bound goroutine keeps every other P busy).
+// P is idle: with one P the runtime's monitor takes it during every datagram's wait, and
+// the reader must get a P back each time; measured, 1.4-1.6x the poller's CPU per query
+// (the same holds, less, while a CPU-bound goroutine keeps every other P busy).
 //
 // Answers from other goroutines (forwarded queries) are sent with MSG_DONTWAIT either
 // way; Close shuts the socket down for reading first, which wakes readers waiting in
